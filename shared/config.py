@@ -1,0 +1,143 @@
+"""Settings from ``HANDOFF_*`` environment variables, read once per process, typed, and failing
+fast with the variable's name. Every field is documented in ``deploy/handoff.env.example``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+PREFIX = "HANDOFF_"
+
+
+class ConfigError(Exception):
+    """A ``HANDOFF_*`` variable is missing or malformed; the message names it."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Every setting of every Handoff process. Field ``x`` is read from ``HANDOFF_X``."""
+
+    data_dir: str = "data"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    directory_db_url: str = ""
+    referrals_db_url: str = ""
+    secret_key: str = ""
+
+    host: str = "127.0.0.1"
+    directory_port: int = 8001
+    referrals_port: int = 8002
+    # Public base URLs: what a partner's email link and the dev banner point at.
+    directory_url: str = ""
+    referrals_url: str = ""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Handoff <handoff@localhost>"
+    mail_reply_to: str = ""
+
+    clinic_name: str = "Handoff Demo Clinic"
+    clinic_timezone: str = "America/New_York"
+    staff_token_ttl_minutes: int = 480
+    # Business days a partner has to answer an offer, by urgency.
+    offer_days_urgent: int = 1
+    offer_days_soon: int = 3
+    offer_days_routine: int = 5
+
+    relay_interval_seconds: float = 0.5
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def __post_init__(self) -> None:
+        for name in ("directory_port", "referrals_port", "smtp_port"):
+            port = getattr(self, name)
+            if not 0 < port < 65536:
+                raise msgspec.ValidationError(f"port out of range: {port} - at `$.{name}`")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the ``handoff dev`` SMTP catcher writes each message as an ``.eml`` file."""
+        return self.data_path / "mail"
+
+    def db_url(self, service: Literal["directory", "referrals"]) -> str:
+        """The service's SQLAlchemy async URL: its own SQLite file unless a URL was given."""
+        given = getattr(self, f"{service}_db_url")
+        if not given:
+            return f"sqlite+aiosqlite:///{self.data_path / f'{service}.db'}"
+        return normalise_db_url(given)
+
+    def public_url(self, service: Literal["directory", "referrals"]) -> str:
+        given = getattr(self, f"{service}_url")
+        if given:
+            return given.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "127.0.0.1", "::") else self.host
+        return f"http://{host}:{getattr(self, f'{service}_port')}"
+
+    def signing_key(self) -> str:
+        """``HANDOFF_SECRET_KEY``, or on a single machine a random key kept in the data dir so
+        that every local process agrees on it. It never lives in the repository."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_path / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def normalise_db_url(url: str) -> str:
+    """Accept the URLs people paste (``postgres://``, ``postgresql://``, ``sqlite:///``) and
+    return the async driver's form."""
+    for plain, async_form in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if url.startswith(plain):
+            return async_form + url[len(plain) :]
+    return url
+
+
+def field_names() -> list[str]:
+    """The environment variable of every setting, e.g. ``HANDOFF_REDIS_URL``."""
+    return [PREFIX + name.upper() for name in Settings.__struct_fields__]
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings from the environment (or ``environ``). Unknown ``HANDOFF_*`` variables and
+    values of the wrong type raise :class:`ConfigError` naming the variable."""
+    environ = os.environ if environ is None else environ
+    known = set(Settings.__struct_fields__)
+    raw: dict[str, object] = {}
+    for key, value in environ.items():
+        if not key.startswith(PREFIX) or key.startswith(PREFIX + "TEST_"):
+            continue
+        name = key[len(PREFIX) :].lower()
+        if name not in known:
+            raise ConfigError(f"{key} is not a Handoff setting (see deploy/handoff.env.example)")
+        raw[name] = value
+    raw.update(overrides)
+    try:
+        # strict=False lets "8001" become 8001 and "true" become True, as env values must.
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_name_variable(str(exc))) from None
+
+
+def _name_variable(message: str) -> str:
+    if "- at `$." in message:
+        reason, _, path = message.rpartition(" - at `$.")
+        return f"{PREFIX}{path.rstrip('`').upper()}: {reason}"
+    return message

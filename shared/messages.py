@@ -1,0 +1,93 @@
+"""The messages Handoff's services exchange, defined once.
+
+Events are past tense (``PartnerChanged``, ``EmailDelivery``), commands imperative
+(``SendEmail``). They evolve by msgspec's schema-evolution rules: a new field always gets a
+default, no field ever changes type, and a tag is never reused. Emails carry no client data by
+construction: ``EmailContext`` has no field that could hold a client's name or health.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+
+class Address(msgspec.Struct, kw_only=True, frozen=True):
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    state: str = ""
+    postal_code: str = ""
+
+
+class Location(msgspec.Struct, kw_only=True, frozen=True):
+    lat: float
+    lon: float
+
+
+class PartnerSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    """Everything the referrals service may know about a partner: enough to match, offer and
+    print a handout. Never the directory's private notes."""
+
+    id: str
+    slug: str
+    name: str
+    category: str
+    email: str
+    status: Literal["pending", "active", "paused", "archived"]
+    accepting_new_clients: Literal["yes", "no", "waitlist"] = "yes"
+    credentials: str = ""
+    practice: str = ""
+    phone: str | None = None
+    website: str | None = None
+    address: Address | None = None
+    location: Location | None = None
+    languages: list[str] = []
+    telehealth: bool = False
+    accepts_referrals_from: list[str] = []
+    response_window_days: int | None = None
+
+
+class PartnerChanged(msgspec.Struct, kw_only=True, frozen=True, tag="partner_changed"):
+    """Directory committed a change to a partner. ``version`` grows with every change of that
+    partner, so a consumer keeps the newest snapshot and ignores older or repeated ones."""
+
+    partner: PartnerSnapshot
+    version: int
+    changed_at: datetime
+
+
+class EmailContext(msgspec.Struct, kw_only=True, frozen=True):
+    """What an email may say. Deliberately no client fields: see the module docstring."""
+
+    recipient_name: str = ""
+    partner_name: str = ""
+    reference: str = ""
+    urgency: str = ""
+    action_url: str = ""
+    expires_at: datetime | None = None
+
+
+class SendEmail(msgspec.Struct, kw_only=True, frozen=True, tag="send_email"):
+    """Send one email. ``notification_id`` is unique per email and makes sending idempotent."""
+
+    notification_id: str
+    kind: str
+    to: str
+    context: EmailContext
+    referral_id: str | None = None
+
+
+class EmailDelivery(msgspec.Struct, kw_only=True, frozen=True, tag="email_delivery"):
+    """The notifier's report on one email: sent, deferred (will retry) or failed for good."""
+
+    notification_id: str
+    outcome: Literal["sent", "deferred", "failed"]
+    at: datetime
+    referral_id: str | None = None
+    detail: str = ""
+
+
+Message = PartnerChanged | SendEmail | EmailDelivery

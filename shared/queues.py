@@ -1,0 +1,76 @@
+"""Queue names, the handler each queue's worker runs, and how to put a message on a queue.
+
+Jobs name their handler by dotted path and carry the encoded message as their only argument,
+so an enqueuing service never imports the consuming service's code.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from redis import Redis
+from redis.client import Pipeline
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.serializers import JSONSerializer
+
+from shared import codec
+from shared.messages import EmailDelivery, Message, PartnerChanged, SendEmail
+
+REFERRALS = "referrals"
+NOTIFICATIONS = "notifications"
+
+
+class Route(NamedTuple):
+    queue: str
+    handler: str
+    retry: Retry | None
+
+
+ROUTES = {
+    REFERRALS: Route(REFERRALS, "services.referrals.jobs.handle", Retry(max=10, interval=[1, 5, 30, 120, 600])),
+    # Growing intervals: a provider's 4xx or an SMTP outage usually clears within minutes.
+    NOTIFICATIONS: Route(
+        NOTIFICATIONS, "services.notifier.jobs.handle", Retry(max=8, interval=[5, 30, 120, 300, 900, 1800])
+    ),
+}
+
+# A finished job's hash is kept this long so that enqueueing the same id again is refused.
+DEDUPLICATION_SECONDS = 24 * 3600
+JOB_TIMEOUT_SECONDS = 60
+
+
+def queue_for(message: Message) -> str:
+    match message:
+        case PartnerChanged() | EmailDelivery():
+            return REFERRALS
+        case SendEmail():
+            return NOTIFICATIONS
+    raise TypeError(f"no queue for {type(message).__name__}")
+
+
+def rq_queue(name: str, connection: Redis) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def enqueue(connection: Redis, message: Message, *, job_id: str, pipeline: Pipeline | None = None) -> bool:
+    """Put ``message`` on its queue as job ``job_id``. Returns False when a job with that id was
+    already enqueued, which makes enqueueing idempotent for a relay that runs twice."""
+    route = ROUTES[queue_for(message)]
+    queue = rq_queue(route.queue, connection)
+    try:
+        queue.enqueue_call(
+            route.handler,
+            args=(codec.encode(message),),
+            job_id=job_id,
+            unique=True,
+            retry=route.retry,
+            timeout=JOB_TIMEOUT_SECONDS,
+            result_ttl=DEDUPLICATION_SECONDS,
+            failure_ttl=30 * 24 * 3600,
+            description=f"{type(message).__name__} {job_id}",
+            pipeline=pipeline,
+        )
+    except DuplicateJobError:
+        return False
+    return True

@@ -1,0 +1,109 @@
+"""Litestar pieces every Handoff web service uses: staff guards, the operational endpoints
+(``/health``, ``/ready``, ``/metrics``) and the mapping of domain errors to HTTP.
+
+Each app keeps ``app.state.signing_key``, ``app.state.engine`` and ``app.state.redis``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio.to_thread
+from litestar import Request, Response, get
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from shared import database
+from shared.auth import InvalidToken, Role, Staff, verify_staff_token
+from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+
+def authenticate(connection: ASGIConnection) -> Staff:
+    """The staff member whose bearer token came with the request; 401 when there is none."""
+    if isinstance(connection.scope.get("user"), Staff):
+        return connection.scope["user"]
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthorizedException("a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        staff = verify_staff_token(token.strip(), key=connection.app.state.signing_key)
+    except InvalidToken as exc:
+        raise NotAuthorizedException(
+            f"staff token {exc}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None
+    connection.scope["user"] = staff
+    return staff
+
+
+def requires(*roles: Role):
+    """A guard admitting authenticated staff whose role is one of ``roles`` (any role if none)."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        staff = authenticate(connection)
+        if roles and staff.role not in roles:
+            raise PermissionDeniedException(f"this needs the {' or '.join(roles)} role")
+
+    return guard
+
+
+def _domain_error(request: Request, exc: DomainError) -> Response:
+    status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 422
+    extra: dict | list = dict(exc.extra)
+    if exc.field:
+        extra = [{"key": exc.field, "message": exc.detail, **exc.extra}]
+    return Response({"status_code": status, "detail": exc.detail, "extra": extra}, status_code=status)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    # Logged with its traceback for us; the caller gets no internals.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response({"status_code": 500, "detail": "Internal Server Error", "extra": {}}, status_code=500)
+
+
+exception_handlers = {
+    InvalidInput: _domain_error,
+    NotFound: _domain_error,
+    Conflict: _domain_error,
+    DomainError: _domain_error,
+    500: _unexpected,
+}
+
+
+@get("/health", sync_to_thread=False, include_in_schema=False)
+def health() -> dict[str, str]:
+    """The process is alive and serving."""
+    return {"status": "ok"}
+
+
+@get("/ready", include_in_schema=False)
+async def ready(request: Request) -> Response:
+    """The database and Redis both answer; 503 naming the one that does not."""
+    problems: dict[str, str] = {}
+    try:
+        await database.ping(request.app.state.engine)
+    except Exception as exc:
+        problems["database"] = type(exc).__name__
+    try:
+        await anyio.to_thread.run_sync(request.app.state.redis.ping)
+    except Exception as exc:
+        problems["redis"] = type(exc).__name__
+    if problems:
+        return Response(
+            {"status_code": 503, "detail": "not ready", "extra": problems}, status_code=HTTP_503_SERVICE_UNAVAILABLE
+        )
+    return Response({"status": "ready"}, status_code=HTTP_200_OK)
+
+
+def metrics(service: str) -> tuple[PrometheusConfig, type[PrometheusController]]:
+    """Prometheus middleware config and the ``/metrics`` controller for ``service``."""
+    config = PrometheusConfig(app_name=service, prefix="handoff", group_path=True, exclude=["/metrics"])
+    return config, PrometheusController
+
+
+ops_handlers = [health, ready]
