@@ -11,6 +11,7 @@ import logging
 import anyio.to_thread
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -18,6 +19,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from shared import database
 from shared.auth import InvalidToken, Role, Staff, verify_staff_token
+from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -54,9 +56,7 @@ def requires(*roles: Role):
 
 def _domain_error(request: Request, exc: DomainError) -> Response:
     status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 422
-    extra: dict | list = dict(exc.extra)
-    if exc.field:
-        extra = [{"key": exc.field, "message": exc.detail, **exc.extra}]
+    extra = {"key": exc.field, **exc.extra} if exc.field else dict(exc.extra)
     return Response({"status_code": status, "detail": exc.detail, "extra": extra}, status_code=status)
 
 
@@ -107,3 +107,8 @@ def metrics(service: str) -> tuple[PrometheusConfig, type[PrometheusController]]
 
 
 ops_handlers = [health, ready]
+
+
+def initial_state(settings: Settings) -> State:
+    """App state every service starts with: its settings and the key staff tokens are signed with."""
+    return State({"settings": settings, "signing_key": settings.signing_key()})

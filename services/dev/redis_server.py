@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from services.dev.ports import free_port, wait_for_port
+from services.dev.processes import die_with_parent
 
 
 def executable() -> str:
@@ -50,6 +51,8 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         wait_for_port(self.port)
         return self

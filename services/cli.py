@@ -1,0 +1,145 @@
+"""The ``handoff`` command: one entry point for every process and admin task.
+
+Each verb imports only the service it starts, so ``handoff worker notifier`` never loads the
+web apps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Callable
+
+from shared.config import ConfigError, Settings, load_settings
+
+SERVICES = ("directory", "referrals")
+WORKERS = ("notifier", "referrals")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="handoff", description="Handoff: referral network for bodywork clinics")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    verbs.add_parser("dev", help="run everything on this machine (private Redis, SQLite, SMTP catcher)")
+
+    serve = verbs.add_parser("serve", help="run one web service")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--host", help="bind address (default HANDOFF_HOST)")
+    serve.add_argument("--port", type=int, help="port (default HANDOFF_DIRECTORY_PORT / HANDOFF_REFERRALS_PORT)")
+
+    worker = verbs.add_parser("worker", help="run one RQ worker")
+    worker.add_argument("name", choices=WORKERS)
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+
+    db = verbs.add_parser("db", help="database tasks")
+    db_verbs = db.add_subparsers(dest="db_verb", required=True, metavar="COMMAND")
+    upgrade = db_verbs.add_parser("upgrade", help="apply migrations")
+    upgrade.add_argument("service", nargs="?", choices=(*SERVICES, "all"), default="all")
+
+    user = verbs.add_parser("user", help="staff accounts")
+    user_verbs = user.add_subparsers(dest="user_verb", required=True, metavar="COMMAND")
+    add = user_verbs.add_parser("add", help="add a staff account (password read from stdin)")
+    add.add_argument("--email", required=True)
+    add.add_argument("--role", required=True, choices=("admin", "therapist"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"handoff: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler: Callable[[argparse.Namespace, Settings], int | None] = {
+        "dev": _dev, "serve": _serve, "worker": _worker, "db": _db, "user": _user,
+    }[args.verb]
+    try:
+        return handler(args, settings) or 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
+    from services.dev.supervisor import run
+
+    return run(settings)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    if args.service == "directory":
+        from services.directory.web.app import create_app
+    else:
+        from services.referrals.web.app import create_app
+    port = args.port or getattr(settings, f"{args.service}_port")
+    uvicorn.run(
+        create_app(settings), host=args.host or settings.host, port=port,
+        log_level=settings.log_level.lower(), proxy_headers=True, server_header=False,
+    )
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> None:
+    if args.name == "notifier":
+        from services.notifier.worker import main as run_worker
+    else:
+        from services.referrals.worker import main as run_worker
+    run_worker(settings, burst=args.burst)
+
+
+def upgrade_databases(settings: Settings, services: tuple[str, ...] = SERVICES) -> None:
+    from shared.database import upgrade
+
+    for service in services:
+        if service == "directory":
+            from services.directory.storage import MIGRATIONS
+        else:
+            from services.referrals.storage import MIGRATIONS
+        upgrade(migrations=MIGRATIONS, url=settings.db_url(service))
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> None:
+    services = SERVICES if args.service == "all" else (args.service,)
+    upgrade_databases(settings, services)
+    print(f"handoff: {', '.join(services)} database(s) up to date")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat password: "):
+            raise SystemExit("handoff: the passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _user(args: argparse.Namespace, settings: Settings) -> int:
+    from services.referrals import identity
+    from shared import database
+    from shared.errors import DomainError
+
+    password = _read_password()
+
+    async def add() -> None:
+        engine = database.create_engine(settings.db_url("referrals"))
+        try:
+            await identity.add_user(database.sessions(engine), email=args.email, role=args.role, password=password)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(add())
+    except DomainError as exc:
+        print(f"handoff: {exc.field}: {exc.detail}", file=sys.stderr)
+        return 1
+    print(f"handoff: added {args.role} {args.email.strip().lower()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

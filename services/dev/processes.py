@@ -1,0 +1,16 @@
+"""Child processes that must not outlive ``handoff dev``."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Run in a child before exec: if its parent is killed (even SIGKILL), the child gets SIGTERM."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # Not Linux: Ctrl-C still stops everything through the normal path.
+        pass

@@ -1,0 +1,47 @@
+"""The referrals composition root: one per process (web app, worker, CLI), used by tests too.
+Nothing connects until :func:`build` is called."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from services.referrals import rules as rules_module
+from services.referrals.service import Clock, Referrals, system_clock
+from services.referrals.storage import outbox
+from shared import database
+from shared.config import Settings
+from shared.outbox import Relay
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker
+    redis: Redis
+    relay: Relay
+    referrals: Referrals
+    rules: rules_module.Rules = field(repr=False)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        self.redis.close()
+
+
+def redis_client(url: str) -> Redis:
+    # Short timeouts so /ready answers promptly while Redis is away; the pool reconnects by itself.
+    return Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5, health_check_interval=10)
+
+
+def build(settings: Settings, *, clock: Clock = system_clock) -> Runtime:
+    rules = rules_module.load()  # Fails fast, naming the line, before anything connects.
+    engine = database.create_engine(settings.db_url("referrals"))
+    sessions = database.sessions(engine)
+    redis = redis_client(settings.redis_url)
+    relay = Relay(sessions=sessions, table=outbox, redis=redis, interval=settings.relay_interval_seconds)
+    referrals = Referrals(sessions=sessions, rules=rules, settings=settings, on_commit=relay.nudge, clock=clock)
+    return Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis, relay=relay,
+                   referrals=referrals, rules=rules)

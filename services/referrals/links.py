@@ -1,0 +1,23 @@
+"""Signed partner links: each token names one offer, expires with it, and is good for one
+answer (single use is enforced by the offer's status, not by the token)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared import auth
+
+AUDIENCE = "handoff:respond"
+
+
+def issue(*, key: str, offer_id: str, expires_at: datetime, purpose: str = "answer") -> str:
+    return auth.sign({"oid": offer_id, "p": purpose}, key=key, audience=AUDIENCE, expires_at=expires_at)
+
+
+def read(token: str, *, key: str, purpose: str = "answer") -> str:
+    """The offer id the token names; :class:`shared.auth.InvalidToken` when it is tampered,
+    expired, or made for another purpose."""
+    claims = auth.verify(token, key=key, audience=AUDIENCE)
+    if claims.get("p") != purpose or not isinstance(claims.get("oid"), str):
+        raise auth.InvalidToken("invalid")
+    return claims["oid"]

@@ -1,0 +1,620 @@
+"""The referral service layer: issuing referrals, offering them to one partner at a time,
+partners' answers, cancellation, and applying the messages other services send.
+
+Every change and the messages it causes are written in one transaction (messages go to the
+outbox); the relay is nudged after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.referrals import links, matching
+from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, check_consent, check_transition, diagnostic_wording
+from services.referrals.intake import ReferralDraft, SuggestionQuery
+from services.referrals.offers import add_business_days
+from services.referrals.records import EmergencyAdvice, OfferRecord, ReferralRecord, Suggestion, TimelineEntry
+from services.referrals.rules import Assessment, Rules
+from services.referrals.storage import (
+    audit_log, email_deliveries, idempotency_keys, offers, outbox, partners, referral_events, referrals, staff_users,
+)
+from shared import categories, codec, outbox as outbox_module
+from shared.auth import InvalidToken, Staff
+from shared.config import Settings
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.messages import EmailContext, EmailDelivery, PartnerChanged, PartnerSnapshot, SendEmail
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class EmergencyStop(InvalidInput):
+    """An emergency reason: no referral; the therapist must act now (call 911 / 988)."""
+
+
+class ScopeViolation(InvalidInput):
+    """A chosen partner's category is not allowed for the referral's reasons."""
+
+
+class LinkRefused(Exception):
+    """A partner link that cannot be used: ``why`` is invalid, expired or used."""
+
+    def __init__(self, why: Literal["invalid", "expired", "used"]) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class OfferPage(msgspec.Struct, kw_only=True):
+    """What a partner sees behind a link: no client name, only what they need to decide."""
+
+    offer_id: str
+    partner_name: str
+    reference: str
+    urgency: str
+    reasons: list[str]
+    guidance: list[str]
+    note: str
+    expires_at: datetime
+
+
+class Referrals:
+    """Issue, follow and answer referrals."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker,
+        rules: Rules,
+        settings: Settings,
+        on_commit: Callable[[], None] = lambda: None,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._sessions = sessions
+        self._rules = rules
+        self._settings = settings
+        self._key = settings.signing_key()
+        self._on_commit = on_commit
+        self._clock = clock
+
+    # ------------------------------------------------------------------ issuing
+
+    async def suggest(self, *, query: SuggestionQuery) -> list[Suggestion]:
+        assessment = self._rules.assess(query.reasons)
+        if assessment.emergencies:
+            raise self._emergency(assessment)
+        candidates = await self._replica(categories_=assessment.categories)
+        return matching.rank(
+            candidates, assessment, language=query.language, telehealth=query.telehealth, limit=query.limit
+        )
+
+    async def create(self, *, staff: Staff, draft: ReferralDraft, idempotency_key: str | None = None) -> ReferralRecord:
+        """Issue a referral and offer it to its first partner. With ``idempotency_key``, the same
+        key and body give the same referral once; another body under that key is refused."""
+        if not idempotency_key:
+            return await self._create(staff=staff, draft=draft)
+        body_hash = hashlib.sha256(msgspec.json.encode(draft)).hexdigest()
+        stored = await self._claim_key(staff=staff, key=idempotency_key, body_hash=body_hash)
+        if stored is not None:
+            return stored
+        try:
+            record = await self._create(staff=staff, draft=draft)
+        except BaseException:
+            # Nothing was issued: free the key so the therapist can fix the form and resend.
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    delete(idempotency_keys).where(
+                        idempotency_keys.c.staff_id == staff.id, idempotency_keys.c.key == idempotency_key
+                    )
+                )
+            raise
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.staff_id == staff.id, idempotency_keys.c.key == idempotency_key)
+                .values(response=msgspec.to_builtins(record), status_code=201)
+            )
+        return record
+
+    async def _claim_key(self, *, staff: Staff, key: str, body_hash: str) -> ReferralRecord | None:
+        if len(key) > 200:
+            raise InvalidInput("Idempotency-Key must be at most 200 characters", field="Idempotency-Key")
+        for _ in range(2):
+            async with self._sessions.begin() as session:
+                row = (
+                    await session.execute(
+                        select(idempotency_keys).where(
+                            idempotency_keys.c.staff_id == staff.id, idempotency_keys.c.key == key
+                        )
+                    )
+                ).first()
+                if row is None:
+                    try:
+                        async with session.begin_nested():
+                            await session.execute(
+                                insert(idempotency_keys).values(
+                                    staff_id=staff.id, key=key, body_hash=body_hash, created_at=self._clock()
+                                )
+                            )
+                        return None
+                    except IntegrityError:
+                        continue  # Another request claimed it between our read and insert.
+            if row.body_hash != body_hash:
+                raise InvalidInput(
+                    "this Idempotency-Key was used with a different request body", field="Idempotency-Key"
+                )
+            if row.response is None:
+                raise Conflict("a request with this Idempotency-Key is still being processed", field="Idempotency-Key")
+            return msgspec.convert(row.response, ReferralRecord)
+        raise Conflict("a request with this Idempotency-Key is still being processed", field="Idempotency-Key")
+
+    async def _create(self, *, staff: Staff, draft: ReferralDraft) -> ReferralRecord:
+        assessment = self._rules.assess(list(draft.reasons))
+        if assessment.emergencies:
+            await self._record_emergency(staff=staff, assessment=assessment)
+            raise self._emergency(assessment)
+        chosen = await self._choose_partners(draft=draft, assessment=assessment)
+        vocabulary = categories.load()
+        check_consent(
+            given=draft.consent.given,
+            scope=list(draft.consent.scope),
+            kinds_needed={vocabulary[p.category].kind for p in chosen},
+        )
+        now = self._clock()
+        referral_id = str(uuid.uuid4())
+        reference = _new_reference()
+        consent = {**msgspec.to_builtins(draft.consent), "recorded_at": now.isoformat(), "recorded_by": staff.email}
+        async with self._sessions.begin() as session:
+            await session.execute(
+                insert(referrals).values(
+                    id=referral_id, reference=reference, status="requested", urgency=assessment.urgency,
+                    reasons=list(draft.reasons), note=draft.note, client=msgspec.to_builtins(draft.client),
+                    consent=consent, created_by=staff.id, created_at=now, updated_at=now,
+                )
+            )
+            await session.execute(
+                insert(offers),
+                [
+                    {"id": str(uuid.uuid4()), "referral_id": referral_id, "partner_id": p.id, "position": i,
+                     "status": "queued"}
+                    for i, p in enumerate(chosen)
+                ],
+            )
+            await self._event(session, referral_id, actor=staff.email, from_status=None, to_status="requested",
+                              why=f"issued for {', '.join(draft.reasons)} to {len(chosen)} partner(s) in turn")
+            await self._offer_next(session, referral_id=referral_id, reference=reference, urgency=assessment.urgency)
+        self._on_commit()
+        return await self.get(staff=staff, referral_id=referral_id)
+
+    async def _choose_partners(self, *, draft: ReferralDraft, assessment: Assessment) -> list[PartnerSnapshot]:
+        if draft.partner_ids is None:
+            suggestions = await self.suggest(query=SuggestionQuery(reasons=list(draft.reasons)))
+            if not suggestions:
+                raise InvalidInput(
+                    "no active partner in the directory can take these reasons", field="reasons",
+                    extra={"categories": assessment.categories},
+                )
+            by_id = {p.id: p for p in await self._replica(ids=[s.partner_id for s in suggestions])}
+            return [by_id[s.partner_id] for s in suggestions]
+        if not draft.partner_ids:
+            raise InvalidInput("give at least one partner, or leave partner_ids out for suggestions",
+                               field="partner_ids")
+        if len(set(draft.partner_ids)) != len(draft.partner_ids):
+            raise InvalidInput("a partner is listed twice", field="partner_ids")
+        found = {p.id: p for p in await self._replica(ids=list(draft.partner_ids))}
+        chosen = []
+        for index, partner_id in enumerate(draft.partner_ids):
+            field = f"partner_ids[{index}]"
+            partner = found.get(partner_id)
+            if partner is None:
+                raise InvalidInput(f"unknown partner {partner_id!r}", field=field)
+            if partner.status != "active":
+                raise InvalidInput(f"{partner.name} is {partner.status} and cannot receive referrals", field=field)
+            if partner.category not in assessment.categories:
+                refusing = [r.code for r in assessment.reasons if partner.category not in r.categories]
+                raise ScopeViolation(
+                    f"{partner.name} ({partner.category}) is outside the scope allowed for "
+                    f"{', '.join(refusing)}",
+                    field=field,
+                    extra={"partner_id": partner_id, "reasons": refusing, "allowed": assessment.categories},
+                )
+            chosen.append(partner)
+        return chosen
+
+    def _emergency(self, assessment: Assessment) -> EmergencyStop:
+        advice = EmergencyAdvice(
+            urgency="emergency", instruction=assessment.instruction(), reasons=[r.code for r in assessment.emergencies]
+        )
+        return EmergencyStop(
+            f"Emergency: do not refer. {advice.instruction}", field="reasons", extra=msgspec.to_builtins(advice)
+        )
+
+    async def _record_emergency(self, *, staff: Staff, assessment: Assessment) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                insert(audit_log).values(
+                    at=self._clock(), actor=staff.email, action="emergency_advice_given", referral_id=None,
+                    detail={"reasons": [r.code for r in assessment.emergencies],
+                            "instruction": assessment.instruction(), "rules_version": self._rules.version},
+                )
+            )
+
+    # ------------------------------------------------------------------ offers
+
+    async def _offer_next(self, session: AsyncSession, *, referral_id: str, reference: str, urgency: str) -> bool:
+        """Offer the referral to its next queued partner; False when none is left."""
+        row = (
+            await session.execute(
+                select(offers.c.id, offers.c.partner_id, partners.c.name, partners.c.email)
+                .join(partners, partners.c.id == offers.c.partner_id)
+                .where(offers.c.referral_id == referral_id, offers.c.status == "queued", partners.c.status == "active")
+                .order_by(offers.c.position)
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return False
+        now = self._clock()
+        expires_at = add_business_days(
+            now, getattr(self._settings, f"offer_days_{urgency}"), timezone=self._settings.clinic_timezone
+        )
+        await session.execute(
+            update(offers).where(offers.c.id == row.id).values(status="offered", offered_at=now, expires_at=expires_at)
+        )
+        token = links.issue(key=self._key, offer_id=row.id, expires_at=expires_at)
+        await self._email(
+            session, referral_id=referral_id, kind="offer", to=row.email,
+            context=EmailContext(
+                recipient_name=row.name, partner_name=row.name, reference=reference, urgency=urgency,
+                action_url=f"{self._settings.public_url('referrals')}/respond/{token}", expires_at=expires_at,
+            ),
+        )
+        await self._event(session, referral_id, actor="system", from_status="requested", to_status="requested",
+                          why=f"offered to {row.name} until {expires_at.isoformat()}")
+        return True
+
+    async def _advance(self, session: AsyncSession, referral: object, *, actor: str) -> None:
+        """After an offer closes without acceptance: next partner, or fail and tell the therapist."""
+        if await self._offer_next(session, referral_id=referral.id, reference=referral.reference,
+                                  urgency=referral.urgency):
+            return
+        await self._transition(session, referral, "failed", actor=actor, why="no partner left to offer it to")
+        await self._email_therapist(session, referral, kind="no_partner_left")
+
+    async def open_offer(self, *, token: str) -> OfferPage:
+        """The offer behind a partner link, for the confirmation page. Audits the view; changes
+        nothing else (mail scanners follow links)."""
+        async with self._sessions.begin() as session:
+            offer, referral, partner = await self._usable_offer(session, token)
+            await session.execute(
+                insert(audit_log).values(
+                    at=self._clock(), actor=f"partner:{offer.partner_id}", action="partner_viewed_referral",
+                    referral_id=referral.id, detail={"offer_id": offer.id},
+                )
+            )
+        reasons = [self._rules.reasons[c] for c in referral.reasons if c in self._rules.reasons]
+        return OfferPage(
+            offer_id=offer.id, partner_name=partner.name, reference=referral.reference, urgency=referral.urgency,
+            reasons=[r.label for r in reasons], guidance=[r.guidance for r in reasons], note=referral.note,
+            expires_at=offer.expires_at,
+        )
+
+    async def answer(
+        self, *, token: str, decision: str, reason: str | None = None, note: str = ""
+    ) -> Literal["accepted", "declined"]:
+        """A partner's accept or decline through their link. Single use: a second answer, or an
+        answer after the deadline, raises :class:`LinkRefused`."""
+        if decision not in ("accept", "decline"):
+            raise InvalidInput("decision must be accept or decline", field="decision")
+        if decision == "decline" and reason not in DECLINE_REASONS:
+            raise InvalidInput(f"a reason is required to decline: one of {', '.join(DECLINE_REASONS)}",
+                               field="reason")
+        async with self._sessions.begin() as session:
+            offer, referral, partner = await self._usable_offer(session, token)
+            now = self._clock()
+            new_status = "accepted" if decision == "accept" else "declined"
+            claimed = await session.execute(
+                update(offers)
+                .where(offers.c.id == offer.id, offers.c.status == "offered")
+                .values(status=new_status, responded_at=now, decline_reason=reason, decline_note=note[:2000] or None)
+            )
+            if claimed.rowcount != 1:
+                raise LinkRefused("used")
+            actor = f"partner:{partner.name}"
+            if decision == "accept":
+                await self._transition(session, referral, "accepted", actor=actor, why=f"accepted by {partner.name}")
+                await self._email_therapist(session, referral, kind="referral_accepted", partner_name=partner.name)
+            else:
+                await self._event(session, referral.id, actor=actor, from_status=referral.status,
+                                  to_status=referral.status,
+                                  why=f"declined by {partner.name}: {DECLINE_REASONS[reason]}")
+                await self._email_therapist(session, referral, kind="referral_declined", partner_name=partner.name)
+                await self._advance(session, referral, actor="system")
+        self._on_commit()
+        return new_status  # type: ignore[return-value]
+
+    async def _usable_offer(self, session: AsyncSession, token: str):  # noqa: ANN202
+        try:
+            offer_id = links.read(token, key=self._key)
+        except InvalidToken as exc:
+            raise LinkRefused("expired" if str(exc) == "expired" else "invalid") from None
+        row = (
+            await session.execute(
+                select(offers, referrals.c.reference, referrals.c.status.label("referral_status"))
+                .join(referrals, referrals.c.id == offers.c.referral_id)
+                .where(offers.c.id == offer_id)
+            )
+        ).first()
+        if row is None:
+            raise LinkRefused("invalid")
+        if row.status != "offered" or row.referral_status not in OPEN_STATUSES:
+            raise LinkRefused("used")
+        if _aware(row.expires_at) <= self._clock():
+            raise LinkRefused("expired")
+        referral = (await session.execute(select(referrals).where(referrals.c.id == row.referral_id))).one()
+        partner = (await session.execute(select(partners).where(partners.c.id == row.partner_id))).one()
+        return row, referral, partner
+
+    # ------------------------------------------------------------------ staff actions
+
+    async def cancel(self, *, staff: Staff, referral_id: str, reason: str = "") -> ReferralRecord:
+        async with self._sessions.begin() as session:
+            referral = await self._referral_for(session, staff, referral_id)
+            await self._transition(session, referral, "cancelled", actor=staff.email,
+                                   why=reason or "cancelled by the therapist")
+            await self._withdraw_open_offers(session, referral, kind="referral_cancelled")
+        self._on_commit()
+        return await self.get(staff=staff, referral_id=referral_id)
+
+    async def _withdraw_open_offers(self, session: AsyncSession, referral: object, *, kind: str) -> None:
+        open_offers = (
+            await session.execute(
+                select(offers.c.id, partners.c.name, partners.c.email)
+                .join(partners, partners.c.id == offers.c.partner_id)
+                .where(offers.c.referral_id == referral.id, offers.c.status.in_(("offered", "accepted")))
+            )
+        ).all()
+        await session.execute(
+            update(offers).where(offers.c.referral_id == referral.id, offers.c.status.in_(("offered", "queued")))
+            .values(status="withdrawn", responded_at=self._clock())
+        )
+        for row in open_offers:
+            await self._email(session, referral_id=referral.id, kind=kind, to=row.email,
+                              context=EmailContext(recipient_name=row.name, partner_name=row.name,
+                                                   reference=referral.reference, urgency=referral.urgency))
+
+    # ------------------------------------------------------------------ reading
+
+    async def get(self, *, staff: Staff, referral_id: str) -> ReferralRecord:
+        async with self._sessions() as session:
+            referral = await self._referral_for(session, staff, referral_id)
+            offer_rows = (
+                await session.execute(
+                    select(offers, partners.c.name.label("partner_name"))
+                    .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
+                    .where(offers.c.referral_id == referral_id)
+                    .order_by(offers.c.position)
+                )
+            ).all()
+            events = (
+                await session.execute(
+                    select(referral_events).where(referral_events.c.referral_id == referral_id)
+                    .order_by(referral_events.c.id)
+                )
+            ).all()
+        return _record(referral, offer_rows, events)
+
+    async def list(
+        self, *, staff: Staff, status: str | None = None, partner_id: str | None = None,
+        since: datetime | None = None, limit: int = 100,
+    ) -> list[ReferralRecord]:
+        query = select(referrals).order_by(referrals.c.created_at.desc()).limit(limit)
+        if staff.role != "admin":
+            query = query.where(referrals.c.created_by == staff.id)
+        if status:
+            query = query.where(referrals.c.status == status)
+        if since:
+            query = query.where(referrals.c.created_at >= since)
+        if partner_id:
+            query = query.where(referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.partner_id == partner_id)))
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+            ids = [r.id for r in rows]
+            offer_rows = (
+                await session.execute(
+                    select(offers, partners.c.name.label("partner_name"))
+                    .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
+                    .where(offers.c.referral_id.in_(ids))
+                    .order_by(offers.c.position)
+                )
+            ).all() if ids else []
+        by_referral: dict[str, list] = {}
+        for offer in offer_rows:
+            by_referral.setdefault(offer.referral_id, []).append(offer)
+        return [_record(r, by_referral.get(r.id, []), []) for r in rows]
+
+    async def _referral_for(self, session: AsyncSession, staff: Staff, referral_id: str):  # noqa: ANN202
+        row = (await session.execute(select(referrals).where(referrals.c.id == referral_id))).first()
+        # A therapist sees only their own referrals; say "not found" rather than "forbidden".
+        if row is None or (staff.role != "admin" and row.created_by != staff.id):
+            raise NotFound(f"no referral {referral_id}", field="id")
+        return row
+
+    async def _replica(
+        self, *, ids: list[str] | None = None, categories_: list[str] | None = None
+    ) -> list[PartnerSnapshot]:
+        query = select(partners.c.snapshot)
+        if ids is not None:
+            query = query.where(partners.c.id.in_(ids))
+        if categories_ is not None:
+            query = query.where(partners.c.category.in_(categories_), partners.c.status == "active")
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [msgspec.convert(r.snapshot, PartnerSnapshot) for r in rows]
+
+    # ------------------------------------------------------------------ messages from others
+
+    async def apply_partner_changed(self, message: PartnerChanged) -> bool:
+        """Keep the newest snapshot of a partner; older or repeated versions change nothing.
+        A partner that stops being active loses its open offers to the next partner."""
+        snapshot = message.partner
+        values = {
+            "version": message.version, "name": snapshot.name, "category": snapshot.category,
+            "status": snapshot.status, "email": snapshot.email, "snapshot": msgspec.to_builtins(snapshot),
+            "updated_at": message.changed_at,
+        }
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(partners).where(partners.c.id == snapshot.id, partners.c.version < message.version)
+                .values(**values)
+            )
+            if result.rowcount == 0:
+                exists = (await session.execute(select(partners.c.id).where(partners.c.id == snapshot.id))).first()
+                if exists:
+                    return False
+                await session.execute(insert(partners).values(id=snapshot.id, **values))
+            if snapshot.status != "active":
+                await self._reoffer_away_from(session, snapshot)
+        self._on_commit()
+        return True
+
+    async def _reoffer_away_from(self, session: AsyncSession, partner: PartnerSnapshot) -> None:
+        rows = (
+            await session.execute(
+                select(referrals).join(offers, offers.c.referral_id == referrals.c.id)
+                .where(offers.c.partner_id == partner.id, offers.c.status == "offered")
+            )
+        ).all()
+        for referral in rows:
+            await session.execute(
+                update(offers).where(and_(offers.c.referral_id == referral.id, offers.c.partner_id == partner.id,
+                                          offers.c.status == "offered"))
+                .values(status="withdrawn", responded_at=self._clock())
+            )
+            await self._event(session, referral.id, actor="system", from_status=referral.status,
+                              to_status=referral.status,
+                              why=f"offer to {partner.name} withdrawn: partner is now {partner.status}")
+            await self._advance(session, referral, actor="system")
+
+    async def record_delivery(self, message: EmailDelivery) -> bool:
+        """Note an email's delivery outcome on its referral's timeline, once."""
+        async with self._sessions.begin() as session:
+            try:
+                async with session.begin_nested():
+                    await session.execute(
+                        insert(email_deliveries).values(
+                            notification_id=message.notification_id, outcome=message.outcome,
+                            referral_id=message.referral_id, at=message.at, detail=message.detail[:2000],
+                        )
+                    )
+            except IntegrityError:
+                return False
+            if message.referral_id:
+                referral = (
+                    await session.execute(select(referrals).where(referrals.c.id == message.referral_id))
+                ).first()
+                if referral is not None:
+                    what = await self._describe_email(session, message.notification_id)
+                    detail = f": {message.detail}" if message.detail and message.outcome != "sent" else ""
+                    await self._event(session, referral.id, actor="notifier", from_status=referral.status,
+                                      to_status=referral.status, why=f"{what} {message.outcome}{detail}")
+        return True
+
+    async def _describe_email(self, session: AsyncSession, notification_id: str) -> str:
+        row = (await session.execute(select(outbox.c.payload).where(outbox.c.id == notification_id))).first()
+        if row is None:
+            return "email"
+        sent = codec.decode(row.payload)
+        return f"email '{sent.kind}' to {sent.to}" if isinstance(sent, SendEmail) else "email"
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _transition(self, session: AsyncSession, referral: object, target: str, *, actor: str, why: str) -> None:
+        check_transition(referral.status, target)
+        result = await session.execute(
+            update(referrals).where(referrals.c.id == referral.id, referrals.c.status == referral.status)
+            .values(status=target, updated_at=self._clock())
+        )
+        if result.rowcount != 1:
+            raise Conflict("the referral changed meanwhile; reload and try again", field="status")
+        await self._event(session, referral.id, actor=actor, from_status=referral.status, to_status=target, why=why)
+
+    async def _event(self, session: AsyncSession, referral_id: str, *, actor: str, from_status: str | None,
+                     to_status: str, why: str) -> None:
+        await session.execute(
+            insert(referral_events).values(referral_id=referral_id, at=self._clock(), actor=actor,
+                                           from_status=from_status, to_status=to_status, why=why)
+        )
+
+    async def _email(self, session: AsyncSession, *, referral_id: str, kind: str, to: str,
+                     context: EmailContext) -> None:
+        notification_id = str(uuid.uuid4())
+        message = SendEmail(notification_id=notification_id, kind=kind, to=to, context=context,
+                            referral_id=referral_id)
+        await outbox_module.add(session, outbox, message, message_id=notification_id)
+
+    async def _email_therapist(self, session: AsyncSession, referral: object, *, kind: str,
+                               partner_name: str = "") -> None:
+        therapist = (
+            await session.execute(select(staff_users.c.email).where(staff_users.c.id == referral.created_by))
+        ).first()
+        if therapist is None:
+            return
+        await self._email(
+            session, referral_id=referral.id, kind=kind, to=therapist.email,
+            context=EmailContext(
+                recipient_name=therapist.email, partner_name=partner_name, reference=referral.reference,
+                urgency=referral.urgency,
+                action_url=f"{self._settings.public_url('referrals')}/api/v1/referrals/{referral.id}",
+            ),
+        )
+
+
+def _new_reference() -> str:
+    # Opaque, short enough to read over the phone; no client information in it.
+    alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+    return "HX-" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _record(referral: object, offer_rows: list, events: list) -> ReferralRecord:
+    return ReferralRecord(
+        id=referral.id, reference=referral.reference, status=referral.status, urgency=referral.urgency,
+        reasons=list(referral.reasons), note=referral.note, client=dict(referral.client),
+        consent=dict(referral.consent), created_by=referral.created_by,
+        created_at=_aware(referral.created_at), updated_at=_aware(referral.updated_at),
+        offers=[
+            OfferRecord(
+                id=o.id, partner_id=o.partner_id, partner_name=o.partner_name or "", position=o.position,
+                status=o.status, offered_at=o.offered_at and _aware(o.offered_at),
+                expires_at=o.expires_at and _aware(o.expires_at),
+                responded_at=o.responded_at and _aware(o.responded_at), decline_reason=o.decline_reason,
+            )
+            for o in offer_rows
+        ],
+        timeline=[
+            TimelineEntry(at=_aware(e.at), actor=e.actor, from_status=e.from_status, to_status=e.to_status, why=e.why)
+            for e in events
+        ],
+        warnings=[f"the note reads like a diagnosis ('{p}'): record what you observed" for p in
+                  diagnostic_wording(referral.note)],
+    )
+
+
+__all__ = ["Referrals", "EmergencyStop", "ScopeViolation", "LinkRefused", "OfferPage", "system_clock"]

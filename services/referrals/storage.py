@@ -1,0 +1,126 @@
+"""The referrals service's own tables. Nothing else reads or writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+)
+
+from shared.outbox import outbox_table
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+metadata = MetaData()
+
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Read-only replica of directory's partners, fed by PartnerChanged messages.
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("category", String(60), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("snapshot", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_partners_category_status", "category", "status"),
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("reference", String(20), nullable=False, unique=True),
+    Column("status", String(20), nullable=False),
+    Column("urgency", String(20), nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("client", JSON, nullable=False),
+    Column("consent", JSON, nullable=False),
+    Column("created_by", String(36), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_referrals_status", "status"),
+    Index("ix_referrals_created_at", "created_at"),
+)
+
+offers = Table(
+    "offers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("referral_id", String(36), ForeignKey("referrals.id"), nullable=False),
+    Column("partner_id", String(36), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("offered_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("responded_at", DateTime(timezone=True), nullable=True),
+    Column("decline_reason", String(40), nullable=True),
+    Column("decline_note", Text, nullable=True),
+    UniqueConstraint("referral_id", "position"),
+    Index("ix_offers_partner_status", "partner_id", "status"),
+    Index("ix_offers_status_expires", "status", "expires_at"),
+)
+
+# The referral's timeline: every transition, who, when, from, to, why.
+referral_events = Table(
+    "referral_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("referral_id", String(36), ForeignKey("referrals.id"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(400), nullable=False),
+    Column("from_status", String(20), nullable=True),
+    Column("to_status", String(20), nullable=False),
+    Column("why", Text, nullable=False),
+)
+
+# Everything else worth auditing that is not a transition: emergency advice, partner views.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(400), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("referral_id", String(36), nullable=True, index=True),
+    Column("detail", JSON, nullable=False),
+)
+
+# One row per (notification, outcome): applying a delivery report twice changes nothing.
+email_deliveries = Table(
+    "email_deliveries",
+    metadata,
+    Column("notification_id", String(36), primary_key=True),
+    Column("outcome", String(20), primary_key=True),
+    Column("referral_id", String(36), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("staff_id", String(36), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("response", JSON, nullable=True),
+    Column("status_code", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = outbox_table(metadata)

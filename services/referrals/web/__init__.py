@@ -1,0 +1,1 @@
+"""HTTP for the referrals service: staff JSON API, partner response pages."""

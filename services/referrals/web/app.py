@@ -1,0 +1,60 @@
+"""The referrals web app factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.openapi import OpenAPIConfig
+from litestar.template import TemplateConfig
+
+from services.referrals import bootstrap
+from services.referrals.service import Clock, system_clock
+from services.referrals.web import auth, referrals, respond, scope
+from shared import web
+from shared.config import Settings
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
+    """Build the app; connections open in its lifespan, not here."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = bootstrap.build(settings, clock=clock)
+        app.state.runtime = runtime
+        app.state.engine = runtime.engine
+        app.state.redis = runtime.redis
+        relay = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
+        try:
+            yield
+        finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            await runtime.close()
+
+    metrics_config, metrics_controller = web.metrics("referrals")
+    return Litestar(
+        route_handlers=[
+            *web.ops_handlers, metrics_controller, auth.issue_token, scope.list_reasons,
+            referrals.ReferralController, respond.RespondController,
+        ],
+        lifespan=[lifespan],
+        state=web.initial_state(settings),
+        middleware=[metrics_config.middleware],
+        exception_handlers=web.exception_handlers,
+        # Partner forms are cookie-less but public: CSRF on every form. The API uses bearer tokens
+        # that browsers never attach by themselves, so it needs no CSRF token.
+        csrf_config=CSRFConfig(secret=settings.signing_key(), exclude=["/api/", "/health", "/ready", "/metrics"],
+                               cookie_httponly=True, cookie_samesite="strict"),
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(title="Handoff referrals", version="1.0.0"),
+        debug=False,
+    )

@@ -1,0 +1,64 @@
+"""Staff JSON API for referrals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from services.referrals.domain import TRANSITIONS
+from services.referrals.intake import CancelRequest, ReferralDraft, SuggestionQuery
+from services.referrals.records import ReferralRecord, Suggestion
+from shared.errors import InvalidInput
+from shared.web import requires
+
+
+class ReferralController(Controller):
+    path = "/api/v1/referrals"
+    guards = [requires("admin", "therapist")]
+    tags = ["referrals"]
+
+    @post("/suggestions", status_code=200, summary="Ranked partners for a set of reasons")
+    async def suggestions(self, request: Request, data: JSONBody[SuggestionQuery]) -> list[Suggestion]:
+        return await request.app.state.runtime.referrals.suggest(query=data)
+
+    @post("/", status_code=201, summary="Issue a referral (honours Idempotency-Key)")
+    async def create(
+        self,
+        request: Request,
+        data: JSONBody[ReferralDraft],
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
+    ) -> ReferralRecord:
+        return await request.app.state.runtime.referrals.create(
+            staff=request.user, draft=data, idempotency_key=idempotency_key
+        )
+
+    @get("/", summary="Referrals, newest first")
+    async def list_referrals(
+        self,
+        request: Request,
+        status: FromQuery[str | None] = None,
+        partner: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> list[ReferralRecord]:
+        if status is not None and status not in TRANSITIONS:
+            raise InvalidInput(f"unknown status {status!r}", field="status")
+        return await request.app.state.runtime.referrals.list(
+            staff=request.user, status=status, partner_id=partner, since=since, limit=limit
+        )
+
+    @get("/{referral_id:str}", summary="One referral with its offers and timeline")
+    async def get_referral(self, request: Request, referral_id: FromPath[str]) -> ReferralRecord:
+        return await request.app.state.runtime.referrals.get(staff=request.user, referral_id=referral_id)
+
+    @post("/{referral_id:str}/cancel", status_code=200, summary="Cancel a referral; its partner is told")
+    async def cancel(
+        self, request: Request, referral_id: FromPath[str], data: JSONBody[CancelRequest | None] = None
+    ) -> ReferralRecord:
+        reason = data.reason if data else ""
+        return await request.app.state.runtime.referrals.cancel(
+            staff=request.user, referral_id=referral_id, reason=reason
+        )

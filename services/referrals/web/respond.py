@@ -1,0 +1,69 @@
+"""Partner pages behind the emailed link. GET only shows (mail scanners follow links); the
+answer is a CSRF-protected POST."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Template
+import msgspec
+
+from services.referrals.domain import DECLINE_REASONS
+from services.referrals.service import LinkRefused
+from shared.errors import InvalidInput
+
+REFUSALS = {
+    "invalid": (403, "This link is not valid", "The link may have been copied incompletely. Please use the link in "
+                "the email exactly as it was sent, or contact the clinic."),
+    "expired": (410, "This link has expired", "The time to answer this referral has passed and it may have been "
+                "offered to another partner. Please contact the clinic if you can still help."),
+    "used": (410, "This referral has already been answered", "An answer was already recorded through this link, "
+             "or the referral is no longer open. Nothing was changed."),
+}
+
+
+class Answer(msgspec.Struct, kw_only=True):
+    decision: str
+    reason: str | None = None
+    note: str = ""
+
+
+class RespondController(Controller):
+    path = "/respond"
+    include_in_schema = False
+
+    @get("/{token:str}")
+    async def show(self, request: Request, token: FromPath[str]) -> Template:
+        try:
+            page = await request.app.state.runtime.referrals.open_offer(token=token)
+        except LinkRefused as refused:
+            return _refused(request, refused)
+        return Template("respond/offer.html", context=_context(request, page=page))
+
+    @post("/{token:str}", status_code=200)
+    async def answer(
+        self, request: Request, token: FromPath[str],
+        data: URLEncodedBody[Answer],
+    ) -> Template:
+        referrals = request.app.state.runtime.referrals
+        try:
+            outcome = await referrals.answer(token=token, decision=data.decision, reason=data.reason or None,
+                                             note=data.note)
+        except LinkRefused as refused:
+            return _refused(request, refused)
+        except InvalidInput as error:
+            page = await referrals.open_offer(token=token)
+            return Template("respond/offer.html", status_code=422,
+                            context=_context(request, page=page, error=error.detail))
+        return Template("respond/done.html", context=_context(request, outcome=outcome))
+
+
+def _context(request: Request, **values: object) -> dict:
+    settings = request.app.state.runtime.settings
+    return {"clinic_name": settings.clinic_name, "decline_reasons": DECLINE_REASONS, **values}
+
+
+def _refused(request: Request, refused: LinkRefused) -> Template:
+    status, title, explanation = REFUSALS[refused.why]
+    return Template("respond/refused.html", status_code=status,
+                    context=_context(request, title=title, explanation=explanation))

@@ -1,0 +1,316 @@
+"""The referrals service over HTTP, on a real database (SQLite, and PostgreSQL when configured)
+and a real Redis: issuing, scope, consent, idempotency, partner answers, replica and reports."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+from redis import Redis
+from sqlalchemy import func, select
+
+from services.referrals import bootstrap, identity, jobs
+from services.referrals.storage import MIGRATIONS, audit_log, outbox, referrals
+from services.referrals.web.app import create_app
+from shared import codec, database, queues
+from shared.config import load_settings
+from shared.messages import Address, EmailDelivery, PartnerChanged, PartnerSnapshot, SendEmail
+
+PASSWORD = "correct horse battery"
+CONSENT = {"given": True, "method": "verbal", "scope": ["clinical"]}
+CLIENT = {"name": "Zelda Quintessa Marchbanks", "postal_code": "33701"}
+
+
+def partner(pid: str, category: str, *, name: str | None = None, status: str = "active") -> PartnerSnapshot:
+    return PartnerSnapshot(
+        id=pid, slug=pid, name=name or f"Partner {pid}", category=category, email=f"{pid}@partners.example",
+        status=status, address=Address(city="St. Petersburg", state="FL", postal_code="33701"),
+    )
+
+
+def deliver(settings, message) -> None:  # noqa: ANN001
+    """Run one message through the referrals worker's job function, as RQ would."""
+    jobs.use(bootstrap.build(settings))
+    jobs.handle(codec.encode(message))
+
+
+def changed(snapshot: PartnerSnapshot, version: int = 1) -> PartnerChanged:
+    return PartnerChanged(partner=snapshot, version=version, changed_at=datetime.now(UTC))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str, redis_url: str):  # noqa: ANN201
+    settings = load_settings(
+        environ={}, data_dir=str(tmp_path), referrals_db_url=db_url, redis_url=redis_url,
+        secret_key="test-secret-key-for-referrals-0123456789",
+    )
+    database.upgrade(migrations=MIGRATIONS, url=settings.db_url("referrals"))
+
+    async def users() -> None:
+        engine = database.create_engine(settings.db_url("referrals"))
+        sessions = database.sessions(engine)
+        await identity.add_user(sessions, email="tess@clinic.example", role="therapist", password=PASSWORD)
+        await identity.add_user(sessions, email="ada@clinic.example", role="admin", password=PASSWORD)
+        await engine.dispose()
+
+    asyncio.run(users())
+    for snapshot in (
+        partner("gp1", "primary_care", name="Dr. Ana Gomez"),
+        partner("gp2", "primary_care", name="Dr. Ben Ode"),
+        partner("pt1", "physical_therapy", name="Bay Physio"),
+        partner("trn", "personal_training", name="Coach Kim"),
+    ):
+        deliver(settings, changed(snapshot))
+    return settings
+
+
+@pytest.fixture
+def client(settings):  # noqa: ANN001, ANN201
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def login(client: TestClient, email: str = "tess@clinic.example") -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def count(settings, table) -> int:  # noqa: ANN001
+    async def run() -> int:
+        engine = database.create_engine(settings.db_url("referrals"))
+        async with engine.connect() as connection:
+            value = (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+        await engine.dispose()
+        return value
+
+    return asyncio.run(run())
+
+
+def queued_emails(redis_url: str) -> list[SendEmail]:
+    queue = queues.rq_queue(queues.NOTIFICATIONS, Redis.from_url(redis_url))
+    return [codec.decode(job.args[0]) for job in queue.get_jobs()]
+
+
+def flush(client: TestClient) -> None:
+    """Run the app's outbox relay now, on the app's own event loop."""
+    with client.portal() as portal:
+        portal.call(client.app.state.runtime.relay.flush)
+
+
+def link_path(email: SendEmail) -> str:
+    return re.sub(r"^https?://[^/]+", "", email.context.action_url)
+
+
+def new_referral(client: TestClient, headers: dict, **overrides: object) -> dict:
+    body = {"client": CLIENT, "consent": CONSENT, "reasons": ["calf_swelling_one_side"],
+            "partner_ids": ["gp1", "gp2"], **overrides}
+    response = client.post("/api/v1/referrals", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_staff_token_is_required_and_checked(client: TestClient) -> None:
+    assert client.get("/api/v1/referrals").status_code == 401
+    assert client.get("/api/v1/referrals", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    bad = client.post("/api/v1/auth/token", json={"email": "tess@clinic.example", "password": "wrong password"})
+    assert bad.status_code == 401 and "invalid email or password" in bad.json()["detail"]
+    assert client.get("/api/v1/referrals", headers=login(client)).status_code == 200
+
+
+def test_referral_is_offered_by_email_without_client_data(client: TestClient, settings) -> None:  # noqa: ANN001
+    referral = new_referral(client, login(client), note="Left calf warm and swollen since Tuesday.")
+    assert referral["status"] == "requested" and referral["urgency"] == "urgent"
+    assert [(o["partner_id"], o["status"]) for o in referral["offers"]] == [("gp1", "offered"), ("gp2", "queued")]
+    assert referral["offers"][0]["expires_at"]
+    flush(client)
+    emails = queued_emails(settings.redis_url)
+    assert [(e.kind, e.to) for e in emails] == [("offer", "gp1@partners.example")]
+    raw = msgspec.json.encode(emails[0]).decode()
+    for secret in ("Zelda", "Marchbanks", "calf", "swollen", "33701"):
+        assert secret not in raw
+    assert "/respond/" in emails[0].context.action_url
+
+
+def test_emergency_reason_stops_and_only_audits(client: TestClient, settings) -> None:  # noqa: ANN001
+    response = client.post(
+        "/api/v1/referrals", headers=login(client),
+        json={"client": CLIENT, "consent": CONSENT, "reasons": ["chest_pain_breathless"]},
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["extra"]["urgency"] == "emergency" and "911" in body["extra"]["instruction"]
+    assert count(settings, referrals) == 0
+    assert count(settings, audit_log) == 1
+
+
+def test_scope_violation_names_partner_and_reason(client: TestClient, settings) -> None:  # noqa: ANN001
+    response = client.post(
+        "/api/v1/referrals", headers=login(client),
+        json={"client": CLIENT, "consent": CONSENT, "reasons": ["calf_swelling_one_side"], "partner_ids": ["pt1"]},
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["extra"]["key"] == "partner_ids[0]" and "Bay Physio" in body["detail"]
+    assert "calf_swelling_one_side" in body["detail"]
+    assert count(settings, referrals) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"client": CLIENT, "reasons": ["suspected_fracture"]}, 400, "consent"),
+        ({"client": CLIENT, "consent": {**CONSENT, "given": False}, "reasons": ["suspected_fracture"]}, 422,
+         "consent.given"),
+        ({"client": CLIENT, "consent": CONSENT, "reasons": ["suspected_fracture"], "partner_ids": ["nobody"]}, 422,
+         "partner_ids[0]"),
+        ({"client": CLIENT, "consent": CONSENT, "reasons": ["no_such_reason"]}, 422, "reasons[0]"),
+        ({"client": {"name": 42}, "consent": CONSENT, "reasons": ["suspected_fracture"]}, 400, "client.name"),
+        ({"client": CLIENT, "consent": CONSENT, "reasons": ["strength_posture_goals"], "partner_ids": ["trn"]}, 422,
+         "consent.scope"),
+    ],
+)
+def test_bad_input_names_the_field_and_stores_nothing(client, settings, body, status, field) -> None:  # noqa: ANN001
+    response = client.post("/api/v1/referrals", json=body, headers=login(client))
+    assert response.status_code == status, response.text
+    assert field in response.text
+    assert count(settings, referrals) == 0 and count(settings, outbox) == 0
+
+
+def test_malformed_json_is_a_400(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = {**login(client), "Content-Type": "application/json"}
+    response = client.post("/api/v1/referrals", content=b'{"client": ', headers=headers)
+    assert response.status_code == 400 and "Traceback" not in response.text
+    assert count(settings, referrals) == 0
+
+
+def test_idempotency_key_replays_once_and_refuses_another_body(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = {**login(client), "Idempotency-Key": "visit-2026-11-23-1"}
+    first = new_referral(client, headers)
+    again = new_referral(client, headers)
+    assert again == first and count(settings, referrals) == 1
+    other = client.post("/api/v1/referrals", headers=headers,
+                        json={"client": CLIENT, "consent": CONSENT, "reasons": ["suspected_fracture"]})
+    assert other.status_code == 422 and "Idempotency-Key" in other.text
+
+
+def test_suggestions_are_used_when_no_partner_is_chosen(client: TestClient) -> None:
+    headers = login(client)
+    ranked = client.post("/api/v1/referrals/suggestions", json={"reasons": ["rehab_exercise_needed"]}, headers=headers)
+    assert ranked.status_code == 200 and [s["partner_id"] for s in ranked.json()] == ["pt1"]
+    assert ranked.json()[0]["why"]
+    referral = new_referral(client, headers, reasons=["rehab_exercise_needed"], partner_ids=None)
+    assert [o["partner_id"] for o in referral["offers"]] == ["pt1"]
+
+
+def test_partner_accepts_through_the_link_once(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    referral = new_referral(client, headers)
+    flush(client)
+    path = link_path(queued_emails(settings.redis_url)[0])
+
+    page = client.get(path)
+    assert page.status_code == 200 and "Dr. Ana Gomez" in page.text and "Zelda" not in page.text
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+    assert client.post(path, data={"decision": "accept"}).status_code == 403  # no CSRF token
+    done = client.post(path, data={"decision": "accept", "_csrf_token": token})
+    assert done.status_code == 200 and "accepted" in done.text
+
+    detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+    assert detail["status"] == "accepted"
+    assert [e["to_status"] for e in detail["timeline"]][-1] == "accepted"
+    assert client.post(path, data={"decision": "decline", "reason": "other", "_csrf_token": token}).status_code == 410
+    assert client.get(path).status_code == 410
+    assert client.get(path[:-3] + "abc").status_code == 403
+    flush(client)
+    assert ("referral_accepted", "tess@clinic.example") in [(e.kind, e.to) for e in queued_emails(settings.redis_url)]
+
+
+def test_decline_offers_the_next_partner_then_fails(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    referral = new_referral(client, headers)
+    for expected_next in ("gp2@partners.example", None):
+        flush(client)
+        offer_email = [e for e in queued_emails(settings.redis_url) if e.kind == "offer"][-1]
+        path = link_path(offer_email)
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+        missing_reason = client.post(path, data={"decision": "decline", "_csrf_token": token})
+        assert missing_reason.status_code == 422
+        answered = client.post(path, data={"decision": "decline", "reason": "no_capacity", "_csrf_token": token})
+        assert answered.status_code == 200
+        flush(client)
+        offers = [e.to for e in queued_emails(settings.redis_url) if e.kind == "offer"]
+        if expected_next:
+            assert offers[-1] == expected_next
+    detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+    assert detail["status"] == "failed"
+    assert [o["status"] for o in detail["offers"]] == ["declined", "declined"]
+    kinds = [e.kind for e in queued_emails(settings.redis_url)]
+    assert kinds.count("referral_declined") == 2 and "no_partner_left" in kinds
+
+
+def test_cancel_withdraws_the_offer(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    referral = new_referral(client, headers)
+    response = client.post(f"/api/v1/referrals/{referral['id']}/cancel", json={"reason": "client moved"},
+                           headers=headers)
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert client.post(f"/api/v1/referrals/{referral['id']}/cancel", headers=headers).status_code == 409
+    flush(client)
+    assert ("referral_cancelled", "gp1@partners.example") in [(e.kind, e.to) for e in queued_emails(settings.redis_url)]
+
+
+def test_therapists_see_only_their_referrals(client: TestClient) -> None:
+    referral = new_referral(client, login(client))
+    admin = login(client, "ada@clinic.example")
+    assert client.get(f"/api/v1/referrals/{referral['id']}", headers=admin).status_code == 200
+    listed = client.get("/api/v1/referrals", params={"status": "requested", "partner": "gp1"}, headers=admin)
+    assert [r["id"] for r in listed.json()] == [referral["id"]]
+    assert client.get("/api/v1/referrals", params={"status": "bogus"}, headers=admin).status_code == 422
+
+
+def test_replica_applies_versions_in_order_and_pausing_moves_the_offer(client, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    referral = new_referral(client, headers)
+    deliver(settings, changed(partner("gp1", "primary_care", name="Dr. Ana Gomez (old)"), version=1))
+    deliver(settings, changed(partner("gp1", "primary_care", name="Dr. Ana Gomez", status="paused"), version=2))
+    deliver(settings, changed(partner("gp1", "primary_care", name="stale"), version=1))
+    detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+    assert [(o["partner_name"], o["status"]) for o in detail["offers"]] == [
+        ("Dr. Ana Gomez", "withdrawn"), ("Dr. Ben Ode", "offered"),
+    ]
+
+
+def test_delivery_report_lands_on_the_timeline_once(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    referral = new_referral(client, headers)
+    flush(client)
+    email = queued_emails(settings.redis_url)[0]
+    report = EmailDelivery(notification_id=email.notification_id, outcome="sent", at=datetime.now(UTC),
+                           referral_id=referral["id"])
+    deliver(settings, report)
+    deliver(settings, report)
+    timeline = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["timeline"]
+    sent = [e for e in timeline if e["actor"] == "notifier"]
+    assert len(sent) == 1 and "gp1@partners.example" in sent[0]["why"] and sent[0]["why"].endswith("sent")
+
+
+def test_undecodable_job_fails_without_retry(settings) -> None:  # noqa: ANN001
+    from rq import Queue, SimpleWorker
+    from rq.registry import FailedJobRegistry
+
+    connection = Redis.from_url(settings.redis_url)
+    queue = queues.rq_queue(queues.REFERRALS, connection)
+    queue.enqueue_call(queues.ROUTES[queues.REFERRALS].handler, args=('{"type": "nonsense"}',),
+                       retry=queues.ROUTES[queues.REFERRALS].retry, job_id="bad-1")
+    jobs.use(bootstrap.build(settings))
+    SimpleWorker([queue], connection=connection, serializer=queue.serializer).work(burst=True)
+    failed = FailedJobRegistry(queue=queue)
+    assert failed.get_job_ids() == ["bad-1"]
+    assert "cannot decode message" in queue.fetch_job("bad-1").latest_result().exc_string
+    assert isinstance(Queue, type)
