@@ -84,10 +84,14 @@ def load(path: Path = DEFAULT_PATH) -> Rules:
         try:
             reason = msgspec.convert({**body, "code": code}, Reason)
         except msgspec.ValidationError as exc:
-            raise RulesError(f"{where}: {exc}") from None
+            key = str(exc).rpartition("`$.")[2].split("`")[0].split(".")[0].split("[")[0]
+            raise RulesError(f"{path}:{_line_of(text, code, key)}: reason {code}: {exc}") from None
         unknown = [c for c in reason.categories if c not in known]
         if unknown:
-            raise RulesError(f"{where}: unknown category {unknown[0]!r} (see shared/categories.toml)")
+            raise RulesError(
+                f"{path}:{_line_of(text, code, 'categories')}: reason {code}: unknown category {unknown[0]!r} "
+                "(see shared/categories.toml)"
+            )
         if reason.urgency == "emergency":
             if not reason.instruction:
                 raise RulesError(f"{where}: an emergency reason needs an `instruction`")
@@ -99,9 +103,18 @@ def load(path: Path = DEFAULT_PATH) -> Rules:
     return Rules(version=version, reasons=reasons)
 
 
-def _line_of(text: str, code: str) -> int:
-    match = re.search(rf"^\s*\[reasons\.{re.escape(code)}\]", text, re.MULTILINE)
-    return text.count("\n", 0, match.start()) + 1 if match else 1
+def _line_of(text: str, code: str, key: str | None = None) -> int:
+    """The line of reason ``code``'s header, or of its ``key`` when given and found."""
+    header = re.search(rf"^[ \t]*\[reasons\.{re.escape(code)}\]", text, re.MULTILINE)
+    if header is None:
+        return 1
+    position = header.start()
+    if key:
+        next_header = re.compile(r"^[ \t]*\[", re.MULTILINE).search(text, header.end())
+        end = next_header.start() if next_header else len(text)
+        found = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=", re.MULTILINE).search(text, header.end(), end)
+        position = found.start() if found else position
+    return text.count("\n", 0, position) + 1
 
 
 __all__ = ["Reason", "Rules", "Assessment", "RulesError", "load", "URGENCY_ORDER"]

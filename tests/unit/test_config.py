@@ -1,0 +1,52 @@
+"""Settings from the environment: typed, fail fast with the variable's name."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from shared.config import ConfigError, field_names, load_settings, normalise_db_url
+
+
+def test_defaults_and_types(tmp_path: Path) -> None:
+    settings = load_settings({"HANDOFF_DATA_DIR": str(tmp_path), "HANDOFF_DIRECTORY_PORT": "9001"})
+    assert settings.directory_port == 9001 and settings.referrals_port == 8002
+    assert settings.db_url("referrals") == f"sqlite+aiosqlite:///{tmp_path / 'referrals.db'}"
+    assert settings.public_url("directory") == "http://localhost:9001"
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"HANDOFF_DIRECTORY_PORT": "eighty"}, "HANDOFF_DIRECTORY_PORT"),
+        ({"HANDOFF_REFERRALS_PORT": "70000"}, "HANDOFF_REFERRALS_PORT"),
+        ({"HANDOFF_SMTP_SECURITY": "ssl3"}, "HANDOFF_SMTP_SECURITY"),
+        ({"HANDOFF_REDIS_ULR": "redis://x"}, "HANDOFF_REDIS_ULR"),
+    ],
+)
+def test_bad_values_name_the_variable(environ: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(environ)
+
+
+def test_database_urls_are_normalised_to_async_drivers() -> None:
+    assert normalise_db_url("postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert normalise_db_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert normalise_db_url("sqlite:////tmp/x.db") == "sqlite+aiosqlite:////tmp/x.db"
+    assert load_settings({"HANDOFF_REFERRALS_DB_URL": "postgresql://h/r"}).db_url("referrals").startswith(
+        "postgresql+asyncpg://"
+    )
+
+
+def test_local_secret_key_is_generated_once_and_private(tmp_path: Path) -> None:
+    settings = load_settings({"HANDOFF_DATA_DIR": str(tmp_path)})
+    first = settings.signing_key()
+    assert len(first) >= 40 and settings.signing_key() == first
+    assert stat.S_IMODE((tmp_path / "secret.key").stat().st_mode) == 0o600
+    assert load_settings({"HANDOFF_SECRET_KEY": "given"}).signing_key() == "given"
+
+
+def test_every_setting_has_an_environment_name() -> None:
+    assert "HANDOFF_REDIS_URL" in field_names() and "HANDOFF_SECRET_KEY" in field_names()
