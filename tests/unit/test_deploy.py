@@ -1,0 +1,353 @@
+"""The deployment files agree with the code they deploy: compose runs real CLI invocations with
+real settings, health checks hit endpoints the apps serve, Redis and PostgreSQL are set up the way
+the design needs, the image installs only locked, hashed dependencies, and the example env file
+documents every setting with its true default.
+
+No Docker engine is needed: the files are read and checked against the code."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from shared.config import PREFIX, Settings, field_names, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose.yaml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+ENV_EXAMPLE = ROOT / "deploy" / "handoff.env.example"
+POSTGRES_INIT = ROOT / "deploy" / "postgres-init.sql"
+
+HANDOFF_NAME = re.compile(r"\bHANDOFF_[A-Z0-9_]+\b")
+# Read by the test suite only (tests/conftest.py), never by a Handoff process.
+TEST_ONLY = {"HANDOFF_TEST_POSTGRES_URL"}
+# Every long-running process the design names, and the one-shot migration job.
+EXPECTED_COMMANDS = {
+    ("serve", "directory"),
+    ("serve", "referrals"),
+    ("worker", "referrals"),
+    ("worker", "notifier"),
+    ("db", "upgrade"),
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict[str, dict]:
+    return compose["services"]
+
+
+def handoff_services(services: dict[str, dict]) -> dict[str, dict]:
+    """The services that run the Handoff image (built from deploy/Dockerfile)."""
+    return {
+        name: service
+        for name, service in services.items()
+        if isinstance(service.get("build"), dict) and service["build"].get("dockerfile") == "deploy/Dockerfile"
+    }
+
+
+def as_argv(command: object) -> list[str]:
+    if isinstance(command, str):
+        return shlex.split(command)
+    assert isinstance(command, list), f"command must be a list or a string, not {command!r}"
+    return [str(part) for part in command]
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(key): "" if value is None else str(value) for key, value in env.items()}
+
+
+def interpolate(value: str) -> str:
+    """Compose's ``${VAR:-default}`` / ``${VAR:?error}``, with a stand-in for required values."""
+
+    def replace(match: re.Match) -> str:
+        operator, operand = match.group(2) or "", match.group(3) or ""
+        return operand if operator.endswith("-") else "x" * 64
+
+    return re.sub(r"\$\{([A-Za-z0-9_]+)(?:(:?[-?])([^}]*))?\}", replace, value)
+
+
+def healthcheck_text(service: dict) -> str:
+    test = service.get("healthcheck", {}).get("test", [])
+    return test if isinstance(test, str) else " ".join(str(part) for part in test)
+
+
+# --- compose: the processes --------------------------------------------------------------------
+
+
+def test_compose_runs_every_handoff_process_from_one_image(services: dict[str, dict]) -> None:
+    ours = handoff_services(services)
+    commands = {tuple(as_argv(service.get("command"))) for service in ours.values()}
+    assert commands == EXPECTED_COMMANDS
+    assert len({service.get("image") for service in ours.values()}) == 1, "one image for every process"
+    for name, service in ours.items():
+        assert service["build"].get("context", ".") == ".", f"{name}: build from the repository root"
+    assert (ROOT / "deploy" / "Dockerfile").is_file()
+
+
+def test_every_handoff_command_is_a_valid_cli_invocation(services: dict[str, dict]) -> None:
+    # Imported here so that the rest of this module runs while the CLI is being written.
+    from services.cli import build_parser
+
+    for name, service in handoff_services(services).items():
+        argv = as_argv(service.get("command"))
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit as exc:
+            pytest.fail(f"{name}: `handoff {shlex.join(argv)}` is rejected by the CLI (exit {exc.code})")
+
+
+# --- compose: settings -------------------------------------------------------------------------
+
+
+def test_every_handoff_variable_in_compose_is_a_setting(services: dict[str, dict]) -> None:
+    known = set(field_names())
+    # Anywhere in the file: environment keys, ${...} interpolations, health-check code.
+    used = set(HANDOFF_NAME.findall(COMPOSE.read_text()))
+    for service in services.values():
+        used |= {key for key in environment(service) if key.startswith(PREFIX)}
+    assert used, "compose sets no HANDOFF_* variable"
+    assert sorted(used - known) == []
+
+
+def test_compose_settings_load(services: dict[str, dict]) -> None:
+    for name, service in handoff_services(services).items():
+        env = {key: interpolate(value) for key, value in environment(service).items() if key.startswith(PREFIX)}
+        settings = load_settings(env)  # raises ConfigError naming a bad variable
+        assert settings.host == "0.0.0.0", f"{name}: must listen beyond the container's loopback"
+        assert settings.secret_key, f"{name}: no secret key"
+
+
+def test_compose_requires_the_secret_key_and_holds_none(services: dict[str, dict]) -> None:
+    for name, service in handoff_services(services).items():
+        value = environment(service).get("HANDOFF_SECRET_KEY", "")
+        assert re.fullmatch(r"\$\{HANDOFF_SECRET_KEY:\?[^}]+\}", value), (
+            f"{name}: HANDOFF_SECRET_KEY must come from the caller's environment and be required, not {value!r}"
+        )
+
+
+def test_hosts_named_in_settings_are_compose_services(services: dict[str, dict]) -> None:
+    for name, service in handoff_services(services).items():
+        env = environment(service)
+        hosts = {
+            urlsplit(env[key]).hostname
+            for key in ("HANDOFF_REDIS_URL", "HANDOFF_DIRECTORY_DB_URL", "HANDOFF_REFERRALS_DB_URL")
+        }
+        hosts.add(env["HANDOFF_SMTP_HOST"])
+        assert hosts <= set(services), f"{name}: {sorted(hosts - set(services))} are not services"
+
+
+# --- compose: health and start order -----------------------------------------------------------
+
+
+def test_http_healthchecks_target_ops_endpoints_on_the_services_own_port(services: dict[str, dict]) -> None:
+    from shared.web import ops_handlers
+
+    ops_paths = {path for handler in ops_handlers for path in handler.paths}
+    assert ops_paths >= {"/health", "/ready"}
+    defaults = Settings()
+    checked = 0
+    for name, service in handoff_services(services).items():
+        argv = as_argv(service.get("command"))
+        urls = re.findall(r"https?://[^\s'\"]+", healthcheck_text(service))
+        if argv[0] != "serve":
+            assert not urls, f"{name} serves no HTTP"
+            continue
+        assert urls, f"{name}: a web service needs an HTTP health check"
+        port = getattr(defaults, f"{argv[1]}_port")
+        assert f"{PREFIX}{argv[1].upper()}_PORT" not in environment(service)
+        assert any(str(port) == str(mapping).split(":")[-1] for mapping in service.get("ports", [])), (
+            f"{name}: port {port} is not published"
+        )
+        for url in urls:
+            parts = urlsplit(url)
+            assert parts.path in ops_paths, f"{name}: {url} is not an endpoint the app serves"
+            assert parts.hostname in ("127.0.0.1", "localhost")
+            assert parts.port == port, f"{name}: checks port {parts.port}, serves on {port}"
+            checked += 1
+    assert checked == 2
+
+
+def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict]) -> None:
+    for name, service in services.items():
+        if service.get("restart") == "no":
+            continue
+        assert healthcheck_text(service), f"{name} has no health check"
+
+
+def test_workers_healthcheck_pings_the_configured_redis(services: dict[str, dict]) -> None:
+    for name, service in handoff_services(services).items():
+        if as_argv(service.get("command"))[0] == "worker":
+            text = healthcheck_text(service)
+            assert "HANDOFF_REDIS_URL" in text and "ping()" in text, name
+
+
+def test_depends_on_uses_conditions_on_existing_services(services: dict[str, dict]) -> None:
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        assert isinstance(depends_on, dict), f"{name}: depends_on as a list waits for nothing; use conditions"
+        for dependency, spec in depends_on.items():
+            assert dependency in services, f"{name} depends on unknown service {dependency}"
+            assert isinstance(spec, dict) and "condition" in spec, f"{name} -> {dependency}: no condition"
+            target = services[dependency]
+            if "healthcheck" in target:
+                expected = "service_healthy"
+            elif target.get("restart") == "no":
+                expected = "service_completed_successfully"
+            else:
+                expected = spec["condition"]
+            assert spec["condition"] == expected, f"{name} -> {dependency}: {spec['condition']}, not {expected}"
+
+
+def test_handoff_processes_wait_for_stores_and_migrations(services: dict[str, dict]) -> None:
+    for name, service in handoff_services(services).items():
+        depends_on = service.get("depends_on", {})
+        if name == "migrate":
+            assert depends_on["postgres"]["condition"] == "service_healthy"
+            assert service.get("restart") == "no", "the migration job runs once"
+            continue
+        for dependency in ("redis", "postgres"):
+            assert depends_on[dependency]["condition"] == "service_healthy", f"{name} -> {dependency}"
+        assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
+    assert services["notifier"]["depends_on"]["mailpit"]["condition"] == "service_healthy"
+
+
+# --- compose: the stateful stores --------------------------------------------------------------
+
+
+def test_redis_keeps_jobs(services: dict[str, dict]) -> None:
+    redis = services["redis"]
+    argv = as_argv(redis["command"])
+    options = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
+    assert options.get("--appendonly") == "yes", "AOF on: a restart must keep queued jobs"
+    assert options.get("--maxmemory-policy") == "noeviction", "a full Redis must refuse, not drop jobs"
+    assert any(str(volume).endswith(":/data") for volume in redis.get("volumes", []))
+    assert "redis-cli ping" in healthcheck_text(redis)
+
+
+def test_postgres_creates_each_services_database(services: dict[str, dict]) -> None:
+    postgres = services["postgres"]
+    assert "pg_isready" in healthcheck_text(postgres)
+    assert any(
+        str(volume).startswith("./deploy/postgres-init.sql:/docker-entrypoint-initdb.d/")
+        for volume in postgres.get("volumes", [])
+    )
+    created = set(re.findall(r"CREATE DATABASE\s+(\w+)", POSTGRES_INIT.read_text(), re.IGNORECASE))
+    env = environment(services["directory"])
+    urls = [urlsplit(env["HANDOFF_DIRECTORY_DB_URL"]), urlsplit(env["HANDOFF_REFERRALS_DB_URL"])]
+    names = {url.path.lstrip("/") for url in urls}
+    assert len(names) == 2, "the two services never share a database"
+    assert names <= created
+    credentials = environment(postgres)
+    for url in urls:
+        assert (url.username, url.password) == (credentials["POSTGRES_USER"], credentials["POSTGRES_PASSWORD"])
+
+
+# --- the image ---------------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    instructions = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            instructions.append((keyword.upper(), " ".join(rest.split())))
+    return instructions
+
+
+def test_image_installs_only_locked_hashed_dependencies() -> None:
+    runs = [rest for keyword, rest in dockerfile_instructions() if keyword == "RUN"]
+    locked = [i for i, run in enumerate(runs) if "pip install --require-hashes -r requirements.lock" in run]
+    project = [i for i, run in enumerate(runs) if re.search(r"pip install --no-deps\b.* \.(\s|$)", run)]
+    assert locked, "dependencies must be installed with --require-hashes from requirements.lock"
+    assert project, "the project must be installed with --no-deps"
+    assert locked[0] < project[0]
+    assert "--hash=sha256:" in (ROOT / "requirements.lock").read_text()
+
+
+def test_image_shape() -> None:
+    instructions = dockerfile_instructions()
+    stages = [rest for keyword, rest in instructions if keyword == "FROM"]
+    assert all(stage.split()[0] == "python:3.11-slim" for stage in stages), stages
+    # What follows the last FROM is the image that runs.
+    final = instructions[max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM") :]
+    first = lambda keyword: [rest for k, rest in final if k == keyword]  # noqa: E731
+    assert first("ENTRYPOINT") == ['["handoff"]']
+    users = first("USER")
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the image must not run as root"
+    defaults = Settings()
+    assert set(" ".join(first("EXPOSE")).split()) == {str(defaults.directory_port), str(defaults.referrals_port)}
+    env = " ".join(first("ENV"))
+    assert "HANDOFF_HOST=0.0.0.0" in env
+    assert "HANDOFF_DATA_DIR=/var/lib/handoff" in env
+    assert "/var/lib/handoff" in " ".join(first("VOLUME"))
+    assert set(HANDOFF_NAME.findall(DOCKERFILE.read_text())) <= set(field_names())
+
+
+def test_image_copies_files_that_exist_and_are_not_ignored() -> None:
+    ignored = [
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "!"))
+    ]
+    for keyword, rest in dockerfile_instructions():
+        if keyword != "COPY" or "--from" in rest:
+            continue
+        for source in rest.split()[:-1]:
+            assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
+            assert source not in ignored, f"COPY {source}: excluded by .dockerignore"
+    assert {".venv", ".git", "data"} <= set(ignored)
+
+
+# --- the example env file ----------------------------------------------------------------------
+
+
+def example_lines() -> list[tuple[bool, str, str]]:
+    """(commented out, name, value) of every ``HANDOFF_*=`` line."""
+    found = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        match = re.fullmatch(r"(#\s*)?(HANDOFF_[A-Z0-9_]+)=(.*)", line.strip())
+        if match:
+            found.append((bool(match.group(1)), match.group(2), match.group(3)))
+    return found
+
+
+def test_example_env_documents_every_setting() -> None:
+    active = [name for commented, name, _ in example_lines() if not commented]
+    assert len(active) == len(set(active)), "a setting appears twice"
+    assert sorted(set(field_names()) - set(active)) == []
+
+
+def test_example_env_names_only_real_settings() -> None:
+    names = {name for _, name, _ in example_lines()}
+    assert sorted(names - set(field_names()) - TEST_ONLY) == []
+    assert TEST_ONLY <= {name for commented, name, _ in example_lines() if commented}
+
+
+def test_example_env_values_are_the_defaults() -> None:
+    values = {name: value for commented, name, value in example_lines() if not commented}
+    assert load_settings(values) == Settings()
+    assert values["HANDOFF_SECRET_KEY"] == "", "no secret in the repository"
+
+
+def test_example_env_explains_each_setting() -> None:
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    for index, line in enumerate(lines):
+        if re.match(r"HANDOFF_[A-Z0-9_]+=", line):
+            above = lines[index - 1].strip() if index else ""
+            assert above.startswith("# ") and len(above) > 3, f"{line.split('=')[0]} has no comment above it"
