@@ -316,13 +316,14 @@ class Referrals:
     ) -> Literal["accepted", "declined"]:
         """A partner's accept or decline through their link. Single use: a second answer, or an
         answer after the deadline, raises :class:`LinkRefused`."""
-        if decision not in ("accept", "decline"):
-            raise InvalidInput("decision must be accept or decline", field="decision")
-        if decision == "decline" and reason not in DECLINE_REASONS:
-            raise InvalidInput(f"a reason is required to decline: one of {', '.join(DECLINE_REASONS)}",
-                               field="reason")
         async with self._sessions.begin() as session:
+            # The link is checked first: a used or forged link is refused whatever the form says.
             offer, referral, partner = await self._usable_offer(session, token)
+            if decision not in ("accept", "decline"):
+                raise InvalidInput("decision must be accept or decline", field="decision")
+            if decision == "decline" and reason not in DECLINE_REASONS:
+                raise InvalidInput(f"a reason is required to decline: one of {', '.join(DECLINE_REASONS)}",
+                                   field="reason")
             now = self._clock()
             new_status = "accepted" if decision == "accept" else "declined"
             claimed = await session.execute(

@@ -314,3 +314,27 @@ def test_undecodable_job_fails_without_retry(settings) -> None:  # noqa: ANN001
     assert failed.get_job_ids() == ["bad-1"]
     assert "cannot decode message" in queue.fetch_job("bad-1").latest_result().exc_string
     assert isinstance(Queue, type)
+
+
+def test_ready_reports_redis_down_and_recovers_without_restart(tmp_path: Path, db_url: str) -> None:
+    from services.dev.ports import free_port
+    from services.dev.redis_server import RedisServer
+
+    port = free_port()
+    settings = load_settings(environ={}, data_dir=str(tmp_path), referrals_db_url=db_url,
+                             redis_url=f"redis://127.0.0.1:{port}/0", secret_key="k" * 40)
+    database.upgrade(migrations=MIGRATIONS, url=settings.db_url("referrals"))
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        down = client.get("/ready")
+        assert down.status_code == 503 and "redis" in down.json()["extra"]
+        with RedisServer(tmp_path / "redis", port=port):
+            assert client.get("/ready").status_code == 200
+
+
+def test_operational_endpoints(client: TestClient) -> None:
+    assert client.get("/metrics").status_code == 200
+    assert "handoff_requests_total" in client.get("/metrics").text
+    schema = client.get("/schema/openapi.json").json()
+    assert {"/api/v1/referrals", "/api/v1/auth/token", "/api/v1/scope/reasons"} <= set(schema["paths"])
+    assert "/respond/{token}" not in schema["paths"]
