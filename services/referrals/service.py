@@ -575,11 +575,8 @@ class Referrals:
             return
         await self._email(
             session, referral_id=referral.id, kind=kind, to=therapist.email,
-            context=EmailContext(
-                recipient_name=therapist.email, partner_name=partner_name, reference=referral.reference,
-                urgency=referral.urgency,
-                action_url=f"{self._settings.public_url('referrals')}/api/v1/referrals/{referral.id}",
-            ),
+            # No link yet: the staff pages that would show the referral come with the staff app.
+            context=EmailContext(partner_name=partner_name, reference=referral.reference, urgency=referral.urgency),
         )
 
 

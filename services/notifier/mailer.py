@@ -1,0 +1,201 @@
+"""Email over SMTP: composing the MIME message, one connection per worker process (reopened when
+it drops), and every failure classified as temporary (try again later) or permanent (this message
+will never go).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import smtplib
+import ssl
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Literal
+
+from services.notifier.rendering import RenderedEmail
+from shared.config import Settings
+
+DETAIL_LIMIT = 200
+_MESSAGE_ID_LOCAL = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class SendFailure(Exception):
+    """The SMTP server did not accept the message. ``str()`` is a short reason fit for a
+    delivery report: a code and the server's words, never a credential."""
+
+
+class TemporaryFailure(SendFailure):
+    """Worth trying again later: the server is unreachable, busy (4xx) or misconfigured."""
+
+
+class PermanentFailure(SendFailure):
+    """The server refused this very message (5xx), or it can never be addressed: do not retry."""
+
+
+def compose(
+    *, rendered: RenderedEmail, to: str, notification_id: str, mail_from: str, reply_to: str = ""
+) -> EmailMessage:
+    """The multipart (plain text + HTML) message for one notification."""
+    if "@" not in parseaddr(to)[1]:
+        raise PermanentFailure("the recipient is not an email address")
+    message = EmailMessage()
+    try:
+        message["To"] = to
+    except ValueError:  # e.g. a line break, which would smuggle in another header
+        raise PermanentFailure("the recipient is not an email address") from None
+    message["From"] = mail_from
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message["Subject"] = rendered.subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = message_id(notification_id, mail_from=mail_from)
+    # RFC 3834: out-of-office responders should not answer a machine.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+def message_id(notification_id: str, *, mail_from: str) -> str:
+    """The same Message-ID for every attempt at one notification, so that a receiving server
+    or mail client that does see a resend can recognise it as one."""
+    local = notification_id
+    if not _MESSAGE_ID_LOCAL.fullmatch(local):
+        local = hashlib.sha256(notification_id.encode()).hexdigest()[:32]
+    domain = parseaddr(mail_from)[1].rpartition("@")[2]
+    if "." not in domain:  # "localhost" and friends say nothing about who sent it
+        domain = "handoff.local"
+    return f"<{local}@{domain}>"
+
+
+class Mailer:
+    """Sends messages over one SMTP connection, opened on first use and kept for the next job.
+
+    Not thread-safe: an RQ worker runs one job at a time.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: Literal["none", "starttls", "tls"] = "none",
+        username: str = "",
+        password: str = "",
+        timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.security = security
+        self.username = username
+        self._password = password
+        self.timeout = timeout
+        self._connection: smtplib.SMTP | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Mailer:
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout=settings.smtp_timeout_seconds,
+        )
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand ``message`` to the SMTP server. Returns once the server accepted it; raises
+        :class:`TemporaryFailure` or :class:`PermanentFailure` otherwise."""
+        try:
+            if self._connection is not None:
+                try:
+                    self._connection.send_message(message)
+                    return
+                except (smtplib.SMTPServerDisconnected, ConnectionError):
+                    # Servers drop idle connections between jobs; that says nothing about this
+                    # message, so reopen once before calling it a failure.
+                    self._discard()
+            self._open().send_message(message)
+        except (smtplib.SMTPException, OSError) as exc:
+            if not isinstance(exc, (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)):
+                # After a reply smtplib has reset the session; after anything else its state is unknown.
+                self._discard()
+            raise classify(exc, server=f"{self.host}:{self.port}") from exc
+
+    def close(self) -> None:
+        """Say goodbye to the server, if connected."""
+        if self._connection is not None:
+            try:
+                self._connection.quit()
+            except (smtplib.SMTPException, OSError):
+                pass  # It is going away either way.
+            self._discard()
+
+    def _open(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        if self.security == "tls":
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            connection.ehlo()
+            if self.security == "starttls":
+                connection.starttls(context=context)
+                connection.ehlo()
+            if self.username:
+                connection.login(self.username, self._password)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def _discard(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def classify(exc: BaseException, *, server: str = "the SMTP server") -> SendFailure:
+    """Temporary or permanent, with a short reason. Only a refusal of the message itself (a 5xx
+    to MAIL, RCPT or DATA) is permanent: a 5xx while connecting or logging in is the relay's
+    configuration, and retrying keeps the email until someone fixes it."""
+    match exc:
+        case smtplib.SMTPRecipientsRefused(recipients=refused):
+            replies = list(refused.values())
+            text = "; ".join(f"{code} {_text(reply)}" for code, reply in replies)
+            permanent = bool(replies) and all(_is_permanent(code) for code, _ in replies)
+            kind = PermanentFailure if permanent else TemporaryFailure
+            return kind(_short(f"recipient refused: SMTP {text}"))
+        case smtplib.SMTPAuthenticationError(smtp_code=code, smtp_error=reply):
+            return TemporaryFailure(_short(f"SMTP login refused by {server}: {code} {_text(reply)}"))
+        case smtplib.SMTPConnectError(smtp_code=code, smtp_error=reply) | smtplib.SMTPHeloError(
+            smtp_code=code, smtp_error=reply
+        ):
+            return TemporaryFailure(_short(f"{server} refused the session: SMTP {code} {_text(reply)}"))
+        case smtplib.SMTPResponseException(smtp_code=code, smtp_error=reply):
+            kind = PermanentFailure if _is_permanent(code) else TemporaryFailure
+            return kind(_short(f"SMTP {code} {_text(reply)}"))
+        case smtplib.SMTPServerDisconnected():
+            return TemporaryFailure(_short(f"{server} closed the connection"))
+        case TimeoutError():
+            return TemporaryFailure(_short(f"{server} did not answer in time"))
+        case ConnectionRefusedError():
+            return TemporaryFailure(_short(f"{server} refused the connection"))
+        case _:
+            return TemporaryFailure(_short(f"cannot talk to {server}: {type(exc).__name__}: {exc}"))
+
+
+def _is_permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _short(detail: str) -> str:
+    detail = " ".join(detail.split())
+    return detail if len(detail) <= DETAIL_LIMIT else detail[: DETAIL_LIMIT - 1] + "…"

@@ -1,0 +1,147 @@
+"""Email content: a subject line plus one HTML and one plain-text Jinja2 template per kind, all
+sharing one layout that names the clinic.
+
+Templates see the fields of :class:`shared.messages.EmailContext`, the clinic's name and values
+derived from those, nothing else (see :data:`TEMPLATE_VARIABLES`). Undefined names fail loudly
+rather than rendering empty.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from shared.messages import EmailContext
+
+# What happened first, the reference last: what a clinician scanning an inbox needs. The reference
+# is appended by the renderer so that every subject ends the same way.
+SUBJECTS: dict[str, str] = {
+    "offer": "New {{ urgency_subject }} from {{ clinic }}",
+    "offer_reminder": "Reminder: {{ urgency_subject }} from {{ clinic }} awaits your answer",
+    "offer_withdrawn": "Withdrawn, no action needed: referral from {{ clinic }}",
+    "referral_cancelled": "Cancelled: referral from {{ clinic }}",
+    "referral_accepted": "Accepted by {{ partner_name or 'the partner' }}",
+    "referral_declined": "Declined by {{ partner_name or 'the partner' }}",
+    "no_partner_left": "Action needed: no partner accepted the referral",
+    "outcome_reported": "Outcome reported by {{ partner_name or 'the partner' }}",
+}
+KINDS = frozenset(SUBJECTS)
+
+# urgency -> (words in the subject, sentence in the body). The urgencies are the scope rules'.
+URGENCIES: dict[str, tuple[str, str]] = {
+    "urgent": ("urgent referral", "Urgent: the client should be seen the same or the next day."),
+    "soon": ("referral (within a week)", "Soon: the client should be seen within a week."),
+    "routine": ("routine referral", "Routine."),
+}
+
+# Every name a template may use. A unit test holds the templates to this list, so client data
+# cannot creep into an email through a template.
+TEMPLATE_VARIABLES = frozenset(
+    {
+        "clinic",
+        "subject",
+        "recipient_name",
+        "partner_name",
+        "reference",
+        "urgency",
+        "urgency_subject",
+        "urgency_label",
+        "action_url",
+        "expires_at",
+    }
+)
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+# Kinds whose whole point is the partner's link: sending one without it would be a dead end.
+NEEDS_LINK = frozenset({"offer", "offer_reminder"})
+
+
+class CannotRender(ValueError):
+    """The ``SendEmail`` can never become an email: an unknown kind, or a missing or non-web
+    link. Retrying would not help."""
+
+
+class RenderedEmail(NamedTuple):
+    subject: str
+    text: str
+    html: str
+
+
+def environment() -> jinja2.Environment:
+    """The templates' environment: HTML escaped, plain text and subjects left as written."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+class Renderer:
+    """Renders every kind of email for one clinic; deadlines are shown in its time zone."""
+
+    def __init__(self, *, clinic_name: str, timezone: str) -> None:
+        self.clinic_name = clinic_name
+        self.timezone = ZoneInfo(timezone)
+        self._env = environment()
+        self._subjects = {kind: self._env.from_string(source) for kind, source in SUBJECTS.items()}
+
+    def render(self, kind: str, context: EmailContext) -> RenderedEmail:
+        if kind not in KINDS:
+            raise CannotRender(f"unknown email kind {kind!r}")
+        _check_link(kind, context.action_url)
+        variables = self._variables(context)
+        subject = _one_line(self._subjects[kind].render(variables))
+        if context.reference:
+            subject = f"{subject} — ref {context.reference}"
+        variables["subject"] = subject
+        return RenderedEmail(
+            subject=subject,
+            text=self._env.get_template(f"{kind}.txt").render(variables),
+            html=self._env.get_template(f"{kind}.html").render(variables),
+        )
+
+    def _variables(self, context: EmailContext) -> dict[str, str]:
+        in_subject, label = URGENCIES.get(context.urgency, ("referral", ""))
+        return {
+            "clinic": self.clinic_name,
+            "recipient_name": context.recipient_name,
+            "partner_name": context.partner_name,
+            "reference": context.reference,
+            "urgency": context.urgency,
+            "urgency_subject": in_subject,
+            "urgency_label": label,
+            "action_url": context.action_url,
+            "expires_at": self._deadline(context.expires_at),
+        }
+
+    def _deadline(self, moment: datetime | None) -> str:
+        """E.g. "Tuesday, May 12, 2026 at 5:00 PM EDT", in the clinic's time zone."""
+        if moment is None:
+            return ""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        local = moment.astimezone(self.timezone)
+        hour = local.hour % 12 or 12
+        return f"{local:%A, %B} {local.day}, {local:%Y} at {hour}:{local:%M %p %Z}"
+
+
+def _check_link(kind: str, url: str) -> None:
+    # Autoescaping stops markup, not a "javascript:" href: only web links go into a button.
+    if url and not url.startswith(("https://", "http://")):
+        raise CannotRender(f"{kind}: action_url is not an http(s) URL")
+    if not url and kind in NEEDS_LINK:
+        raise CannotRender(f"{kind}: action_url is required")
+
+
+def _one_line(text: str) -> str:
+    # A line break in a header would be refused (or worse, start a new header).
+    return " ".join(text.split())

@@ -1,0 +1,147 @@
+"""Rendering every kind of notifier email: subjects, both bodies, escaping, and the promise that
+templates can only show what ``EmailContext`` carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import jinja2.meta
+import jinja2.nodes
+import pytest
+
+from services.notifier.rendering import (
+    KINDS,
+    TEMPLATE_VARIABLES,
+    TEMPLATES,
+    CannotRender,
+    Renderer,
+    environment,
+)
+from shared.messages import EmailContext
+
+CLINIC = "Sunshine Massage"
+LINK = "https://referrals.example/respond/tok3n"
+
+
+@pytest.fixture
+def renderer() -> Renderer:
+    return Renderer(clinic_name=CLINIC, timezone="America/New_York")
+
+
+def context(**changes: object) -> EmailContext:
+    fields: dict = {
+        "recipient_name": "Dr. Ana Ruiz",
+        "partner_name": "Ruiz Physical Therapy",
+        "reference": "HX-1234",
+        "urgency": "urgent",
+        "action_url": LINK,
+        "expires_at": datetime(2026, 5, 12, 21, 0, tzinfo=UTC),
+    }
+    return EmailContext(**{**fields, **changes})
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_renders_a_subject_text_and_html(renderer: Renderer, kind: str) -> None:
+    email = renderer.render(kind, context())
+
+    assert email.subject.endswith("— ref HX-1234")
+    assert "\n" not in email.subject
+    assert email.text.startswith("Hello Dr. Ana Ruiz,")
+    assert "HX-1234" in email.text and CLINIC in email.text
+    assert "<" not in email.text
+    assert email.html.lstrip().startswith("<!doctype html>")
+    assert "HX-1234" in email.html and CLINIC in email.html
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_has_its_two_templates(kind: str) -> None:
+    assert (TEMPLATES / f"{kind}.html").is_file()
+    assert (TEMPLATES / f"{kind}.txt").is_file()
+
+
+def test_no_template_without_a_kind() -> None:
+    shared = {"layout", "_parts"}
+    assert {path.stem for path in TEMPLATES.iterdir()} - shared == KINDS
+
+
+@pytest.mark.parametrize(
+    ("urgency", "subject"),
+    [
+        ("urgent", "New urgent referral from Sunshine Massage — ref HX-1234"),
+        ("soon", "New referral (within a week) from Sunshine Massage — ref HX-1234"),
+        ("routine", "New routine referral from Sunshine Massage — ref HX-1234"),
+    ],
+)
+def test_offer_subject_says_urgency_clinic_and_reference(renderer: Renderer, urgency: str, subject: str) -> None:
+    assert renderer.render("offer", context(urgency=urgency)).subject == subject
+
+
+def test_offer_carries_the_link_and_the_deadline_in_clinic_time(renderer: Renderer) -> None:
+    email = renderer.render("offer", context())
+
+    for body in (email.text, email.html):
+        assert LINK in body
+        assert "Tuesday, May 12, 2026 at 5:00 PM EDT" in body
+        assert "the same or the next day" in body
+
+
+def test_therapist_emails_name_the_partner_in_the_subject(renderer: Renderer) -> None:
+    assert renderer.render("referral_accepted", context()).subject == "Accepted by Ruiz Physical Therapy — ref HX-1234"
+    assert renderer.render("referral_declined", context()).subject == "Declined by Ruiz Physical Therapy — ref HX-1234"
+
+
+def test_html_escapes_what_it_is_given(renderer: Renderer) -> None:
+    hostile = "<script>alert('x')</script>"
+    for kind in sorted(KINDS):
+        email = renderer.render(kind, context(partner_name=hostile, recipient_name=hostile))
+
+        assert "<script>" not in email.html, kind
+        assert "&lt;script&gt;" in email.html, kind
+
+
+def test_a_line_break_cannot_reach_the_subject_header(renderer: Renderer) -> None:
+    email = renderer.render("referral_accepted", context(partner_name="Ruiz\r\nBcc: someone@example.com"))
+
+    assert email.subject == "Accepted by Ruiz Bcc: someone@example.com — ref HX-1234"
+
+
+def test_templates_use_only_the_allowed_variables() -> None:
+    env = environment()
+    for path in sorted(TEMPLATES.iterdir()):
+        tree = env.parse(path.read_text())
+        # Macros imported from _parts.html look undeclared inside a block; they are not data.
+        imports = [name for node in tree.find_all(jinja2.nodes.FromImport) for name in node.names]
+        macros = {name if isinstance(name, str) else name[1] for name in imports}
+        used = jinja2.meta.find_undeclared_variables(tree) - macros
+        assert used <= TEMPLATE_VARIABLES, f"{path.name} uses {sorted(used - TEMPLATE_VARIABLES)}"
+
+
+def test_the_allowed_variables_are_the_email_context_and_the_clinic() -> None:
+    # A field added to EmailContext is not shown by any template until it is allowed here: that
+    # is the moment to check it holds no client data.
+    derived = {"clinic", "subject", "urgency_subject", "urgency_label"}
+    assert TEMPLATE_VARIABLES == set(EmailContext.__struct_fields__) | derived
+
+
+def test_unknown_kind_cannot_render(renderer: Renderer) -> None:
+    with pytest.raises(CannotRender, match="unknown email kind 'offer_v2'"):
+        renderer.render("offer_v2", context())
+
+
+@pytest.mark.parametrize("kind", ["offer", "offer_reminder"])
+def test_an_offer_without_its_link_cannot_render(renderer: Renderer, kind: str) -> None:
+    with pytest.raises(CannotRender, match="action_url is required"):
+        renderer.render(kind, context(action_url=""))
+
+
+def test_only_web_links_become_buttons(renderer: Renderer) -> None:
+    with pytest.raises(CannotRender, match="not an http"):
+        renderer.render("referral_accepted", context(action_url="javascript:alert(1)"))
+
+
+def test_emails_without_a_link_or_deadline_still_read_well(renderer: Renderer) -> None:
+    email = renderer.render("referral_declined", EmailContext(reference="HX-9"))
+
+    assert email.subject == "Declined by the partner — ref HX-9"
+    assert email.text.startswith("Hello,\n\nThe partner declined your referral.")
+    assert "http" not in email.text
