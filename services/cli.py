@@ -81,6 +81,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     uvicorn.run(
         create_app(settings), host=args.host or settings.host, port=port,
         log_level=settings.log_level.lower(), proxy_headers=True, server_header=False,
+        # Access logs would record partner-link tokens (/respond/{token}); /metrics counts requests.
+        access_log=False,
     )
 
 

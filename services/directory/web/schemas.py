@@ -1,0 +1,208 @@
+"""The directory's HTTP shapes (msgspec Structs) and their translation to and from the domain.
+
+Input is lenient about unknown fields (clients may send more than we read) but strict about
+types: a wrong type is refused by Litestar with a 400 naming the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from services.directory import domain
+from shared.categories import Category
+
+InitialStatus = Literal["pending", "active", "paused"]
+
+Lat = Annotated[float, Meta(description="degrees north, -90 to 90")]
+Lon = Annotated[float, Meta(description="degrees east, -180 to 180")]
+
+
+class AddressIn(msgspec.Struct, kw_only=True):
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    state: str = ""
+    postal_code: str = ""
+
+    def to_domain(self) -> domain.Address:
+        return domain.Address(
+            line1=self.line1, line2=self.line2, city=self.city, state=self.state, postal_code=self.postal_code
+        )
+
+
+class LocationIn(msgspec.Struct, kw_only=True):
+    lat: Lat
+    lon: Lon
+
+    def to_domain(self) -> domain.Location:
+        return domain.Location(self.lat, self.lon)
+
+
+class PartnerIn(msgspec.Struct, kw_only=True):
+    """A new partner. ``status`` is ``active`` unless stated."""
+
+    name: str
+    category: Annotated[str, Meta(description="a slug from GET /api/v1/categories")]
+    email: Annotated[str, Meta(description="where referrals are sent; never shown publicly")]
+    accepting_new_clients: domain.Accepting = "yes"
+    phone: str | None = None
+    credentials: str = ""
+    practice: str = ""
+    website: str | None = None
+    address: AddressIn | None = None
+    location: LocationIn | None = None
+    languages: list[str] = []
+    telehealth: bool = False
+    listed: bool = True
+    status: InitialStatus = "active"
+
+    def to_domain(self) -> domain.PartnerDetails:
+        return domain.PartnerDetails(
+            name=self.name,
+            category=self.category,
+            email=self.email,
+            accepting_new_clients=self.accepting_new_clients,
+            phone=self.phone,
+            credentials=self.credentials,
+            practice=self.practice,
+            website=self.website,
+            address=self.address.to_domain() if self.address else None,
+            location=self.location.to_domain() if self.location else None,
+            languages=tuple(self.languages),
+            telehealth=self.telehealth,
+            listed=self.listed,
+        )
+
+
+class PartnerPatch(msgspec.Struct, kw_only=True):
+    """Changes to a partner seen at ``version``. Omitted fields stay as they are; ``null`` clears
+    an optional one. ``address`` and ``location`` are replaced whole."""
+
+    version: Annotated[int, Meta(ge=1, description="the version the change was made against")]
+    name: str | UnsetType = UNSET
+    category: str | UnsetType = UNSET
+    email: str | UnsetType = UNSET
+    accepting_new_clients: domain.Accepting | UnsetType = UNSET
+    phone: str | None | UnsetType = UNSET
+    credentials: str | UnsetType = UNSET
+    practice: str | UnsetType = UNSET
+    website: str | None | UnsetType = UNSET
+    address: AddressIn | None | UnsetType = UNSET
+    location: LocationIn | None | UnsetType = UNSET
+    languages: list[str] | UnsetType = UNSET
+    telehealth: bool | UnsetType = UNSET
+    listed: bool | UnsetType = UNSET
+    status: domain.Status | UnsetType = UNSET
+
+    def changes(self) -> dict[str, Any]:
+        """The partner-detail fields the caller sent, as domain values."""
+        changes: dict[str, Any] = {}
+        for name in domain.EDITABLE_FIELDS:
+            value = getattr(self, name, UNSET)
+            if value is UNSET:
+                continue
+            if isinstance(value, AddressIn | LocationIn):
+                value = value.to_domain()
+            elif isinstance(value, list):
+                value = tuple(value)
+            changes[name] = value
+        return changes
+
+    def new_status(self) -> domain.Status | None:
+        return None if self.status is UNSET else self.status
+
+
+class ArchiveIn(msgspec.Struct, kw_only=True):
+    version: Annotated[int, Meta(ge=1)] | None = None
+
+
+class AddressOut(msgspec.Struct, kw_only=True):
+    line1: str
+    line2: str
+    city: str
+    state: str
+    postal_code: str
+
+
+class LocationOut(msgspec.Struct, kw_only=True):
+    lat: float
+    lon: float
+
+
+class PartnerOut(msgspec.Struct, kw_only=True):
+    """A partner. ``email`` (the referral address) is only shown to admins."""
+
+    id: str
+    slug: str
+    version: int
+    status: domain.Status
+    name: str
+    category: str
+    accepting_new_clients: domain.Accepting
+    phone: str | None
+    credentials: str
+    practice: str
+    website: str | None
+    address: AddressOut | None
+    location: LocationOut | None
+    languages: list[str]
+    telehealth: bool
+    listed: bool
+    created_at: datetime
+    updated_at: datetime
+    email: str | UnsetType = UNSET
+
+    @classmethod
+    def from_domain(cls, partner: domain.Partner, *, show_email: bool) -> PartnerOut:
+        details = partner.details
+        address = details.address
+        return cls(
+            id=partner.id,
+            slug=partner.slug,
+            version=partner.version,
+            status=partner.status,
+            name=details.name,
+            category=details.category,
+            accepting_new_clients=details.accepting_new_clients,  # type: ignore[arg-type]
+            phone=details.phone,
+            credentials=details.credentials,
+            practice=details.practice,
+            website=details.website,
+            address=None
+            if address is None
+            else AddressOut(
+                line1=address.line1,
+                line2=address.line2,
+                city=address.city,
+                state=address.state,
+                postal_code=address.postal_code,
+            ),
+            location=None
+            if details.location is None
+            else LocationOut(lat=details.location.lat, lon=details.location.lon),
+            languages=list(details.languages),
+            telehealth=details.telehealth,
+            listed=details.listed,
+            created_at=partner.created_at,
+            updated_at=partner.updated_at,
+            email=details.email if show_email else UNSET,
+        )
+
+
+class PartnerList(msgspec.Struct, kw_only=True):
+    items: list[PartnerOut]
+    next_cursor: Annotated[str | None, Meta(description="pass as `cursor` for the next page")]
+
+
+class CategoryOut(msgspec.Struct, kw_only=True):
+    slug: str
+    label: str
+    kind: Literal["clinical", "non_clinical"]
+
+    @classmethod
+    def from_category(cls, category: Category) -> CategoryOut:
+        return cls(slug=category.slug, label=category.label, kind=category.kind)

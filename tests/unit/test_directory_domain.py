@@ -1,0 +1,196 @@
+"""The directory's partner rules, without I/O."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.directory.domain import (
+    Address,
+    InvalidPartner,
+    Location,
+    PartnerDetails,
+    StatusChangeNotAllowed,
+    check_transition,
+    new_partner,
+    slug_base,
+    slugify,
+    unique_slug,
+)
+from shared import categories
+from shared.errors import Conflict, InvalidInput
+
+CATEGORIES = tuple(categories.load())
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def details(**changes: object) -> PartnerDetails:
+    base = PartnerDetails(name="Bay Physical Therapy", category="physical_therapy", email="intake@baypt.example")
+    return replace(base, **changes)
+
+
+def partner(**changes: object):
+    return new_partner(
+        id="p1",
+        slug="bay-physical-therapy",
+        details=details(**changes),
+        status="active",
+        categories=CATEGORIES,
+        now=NOW,
+    )
+
+
+def test_valid_details_are_normalised() -> None:
+    valid = details(
+        name="  Bay   Physical Therapy ",
+        email="Intake@BayPT.Example",
+        phone="(727) 555-0100",
+        website="baypt.example",
+        address=Address(line1=" 1 Main St ", city="St. Petersburg", state="FL", postal_code="33701"),
+        location=Location(27.77, -82.64),
+        languages=("English", " Spanish", "english", ""),
+    ).validated(categories=CATEGORIES)
+    assert valid.name == "Bay Physical Therapy"
+    assert valid.email == "Intake@baypt.example"
+    assert valid.phone == "+17275550100"
+    assert valid.website == "https://baypt.example"
+    assert valid.address == Address(line1="1 Main St", city="St. Petersburg", state="FL", postal_code="33701")
+    assert valid.languages == ("English", "Spanish")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"category": ""}, "category"),
+        ({"category": "astrology"}, "category"),
+        ({"email": ""}, "email"),
+        ({"email": "not-an-email"}, "email"),
+        ({"email": "a@b"}, "email"),
+        ({"email": "two words@example.org"}, "email"),
+        ({"accepting_new_clients": "maybe"}, "accepting_new_clients"),
+        ({"phone": "555-0100"}, "phone"),
+        ({"phone": "call me"}, "phone"),
+        ({"website": "javascript:alert(1)"}, "website"),
+        ({"website": "https://localhost"}, "website"),
+        ({"location": Location(91, 0)}, "location.lat"),
+        ({"location": Location(-90.5, 0)}, "location.lat"),
+        ({"location": Location(0, 180.1)}, "location.lon"),
+        ({"location": Location(float("nan"), 0)}, "location.lat"),
+        ({"address": Address(postal_code="1" * 21)}, "address.postal_code"),
+        ({"languages": tuple(f"lang{i}" for i in range(21))}, "languages"),
+        ({"telehealth": "yes"}, "telehealth"),
+        ({"listed": None}, "listed"),
+    ],
+)
+def test_each_rule_can_fail_naming_its_field(changes: dict, field: str) -> None:
+    with pytest.raises(InvalidPartner) as caught:
+        details(**changes).validated(categories=CATEGORIES)
+    assert caught.value.field == field
+    assert isinstance(caught.value, InvalidInput)
+
+
+def test_an_empty_address_is_no_address() -> None:
+    assert details(address=Address(city="  ")).validated(categories=CATEGORIES).address is None
+
+
+def test_phone_keeps_international_numbers() -> None:
+    assert details(phone="+44 20 7946 0958").validated(categories=CATEGORIES).phone == "+442079460958"
+
+
+def test_new_partner_starts_at_version_1_and_not_archived() -> None:
+    created = partner()
+    assert (created.version, created.status, created.is_public) == (1, "active", True)
+    with pytest.raises(InvalidPartner) as caught:
+        new_partner(id="p", slug="s", details=details(), status="archived", categories=CATEGORIES, now=NOW)
+    assert caught.value.field == "status"
+
+
+def test_revise_bumps_version_only_when_something_changes() -> None:
+    created = partner()
+    later = NOW + timedelta(minutes=5)
+    assert created.revise(details=details(), categories=CATEGORIES, now=later) is created
+    renamed = created.revise(
+        details=created.details.with_changes({"name": "Bay PT"}), categories=CATEGORIES, now=later
+    )
+    assert (renamed.version, renamed.details.name, renamed.updated_at) == (2, "Bay PT", later)
+    assert renamed.slug == created.slug  # a rename keeps the public URL
+
+
+def test_revise_validates_the_new_details() -> None:
+    with pytest.raises(InvalidPartner) as caught:
+        partner().revise(details=details(email="nope"), categories=CATEGORIES, now=NOW)
+    assert caught.value.field == "email"
+
+
+def test_with_changes_refuses_unknown_fields() -> None:
+    with pytest.raises(InvalidPartner) as caught:
+        details().with_changes({"npi": "123"})
+    assert caught.value.field == "npi"
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        ("pending", "active"),
+        ("active", "paused"),
+        ("paused", "active"),
+        ("active", "archived"),
+        ("pending", "archived"),
+    ],
+)
+def test_allowed_transitions(current: str, target: str) -> None:
+    check_transition(current, target)
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [("archived", "active"), ("archived", "pending"), ("active", "pending"), ("pending", "paused")],
+)
+def test_refused_transitions_conflict_on_status(current: str, target: str) -> None:
+    with pytest.raises(StatusChangeNotAllowed) as caught:
+        check_transition(current, target)
+    assert caught.value.field == "status"
+    assert isinstance(caught.value, Conflict)
+
+
+def test_unknown_status_is_invalid_input() -> None:
+    with pytest.raises(InvalidPartner) as caught:
+        check_transition("active", "deleted")
+    assert caught.value.field == "status"
+
+
+def test_hidden_partners_are_not_public() -> None:
+    assert not partner(listed=False).is_public
+    assert not partner().revise(status="paused", categories=CATEGORIES, now=NOW).is_public
+
+
+@pytest.mark.parametrize(
+    ("text", "slug"),
+    [
+        ("Bay Physical Therapy", "bay-physical-therapy"),
+        ("Dr. José O'Neil, DPT", "dr-jose-o-neil-dpt"),
+        ("  --Ünïcödé--  ", "unicode"),
+        ("A & B / C", "a-b-c"),
+        ("李医生", ""),
+    ],
+)
+def test_slugify(text: str, slug: str) -> None:
+    assert slugify(text) == slug
+
+
+def test_slugify_cuts_long_names_at_a_word_boundary() -> None:
+    slug = slugify("word " * 40, max_length=22)
+    assert slug == "word-word-word-word"
+    assert slugify("x" * 100, max_length=10) == "x" * 10
+
+
+def test_unique_slug_appends_a_counter_and_falls_back_for_non_latin_names() -> None:
+    assert unique_slug("bay-pt", taken=set()) == "bay-pt"
+    assert unique_slug("bay-pt", taken={"bay-pt", "bay-pt-2"}) == "bay-pt-3"
+    assert slug_base("李医生") == "partner"
+    assert len(slug_base("word " * 40)) <= 76
