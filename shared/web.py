@@ -7,12 +7,13 @@ Each app keeps ``app.state.signing_key``, ``app.state.engine`` and ``app.state.r
 from __future__ import annotations
 
 import logging
+import re
 
 import anyio.to_thread
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
@@ -60,6 +61,22 @@ def _domain_error(request: Request, exc: DomainError) -> Response:
     return Response({"status_code": status, "detail": exc.detail, "extra": extra}, status_code=status)
 
 
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`")
+
+
+def _invalid_request(request: Request, exc: ValidationException) -> Response:
+    """Litestar's 400, with a missing field named by its own path (``client.name``) rather than
+    by the object that lacks it (``client``, or ``data`` for the body itself)."""
+    extra = exc.extra if isinstance(exc.extra, list) else ([exc.extra] if exc.extra else [])
+    fixed = []
+    for item in extra:
+        if isinstance(item, dict) and (missing := _MISSING.match(str(item.get("message", "")))):
+            parent = item.get("key")
+            item = {**item, "key": missing.group(1) if parent in (None, "data") else f"{parent}.{missing.group(1)}"}
+        fixed.append(item)
+    return Response({"status_code": 400, "detail": exc.detail, "extra": fixed}, status_code=400)
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     # Logged with its traceback for us; the caller gets no internals.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -67,6 +84,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 exception_handlers = {
+    ValidationException: _invalid_request,
     InvalidInput: _domain_error,
     NotFound: _domain_error,
     Conflict: _domain_error,

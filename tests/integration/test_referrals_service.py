@@ -171,6 +171,8 @@ def test_scope_violation_names_partner_and_reason(client: TestClient, settings) 
          "partner_ids[0]"),
         ({"client": CLIENT, "consent": CONSENT, "reasons": ["no_such_reason"]}, 422, "reasons[0]"),
         ({"client": {"name": 42}, "consent": CONSENT, "reasons": ["suspected_fracture"]}, 400, "client.name"),
+        ({"client": {}, "consent": CONSENT, "reasons": ["suspected_fracture"]}, 400, "client.name"),
+        ({"client": CLIENT, "consent": {"given": True}, "reasons": ["suspected_fracture"]}, 400, "consent.method"),
         ({"client": CLIENT, "consent": CONSENT, "reasons": ["strength_posture_goals"], "partner_ids": ["trn"]}, 422,
          "consent.scope"),
     ],
@@ -178,7 +180,9 @@ def test_scope_violation_names_partner_and_reason(client: TestClient, settings) 
 def test_bad_input_names_the_field_and_stores_nothing(client, settings, body, status, field) -> None:  # noqa: ANN001
     response = client.post("/api/v1/referrals", json=body, headers=login(client))
     assert response.status_code == status, response.text
-    assert field in response.text
+    extra = response.json()["extra"]
+    keys = [item["key"] for item in extra] if isinstance(extra, list) else [extra["key"]]
+    assert field in keys
     assert count(settings, referrals) == 0 and count(settings, outbox) == 0
 
 
