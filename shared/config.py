@@ -43,6 +43,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     mail_from: str = "Handoff <handoff@localhost>"
     mail_reply_to: str = ""
 
+    # Staff pages of both services share one login cookie; set a parent domain (".clinic.example")
+    # when they are served from different hosts. Empty: the host that set it (ports share cookies).
+    session_cookie_domain: str = ""
+
     clinic_name: str = "Handoff Demo Clinic"
     clinic_timezone: str = "America/New_York"
     staff_token_ttl_minutes: int = 480

@@ -10,11 +10,14 @@ import logging
 import re
 
 import anyio.to_thread
+from urllib.parse import urlencode
+
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
-from litestar.datastructures import State
+from litestar.datastructures import Cookie, State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
+from litestar.response import Redirect
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -26,18 +29,32 @@ from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 log = logging.getLogger(__name__)
 
 
+STAFF_COOKIE = "handoff_staff"
+
+
+class LoginRequired(NotAuthorizedException):
+    """A staff page was asked for without a valid login; answered with a redirect to the login page."""
+
+
 def authenticate(connection: ASGIConnection) -> Staff:
-    """The staff member whose bearer token came with the request; 401 when there is none."""
+    """The staff member behind the request: a bearer token on the JSON API, the login cookie on
+    HTML pages (never on ``/api/``, where a cookie would open the door to cross-site requests).
+    401 when there is neither."""
     if isinstance(connection.scope.get("user"), Staff):
         return connection.scope["user"]
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    page = not connection.url.path.startswith("/api/")
     if scheme.lower() != "bearer" or not token:
-        raise NotAuthorizedException("a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        token = connection.cookies.get(STAFF_COOKIE, "") if page else ""
+        if not token:
+            raise (LoginRequired if page else NotAuthorizedException)(
+                "a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
     try:
         staff = verify_staff_token(token.strip(), key=connection.app.state.signing_key)
     except InvalidToken as exc:
-        raise NotAuthorizedException(
+        raise (LoginRequired if page else NotAuthorizedException)(
             f"staff token {exc}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from None
     connection.scope["user"] = staff
@@ -53,6 +70,26 @@ def requires(*roles: Role):
             raise PermissionDeniedException(f"this needs the {' or '.join(roles)} role")
 
     return guard
+
+
+def login_url(settings: Settings, *, next_url: str = "") -> str:
+    """The staff login page (served by referrals, which holds the staff accounts)."""
+    url = f"{settings.public_url('referrals')}/login"
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
+def staff_cookie(token: str, *, settings: Settings, max_age: int) -> Cookie:
+    """The login cookie both services' staff pages accept: the signed, expiring staff token."""
+    return Cookie(
+        key=STAFF_COOKIE, value=token, max_age=max_age, path="/", httponly=True, samesite="lax",
+        secure=settings.public_url("referrals").startswith("https://"),
+        domain=settings.session_cookie_domain or None,
+    )
+
+
+def _login_required(request: Request, exc: LoginRequired) -> Response:
+    settings = request.app.state.settings
+    return Redirect(login_url(settings, next_url=str(request.url)), status_code=303)
 
 
 def _domain_error(request: Request, exc: DomainError) -> Response:
@@ -84,6 +121,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 exception_handlers = {
+    LoginRequired: _login_required,
     ValidationException: _invalid_request,
     InvalidInput: _domain_error,
     NotFound: _domain_error,

@@ -1,0 +1,41 @@
+"""US ZIP centroids (offline, from the ``zipcodes`` package's bundled data) and distances."""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import zipcodes
+
+from shared.messages import Location
+
+EARTH_RADIUS_KM = 6371.0088
+_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
+
+
+def is_zip(value: str) -> bool:
+    return bool(_ZIP.match(value.strip()))
+
+
+@lru_cache(maxsize=4096)
+def centroid(postal_code: str) -> Location | None:
+    """The centre of a US ZIP code, or None when it is not a known ZIP. No network is used."""
+    code = postal_code.strip()[:5]
+    if not _ZIP.match(code):
+        return None
+    try:
+        found = zipcodes.matching(code)
+    except (ValueError, TypeError):
+        return None
+    if not found or not found[0].get("lat"):
+        return None
+    return Location(lat=float(found[0]["lat"]), lon=float(found[0]["long"]))
+
+
+def distance_km(a: Location, b: Location) -> float:
+    """Great-circle (haversine) distance between two points."""
+    lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
+    dlat, dlon = lat2 - lat1, math.radians(b.lon - a.lon)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
