@@ -12,6 +12,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from shared.config import ConfigError, Settings, load_settings
 
@@ -44,6 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     add = user_verbs.add_parser("add", help="add a staff account (password read from stdin)")
     add.add_argument("--email", required=True)
     add.add_argument("--role", required=True, choices=("admin", "therapist"))
+    seed = verbs.add_parser("seed", help="fill the directory with sample data")
+    seed.add_argument("--demo", action="store_true", required=True, help="fictional partners around St. Petersburg, FL")
+
+    partners = verbs.add_parser("partners", help="directory partners: CSV import/export, republish")
+    partner_verbs = partners.add_subparsers(dest="partners_verb", required=True, metavar="COMMAND")
+    import_ = partner_verbs.add_parser("import", help="create or update partners from a CSV file")
+    import_.add_argument("file", type=Path, metavar="FILE.csv")
+    import_.add_argument("--skip-invalid", action="store_true", help="import the good rows even if some are bad")
+    export = partner_verbs.add_parser("export", help="write every partner as CSV (the import's columns)")
+    export.add_argument("file", nargs="?", type=Path, metavar="FILE", help="default: standard output")
+    partner_verbs.add_parser("republish", help="send every partner's current state to the referrals service again")
     return parser
 
 
@@ -57,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Callable[[argparse.Namespace, Settings], int | None] = {
         "dev": _dev, "serve": _serve, "worker": _worker, "db": _db, "user": _user,
+        "seed": _seed, "partners": _partners,
     }[args.verb]
     try:
         return handler(args, settings) or 0
@@ -140,6 +153,49 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
         print(f"handoff: {exc.field}: {exc.detail}", file=sys.stderr)
         return 1
     print(f"handoff: added {args.role} {args.email.strip().lower()}")
+    return 0
+
+
+def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    from services.directory.commands import seed_demo
+
+    report = seed_demo(settings)
+    print(f"handoff: demo partners: {report.created} created, {report.updated} updated, {report.unchanged} unchanged")
+    return 0
+
+
+def _partners(args: argparse.Namespace, settings: Settings) -> int:
+    from services.directory import commands
+    from shared.errors import DomainError
+
+    if args.partners_verb == "republish":
+        print(f"handoff: republished {commands.republish(settings)} partner(s)")
+        return 0
+    if args.partners_verb == "export":
+        if args.file is None:
+            count = commands.export_file(settings, sys.stdout)
+        else:
+            with args.file.open("w", encoding="utf-8", newline="") as out:
+                count = commands.export_file(settings, out)
+        print(f"handoff: exported {count} partner(s)", file=sys.stderr)
+        return 0
+    try:
+        report = commands.import_file(settings, args.file, skip_invalid=args.skip_invalid)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"handoff: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+    except DomainError as exc:
+        print(f"handoff: {args.file}: {exc.detail}", file=sys.stderr)
+        return 1
+    for error in report.errors:
+        print(f"handoff: {args.file}: {error}", file=sys.stderr)
+    if report.rejected:
+        print(f"handoff: {len(report.errors)} bad row(s); nothing imported (--skip-invalid imports the rest)", file=sys.stderr)
+        return 1
+    print(
+        f"handoff: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.skipped} skipped"
+    )
     return 0
 
 

@@ -40,6 +40,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_timeout_seconds: float = 10.0
+    # A PEM file of CA certificates to trust for the SMTP server instead of the system's (a
+    # private relay's own CA). Empty: the system's trust store.
+    smtp_ca_file: str = ""
+    # Provider limit: messages per minute for this SMTP account, shared by every notifier worker
+    # (a token bucket in Redis). 0: no limit.
+    smtp_rate_per_minute: int = 0
     mail_from: str = "Handoff <handoff@localhost>"
     mail_reply_to: str = ""
 
@@ -63,6 +69,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             port = getattr(self, name)
             if not 0 < port < 65536:
                 raise msgspec.ValidationError(f"port out of range: {port} - at `$.{name}`")
+        if self.smtp_rate_per_minute < 0:
+            raise msgspec.ValidationError("must be 0 (no limit) or more - at `$.smtp_rate_per_minute`")
 
     @property
     def data_path(self) -> Path:

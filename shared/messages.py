@@ -48,6 +48,8 @@ class PartnerSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     telehealth: bool = False
     accepts_referrals_from: list[str] = []
     response_window_days: int | None = None
+    specialties: list[str] = []
+    hours: str = ""
 
 
 class PartnerChanged(msgspec.Struct, kw_only=True, frozen=True, tag="partner_changed"):

@@ -21,23 +21,36 @@ REFERRALS = "referrals"
 NOTIFICATIONS = "notifications"
 
 
+# A finished job's hash is kept this long so that enqueueing the same id again is refused.
+DEDUPLICATION_SECONDS = 24 * 3600
+JOB_TIMEOUT_SECONDS = 60
+# One email is a render and one SMTP transaction (each SMTP step times out after
+# HANDOFF_SMTP_TIMEOUT_SECONDS, 10 s by default) plus at most a few seconds' wait for the rate
+# limit. Kept short because a worker killed mid-job is only noticed once the job's timeout (plus
+# shared.worker.ABANDONED_GRACE_SECONDS) has passed: this bounds how late a crash's email is.
+NOTIFICATION_TIMEOUT_SECONDS = 30
+
+
 class Route(NamedTuple):
     queue: str
     handler: str
     retry: Retry | None
+    timeout: int = JOB_TIMEOUT_SECONDS
 
 
 ROUTES = {
     REFERRALS: Route(REFERRALS, "services.referrals.jobs.handle", Retry(max=10, interval=[1, 5, 30, 120, 600])),
-    # Growing intervals: a provider's 4xx or an SMTP outage usually clears within minutes.
+    # Growing intervals: a provider's 4xx or an SMTP outage usually clears within minutes, and the
+    # last tries (about 1 h 50 min after the first) outlast most provider incidents. RQ reads the
+    # list from its end when it is shorter than ``max`` (5, 5, 5, 30, … for a 6-long list), so it
+    # holds one interval per retry.
     NOTIFICATIONS: Route(
-        NOTIFICATIONS, "services.notifier.jobs.handle", Retry(max=8, interval=[5, 30, 120, 300, 900, 1800])
+        NOTIFICATIONS,
+        "services.notifier.jobs.handle",
+        Retry(max=8, interval=[5, 30, 120, 300, 900, 1800, 1800, 1800]),
+        NOTIFICATION_TIMEOUT_SECONDS,
     ),
 }
-
-# A finished job's hash is kept this long so that enqueueing the same id again is refused.
-DEDUPLICATION_SECONDS = 24 * 3600
-JOB_TIMEOUT_SECONDS = 60
 
 
 def queue_for(message: Message) -> str:
@@ -65,7 +78,7 @@ def enqueue(connection: Redis, message: Message, *, job_id: str, pipeline: Pipel
             job_id=job_id,
             unique=True,
             retry=route.retry,
-            timeout=JOB_TIMEOUT_SECONDS,
+            timeout=route.timeout,
             result_ttl=DEDUPLICATION_SECONDS,
             failure_ttl=30 * 24 * 3600,
             description=f"{type(message).__name__} {job_id}",

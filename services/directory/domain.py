@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
+
+import phonenumbers
 
 from shared.errors import Conflict, InvalidInput, NotFound
 
@@ -48,12 +50,26 @@ MAX_LENGTHS = {
     "state": 50,
     "postal_code": 20,
     "language": 40,
+    "specialty": 80,
+    "profession": 80,
+    "bio": 2000,
+    "hours": 500,
+    "insurance_notes": 1000,
+    "accessibility_notes": 1000,
+    "license_number": 40,
+    "license_state": 20,
 }
 MAX_LANGUAGES = 20
+MAX_LIST_ITEMS = 30
+MAX_RESPONSE_WINDOW_DAYS = 90
 SLUG_MAX_LENGTH = 80
+# Numbers without a "+" are read as this region's: the clinic and its partners are local.
+DEFAULT_PHONE_REGION = "US"
+# The NPI check digit is a Luhn digit over the number prefixed with the US health card issuer
+# prefix 80840 (CMS, "Requirements for NPI check digit").
+NPI_LUHN_PREFIX = "80840"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
-_PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
 
 
 class InvalidPartner(InvalidInput):
@@ -127,6 +143,17 @@ class PartnerDetails:
     languages: tuple[str, ...] = ()
     telehealth: bool = False
     listed: bool = True
+    specialties: tuple[str, ...] = ()
+    bio: str = ""
+    hours: str = ""
+    insurance_notes: str = ""
+    accessibility_notes: str = ""
+    npi: str | None = None
+    license_number: str = ""
+    license_state: str = ""
+    # Professions (free text, e.g. "massage therapist") whose referrals this partner takes.
+    accepts_referrals_from: tuple[str, ...] = ()
+    response_window_days: int | None = None
 
     def with_changes(self, changes: Mapping[str, Any]) -> PartnerDetails:
         """These details with some fields replaced (not yet validated)."""
@@ -135,9 +162,16 @@ class PartnerDetails:
                 raise InvalidPartner(f"{name!r} is not a partner detail", field=name)
         return replace(self, **changes)
 
-    def validated(self, *, categories: Collection[str]) -> PartnerDetails:
+    def validated(
+        self, *, categories: Collection[str], geocode: Callable[[str], Location | None] | None = None
+    ) -> PartnerDetails:
         """A normalised copy (trimmed text, E.164 phone, ``https://`` website…), or
-        :class:`InvalidPartner` for the first rule broken. ``categories`` are the known slugs."""
+        :class:`InvalidPartner` for the first rule broken. ``categories`` are the known slugs;
+        ``geocode`` (postal code → centre, or None) fills in a missing location."""
+        address = validate_address(self.address)
+        location = validate_location(self.location)
+        if location is None and address is not None and address.postal_code and geocode is not None:
+            location = geocode(address.postal_code)
         return replace(
             self,
             name=validate_name(self.name),
@@ -148,11 +182,21 @@ class PartnerDetails:
             credentials=_bounded_text(self.credentials, "credentials"),
             practice=_bounded_text(self.practice, "practice"),
             website=normalise_website(self.website),
-            address=validate_address(self.address),
-            location=validate_location(self.location),
+            address=address,
+            location=location,
             languages=validate_languages(self.languages),
             telehealth=_boolean(self.telehealth, "telehealth"),
             listed=_boolean(self.listed, "listed"),
+            specialties=_text_list(self.specialties, "specialty", field="specialties"),
+            bio=_bounded_text(self.bio, "bio"),
+            hours=_bounded_text(self.hours, "hours"),
+            insurance_notes=_bounded_text(self.insurance_notes, "insurance_notes"),
+            accessibility_notes=_bounded_text(self.accessibility_notes, "accessibility_notes"),
+            npi=validate_npi(self.npi),
+            license_number=_bounded_text(self.license_number, "license_number"),
+            license_state=_bounded_text(self.license_state, "license_state").upper(),
+            accepts_referrals_from=_text_list(self.accepts_referrals_from, "profession", field="accepts_referrals_from"),
+            response_window_days=validate_response_window(self.response_window_days),
         )
 
 
@@ -181,10 +225,11 @@ class Partner:
         status: Status | None = None,
         categories: Collection[str],
         now: datetime,
+        geocode: Callable[[str], Location | None] | None = None,
     ) -> Partner:
         """This partner with new details and/or status at the next version; itself unchanged
         when nothing differs (so a no-op edit publishes nothing)."""
-        new_details = self.details if details is None else details.validated(categories=categories)
+        new_details = self.details if details is None else details.validated(categories=categories, geocode=geocode)
         new_status = self.status if status is None else status
         if new_status != self.status:
             check_transition(self.status, new_status)
@@ -194,7 +239,14 @@ class Partner:
 
 
 def new_partner(
-    *, id: str, slug: str, details: PartnerDetails, status: Status, categories: Collection[str], now: datetime
+    *,
+    id: str,
+    slug: str,
+    details: PartnerDetails,
+    status: Status,
+    categories: Collection[str],
+    now: datetime,
+    geocode: Callable[[str], Location | None] | None = None,
 ) -> Partner:
     """A partner at version 1, its details validated."""
     if status not in INITIAL_STATUSES:
@@ -204,7 +256,7 @@ def new_partner(
     return Partner(
         id=id,
         slug=slug,
-        details=details.validated(categories=categories),
+        details=details.validated(categories=categories, geocode=geocode),
         status=status,
         version=1,
         created_at=now,
@@ -257,22 +309,51 @@ def validate_accepting(value: str) -> Accepting:
 
 
 def normalise_phone(phone: str | None) -> str | None:
-    """E.164 (``+17275550100``). A bare 10-digit number is taken as North American, since the
-    clinic and its partners are local; anything else must carry its ``+`` country code."""
+    """E.164 (``+17275550100``), checked against the numbering plan of its country. A number
+    without ``+`` is read as North American, since the clinic and its partners are local."""
     if phone is None or not str(phone).strip():
         return None
-    compact = _PHONE_PUNCTUATION.sub("", str(phone))
-    if compact.startswith("+"):
-        digits = compact[1:]
-    elif compact.isdigit() and len(compact) == 10:
-        digits = "1" + compact
-    elif compact.isdigit() and len(compact) == 11 and compact.startswith("1"):
-        digits = compact
-    else:
-        digits = ""
-    if not (digits.isdigit() and 8 <= len(digits) <= 15 and not digits.startswith("0")):
-        raise InvalidPartner(f"{phone!r} is not a phone number (use +<country><number>)", field="phone")
-    return "+" + digits
+    try:
+        number = phonenumbers.parse(str(phone), DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidPartner(f"{phone!r} is not a valid phone number (use +<country><number>)", field="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def validate_npi(npi: str | None) -> str | None:
+    """A National Provider Identifier: 10 digits whose last is the Luhn check digit of
+    ``80840`` + the first nine. Spaces and hyphens are dropped."""
+    if npi is None or not str(npi).strip():
+        return None
+    digits = re.sub(r"[\s-]", "", str(npi))
+    if not (digits.isdigit() and len(digits) == 10):
+        raise InvalidPartner(f"NPI {npi!r} must be 10 digits", field="npi")
+    if not luhn_valid(NPI_LUHN_PREFIX + digits):
+        raise InvalidPartner(f"NPI {npi!r} fails its check digit (a typo?)", field="npi")
+    return digits
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def validate_response_window(days: int | None) -> int | None:
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RESPONSE_WINDOW_DAYS:
+        raise InvalidPartner(
+            f"response_window_days must be a whole number of days from 1 to {MAX_RESPONSE_WINDOW_DAYS}",
+            field="response_window_days",
+        )
+    return days
 
 
 def normalise_website(website: str | None) -> str | None:
@@ -317,16 +398,23 @@ def validate_location(location: Location | None) -> Location | None:
 
 
 def validate_languages(languages: Collection[str]) -> tuple[str, ...]:
+    return _text_list(languages, "language", field="languages", most=MAX_LANGUAGES)
+
+
+def _text_list(values: Collection[str], name: str, *, field: str, most: int = MAX_LIST_ITEMS) -> tuple[str, ...]:
+    """Trimmed, non-empty, without case-insensitive repeats, in the order given."""
+    if isinstance(values, str):
+        raise InvalidPartner(f"{field} must be a list", field=field)
     kept: list[str] = []
     seen: set[str] = set()
-    for language in languages:
-        language = " ".join(str(language or "").split())
-        if not language or language.casefold() in seen:
+    for value in values:
+        value = " ".join(str(value or "").split())
+        if not value or value.casefold() in seen:
             continue
-        kept.append(_bounded_text(language, "language", field="languages"))
-        seen.add(language.casefold())
-    if len(kept) > MAX_LANGUAGES:
-        raise InvalidPartner(f"at most {MAX_LANGUAGES} languages", field="languages")
+        kept.append(_bounded_text(value, name, field=field))
+        seen.add(value.casefold())
+    if len(kept) > most:
+        raise InvalidPartner(f"at most {most} {field}", field=field)
     return tuple(kept)
 
 

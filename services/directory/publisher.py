@@ -42,6 +42,10 @@ def snapshot(partner: Partner) -> PartnerSnapshot:
         location=None if details.location is None else Location(lat=details.location.lat, lon=details.location.lon),
         languages=list(details.languages),
         telehealth=details.telehealth,
+        accepts_referrals_from=list(details.accepts_referrals_from),
+        response_window_days=details.response_window_days,
+        specialties=list(details.specialties),
+        hours=details.hours,
     )
 
 

@@ -10,7 +10,7 @@ Used by the web controllers and by the CLI (seed, import) alike::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.directory.domain import (
     InvalidPartner,
+    Location,
     Partner,
     PartnerDetails,
     PartnerNotFound,
@@ -30,9 +31,13 @@ from services.directory.domain import (
     unique_slug,
     validate_category,
 )
+from services.directory.importing import ImportIndex, ImportReport, ImportRow, RowError, column_of
 from services.directory.publisher import stage_partner_changed
+from services.directory.search import After, InvalidSearch, Near, PartnerQuery, decode_cursor, encode_cursor
 from services.directory.storage import PartnerRepository
 from shared import categories as vocabulary
+from shared import geo
+from shared.errors import Conflict, DomainError
 
 MAX_PAGE_SIZE = 100
 # Two admins creating "Bay Physical Therapy" at the same instant both pick the same free slug;
@@ -44,18 +49,36 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def zip_centroid(postal_code: str) -> Location | None:
+    """The offline centre of a US ZIP code (see :mod:`shared.geo`), as a domain location."""
+    found = geo.centroid(postal_code)
+    return None if found is None else Location(found.lat, found.lon)
+
+
 @dataclass(frozen=True)
-class Page:
-    partners: list[Partner]
-    # Where the next page starts, or None on the last page.
-    next_offset: int | None
+class Hit:
+    partner: Partner
+    # Kilometres from the search's ``near`` point; None when the search had none.
+    distance_km: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[Hit]
+    # Pass back as ``cursor`` for the next page; None on the last page.
+    next_cursor: str | None
+
+    @property
+    def partners(self) -> list[Partner]:
+        return [hit.partner for hit in self.hits]
 
 
 class PartnerService:
-    """Create, read, change and list partners.
+    """Create, read, change, search, import and republish partners.
 
     ``nudge`` is called after every commit that staged a message (the relay's ``nudge`` in a
     web process; nothing in a one-off CLI run, where the next running relay picks rows up).
+    ``geocode`` turns a postal code into a location for partners given without one.
     """
 
     def __init__(
@@ -65,21 +88,28 @@ class PartnerService:
         categories: Collection[str] | None = None,
         clock: Callable[[], datetime] = utcnow,
         nudge: Callable[[], None] = lambda: None,
+        geocode: Callable[[str], Location | None] = zip_centroid,
     ) -> None:
         self._sessions = sessions
         self._categories = tuple(categories if categories is not None else vocabulary.load())
         self._clock = clock
         self._nudge = nudge
+        self._geocode = geocode
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self._categories
 
     async def create(self, *, details: PartnerDetails, status: Status = "active") -> Partner:
         """A new partner at version 1 (``active`` unless stated), published."""
-        details = details.validated(categories=self._categories)
+        details = details.validated(categories=self._categories, geocode=self._geocode)
         base = slug_base(details.name)
         for attempt in range(SLUG_ATTEMPTS):
             now = self._clock()
             try:
                 async with self._sessions.begin() as session:
                     repository = PartnerRepository(session)
+                    await self._check_npi_free(repository, details.npi, partner_id=None)
                     slug = unique_slug(base, taken=await repository.slugs_starting_with(base))
                     partner = new_partner(
                         id=str(uuid.uuid4()),
@@ -90,6 +120,7 @@ class PartnerService:
                         now=now,
                     )
                     await repository.add(partner)
+                    await repository.touch_catalogue()
                     await stage_partner_changed(session, partner=partner, changed_at=now)
             except IntegrityError:
                 if attempt == SLUG_ATTEMPTS - 1:
@@ -124,8 +155,10 @@ class PartnerService:
         carrying the current one. A change that changes nothing keeps the version."""
 
         def revise(current: Partner, now: datetime) -> Partner:
-            details = current.details.with_changes(changes) if changes else None
-            return current.revise(details=details, status=status, categories=self._categories, now=now)
+            details = current.details.with_changes(relocated(current.details, changes)) if changes else None
+            return current.revise(
+                details=details, status=status, categories=self._categories, now=now, geocode=self._geocode
+            )
 
         return await self._change(partner_id, expected_version=version, revise=revise)
 
@@ -140,33 +173,150 @@ class PartnerService:
 
         return await self._change(partner_id, expected_version=version, revise=revise)
 
-    async def list(
-        self,
-        *,
-        category: str | None = None,
-        q: str | None = None,
-        limit: int | None = 20,
-        offset: int = 0,
-    ) -> Page:
-        """Public partners (active and listed) by name, optionally of one ``category`` and with
-        ``q`` in their name. ``limit=None`` returns them all."""
-        if category:
-            validate_category(category, categories=self._categories)
-        if limit is not None and not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidPartner(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
-        if offset < 0:
-            raise InvalidPartner("cursor points before the first partner", field="cursor")
+    async def search(self, query: PartnerQuery, *, limit: int = 20, cursor: str | None = None) -> SearchPage:
+        """One page of partners matching ``query``: by name, or nearest first when
+        ``query.near`` is set (each hit then carries its distance)."""
+        if query.category:
+            try:
+                validate_category(query.category, categories=self._categories)
+            except InvalidPartner as exc:
+                raise InvalidSearch(exc.detail, field="category") from None
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidSearch(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
+        after = decode_cursor(cursor, near=query.near is not None)
         async with self._sessions() as session:
-            found = await PartnerRepository(session).search(
-                public_only=True,
-                category=category or None,
-                q=(q or "").strip() or None,
-                limit=None if limit is None else limit + 1,
-                offset=offset,
+            repository = PartnerRepository(session)
+            if query.near is None:
+                found = await repository.search(query, after=after, limit=limit + 1)
+                hits = [Hit(partner) for partner in found]
+            else:
+                hits = nearest(query.near, await repository.search(query), after=after)
+        if len(hits) <= limit:
+            return SearchPage(hits=hits, next_cursor=None)
+        hits = hits[:limit]
+        last = hits[-1]
+        if last.distance_km is None:
+            position = After("name", last.partner.details.name, last.partner.id)
+        else:
+            position = After("distance", last.distance_km, last.partner.id)
+        return SearchPage(hits=hits, next_cursor=encode_cursor(position))
+
+    async def count_by_category(self, query: PartnerQuery) -> dict[str, int]:
+        async with self._sessions() as session:
+            return await PartnerRepository(session).count_by_category(query)
+
+    async def catalogue_revision(self) -> int:
+        """A number that grows with every committed partner change (for caches and ETags)."""
+        async with self._sessions() as session:
+            return await PartnerRepository(session).catalogue_revision()
+
+    async def every_partner(self) -> AsyncIterator[Partner]:
+        """Every partner, whatever its status, by name (export)."""
+        async with self._sessions() as session:
+            async for batch in PartnerRepository(session).batches():
+                for partner in batch:
+                    yield partner
+
+    async def republish(self) -> int:
+        """Stage ``PartnerChanged`` with the current state and version of every partner (for a
+        consumer that lost its replica). Consumers ignore versions they already hold."""
+        count = 0
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            async for batch in PartnerRepository(session).batches():
+                for partner in batch:
+                    await stage_partner_changed(session, partner=partner, changed_at=now)
+                    count += 1
+        if count:
+            self._nudge()
+        return count
+
+    async def import_rows(
+        self,
+        rows: Iterable[ImportRow],
+        *,
+        skip_invalid: bool = False,
+        progress: Callable[[int], None] = lambda _: None,
+    ) -> ImportReport:
+        """Create or update partners from import rows, in one transaction, keyed on NPI, else
+        name + postal code. With any bad row nothing is stored unless ``skip_invalid``; an
+        unchanged row changes nothing (so importing a file twice stores it once)."""
+        now = self._clock()
+        report = ImportReport()
+        async with self._sessions.begin() as session:
+            repository = PartnerRepository(session)
+            index = ImportIndex()
+            async for batch in repository.batches():
+                for partner in batch:
+                    index.add(partner)
+            planned: list[tuple[ImportRow, Partner | None, Partner]] = []
+            claimed: dict[str, int] = {}
+            for row in rows:
+                progress(1)
+                if row.error is not None:
+                    report.errors.append(row.error)
+                    continue
+                try:
+                    current, revised = self._plan_row(row, index=index, claimed=claimed, now=now)
+                except DomainError as exc:
+                    report.errors.append(RowError(line=row.line, column=column_of(exc.field), reason=exc.detail))
+                    continue
+                planned.append((row, current, revised))
+            if report.errors and not skip_invalid:
+                report.rejected = True
+                return report
+            for row, current, revised in planned:
+                if current is None:
+                    await repository.add(revised)
+                    report.created += 1
+                elif revised is current:
+                    report.unchanged += 1
+                    continue
+                else:
+                    if not await repository.replace(revised, expected_version=current.version):
+                        raise StaleVersion(expected=current.version, current=current.version + 1)
+                    report.updated += 1
+                await stage_partner_changed(session, partner=revised, changed_at=now)
+            report.skipped = len(report.errors)
+            if report.created or report.updated:
+                await repository.touch_catalogue()
+        if report.created or report.updated:
+            self._nudge()
+        return report
+
+    def _plan_row(
+        self, row: ImportRow, *, index: ImportIndex, claimed: dict[str, int], now: datetime
+    ) -> tuple[Partner | None, Partner]:
+        """(the stored partner or None, what it becomes) for one valid row. ``claimed`` maps
+        each partner id a previous line already wrote to that line."""
+        details = row.details.validated(categories=self._categories, geocode=self._geocode)
+        current = index.find(details)
+        if current is not None and current.id in claimed:
+            raise InvalidPartner(
+                f"is the same partner as line {claimed[current.id]}", field="npi" if details.npi else "name"
             )
-        if limit is not None and len(found) > limit:
-            return Page(partners=found[:limit], next_offset=offset + limit)
-        return Page(partners=found, next_offset=None)
+        if current is None:
+            partner = new_partner(
+                id=str(uuid.uuid4()),
+                slug=unique_slug(slug_base(details.name), taken=index.slugs),
+                details=details,
+                status=row.status or "active",
+                categories=self._categories,
+                now=now,
+            )
+            index.add(partner)
+            claimed[partner.id] = row.line
+            return None, partner
+        claimed[current.id] = row.line
+        status = row.status if row.status and row.status != current.status else None
+        return current, current.revise(details=details, status=status, categories=self._categories, now=now)
+
+    async def _check_npi_free(self, repository: PartnerRepository, npi: str | None, *, partner_id: str | None) -> None:
+        if npi is None:
+            return
+        holder = await repository.get_by_npi(npi)
+        if holder is not None and holder.id != partner_id:
+            raise NpiTaken(npi)
 
     async def _change(
         self, partner_id: str, *, expected_version: int | None, revise: Callable[[Partner, datetime], Partner]
@@ -182,12 +332,15 @@ class PartnerService:
             revised = revise(current, now)
             if revised is current:
                 return current
+            if revised.details.npi != current.details.npi:
+                await self._check_npi_free(repository, revised.details.npi, partner_id=partner_id)
             if not await repository.replace(revised, expected_version=current.version):
                 # Another writer committed between our read and our write.
                 latest = await repository.current_version(partner_id)
                 if latest is None:
                     raise PartnerNotFound(partner_id)
                 raise StaleVersion(expected=current.version, current=latest)
+            await repository.touch_catalogue()
             await stage_partner_changed(session, partner=revised, changed_at=now)
         self._nudge()
         return revised
@@ -197,3 +350,37 @@ class PartnerService:
         if partner is None or not (include_hidden or partner.is_public):
             raise PartnerNotFound(key)
         return partner
+
+
+class NpiTaken(Conflict):
+    """Another partner already has this NPI (it identifies one provider)."""
+
+    def __init__(self, npi: str) -> None:
+        super().__init__(f"another partner already has NPI {npi}", field="npi")
+
+
+def relocated(current: PartnerDetails, changes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``changes``, plus dropping a location that no longer fits: when the postal code changes
+    and no new location is given, the partner is geocoded again from its new postal code."""
+    if "address" not in changes or "location" in changes:
+        return changes
+    old = current.address.postal_code if current.address else ""
+    new = changes["address"].postal_code if changes["address"] else ""
+    return {**changes, "location": None} if old != new else changes
+
+
+def nearest(near: Near, candidates: list[Partner], *, after: After | None) -> list[Hit]:
+    """The candidates (from the bounding box) within the radius, nearest first, then by id,
+    after ``after``."""
+    hits = []
+    for partner in candidates:
+        if partner.details.location is None:
+            continue
+        distance = round(near.distance_km(partner.details.location), 3)
+        if distance > near.radius_km:
+            continue
+        if after is not None and (distance, partner.id) <= (after.key, after.id):
+            continue
+        hits.append(Hit(partner, distance))
+    hits.sort(key=lambda hit: (hit.distance_km, hit.partner.id))
+    return hits

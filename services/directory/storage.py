@@ -4,7 +4,7 @@ Nothing outside this service reads or writes them; other services learn of partn
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,15 +20,20 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
+    and_,
     func,
     insert,
+    or_,
     select,
     update,
 )
+from sqlalchemy.sql import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.domain import Address, Location, Partner, PartnerDetails
+from services.directory.search import After, PartnerQuery, language_keys, search_text
 from shared.outbox import outbox_table
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -62,9 +67,38 @@ partners = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Added by 0002.
+    Column("specialties", JSON, nullable=False),
+    Column("bio", Text, nullable=False),
+    Column("hours", String(500), nullable=False),
+    Column("insurance_notes", Text, nullable=False),
+    Column("accessibility_notes", Text, nullable=False),
+    Column("npi", String(10), nullable=True),
+    Column("license_number", String(40), nullable=False),
+    Column("license_state", String(20), nullable=False),
+    Column("accepts_referrals_from", JSON, nullable=False),
+    Column("response_window_days", Integer, nullable=True),
+    # Derived on every write, for portable search without JSON operators: the lower-cased text
+    # that ``q`` matches, and the languages as "|english|spanish|" for an exact-item LIKE.
+    Column("search_text", Text, nullable=False),
+    Column("language_keys", String(1000), nullable=False),
     UniqueConstraint("slug", name="uq_partners_slug"),
+    # One partner per NPI: it is the stable key a CSV import upserts on.
+    UniqueConstraint("npi", name="uq_partners_npi"),
     # The public listing: active, listed partners of a category, by name.
     Index("ix_partners_status_category_name", "status", "category", "name"),
+    # `near` searches: a bounding box on latitude (then longitude), with or without a category.
+    Index("ix_partners_category_lat_lon", "category", "lat", "lon"),
+    Index("ix_partners_lat_lon", "lat", "lon"),
+)
+
+# One row (id 1) whose revision grows with every committed partner change, in the same
+# transaction: the public pages' ETag, shared by every replica of the web service.
+catalogue = Table(
+    "catalogue",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", Integer, nullable=False),
 )
 
 outbox = outbox_table(metadata)
@@ -84,6 +118,10 @@ class PartnerRepository:
 
     async def get_by_slug(self, slug: str) -> Partner | None:
         row = (await self._session.execute(select(partners).where(partners.c.slug == slug))).first()
+        return None if row is None else to_partner(row._mapping)
+
+    async def get_by_npi(self, npi: str) -> Partner | None:
+        row = (await self._session.execute(select(partners).where(partners.c.npi == npi))).first()
         return None if row is None else to_partner(row._mapping)
 
     async def slugs_starting_with(self, base: str) -> set[str]:
@@ -109,26 +147,67 @@ class PartnerRepository:
         query = select(partners.c.version).where(partners.c.id == partner_id)
         return (await self._session.execute(query)).scalar_one_or_none()
 
-    async def search(
-        self,
-        *,
-        public_only: bool,
-        category: str | None = None,
-        q: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> list[Partner]:
-        """Partners by name (then id, for a stable order across pages)."""
-        query = select(partners).order_by(partners.c.name, partners.c.id).offset(offset)
-        if public_only:
-            query = query.where(partners.c.status == "active", partners.c.listed.is_(True))
-        if category:
-            query = query.where(partners.c.category == category)
-        if q:
-            query = query.where(func.lower(partners.c.name).contains(q.lower(), autoescape=True))
+    async def search(self, query: PartnerQuery, *, after: After | None = None, limit: int | None = None) -> list[Partner]:
+        """Partners matching ``query`` by name, then id (a stable order for keyset paging), after
+        ``after`` when given. ``query.near`` only narrows to its bounding box here."""
+        statement = _filtered(select(partners), query).order_by(partners.c.name, partners.c.id)
+        if after is not None:
+            statement = statement.where(
+                or_(partners.c.name > after.key, and_(partners.c.name == after.key, partners.c.id > after.id))
+            )
         if limit is not None:
-            query = query.limit(limit)
-        return [to_partner(row._mapping) for row in await self._session.execute(query)]
+            statement = statement.limit(limit)
+        return [to_partner(row._mapping) for row in await self._session.execute(statement)]
+
+    async def count_by_category(self, query: PartnerQuery) -> dict[str, int]:
+        statement = _filtered(select(partners.c.category, func.count()), query).group_by(partners.c.category)
+        return {category: count for category, count in await self._session.execute(statement)}
+
+    async def batches(self, *, size: int = 500) -> AsyncIterator[list[Partner]]:
+        """Every partner, whatever its status, by name then id, ``size`` at a time."""
+        after: After | None = None
+        while True:
+            batch = await self.search(PartnerQuery(public_only=False), after=after, limit=size)
+            if not batch:
+                return
+            yield batch
+            last = batch[-1]
+            after = After("name", last.details.name, last.id)
+
+    async def touch_catalogue(self) -> None:
+        """Grow the catalogue revision (call once in every transaction that changes partners)."""
+        result = await self._session.execute(
+            update(catalogue).where(catalogue.c.id == 1).values(revision=catalogue.c.revision + 1)
+        )
+        if result.rowcount == 0:
+            await self._session.execute(insert(catalogue).values(id=1, revision=1))
+
+    async def catalogue_revision(self) -> int:
+        found = (await self._session.execute(select(catalogue.c.revision).where(catalogue.c.id == 1))).scalar()
+        return found or 0
+
+
+def _filtered(statement: Select, query: PartnerQuery) -> Select:
+    c = partners.c
+    if query.public_only:
+        statement = statement.where(c.status == "active", c.listed.is_(True))
+    elif query.status:
+        statement = statement.where(c.status == query.status)
+    if query.category:
+        statement = statement.where(c.category == query.category)
+    if query.q:
+        for word in query.q.casefold().split():
+            statement = statement.where(c.search_text.contains(word, autoescape=True))
+    if query.accepting:
+        statement = statement.where(c.accepting_new_clients == query.accepting)
+    if query.language:
+        statement = statement.where(c.language_keys.contains(language_keys((query.language,)), autoescape=True))
+    if query.telehealth is not None:
+        statement = statement.where(c.telehealth.is_(query.telehealth))
+    if query.near is not None:
+        min_lat, max_lat, min_lon, max_lon = query.near.bounding_box()
+        statement = statement.where(c.lat.between(min_lat, max_lat), c.lon.between(min_lon, max_lon))
+    return statement
 
 
 def to_row(partner: Partner) -> dict[str, Any]:
@@ -155,6 +234,25 @@ def to_row(partner: Partner) -> dict[str, Any]:
         "version": partner.version,
         "created_at": partner.created_at,
         "updated_at": partner.updated_at,
+        "specialties": list(details.specialties),
+        "bio": details.bio,
+        "hours": details.hours,
+        "insurance_notes": details.insurance_notes,
+        "accessibility_notes": details.accessibility_notes,
+        "npi": details.npi,
+        "license_number": details.license_number,
+        "license_state": details.license_state,
+        "accepts_referrals_from": list(details.accepts_referrals_from),
+        "response_window_days": details.response_window_days,
+        "search_text": search_text(
+            details.name,
+            details.credentials,
+            details.practice,
+            " ".join(details.specialties),
+            address.city,
+            address.postal_code,
+        ),
+        "language_keys": language_keys(details.languages),
     }
 
 
@@ -178,6 +276,16 @@ def to_partner(row: Mapping[str, Any]) -> Partner:
             languages=tuple(row["languages"] or ()),
             telehealth=bool(row["telehealth"]),
             listed=bool(row["listed"]),
+            specialties=tuple(row["specialties"] or ()),
+            bio=row["bio"],
+            hours=row["hours"],
+            insurance_notes=row["insurance_notes"],
+            accessibility_notes=row["accessibility_notes"],
+            npi=row["npi"],
+            license_number=row["license_number"],
+            license_state=row["license_state"],
+            accepts_referrals_from=tuple(row["accepts_referrals_from"] or ()),
+            response_window_days=row["response_window_days"],
         ),
         status=row["status"],
         version=row["version"],

@@ -3,17 +3,23 @@
 Every outcome goes back to the referrals service as an ``EmailDelivery``: ``sent``; ``deferred``
 (a temporary failure, RQ will retry); ``failed`` (permanent, or retries exhausted). A job that can
 never succeed gives up and raises, so it lands in RQ's failed registry with its reason.
+
+Two waits are not failures and cost none of the job's retries: the provider's rate limit says
+"later", or another worker is sending the same notification right now. The job then returns an
+RQ ``Retry``, which schedules it again, and reports nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Literal
 
-from rq import get_current_job
+from rq import Retry, get_current_job
 
 from services.notifier import runtime as notifier_runtime
+from services.notifier.ledger import CLAIM_MARGIN_SECONDS
 from services.notifier.mailer import PermanentFailure, TemporaryFailure, compose
 from services.notifier.rendering import CannotRender
 from services.notifier.runtime import Runtime
@@ -30,12 +36,21 @@ class RejectedJob(Exception):
     """A job the notifier can never do; raised after ``give_up()`` so it is not retried."""
 
 
-class SendingElsewhere(Exception):
-    """Another worker is sending this notification right now. Raised so that RQ retries the
-    job later, when it will find the notification sent and only report it."""
+# A wait is never a reason to give up on an email: in effect unbounded (RQ needs a number).
+WAITS_ALLOWED = 1_000_000
+# Another worker holds the notification's claim: look again after its send should be over.
+SENDING_ELSEWHERE_RECHECK_SECONDS = 5
 
 
-def handle(payload: str) -> None:
+class Later(Exception):
+    """Not now, and not a failure: schedule the job again in ``seconds``."""
+
+    def __init__(self, reason: str, *, seconds: float) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
+def handle(payload: str) -> Retry | None:
     """RQ entry point, enqueued as ``services.notifier.jobs.handle`` (see ``shared.queues``)."""
     try:
         message = codec.decode(payload)
@@ -44,60 +59,72 @@ def handle(payload: str) -> None:
         raise
     match message:
         case SendEmail():
-            deliver(message, runtime=notifier_runtime.current())
+            return deliver(message, runtime=notifier_runtime.current())
         case _:
             give_up()
             raise RejectedJob(f"the notifier only sends SendEmail, not {type(message).__name__}")
 
 
-def deliver(command: SendEmail, *, runtime: Runtime) -> None:
-    """Send ``command``'s email unless it was sent already, then report the outcome."""
+def deliver(command: SendEmail, *, runtime: Runtime) -> Retry | None:
+    """Send ``command``'s email unless it was sent already, then report the outcome. Returns a
+    ``Retry`` for RQ when the email must wait (see the module docstring)."""
     notification_id = command.notification_id
-    sent_at = runtime.ledger.sent_at(notification_id)
-    if sent_at is None:
-        try:
-            sent_at = _send_once(command, runtime=runtime)
-        except (CannotRender, PermanentFailure) as exc:
-            log.warning("notification %s (%s) failed for good: %s", notification_id, command.kind, exc)
-            _report(runtime, command, "failed", detail=str(exc))
-            give_up()
-            raise
-        except TemporaryFailure as exc:
-            if _will_retry():
-                log.info("notification %s (%s) deferred: %s", notification_id, command.kind, exc)
-                _report(runtime, command, "deferred", detail=str(exc))
-            else:
-                log.warning("notification %s (%s) failed after its last retry: %s", notification_id, command.kind, exc)
-                _report(runtime, command, "failed", detail=f"gave up retrying: {exc}")
-            raise
-        log.info("notification %s (%s) sent", notification_id, command.kind)
-    else:
-        # A retry after the report was lost, or a duplicate job: never send twice, report again.
-        log.info("notification %s (%s) was already sent", notification_id, command.kind)
+    try:
+        sent_at = _send_once(command, runtime=runtime)
+    except Later as exc:
+        log.info("notification %s (%s) waits %.1f s: %s", notification_id, command.kind, exc.seconds, exc)
+        return Retry(max=WAITS_ALLOWED, interval=[max(1, math.ceil(exc.seconds))])
+    except (CannotRender, PermanentFailure) as exc:
+        log.warning("notification %s (%s) failed for good: %s", notification_id, command.kind, exc)
+        _report(runtime, command, "failed", detail=str(exc))
+        give_up()
+        raise
+    except TemporaryFailure as exc:
+        if will_retry():
+            log.info("notification %s (%s) deferred: %s", notification_id, command.kind, exc)
+            _report(runtime, command, "deferred", detail=str(exc))
+        else:
+            log.warning("notification %s (%s) failed after its last retry: %s", notification_id, command.kind, exc)
+            _report(runtime, command, "failed", detail=f"gave up retrying: {exc}")
+        raise
     _report(runtime, command, "sent", at=sent_at)
+    return None
 
 
 def _send_once(command: SendEmail, *, runtime: Runtime) -> datetime:
-    """Send under the notification's claim; returns when the SMTP server accepted it."""
-    settings = runtime.settings
-    message = compose(
-        rendered=runtime.renderer.render(command.kind, command.context),
-        to=command.to,
-        notification_id=command.notification_id,
-        mail_from=settings.mail_from,
-        reply_to=settings.mail_reply_to,
-    )
-    if not runtime.ledger.claim(command.notification_id):
-        raise SendingElsewhere(f"another worker is sending notification {command.notification_id}")
-    try:
-        # Checked again under the claim: a worker may have finished it since the first look.
-        sent_at = runtime.ledger.sent_at(command.notification_id)
-        if sent_at is None:
-            runtime.mailer.send(message)
-            sent_at = runtime.ledger.mark_sent(command.notification_id)
+    """Send under the notification's claim, unless it was sent already; returns when the SMTP
+    server accepted it."""
+    notification_id = command.notification_id
+    claimed, sent_at = runtime.ledger.claim_unsent(notification_id, ttl_seconds=_claim_ttl())
+    if sent_at is not None:
+        # A retry after the report was lost, or a duplicate job: never send twice, report again.
+        if claimed:
+            runtime.ledger.release(notification_id)
+        log.info("notification %s (%s) was already sent", notification_id, command.kind)
         return sent_at
-    finally:
-        runtime.ledger.release(command.notification_id)
+    if not claimed:
+        raise Later(f"another worker is sending notification {notification_id}", seconds=SENDING_ELSEWHERE_RECHECK_SECONDS)
+    try:
+        settings = runtime.settings
+        message = compose(
+            rendered=runtime.renderer.render(command.kind, command.context),
+            to=command.to,
+            notification_id=notification_id,
+            mail_from=settings.mail_from,
+            reply_to=settings.mail_reply_to,
+        )
+        wait = runtime.limiter.acquire()
+        if wait:
+            raise Later("the SMTP account's rate limit is reached", seconds=wait)
+        runtime.mailer.send(message)
+    except BaseException:
+        runtime.ledger.release(notification_id)
+        raise
+    # The duplicate window: from the server's "250" above until this write lands (one Redis
+    # round trip). A worker that dies in between leaves no marker, and the retry sends again.
+    sent_at = runtime.ledger.mark_sent_and_release(notification_id)
+    log.info("notification %s (%s) sent", notification_id, command.kind)
+    return sent_at
 
 
 def _report(
@@ -115,7 +142,15 @@ def _report(
     queues.enqueue(runtime.redis, delivery, job_id=f"delivery-{command.notification_id}-{outcome}")
 
 
-def _will_retry() -> bool:
-    # Outside RQ nobody retries, so a temporary failure is final there.
+def will_retry() -> bool:
+    """Whether RQ will try the current job again after it raises. Outside RQ nobody retries,
+    so a temporary failure is final there."""
     job = get_current_job()
     return job is not None and bool(job.retries_left)
+
+
+def _claim_ttl() -> int:
+    # The claim must outlive this very job, whose timeout the enqueuer chose.
+    job = get_current_job()
+    timeout = job.timeout if job is not None and job.timeout and job.timeout > 0 else queues.NOTIFICATION_TIMEOUT_SECONDS
+    return int(timeout) + CLAIM_MARGIN_SECONDS

@@ -17,8 +17,11 @@ SENT_KEY = "handoff:notifier:sent:{}"
 CLAIM_KEY = "handoff:notifier:sending:{}"
 # Far longer than any retry schedule or duplicate delivery of one job (see shared.queues).
 SENT_TTL_SECONDS = 30 * 24 * 3600
-# Longer than RQ lets a job run, so a live sender never loses its claim; a crashed one's lapses.
-CLAIM_TTL_SECONDS = queues.JOB_TIMEOUT_SECONDS + 30
+# A claim outlives the job that holds it by this much (RQ interrupts a job at its timeout, and
+# the job then releases its claim). It must stay under shared.worker.ABANDONED_GRACE_SECONDS: a
+# crashed worker's claim has then lapsed by the time its job is retried.
+CLAIM_MARGIN_SECONDS = 5
+CLAIM_TTL_SECONDS = queues.NOTIFICATION_TIMEOUT_SECONDS + CLAIM_MARGIN_SECONDS
 
 
 class Ledger:
@@ -35,9 +38,27 @@ class Ledger:
         self._redis.set(SENT_KEY.format(notification_id), at.isoformat(), ex=SENT_TTL_SECONDS)
         return at
 
-    def claim(self, notification_id: str) -> bool:
+    def claim(self, notification_id: str, *, ttl_seconds: int = CLAIM_TTL_SECONDS) -> bool:
         """Take the right to send this notification now; False if another worker holds it."""
-        return bool(self._redis.set(CLAIM_KEY.format(notification_id), "1", nx=True, ex=CLAIM_TTL_SECONDS))
+        return bool(self._redis.set(CLAIM_KEY.format(notification_id), "1", nx=True, ex=ttl_seconds))
+
+    def claim_unsent(self, notification_id: str, *, ttl_seconds: int = CLAIM_TTL_SECONDS) -> tuple[bool, datetime | None]:
+        """Claim the notification and read its sent-marker in one round trip: (claimed, sent_at).
+        A notification already sent must not be sent again even when the claim was taken."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(CLAIM_KEY.format(notification_id), "1", nx=True, ex=ttl_seconds)
+            pipe.get(SENT_KEY.format(notification_id))
+            claimed, sent = pipe.execute()
+        return bool(claimed), None if sent is None else datetime.fromisoformat(sent.decode())
+
+    def mark_sent_and_release(self, notification_id: str, *, at: datetime | None = None) -> datetime:
+        """Record the server's acceptance and drop the claim, in one round trip."""
+        at = at or datetime.now(UTC)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(SENT_KEY.format(notification_id), at.isoformat(), ex=SENT_TTL_SECONDS)
+            pipe.delete(CLAIM_KEY.format(notification_id))
+            pipe.execute()
+        return at
 
     def release(self, notification_id: str) -> None:
         # A plain delete is safe: the claim outlives any job that holds it (CLAIM_TTL_SECONDS).

@@ -85,6 +85,7 @@ class Mailer:
         username: str = "",
         password: str = "",
         timeout: float = 10.0,
+        ca_file: str = "",
     ) -> None:
         self.host = host
         self.port = port
@@ -92,6 +93,7 @@ class Mailer:
         self.username = username
         self._password = password
         self.timeout = timeout
+        self.ca_file = ca_file
         self._connection: smtplib.SMTP | None = None
 
     @classmethod
@@ -103,6 +105,7 @@ class Mailer:
             username=settings.smtp_username,
             password=settings.smtp_password,
             timeout=settings.smtp_timeout_seconds,
+            ca_file=settings.smtp_ca_file,
         )
 
     def send(self, message: EmailMessage) -> None:
@@ -123,6 +126,10 @@ class Mailer:
                 # After a reply smtplib has reset the session; after anything else its state is unknown.
                 self._discard()
             raise classify(exc, server=f"{self.host}:{self.port}") from exc
+        except BaseException:
+            # E.g. the job's timeout struck mid-conversation: the session is in an unknown state.
+            self._discard()
+            raise
 
     def close(self) -> None:
         """Say goodbye to the server, if connected."""
@@ -134,7 +141,9 @@ class Mailer:
             self._discard()
 
     def _open(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
+        # Certificates and host names are always checked: a relay that cannot prove who it is
+        # does not get the password or the mail.
+        context = ssl.create_default_context(cafile=self.ca_file or None)
         if self.security == "tls":
             connection: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
@@ -154,7 +163,10 @@ class Mailer:
 
     def _discard(self) -> None:
         if self._connection is not None:
-            self._connection.close()
+            try:
+                self._connection.close()
+            except OSError:
+                pass  # Already broken; dropping it is all that is left to do.
             self._connection = None
 
 
@@ -178,6 +190,9 @@ def classify(exc: BaseException, *, server: str = "the SMTP server") -> SendFail
         case smtplib.SMTPResponseException(smtp_code=code, smtp_error=reply):
             kind = PermanentFailure if _is_permanent(code) else TemporaryFailure
             return kind(_short(f"SMTP {code} {_text(reply)}"))
+        case smtplib.SMTPServerDisconnected() if isinstance(exc.__context__, TimeoutError):
+            # smtplib reports a read that timed out as a disconnection.
+            return TemporaryFailure(_short(f"{server} did not answer in time"))
         case smtplib.SMTPServerDisconnected():
             return TemporaryFailure(_short(f"{server} closed the connection"))
         case TimeoutError():

@@ -1,4 +1,5 @@
-"""The notifier's per-process resources: settings, Redis, mailer, renderer and sent ledger.
+"""The notifier's per-process resources: settings, Redis, mailer, renderer, sent ledger and the
+SMTP account's rate limiter.
 
 RQ finds the job function by its dotted path and calls it with the payload alone, so the job
 cannot be handed its dependencies; it takes them from the runtime installed here. The worker's
@@ -16,6 +17,7 @@ from redis import Redis
 from services.notifier.ledger import Ledger
 from services.notifier.mailer import Mailer
 from services.notifier.rendering import Renderer
+from services.notifier.throttle import RateLimiter, account_key
 from shared.config import Settings, load_settings
 
 
@@ -26,6 +28,7 @@ class Runtime:
     mailer: Mailer
     renderer: Renderer
     ledger: Ledger
+    limiter: RateLimiter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -36,6 +39,11 @@ class Runtime:
             mailer=Mailer.from_settings(settings),
             renderer=Renderer(clinic_name=settings.clinic_name, timezone=settings.clinic_timezone),
             ledger=Ledger(redis),
+            limiter=RateLimiter(
+                redis,
+                key=account_key(host=settings.smtp_host, port=settings.smtp_port, username=settings.smtp_username),
+                per_minute=settings.smtp_rate_per_minute,
+            ),
         )
 
     def close(self) -> None:

@@ -39,8 +39,8 @@ def test_migrations_build_the_declared_schema(db_url: str) -> None:
 
     revision, tables, differences = _schema(db_url)
 
-    assert revision == "0001"
-    assert {"partners", "outbox", "alembic_version"} <= tables
+    assert revision == "0002"
+    assert {"partners", "outbox", "catalogue", "alembic_version"} <= tables
     assert differences == []
 
 
@@ -48,4 +48,4 @@ def test_upgrading_an_up_to_date_database_changes_nothing(db_url: str) -> None:
     database.upgrade(migrations=MIGRATIONS, url=db_url)
     database.upgrade(migrations=MIGRATIONS, url=db_url)
 
-    assert _schema(db_url)[0] == "0001"
+    assert _schema(db_url)[0] == "0002"

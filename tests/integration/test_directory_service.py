@@ -12,6 +12,7 @@ from redis import Redis
 from sqlalchemy import func, select, update
 
 from services.directory.domain import InvalidPartner, PartnerDetails, StaleVersion
+from services.directory.search import PartnerQuery
 from services.directory.service import PartnerService
 from services.directory.storage import MIGRATIONS, outbox
 from shared import codec, database, queues
@@ -142,7 +143,7 @@ def test_hidden_partners_are_found_only_when_asked_for(db_url: str, redis_url: s
         unlisted = await world.service.create(details=replace(DETAILS, listed=False))
         pending = await world.service.create(details=DETAILS, status="pending")
 
-        assert (await world.service.list()).partners == []
+        assert (await world.service.search(PartnerQuery())).partners == []
         for hidden in (unlisted, pending):
             assert (await world.service.get(partner_id=hidden.id, include_hidden=True)) == hidden
             assert (await world.service.get_by_slug(slug=hidden.slug, include_hidden=True)) == hidden

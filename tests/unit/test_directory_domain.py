@@ -129,8 +129,8 @@ def test_revise_validates_the_new_details() -> None:
 
 def test_with_changes_refuses_unknown_fields() -> None:
     with pytest.raises(InvalidPartner) as caught:
-        details().with_changes({"npi": "123"})
-    assert caught.value.field == "npi"
+        details().with_changes({"favourite_colour": "teal"})
+    assert caught.value.field == "favourite_colour"
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -20,8 +21,12 @@ from litestar.template import TemplateConfig
 from redis import Redis
 
 from services.directory import storage
+from services.directory.search import InvalidSearch
 from services.directory.service import PartnerService
+from services.directory.web.admin import AdminController
 from services.directory.web.categories import list_categories
+from services.directory.web.filters import bad_search
+from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
 from shared import database, web
@@ -40,14 +45,24 @@ def create_app(settings: Settings) -> Litestar:
             PartnerController,
             list_categories,
             PartnersInHealthController,
+            AdminController,
         ],
         lifespan=[_resources(settings)],
         dependencies={"directory": Provide(_directory, sync_to_thread=False)},
         middleware=[metrics_config.middleware],
-        exception_handlers=web.exception_handlers,
+        exception_handlers={**web.exception_handlers, InvalidSearch: bad_search},
+        # Admin forms ride on the staff cookie: CSRF on every form. The API takes bearer tokens
+        # (never sent by a browser on its own) and the public pages only GET, so both are left
+        # out; a CSRF cookie on public pages would also keep shared caches from storing them.
+        csrf_config=CSRFConfig(
+            secret=settings.signing_key(),
+            exclude=["/api/", "/partners-in-health", "/health", "/ready", "/metrics", "/schema"],
+            cookie_httponly=True,
+            cookie_samesite="strict",
+        ),
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(title="Handoff directory", version="1.0.0", path="/schema"),
-        state=web.initial_state(settings),
+        state=_initial_state(settings),
         debug=False,
     )
 
@@ -64,7 +79,13 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
         app.state.engine = engine
         app.state.redis = redis
         app.state.relay = relay
-        app.state.directory = PartnerService(sessions=sessions, nudge=relay.nudge)
+        page_cache: PageCache = app.state.page_cache
+
+        def committed() -> None:
+            relay.nudge()
+            page_cache.invalidate()
+
+        app.state.directory = PartnerService(sessions=sessions, nudge=committed)
         relay_task = asyncio.create_task(relay.run(), name="directory-outbox-relay")
         try:
             yield
@@ -76,6 +97,12 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
             await engine.dispose()
 
     return lifespan
+
+
+def _initial_state(settings: Settings) -> State:
+    state = web.initial_state(settings)
+    state.page_cache = PageCache()
+    return state
 
 
 def _directory(state: State) -> PartnerService:

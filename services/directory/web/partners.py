@@ -1,19 +1,23 @@
-"""``/api/v1/partners``: public search and read; admin create, change and archive."""
+"""``/api/v1/partners``: public search and read; admin create, change, archive, CSV import and
+export."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
-from litestar import Controller, Request, get, patch, post
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from services.directory.domain import InvalidPartner
+from services.directory import csv_io
+from services.directory.domain import Accepting, InvalidPartner
+from services.directory.search import MAX_RADIUS_KM
 from services.directory.service import MAX_PAGE_SIZE, PartnerService
-from services.directory.web.schemas import ArchiveIn, PartnerIn, PartnerList, PartnerOut, PartnerPatch
+from services.directory.web.filters import partner_query
+from services.directory.web.schemas import ArchiveIn, ImportOut, PartnerIn, PartnerList, PartnerOut, PartnerPatch
 from shared.web import authenticate, requires
 
 admin_only = requires("admin")
@@ -37,16 +41,71 @@ class PartnerController(Controller):
         request: Request,
         directory: NamedDependency[PartnerService],
         category: Annotated[str | None, QueryParameter(description="a category slug")] = None,
-        q: Annotated[str | None, QueryParameter(description="part of the partner's name", max_length=200)] = None,
+        q: Annotated[
+            str | None, QueryParameter(description="words in the name, practice, specialties or city", max_length=200)
+        ] = None,
+        near: Annotated[str | None, QueryParameter(description="`lat,lon`: nearest first, with `distance_km`")] = None,
+        zip: Annotated[str | None, QueryParameter(description="a US ZIP code, instead of `near`")] = None,  # noqa: A002
+        radius_km: Annotated[
+            float | None, QueryParameter(gt=0, le=MAX_RADIUS_KM, description="with `near`/`zip`; default 50")
+        ] = None,
+        accepting: Annotated[Accepting | None, QueryParameter(description="accepting new clients")] = None,
+        language: Annotated[str | None, QueryParameter(description="a language spoken", max_length=40)] = None,
+        telehealth: Annotated[bool | None, QueryParameter(description="offers telehealth")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = 20,
         cursor: Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")] = None,
     ) -> PartnerList:
-        page = await directory.list(category=category, q=q, limit=limit, offset=decode_cursor(cursor))
+        query = partner_query(
+            category=category, q=q, near=near, zip=zip, radius_km=radius_km,
+            accepting=accepting, language=language, telehealth=telehealth,
+        )
+        page = await directory.search(query, limit=limit, cursor=cursor)
         show_email = viewer_is_admin(request)
         return PartnerList(
-            items=[PartnerOut.from_domain(p, show_email=show_email) for p in page.partners],
-            next_cursor=None if page.next_offset is None else encode_cursor(page.next_offset),
+            items=[
+                PartnerOut.from_domain(hit.partner, show_email=show_email, distance_km=hit.distance_km)
+                for hit in page.hits
+            ],
+            next_cursor=page.next_cursor,
         )
+
+    @get("/export", guards=[admin_only], summary="Every partner as CSV (the import's columns)")
+    async def export(self, directory: NamedDependency[PartnerService]) -> Stream:
+        return Stream(
+            csv_io.write_csv(directory.every_partner()),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="partners.csv"'},
+        )
+
+    @post(
+        "/import",
+        guards=[admin_only],
+        status_code=HTTP_200_OK,
+        summary="Create or update partners from a CSV file (the body, or a multipart `file` field)",
+        description="Rows are matched on NPI, else name + postal code, so importing a file twice "
+        "stores it once. A file with any bad row imports nothing (422 listing every bad row by "
+        "line, column and reason) unless `skip_invalid=true`.",
+        responses={},
+    )
+    async def import_csv(
+        self,
+        request: Request,
+        directory: NamedDependency[PartnerService],
+        skip_invalid: Annotated[bool, QueryParameter(description="import the good rows anyway")] = False,
+    ) -> Response[ImportOut]:
+        text = await uploaded_text(request)
+        report = await directory.import_rows(csv_io.read_rows(text), skip_invalid=skip_invalid)
+        body = ImportOut.from_report(report)
+        if report.rejected:
+            return Response(
+                {
+                    "status_code": 422,
+                    "detail": f"{len(report.errors)} row(s) cannot be imported; nothing was imported",
+                    "extra": {"key": "file", **msgspec.to_builtins(body)},
+                },
+                status_code=422,
+            )
+        return Response(body)
 
     @get("/{partner_id:str}", summary="One partner (admins also see unlisted and inactive ones)")
     async def read(
@@ -81,18 +140,17 @@ class PartnerController(Controller):
         return PartnerOut.from_domain(partner, show_email=True)
 
 
-# The cursor is opaque to clients so that it can become a keyset cursor without an API change.
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
+async def uploaded_text(request: Request) -> str:
+    """The CSV text of an import request: a multipart ``file`` field, or the whole body."""
+    if request.content_type[0] == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidPartner("send the CSV file in a form field named file", field="file")
+        raw = await upload.read()
+    else:
+        raw = await request.body()
     try:
-        kind, _, value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-        if kind == "o" and value.isdigit():
-            return int(value)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidPartner("cursor is not one this service handed out", field="cursor")
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidPartner(f"the file is not UTF-8 text (byte {exc.start})", field="file") from None

@@ -13,6 +13,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from services.directory import domain
+from services.directory.importing import ImportReport
 from shared.categories import Category
 
 InitialStatus = Literal["pending", "active", "paused"]
@@ -59,6 +60,18 @@ class PartnerIn(msgspec.Struct, kw_only=True):
     telehealth: bool = False
     listed: bool = True
     status: InitialStatus = "active"
+    specialties: list[str] = []
+    bio: str = ""
+    hours: Annotated[str, Meta(description="opening hours as the partner states them")] = ""
+    insurance_notes: str = ""
+    accessibility_notes: str = ""
+    npi: Annotated[str | None, Meta(description="10-digit National Provider Identifier")] = None
+    license_number: str = ""
+    license_state: str = ""
+    accepts_referrals_from: Annotated[
+        list[str], Meta(description="professions whose referrals the partner takes")
+    ] = []
+    response_window_days: int | None = None
 
     def to_domain(self) -> domain.PartnerDetails:
         return domain.PartnerDetails(
@@ -75,6 +88,16 @@ class PartnerIn(msgspec.Struct, kw_only=True):
             languages=tuple(self.languages),
             telehealth=self.telehealth,
             listed=self.listed,
+            specialties=tuple(self.specialties),
+            bio=self.bio,
+            hours=self.hours,
+            insurance_notes=self.insurance_notes,
+            accessibility_notes=self.accessibility_notes,
+            npi=self.npi,
+            license_number=self.license_number,
+            license_state=self.license_state,
+            accepts_referrals_from=tuple(self.accepts_referrals_from),
+            response_window_days=self.response_window_days,
         )
 
 
@@ -97,6 +120,16 @@ class PartnerPatch(msgspec.Struct, kw_only=True):
     telehealth: bool | UnsetType = UNSET
     listed: bool | UnsetType = UNSET
     status: domain.Status | UnsetType = UNSET
+    specialties: list[str] | UnsetType = UNSET
+    bio: str | UnsetType = UNSET
+    hours: str | UnsetType = UNSET
+    insurance_notes: str | UnsetType = UNSET
+    accessibility_notes: str | UnsetType = UNSET
+    npi: str | None | UnsetType = UNSET
+    license_number: str | UnsetType = UNSET
+    license_state: str | UnsetType = UNSET
+    accepts_referrals_from: list[str] | UnsetType = UNSET
+    response_window_days: int | None | UnsetType = UNSET
 
     def changes(self) -> dict[str, Any]:
         """The partner-detail fields the caller sent, as domain values."""
@@ -134,7 +167,8 @@ class LocationOut(msgspec.Struct, kw_only=True):
 
 
 class PartnerOut(msgspec.Struct, kw_only=True):
-    """A partner. ``email`` (the referral address) is only shown to admins."""
+    """A partner. ``email`` (the referral address) is only shown to admins; ``distance_km`` only
+    in a search with ``near`` or ``zip``."""
 
     id: str
     slug: str
@@ -152,12 +186,25 @@ class PartnerOut(msgspec.Struct, kw_only=True):
     languages: list[str]
     telehealth: bool
     listed: bool
+    specialties: list[str]
+    bio: str
+    hours: str
+    insurance_notes: str
+    accessibility_notes: str
+    npi: str | None
+    license_number: str
+    license_state: str
+    accepts_referrals_from: list[str]
+    response_window_days: int | None
     created_at: datetime
     updated_at: datetime
     email: str | UnsetType = UNSET
+    distance_km: float | UnsetType = UNSET
 
     @classmethod
-    def from_domain(cls, partner: domain.Partner, *, show_email: bool) -> PartnerOut:
+    def from_domain(
+        cls, partner: domain.Partner, *, show_email: bool, distance_km: float | None = None
+    ) -> PartnerOut:
         details = partner.details
         address = details.address
         return cls(
@@ -187,9 +234,20 @@ class PartnerOut(msgspec.Struct, kw_only=True):
             languages=list(details.languages),
             telehealth=details.telehealth,
             listed=details.listed,
+            specialties=list(details.specialties),
+            bio=details.bio,
+            hours=details.hours,
+            insurance_notes=details.insurance_notes,
+            accessibility_notes=details.accessibility_notes,
+            npi=details.npi,
+            license_number=details.license_number,
+            license_state=details.license_state,
+            accepts_referrals_from=list(details.accepts_referrals_from),
+            response_window_days=details.response_window_days,
             created_at=partner.created_at,
             updated_at=partner.updated_at,
             email=details.email if show_email else UNSET,
+            distance_km=UNSET if distance_km is None else distance_km,
         )
 
 
@@ -206,3 +264,29 @@ class CategoryOut(msgspec.Struct, kw_only=True):
     @classmethod
     def from_category(cls, category: Category) -> CategoryOut:
         return cls(slug=category.slug, label=category.label, kind=category.kind)
+
+
+class RowErrorOut(msgspec.Struct, kw_only=True):
+    line: int
+    column: str
+    reason: str
+
+
+class ImportOut(msgspec.Struct, kw_only=True):
+    """What an import did. With errors and without ``skip_invalid`` nothing was stored."""
+
+    created: int
+    updated: int
+    unchanged: int
+    skipped: int
+    errors: list[RowErrorOut]
+
+    @classmethod
+    def from_report(cls, report: ImportReport) -> ImportOut:
+        return cls(
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            skipped=report.skipped,
+            errors=[RowErrorOut(line=e.line, column=e.column, reason=e.reason) for e in report.errors],
+        )

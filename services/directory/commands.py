@@ -1,0 +1,96 @@
+"""The directory's admin tasks behind ``handoff seed --demo`` and ``handoff partners
+import|export|republish``: each opens the service's database, runs one use case, and then
+tries to hand the staged messages to Redis at once (if Redis is away the rows wait in the
+outbox for the web process's relay, so nothing is lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from redis import Redis
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from services.directory import csv_io, seed, storage
+from services.directory.importing import ImportReport
+from services.directory.service import PartnerService
+from shared import database
+from shared.config import Settings
+from shared.outbox import Relay
+
+T = TypeVar("T")
+
+
+def run(
+    settings: Settings, use: Callable[[PartnerService], Awaitable[T]], *, out: TextIO = sys.stdout, flush: bool = True
+) -> T:
+    """Run ``use`` with a service on the directory's database, then (if ``flush``) the outbox."""
+
+    async def main() -> T:
+        engine = database.create_engine(settings.db_url("directory"))
+        try:
+            sessions = database.sessions(engine)
+            result = await use(PartnerService(sessions=sessions))
+            if not flush:
+                return result
+            redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=5)
+            try:
+                await Relay(sessions=sessions, table=storage.outbox, redis=redis).flush()
+            except Exception as exc:  # Redis is away: the directory's relay sends them later.
+                print(f"handoff: messages wait in the outbox until Redis is reachable ({exc})", file=out)
+            finally:
+                redis.close()
+            return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def seed_demo(settings: Settings) -> ImportReport:
+    return run(settings, lambda directory: directory.import_rows(seed.demo_rows()))
+
+
+def import_file(settings: Settings, path: Path, *, skip_invalid: bool, out: TextIO = sys.stdout) -> ImportReport:
+    """Import ``path`` with a progress bar on ``out`` (shown on a terminal only)."""
+    text = path.read_text(encoding="utf-8")
+    rows = list(csv_io.read_rows(text))
+    with Progress(
+        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=None if out is sys.stdout else _console(out), transient=True,
+    ) as progress:
+        task = progress.add_task("rows", total=len(rows))
+        return run(
+            settings,
+            lambda directory: directory.import_rows(
+                rows, skip_invalid=skip_invalid, progress=lambda n: progress.advance(task, n)
+            ),
+            out=out,
+        )
+
+
+def export_file(settings: Settings, out: TextIO) -> int:
+    """Write every partner as CSV to ``out``; returns how many."""
+
+    async def write(directory: PartnerService) -> int:
+        count = -1
+        async for chunk in csv_io.write_csv(directory.every_partner()):
+            out.write(chunk)
+            count += 1
+        return count
+
+    return run(settings, write, flush=False)
+
+
+def republish(settings: Settings) -> int:
+    return run(settings, lambda directory: directory.republish())
+
+
+def _console(out: TextIO):  # noqa: ANN202
+    from rich.console import Console
+
+    return Console(file=out)
+

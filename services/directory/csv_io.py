@@ -1,0 +1,74 @@
+"""Partners as CSV files: reading a file into import rows (every unreadable line reported with
+its line number and column) and writing every partner with the same columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+
+from services.directory.columns import COLUMNS, REQUIRED, details_from_record, record_from_partner
+from services.directory.domain import InvalidPartner, Partner
+from services.directory.importing import ImportRow, RowError, column_of
+
+
+class BadHeader(InvalidPartner):
+    """The file's first line does not name the columns an import needs."""
+
+
+def read_rows(text: str) -> Iterator[ImportRow]:
+    """One :class:`ImportRow` per data line of CSV ``text`` (header on line 1). Blank lines
+    are skipped. A bad header raises :class:`BadHeader`, since no line can then be read."""
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    header = [name.strip() for name in reader.fieldnames or []]
+    reader.fieldnames = header
+    check_header(header)
+    line = 1
+    for record in reader:
+        line_number = line + 1
+        line = reader.line_num
+        if not any((value or "").strip() for value in record.values() if isinstance(value, str)):
+            continue
+        if None in record:
+            yield ImportRow(line=line_number, error=RowError(line_number, "", "more values than columns"))
+            continue
+        try:
+            details, status = details_from_record(record)
+        except InvalidPartner as exc:
+            yield ImportRow(line=line_number, error=RowError(line_number, column_of(exc.field), exc.detail))
+            continue
+        yield ImportRow(line=line_number, details=details, status=status)
+
+
+def check_header(header: list[str]) -> None:
+    if not header:
+        raise BadHeader("the file is empty; its first line must name the columns", field="header")
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        raise BadHeader(
+            f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}", field="header"
+        )
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise BadHeader(f"missing column(s) {', '.join(missing)}", field="header")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise BadHeader(f"column(s) named twice: {', '.join(repeated)}", field="header")
+
+
+async def write_csv(partners: AsyncIterable[Partner]) -> AsyncIterator[str]:
+    """The CSV text of ``partners``, header first, a chunk per partner."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    yield _drain(buffer)
+    async for partner in partners:
+        writer.writerow(record_from_partner(partner))
+        yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

@@ -1,0 +1,128 @@
+"""What a partner search asks for and how its pages are cut. Plain Python: the filters, the
+``near`` geometry (a bounding box the database can use its lat/lon index for, then the exact
+great-circle distance) and the opaque keyset cursor that makes paging stable."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+
+from services.directory.domain import Accepting, InvalidPartner, Location, Status
+from shared.geo import EARTH_RADIUS_KM, distance_km
+DEFAULT_RADIUS_KM = 50.0
+MAX_RADIUS_KM = 500.0
+
+
+class InvalidSearch(InvalidPartner):
+    """A search parameter is malformed; ``field`` names it (the web layer answers 400)."""
+
+
+@dataclass(frozen=True)
+class Near:
+    """Partners within ``radius_km`` of ``origin``, nearest first."""
+
+    origin: Location
+    radius_km: float = DEFAULT_RADIUS_KM
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.radius_km) and 0 < self.radius_km <= MAX_RADIUS_KM):
+            raise InvalidSearch(f"radius_km must be more than 0 and at most {MAX_RADIUS_KM:g}", field="radius_km")
+
+    def bounding_box(self) -> tuple[float, float, float, float]:
+        """(min lat, max lat, min lon, max lon) holding every point within the radius. Near the
+        poles or the antimeridian the longitude span is simply the whole range."""
+        lat, lon = self.origin.lat, self.origin.lon
+        dlat = math.degrees(self.radius_km / EARTH_RADIUS_KM)
+        cos_lat = math.cos(math.radians(lat))
+        if cos_lat < 1e-6 or abs(lat) + dlat >= 90:
+            return max(lat - dlat, -90.0), min(lat + dlat, 90.0), -180.0, 180.0
+        dlon = math.degrees(self.radius_km / (EARTH_RADIUS_KM * cos_lat))
+        if lon - dlon < -180 or lon + dlon > 180:
+            return lat - dlat, lat + dlat, -180.0, 180.0
+        return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+    def distance_km(self, point: Location) -> float:
+        return distance_km(self.origin, point)
+
+
+def parse_near(value: str) -> Location:
+    """``"27.77,-82.64"`` → a location; :class:`InvalidSearch` naming ``near`` otherwise."""
+    lat_text, comma, lon_text = value.partition(",")
+    try:
+        if not comma:
+            raise ValueError
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        raise InvalidSearch(f"near must be 'lat,lon' in degrees, not {value!r}", field="near") from None
+    if not (math.isfinite(lat) and -90 <= lat <= 90 and math.isfinite(lon) and -180 <= lon <= 180):
+        raise InvalidSearch("near is outside -90..90 latitude or -180..180 longitude", field="near")
+    return Location(lat, lon)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartnerQuery:
+    """Filters of a search. ``public_only`` limits it to active, listed partners (the public
+    page and anonymous API); admins may instead filter by ``status``."""
+
+    public_only: bool = True
+    category: str | None = None
+    q: str | None = None
+    near: Near | None = None
+    accepting: Accepting | None = None
+    language: str | None = None
+    telehealth: bool | None = None
+    status: Status | None = None
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(
+            value is not None
+            for value in (self.category, self.q, self.near, self.accepting, self.language, self.telehealth)
+        )
+
+
+@dataclass(frozen=True)
+class After:
+    """Where the previous page ended: by name (``key`` = name) or, for ``near``, by distance."""
+
+    kind: str  # "name" | "distance"
+    key: str | float
+    id: str
+
+
+def encode_cursor(after: After) -> str:
+    raw = json.dumps([after.kind, after.key, after.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, *, near: bool) -> After | None:
+    """The position a cursor names; :class:`InvalidSearch` for one this service did not hand
+    out, or one from a search ordered differently (by name vs by distance)."""
+    if not cursor:
+        return None
+    try:
+        kind, key, partner_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        expected = "distance" if near else "name"
+        valid = (
+            kind == expected
+            and isinstance(partner_id, str)
+            and (isinstance(key, str) if kind == "name" else isinstance(key, int | float))
+        )
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise InvalidSearch("cursor is not one this search handed out", field="cursor")
+    return After(kind, key, partner_id)
+
+
+def search_text(*parts: str) -> str:
+    """What ``q`` is matched against: the given text, lower-cased and space-joined."""
+    return " ".join(" ".join(part.split()) for part in parts if part).casefold()
+
+
+def language_keys(languages: tuple[str, ...]) -> str:
+    """``("English", "Spanish")`` → ``"|english|spanish|"``, so one language matches exactly."""
+    return "|" + "".join(f"{language.casefold()}|" for language in languages)

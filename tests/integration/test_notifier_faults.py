@@ -1,0 +1,235 @@
+"""Faults survived by real notifier processes (``python -m services.cli worker notifier``) on a
+real Redis, sending to a real SMTP server: a worker SIGKILLed mid-batch and restarted, and an
+SMTP server that is down for a while. Every email arrives; duplicates are counted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from aiosmtpd.controller import Controller
+from redis import Redis
+
+from services.dev.ports import free_port
+from shared import codec, queues
+from tests.integration.test_notifier_worker import offer
+from tests.integration.test_notifier_worker import redis  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+EMAILS = 40
+# Time limits for waiting on the processes, never asserted as speed: generous so a slow CI
+# machine passes, bounded so a broken recovery fails instead of hanging.
+RECOVERY_LIMIT_SECONDS = 150
+DELIVERY_LIMIT_SECONDS = 60
+
+
+class Counting:
+    """An SMTP handler that counts each Message-ID it accepts. With ``hold_at`` it keeps the
+    reply to that message (after counting it as delivered) until ``release`` is set: the worker is
+    then inside the duplicate window, between the server's acceptance and the sent-marker."""
+
+    def __init__(self, *, hold_at: int | None = None) -> None:
+        self.received: Counter[str] = Counter()
+        self.hold_at = hold_at
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self.held_id = ""
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        content = envelope.original_content or envelope.content
+        message_id = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in content.splitlines()
+            if line.lower().startswith(b"message-id:")
+        )
+        self.received[message_id] += 1
+        if self.hold_at is not None and sum(self.received.values()) == self.hold_at:
+            self.held_id = message_id
+            self.holding.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.05)
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    def __init__(self, handler: Counting, port: int | None = None) -> None:
+        self.handler = handler
+        self.port = port or free_port()
+        self._controller = Controller(handler, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SmtpServer:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handler.release.set()
+        self._controller.stop()
+
+
+class WorkerProcess:
+    """``python -m services.cli worker notifier`` with the test's Redis and SMTP in its env."""
+
+    def __init__(self, *, redis_url: str, smtp_port: int, data_dir: Path, log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+        env.update(
+            HANDOFF_REDIS_URL=redis_url,
+            HANDOFF_SMTP_PORT=str(smtp_port),
+            HANDOFF_DATA_DIR=str(data_dir),
+            HANDOFF_LOG_LEVEL="INFO",
+        )
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "worker", "notifier"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def children(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill(self) -> None:
+        """SIGKILL the worker process itself, as the OOM killer would."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[[int], WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(smtp_port: int) -> WorkerProcess:
+        worker = WorkerProcess(redis_url=redis_url, smtp_port=smtp_port, data_dir=tmp_path, log=tmp_path / "worker.log")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def wait_for(condition: Callable[[], bool], *, limit: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            pytest.fail(f"gave up waiting {limit:.0f} s for {what}\n{tail}")
+        time.sleep(0.1)
+
+
+def enqueue_batch(redis: Redis, count: int, *, timeout: int | None = None) -> list[str]:
+    """``count`` offers on the notifications queue, as the referrals relay enqueues them (same
+    handler and retries); ``timeout`` shortens the job timeout to keep a crash test short."""
+    route = queues.ROUTES[queues.NOTIFICATIONS]
+    queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
+    ids = [f"n-{i:03d}" for i in range(count)]
+    for notification_id in ids:
+        queue.enqueue_call(
+            route.handler,
+            args=(codec.encode(offer(notification_id)),),
+            job_id=notification_id,
+            retry=route.retry,
+            timeout=timeout or route.timeout,
+        )
+    return ids
+
+
+def reports(redis: Redis, outcome: str) -> set[str]:
+    """Notification ids with a delivery report of ``outcome`` on the referrals queue."""
+    jobs = queues.rq_queue(queues.REFERRALS, redis).get_jobs()
+    found = (codec.decode(job.args[0]) for job in jobs)
+    return {report.notification_id for report in found if report.outcome == outcome}
+
+
+def settled(redis: Redis) -> bool:
+    """Nothing queued, running or waiting for a retry on the notifications queue."""
+    queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
+    return (
+        queue.count == 0
+        and queue.started_job_registry.count == 0
+        and queue.scheduled_job_registry.count == 0
+    )
+
+
+def message_ids(ids: list[str]) -> set[str]:
+    return {f"<{notification_id}@handoff.local>" for notification_id in ids}
+
+
+def test_a_worker_killed_mid_batch_is_recovered_and_every_email_arrives(
+    redis: Redis, start_worker: Callable[[int], WorkerProcess], tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    handler = Counting(hold_at=EMAILS // 2)
+    with SmtpServer(handler) as server:
+        # A 3 s job timeout instead of 30 s: recovery waits for the timeout plus the grace.
+        ids = enqueue_batch(redis, EMAILS, timeout=3)
+        first = start_worker(server.port)
+        wait_for(handler.holding.is_set, limit=DELIVERY_LIMIT_SECONDS, what="half the batch", log=log)
+        scheduler = first.children()
+
+        # The server has the message; the worker has not seen its "250" nor marked it sent.
+        first.kill()
+        handler.release.set()
+        assert handler.held_id in message_ids(ids)
+        # The scheduler the worker forked stops with it, freeing the queue's scheduler lock.
+        for child in scheduler:
+            wait_for(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+                     limit=10, what="the scheduler to stop")
+
+        start_worker(server.port)
+        wait_for(lambda: set(handler.received) == message_ids(ids), limit=RECOVERY_LIMIT_SECONDS,
+                 what="every email after the restart", log=log)
+        wait_for(lambda: settled(redis), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
+
+    duplicates = {message_id: n - 1 for message_id, n in handler.received.items() if n > 1}
+    # The stated window: only the job in flight between acceptance and marker can go twice.
+    assert duplicates == {handler.held_id: 1}
+    assert reports(redis, "sent") == set(ids)
+    queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
+    assert queue.failed_job_registry.count == 0
+
+
+def test_smtp_down_for_a_while_then_back_delivers_every_email_once(
+    redis: Redis, start_worker: Callable[[int], WorkerProcess], tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    port = free_port()  # nothing listens here yet
+    ids = enqueue_batch(redis, EMAILS)
+    start_worker(port)
+
+    # Every email has been tried and deferred before the server comes back.
+    wait_for(lambda: reports(redis, "deferred") == set(ids), limit=DELIVERY_LIMIT_SECONDS,
+             what="every email to be deferred", log=log)
+    assert reports(redis, "sent") == set()
+
+    handler = Counting()
+    with SmtpServer(handler, port=port):
+        # The retries come from RQ's scheduler in the worker, 5 s after each failure.
+        wait_for(lambda: set(handler.received) == message_ids(ids), limit=DELIVERY_LIMIT_SECONDS,
+                 what="every email once the server is back", log=log)
+        wait_for(lambda: settled(redis), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
+
+    assert all(count == 1 for count in handler.received.values())
+    assert reports(redis, "sent") == set(ids)
+    assert queues.rq_queue(queues.NOTIFICATIONS, redis).failed_job_registry.count == 0
