@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     add = user_verbs.add_parser("add", help="add a staff account (password read from stdin)")
     add.add_argument("--email", required=True)
     add.add_argument("--role", required=True, choices=("admin", "therapist"))
+    user_verbs.add_parser("list", help="list staff accounts")
+    for verb, text in (("disable", "stop an account from logging in"), ("enable", "let a disabled account log in")):
+        toggle = user_verbs.add_parser(verb, help=text)
+        toggle.add_argument("--email", required=True)
+    role = user_verbs.add_parser("role", help="change an account's role")
+    role.add_argument("--email", required=True)
+    role.add_argument("--role", required=True, choices=("admin", "therapist"))
     seed = verbs.add_parser("seed", help="fill the directory with sample data")
     seed.add_argument("--demo", action="store_true", required=True, help="fictional partners around St. Petersburg, FL")
 
@@ -138,21 +145,31 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
     from shared import database
     from shared.errors import DomainError
 
-    password = _read_password()
+    password = _read_password() if args.user_verb == "add" else ""
 
-    async def add() -> None:
+    async def run() -> str:
         engine = database.create_engine(settings.db_url("referrals"))
+        sessions = database.sessions(engine)
         try:
-            await identity.add_user(database.sessions(engine), email=args.email, role=args.role, password=password)
+            if args.user_verb == "add":
+                await identity.add_user(sessions, email=args.email, role=args.role, password=password)
+                return f"handoff: added {args.role} {args.email.strip().lower()}"
+            if args.user_verb == "list":
+                accounts = await identity.list_users(sessions)
+                return "\n".join(f"{a.email}\t{a.role}\t{'active' if a.active else 'disabled'}" for a in accounts)
+            changed = await identity.change_user(
+                sessions, email=args.email, role=getattr(args, "role", None),
+                active={"enable": True, "disable": False}.get(args.user_verb),
+            )
+            return f"handoff: {changed.email} is {'active' if changed.active else 'disabled'}, {changed.role}"
         finally:
             await engine.dispose()
 
     try:
-        asyncio.run(add())
+        print(asyncio.run(run()))
     except DomainError as exc:
         print(f"handoff: {exc.field}: {exc.detail}", file=sys.stderr)
         return 1
-    print(f"handoff: added {args.role} {args.email.strip().lower()}")
     return 0
 
 

@@ -19,11 +19,15 @@ ConsentScope = Literal["clinical", "non_clinical"]
 
 URGENCY_ORDER: tuple[Urgency, ...] = ("emergency", "urgent", "soon", "routine")
 OPEN_STATUSES: frozenset[str] = frozenset({"draft", "requested", "received", "accepted", "in-progress", "on-hold"})
+# Statuses a therapist may still act on: a closed referral never needs attention.
+CLOSED_STATUSES: frozenset[str] = frozenset({"completed", "cancelled"})
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"requested", "cancelled"}),
     "requested": frozenset({"received", "accepted", "rejected", "on-hold", "cancelled", "failed"}),
-    "received": frozenset({"accepted", "rejected", "on-hold", "cancelled", "failed"}),
+    # Back to requested when the partner who acknowledged it declines or is paused and the
+    # referral is offered to the next partner.
+    "received": frozenset({"requested", "accepted", "rejected", "on-hold", "cancelled", "failed"}),
     "accepted": frozenset({"in-progress", "completed", "on-hold", "cancelled", "failed"}),
     # A rejected or failed referral can be forwarded to another partner.
     "rejected": frozenset({"requested", "cancelled", "failed"}),

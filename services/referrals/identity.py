@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import insert, select
+import msgspec
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.referrals.storage import staff_users
 from shared.auth import ROLES, Staff
-from shared.errors import Conflict, InvalidInput
+from shared.errors import Conflict, InvalidInput, NotFound
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
@@ -76,3 +77,66 @@ async def get_user(sessions: async_sessionmaker, staff_id: str) -> Staff | None:
     async with sessions() as session:
         row = (await session.execute(select(staff_users).where(staff_users.c.id == staff_id))).first()
     return Staff(id=row.id, email=row.email, role=row.role) if row else None
+
+
+async def current_user(sessions: async_sessionmaker, staff_id: str) -> Staff | None:
+    """The staff member as the database has them now: None when the account is gone or disabled.
+    A token outlives a change of role or a disabled account; this is what is checked per request."""
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(staff_users.c.id, staff_users.c.email, staff_users.c.role, staff_users.c.active)
+                .where(staff_users.c.id == staff_id)
+            )
+        ).first()
+    return Staff(id=row.id, email=row.email, role=row.role) if row is not None and row.active else None
+
+
+class StaffAccount(msgspec.Struct, kw_only=True, frozen=True):
+    """A staff account as an admin manages it (never the password hash)."""
+
+    id: str
+    email: str
+    role: str
+    active: bool
+    created_at: datetime
+
+
+async def list_users(sessions: async_sessionmaker) -> list[StaffAccount]:
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(staff_users.c.id, staff_users.c.email, staff_users.c.role, staff_users.c.active,
+                       staff_users.c.created_at).order_by(staff_users.c.email)
+            )
+        ).all()
+    return [StaffAccount(id=r.id, email=r.email, role=r.role, active=r.active, created_at=r.created_at) for r in rows]
+
+
+async def change_user(
+    sessions: async_sessionmaker, *, email: str, role: str | None = None, active: bool | None = None
+) -> StaffAccount:
+    """Change an account's role and/or whether it may log in. The last active admin can be
+    neither disabled nor demoted: someone must always be able to manage accounts."""
+    email = _normalise(email)
+    if role is not None and role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    async with sessions.begin() as session:
+        row = (await session.execute(select(staff_users).where(staff_users.c.email == email))).first()
+        if row is None:
+            raise NotFound(f"no staff account for {email}", field="email")
+        new_role = row.role if role is None else role
+        new_active = row.active if active is None else active
+        if row.role == "admin" and row.active and (new_role != "admin" or not new_active):
+            admins = (
+                await session.execute(
+                    select(func.count()).select_from(staff_users)
+                    .where(staff_users.c.role == "admin", staff_users.c.active.is_(True))
+                )
+            ).scalar_one()
+            if admins <= 1:
+                raise Conflict(f"{email} is the last active admin", field="email")
+        await session.execute(
+            update(staff_users).where(staff_users.c.id == row.id).values(role=new_role, active=new_active)
+        )
+    return StaffAccount(id=row.id, email=row.email, role=new_role, active=new_active, created_at=row.created_at)

@@ -42,6 +42,9 @@ class ReferralRecord(msgspec.Struct, kw_only=True):
     offers: list[OfferRecord]
     timeline: list[TimelineEntry] = []
     warnings: list[str] = []
+    # Why a therapist must act on it (an undeliverable email, no partner left); empty when fine.
+    attention: list[str] = []
+    needs_attention: bool = False
 
 
 class Suggestion(msgspec.Struct, kw_only=True):

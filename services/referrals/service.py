@@ -20,7 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.referrals import links, matching
-from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, check_consent, check_transition, diagnostic_wording
+from services.referrals.domain import (
+    CLOSED_STATUSES, DECLINE_REASONS, OPEN_STATUSES, check_consent, check_transition, diagnostic_wording,
+)
 from services.referrals.intake import ReferralDraft, SuggestionQuery
 from services.referrals.offers import add_business_days
 from services.referrals.records import EmergencyAdvice, OfferRecord, ReferralRecord, Suggestion, TimelineEntry
@@ -28,7 +30,7 @@ from services.referrals.rules import Assessment, Rules
 from services.referrals.storage import (
     audit_log, email_deliveries, idempotency_keys, offers, outbox, partners, referral_events, referrals, staff_users,
 )
-from shared import categories, codec, outbox as outbox_module
+from shared import categories, codec, geo, outbox as outbox_module
 from shared.auth import InvalidToken, Staff
 from shared.config import Settings
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -68,6 +70,8 @@ class OfferPage(msgspec.Struct, kw_only=True):
     guidance: list[str]
     note: str
     expires_at: datetime
+    # The partner has said they have seen it (the referral is ``received``).
+    acknowledged: bool = False
 
 
 class Referrals:
@@ -91,14 +95,50 @@ class Referrals:
 
     # ------------------------------------------------------------------ issuing
 
+    async def assess(self, *, staff: Staff, reasons: list[str]) -> Assessment:
+        """What the rules say for ``reasons``. An emergency is recorded in the audit log (the advice
+        was given) and raised as :class:`EmergencyStop`."""
+        assessment = self._rules.assess(reasons)
+        if assessment.emergencies:
+            await self._record_emergency(staff=staff, assessment=assessment)
+            raise self._emergency(assessment)
+        return assessment
+
     async def suggest(self, *, query: SuggestionQuery) -> list[Suggestion]:
+        """Partners in scope for the query's reasons, best first, each with why."""
         assessment = self._rules.assess(query.reasons)
         if assessment.emergencies:
             raise self._emergency(assessment)
+        near = None
+        if query.postal_code:
+            near = geo.centroid(query.postal_code)
+            if near is None:
+                raise InvalidInput(f"{query.postal_code!r} is not a known US ZIP code", field="postal_code")
         candidates = await self._replica(categories_=assessment.categories)
+        history = await self._history([p.id for p in candidates])
         return matching.rank(
-            candidates, assessment, language=query.language, telehealth=query.telehealth, limit=query.limit
+            candidates, assessment, near=near, near_label=(query.postal_code or "").strip()[:5],
+            language=query.language, telehealth=query.telehealth, history=history, limit=query.limit,
         )
+
+    async def _history(self, partner_ids: list[str]) -> dict[str, matching.PartnerHistory]:
+        """Each partner's answers to past offers (acceptance rate, median time to accept)."""
+        if not partner_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(offers.c.partner_id, offers.c.status, offers.c.offered_at, offers.c.responded_at)
+                    .where(offers.c.partner_id.in_(partner_ids),
+                           offers.c.status.in_(("accepted", "declined", "expired")))
+                )
+            ).all()
+        by_partner: dict[str, list] = {}
+        for row in rows:
+            offered = row.offered_at and _aware(row.offered_at)
+            responded = row.responded_at and _aware(row.responded_at)
+            by_partner.setdefault(row.partner_id, []).append((row.status, offered, responded))
+        return {pid: matching.history_from(answers) for pid, answers in by_partner.items()}
 
     async def create(self, *, staff: Staff, draft: ReferralDraft, idempotency_key: str | None = None) -> ReferralRecord:
         """Issue a referral and offer it to its first partner. With ``idempotency_key``, the same
@@ -161,10 +201,7 @@ class Referrals:
         raise Conflict("a request with this Idempotency-Key is still being processed", field="Idempotency-Key")
 
     async def _create(self, *, staff: Staff, draft: ReferralDraft) -> ReferralRecord:
-        assessment = self._rules.assess(list(draft.reasons))
-        if assessment.emergencies:
-            await self._record_emergency(staff=staff, assessment=assessment)
-            raise self._emergency(assessment)
+        assessment = await self.assess(staff=staff, reasons=list(draft.reasons))
         chosen = await self._choose_partners(draft=draft, assessment=assessment)
         vocabulary = categories.load()
         check_consent(
@@ -200,7 +237,10 @@ class Referrals:
 
     async def _choose_partners(self, *, draft: ReferralDraft, assessment: Assessment) -> list[PartnerSnapshot]:
         if draft.partner_ids is None:
-            suggestions = await self.suggest(query=SuggestionQuery(reasons=list(draft.reasons)))
+            near = draft.client.postal_code if draft.client.postal_code and geo.centroid(draft.client.postal_code) else None
+            suggestions = await self.suggest(query=SuggestionQuery(
+                reasons=list(draft.reasons), postal_code=near, language=draft.client.language,
+            ))
             if not suggestions:
                 raise InvalidInput(
                     "no active partner in the directory can take these reasons", field="reasons",
@@ -253,9 +293,9 @@ class Referrals:
 
     # ------------------------------------------------------------------ offers
 
-    async def _offer_next(self, session: AsyncSession, *, referral_id: str, reference: str, urgency: str) -> bool:
-        """Offer the referral to its next queued partner; False when none is left."""
-        row = (
+    async def _next_queued(self, session: AsyncSession, referral_id: str):  # noqa: ANN202
+        """The referral's next queued offer to a partner still active, or None."""
+        return (
             await session.execute(
                 select(offers.c.id, offers.c.partner_id, partners.c.name, partners.c.email)
                 .join(partners, partners.c.id == offers.c.partner_id)
@@ -264,6 +304,10 @@ class Referrals:
                 .limit(1)
             )
         ).first()
+
+    async def _offer_next(self, session: AsyncSession, *, referral_id: str, reference: str, urgency: str) -> bool:
+        """Offer the referral to its next queued partner; False when none is left."""
+        row = await self._next_queued(session, referral_id)
         if row is None:
             return False
         now = self._clock()
@@ -287,11 +331,20 @@ class Referrals:
 
     async def _advance(self, session: AsyncSession, referral: object, *, actor: str) -> None:
         """After an offer closes without acceptance: next partner, or fail and tell the therapist."""
-        if await self._offer_next(session, referral_id=referral.id, reference=referral.reference,
-                                  urgency=referral.urgency):
+        referral = await self._reload(session, referral.id)
+        if await self._next_queued(session, referral.id) is None:
+            await self._transition(session, referral, "failed", actor=actor, why="no partner left to offer it to")
+            await self._email_therapist(session, referral, kind="no_partner_left")
             return
-        await self._transition(session, referral, "failed", actor=actor, why="no partner left to offer it to")
-        await self._email_therapist(session, referral, kind="no_partner_left")
+        if referral.status == "received":
+            # "Received" belonged to the partner whose offer just closed.
+            await self._transition(session, referral, "requested", actor=actor,
+                                   why="the partner who had it closed their offer; offering the next one")
+        await self._offer_next(session, referral_id=referral.id, reference=referral.reference,
+                               urgency=referral.urgency)
+
+    async def _reload(self, session: AsyncSession, referral_id: str):  # noqa: ANN202
+        return (await session.execute(select(referrals).where(referrals.c.id == referral_id))).one()
 
     async def open_offer(self, *, token: str) -> OfferPage:
         """The offer behind a partner link, for the confirmation page. Audits the view; changes
@@ -308,8 +361,22 @@ class Referrals:
         return OfferPage(
             offer_id=offer.id, partner_name=partner.name, reference=referral.reference, urgency=referral.urgency,
             reasons=[r.label for r in reasons], guidance=[r.guidance for r in reasons], note=referral.note,
-            expires_at=offer.expires_at,
+            expires_at=_aware(offer.expires_at), acknowledged=referral.status == "received",
         )
+
+    async def acknowledge(self, *, token: str) -> None:
+        """The partner says they have seen the referral and will answer: ``requested → received``.
+
+        This is the explicit POST that marks a referral received. Opening the link cannot do it,
+        because mail scanners open links too; a second acknowledgement changes nothing."""
+        async with self._sessions.begin() as session:
+            offer, referral, partner = await self._usable_offer(session, token)
+            if referral.status != "requested":
+                return
+            await self._transition(
+                session, referral, "received", actor=f"partner:{partner.name}",
+                why=f"{partner.name} has seen the referral and will answer by {_aware(offer.expires_at).isoformat()}",
+            )
 
     async def answer(
         self, *, token: str, decision: str, reason: str | None = None, note: str = ""
@@ -415,13 +482,18 @@ class Referrals:
                     .order_by(referral_events.c.id)
                 )
             ).all()
-        return _record(referral, offer_rows, events)
+            failures = await self._failed_emails(session, [referral_id])
+        return _record(referral, offer_rows, events, failures.get(referral_id, []))
 
     async def list(
         self, *, staff: Staff, status: str | None = None, partner_id: str | None = None,
-        since: datetime | None = None, limit: int = 100,
+        since: datetime | None = None, needs_attention: bool | None = None, limit: int = 100,
     ) -> list[ReferralRecord]:
+        """Referrals the staff member may see, newest first. ``needs_attention=True``: only those
+        a therapist must act on (see :func:`_needs_attention`); ``False``: only the others."""
         query = select(referrals).order_by(referrals.c.created_at.desc()).limit(limit)
+        if needs_attention is not None:
+            query = query.where(_needs_attention() if needs_attention else ~_needs_attention())
         if staff.role != "admin":
             query = query.where(referrals.c.created_by == staff.id)
         if status:
@@ -441,10 +513,32 @@ class Referrals:
                     .order_by(offers.c.position)
                 )
             ).all() if ids else []
+            failures = await self._failed_emails(session, ids)
         by_referral: dict[str, list] = {}
         for offer in offer_rows:
             by_referral.setdefault(offer.referral_id, []).append(offer)
-        return [_record(r, by_referral.get(r.id, []), []) for r in rows]
+        return [_record(r, by_referral.get(r.id, []), [], failures.get(r.id, [])) for r in rows]
+
+    async def _failed_emails(self, session: AsyncSession, referral_ids: list[str]) -> dict[str, list[str]]:
+        """For each referral, a line per email that could not be delivered (for good)."""
+        if not referral_ids:
+            return {}
+        rows = (
+            await session.execute(
+                select(email_deliveries.c.referral_id, email_deliveries.c.detail, outbox.c.payload)
+                .join(outbox, outbox.c.id == email_deliveries.c.notification_id, isouter=True)
+                .where(email_deliveries.c.referral_id.in_(referral_ids), email_deliveries.c.outcome == "failed")
+                .order_by(email_deliveries.c.at)
+            )
+        ).all()
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            sent = codec.decode(row.payload) if row.payload else None
+            what = f"the '{sent.kind}' email to {sent.to}" if isinstance(sent, SendEmail) else "an email"
+            found.setdefault(row.referral_id, []).append(
+                f"{what} could not be delivered{': ' + row.detail if row.detail else ''}"
+            )
+        return found
 
     async def _referral_for(self, session: AsyncSession, staff: Staff, referral_id: str):  # noqa: ANN202
         row = (await session.execute(select(referrals).where(referrals.c.id == referral_id))).first()
@@ -591,7 +685,26 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _record(referral: object, offer_rows: list, events: list) -> ReferralRecord:
+def _needs_attention():  # noqa: ANN202
+    """Referrals a therapist must act on: an open one whose email failed for good (the partner or
+    therapist never heard of it), or one that failed (no partner accepted in time)."""
+    failed_email = referrals.c.id.in_(
+        select(email_deliveries.c.referral_id).where(email_deliveries.c.outcome == "failed")
+    )
+    return (referrals.c.status == "failed") | (failed_email & referrals.c.status.not_in(sorted(CLOSED_STATUSES)))
+
+
+def _attention(referral: object, failures: list[str]) -> list[str]:
+    if referral.status in CLOSED_STATUSES:
+        return []
+    lines = list(failures)
+    if referral.status == "failed":
+        lines.append("no partner accepted this referral: contact the client and give them the handout")
+    return lines
+
+
+def _record(referral: object, offer_rows: list, events: list, failures: list[str] = ()) -> ReferralRecord:
+    attention = _attention(referral, list(failures))
     return ReferralRecord(
         id=referral.id, reference=referral.reference, status=referral.status, urgency=referral.urgency,
         reasons=list(referral.reasons), note=referral.note, client=dict(referral.client),
@@ -612,6 +725,8 @@ def _record(referral: object, offer_rows: list, events: list) -> ReferralRecord:
         ],
         warnings=[f"the note reads like a diagnosis ('{p}'): record what you observed" for p in
                   diagnostic_wording(referral.note)],
+        attention=attention,
+        needs_attention=bool(attention),
     )
 
 

@@ -110,6 +110,8 @@ email_deliveries = Table(
     Column("referral_id", String(36), nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("detail", Text, nullable=False, default=""),
+    # "Needs attention" looks referrals up by their failed emails.
+    Index("ix_email_deliveries_referral_outcome", "referral_id", "outcome"),
 )
 
 idempotency_keys = Table(

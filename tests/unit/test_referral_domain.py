@@ -16,7 +16,8 @@ from shared.errors import InvalidInput
 @pytest.mark.parametrize(
     ("current", "target"),
     [("requested", "accepted"), ("accepted", "in-progress"), ("in-progress", "completed"), ("requested", "cancelled"),
-     ("on-hold", "requested"), ("failed", "requested")],
+     ("on-hold", "requested"), ("failed", "requested"), ("requested", "received"), ("received", "accepted"),
+     ("received", "requested")],
 )
 def test_allowed_transitions(current: str, target: str) -> None:
     check_transition(current, target)
@@ -24,7 +25,8 @@ def test_allowed_transitions(current: str, target: str) -> None:
 
 @pytest.mark.parametrize(
     ("current", "target"),
-    [("completed", "requested"), ("cancelled", "accepted"), ("draft", "completed"), ("requested", "completed")],
+    [("completed", "requested"), ("cancelled", "accepted"), ("draft", "completed"), ("requested", "completed"),
+     ("accepted", "received"), ("cancelled", "received")],
 )
 def test_refused_transitions(current: str, target: str) -> None:
     with pytest.raises(InvalidTransition):

@@ -15,7 +15,7 @@ from litestar.template import TemplateConfig
 
 from services.referrals import bootstrap
 from services.referrals.service import Clock, system_clock
-from services.referrals.web import auth, referrals, respond, scope
+from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
 from shared import web
 from shared.config import Settings
 
@@ -44,14 +44,15 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
     return Litestar(
         route_handlers=[
             *web.ops_handlers, metrics_controller, auth.issue_token, scope.list_reasons,
-            referrals.ReferralController, respond.RespondController,
+            referrals.ReferralController, respond.RespondController, login.LoginController,
+            new_referral.NewReferralFlow, pages.StaffPages, admin.StaffAdmin,
         ],
         lifespan=[lifespan],
         state=web.initial_state(settings),
         middleware=[metrics_config.middleware],
         exception_handlers=web.exception_handlers,
-        # Partner forms are cookie-less but public: CSRF on every form. The API uses bearer tokens
-        # that browsers never attach by themselves, so it needs no CSRF token.
+        # CSRF on every form (staff pages, partner pages, login). The API uses bearer tokens that
+        # browsers never attach by themselves, so it needs no CSRF token.
         csrf_config=CSRFConfig(secret=settings.signing_key(), exclude=["/api/", "/health", "/ready", "/metrics"],
                                cookie_httponly=True, cookie_samesite="strict"),
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),

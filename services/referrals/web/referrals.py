@@ -12,12 +12,12 @@ from services.referrals.domain import TRANSITIONS
 from services.referrals.intake import CancelRequest, ReferralDraft, SuggestionQuery
 from services.referrals.records import ReferralRecord, Suggestion
 from shared.errors import InvalidInput
-from shared.web import requires
+from services.referrals.web.guards import staff
 
 
 class ReferralController(Controller):
     path = "/api/v1/referrals"
-    guards = [requires("admin", "therapist")]
+    guards = [staff("admin", "therapist")]
     tags = ["referrals"]
 
     @post("/suggestions", status_code=200, summary="Ranked partners for a set of reasons")
@@ -42,12 +42,16 @@ class ReferralController(Controller):
         status: FromQuery[str | None] = None,
         partner: FromQuery[str | None] = None,
         since: FromQuery[datetime | None] = None,
+        needs_attention: Annotated[bool | None, QueryParameter(
+            description="true: only referrals a therapist must act on (an email that could not be delivered, "
+                        "or no partner left); false: only the others")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[ReferralRecord]:
         if status is not None and status not in TRANSITIONS:
             raise InvalidInput(f"unknown status {status!r}", field="status")
         return await request.app.state.runtime.referrals.list(
-            staff=request.user, status=status, partner_id=partner, since=since, limit=limit
+            staff=request.user, status=status, partner_id=partner, since=since, needs_attention=needs_attention,
+            limit=limit,
         )
 
     @get("/{referral_id:str}", summary="One referral with its offers and timeline")

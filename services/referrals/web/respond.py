@@ -38,7 +38,7 @@ class RespondController(Controller):
             page = await request.app.state.runtime.referrals.open_offer(token=token)
         except LinkRefused as refused:
             return _refused(request, refused)
-        return Template("respond/offer.html", context=_context(request, page=page))
+        return Template("respond/offer.html", context=_context(request, page=page, token=token))
 
     @post("/{token:str}", status_code=200)
     async def answer(
@@ -54,8 +54,19 @@ class RespondController(Controller):
         except InvalidInput as error:
             page = await referrals.open_offer(token=token)
             return Template("respond/offer.html", status_code=422,
-                            context=_context(request, page=page, error=error.detail))
+                            context=_context(request, page=page, token=token, error=error.detail))
         return Template("respond/done.html", context=_context(request, outcome=outcome))
+
+    @post("/{token:str}/received", status_code=200)
+    async def acknowledge(self, request: Request, token: FromPath[str]) -> Template:
+        """"I have seen this and will answer": marks the referral received (GET never does)."""
+        referrals = request.app.state.runtime.referrals
+        try:
+            await referrals.acknowledge(token=token)
+            page = await referrals.open_offer(token=token)
+        except LinkRefused as refused:
+            return _refused(request, refused)
+        return Template("respond/offer.html", context=_context(request, page=page, token=token))
 
 
 def _context(request: Request, **values: object) -> dict:

@@ -1,0 +1,339 @@
+"""The referrals staff app over HTTP on a real database and Redis: login and logout, the
+new-referral flow, the emergency page, the referral page and cancelling, staff administration,
+"needs attention", partners acknowledging a referral, and suggestions ranked by distance and
+history."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from litestar.testing import TestClient
+
+from services.referrals.storage import audit_log, referrals
+from shared.messages import EmailDelivery, Location, PartnerSnapshot
+from shared.web import STAFF_COOKIE
+from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
+    PASSWORD, changed, client, count, deliver, flush, link_path, login, new_referral, partner, queued_emails,
+    settings,
+)
+
+
+def csrf(page_text: str) -> str:
+    return re.search(r'name="_csrf_token" value="([^"]+)"', page_text).group(1)
+
+
+def log_in(client: TestClient, email: str = "tess@clinic.example", next_url: str = "") -> object:
+    token = csrf(client.get("/login").text)
+    return client.post("/login", data={"email": email, "password": PASSWORD, "next": next_url, "_csrf_token": token},
+                       follow_redirects=False)
+
+
+def form_token(client: TestClient, path: str = "/referrals/new") -> str:
+    return csrf(client.get(path).text)
+
+
+# ------------------------------------------------------------------ login and logout
+
+def test_pages_redirect_to_login_and_login_sets_the_shared_cookie(client: TestClient) -> None:
+    away = client.get("/referrals/new", follow_redirects=False)
+    assert away.status_code == 303
+    assert urlsplit(away.headers["location"]).path == "/login"
+    assert parse_qs(urlsplit(away.headers["location"]).query)["next"][0].endswith("/referrals/new")
+
+    wrong = client.post("/login", data={"email": "tess@clinic.example", "password": "nope", "next": "",
+                                        "_csrf_token": csrf(client.get("/login").text)})
+    assert wrong.status_code == 401 and "Invalid email or password" in wrong.text
+    assert STAFF_COOKIE not in client.cookies
+
+    done = log_in(client, next_url="http://localhost:8001/admin/partners?page=2")
+    assert done.status_code == 303 and done.headers["location"] == "http://localhost:8001/admin/partners?page=2"
+    assert "httponly" in done.headers["set-cookie"].lower()
+    home = client.get("/")
+    assert home.status_code == 200 and "Needs attention" in home.text and "tess@clinic.example" in home.text
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["https://evil.example/", "//evil.example/x", "http://localhost:8001@evil.example/", "javascript:alert(1)",
+     "http://localhost:9999/", "/\\evil.example", "https://localhost:8001/"],
+)
+def test_login_never_redirects_off_the_clinics_services(client: TestClient, next_url: str) -> None:
+    done = log_in(client, next_url=next_url)
+    assert done.status_code == 303 and done.headers["location"] == "/"
+
+
+def test_login_form_needs_its_csrf_token(client: TestClient) -> None:
+    client.get("/login")
+    refused = client.post("/login", data={"email": "tess@clinic.example", "password": PASSWORD})
+    assert refused.status_code == 403 and STAFF_COOKIE not in client.cookies
+
+
+def test_logout_clears_the_cookie_only_from_the_clinics_own_pages(client: TestClient) -> None:
+    assert log_in(client).status_code == 303
+    assert client.post("/logout", headers={"Origin": "https://evil.example"}).status_code == 403
+    assert client.post("/logout").status_code == 403
+    assert client.get("/").status_code == 200
+    out = client.post("/logout", headers={"Origin": "http://localhost:8001"}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert STAFF_COOKIE not in client.cookies
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+# ------------------------------------------------------------------ the new-referral flow
+
+def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings) -> None:  # noqa: ANN001
+    log_in(client)
+    first = client.get("/referrals/new")
+    assert first.status_code == 200
+    for shown in ("Circulation", "Nerves", "reason-filter", 'value="radiating_numbness"', "Emergency signs"):
+        assert shown in first.text
+    token = csrf(first.text)
+
+    step = {"client_name": "Zelda Quintessa Marchbanks", "client_postal_code": "33701", "reasons": "radiating_numbness",
+            "note": "You have sciatica, tingling down the left leg", "_csrf_token": token}
+    review = client.post("/referrals/new", data=step)
+    assert review.status_code == 200, review.text
+    assert "soon" in review.text and "Possible nerve involvement" in review.text
+    assert "reads like a diagnosis" in review.text and "you have" in review.text
+    assert "Dr. Ana Gomez" in review.text and "first choice for these reasons" in review.text
+    assert "Bay Physio" not in review.text  # physical therapy is outside this reason's scope
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', review.text).group(1)
+
+    send = {**step, "note": "Tingling down the left leg since Monday", "idempotency_key": key,
+            "consent_given": "yes", "consent_method": "verbal", "consent_scope": "clinical",
+            "partner_ids": ["gp2", "gp1"], "order_gp2": "2", "order_gp1": "1"}
+    sent = client.post("/referrals/new/send", data=send, follow_redirects=False)
+    assert sent.status_code == 303, sent.text
+    again = client.post("/referrals/new/send", data=send, follow_redirects=False)
+    assert again.headers["location"] == sent.headers["location"] and count(settings, referrals) == 1
+
+    page = client.get(sent.headers["location"])
+    assert page.status_code == 200
+    assert "Zelda Quintessa Marchbanks" in page.text and "Timeline" in page.text
+    assert re.search(r"Dr\. Ana Gomez</td>\s*<td>offered", page.text)  # renumbered first
+    assert "tess@clinic.example" in page.text and "requested" in page.text
+
+
+def test_flow_without_consent_explains_and_sends_nothing(client: TestClient, settings) -> None:  # noqa: ANN001
+    log_in(client)
+    data = {"client_name": "Zed", "reasons": "strength_posture_goals", "partner_ids": "trn", "consent_given": "yes",
+            "consent_method": "verbal", "consent_scope": "clinical", "_csrf_token": form_token(client)}
+    refused = client.post("/referrals/new/send", data=data)
+    assert refused.status_code == 422 and "does not cover non-clinical partners" in refused.text
+    assert count(settings, referrals) == 0
+
+
+def test_emergency_reason_shows_the_instruction_audits_and_creates_nothing(client: TestClient, settings) -> None:  # noqa: ANN001
+    log_in(client)
+    data = {"client_name": "Zed", "reasons": ["persistent_anxiety_depression", "active_suicidal_intent"],
+            "_csrf_token": form_token(client)}
+    page = client.post("/referrals/new", data=data)
+    assert page.status_code == 200
+    assert "988" in page.text and "This is not a referral" in page.text and 'href="tel:988"' in page.text
+    assert count(settings, referrals) == 0 and count(settings, audit_log) == 1
+
+    chest = client.post("/referrals/new", data={**data, "reasons": "chest_pain_breathless"})
+    assert "Call 911 now" in chest.text and count(settings, audit_log) == 2
+
+
+def test_cancel_from_the_referral_page_tells_the_partner(client: TestClient, settings) -> None:  # noqa: ANN001
+    referral = new_referral(client, login(client))
+    log_in(client)
+    page = client.get(f"/referrals/{referral['id']}")
+    assert "Cancel this referral" in page.text
+    assert client.post(f"/referrals/{referral['id']}/cancel", data={"reason": "client moved"}).status_code == 403
+    done = client.post(f"/referrals/{referral['id']}/cancel", data={"reason": "client moved", "_csrf_token": csrf(page.text)})
+    assert done.status_code == 200 and "cancelled" in done.text and "client moved" in done.text
+    assert "Cancel this referral" not in done.text
+    flush(client)
+    assert ("referral_cancelled", "gp1@partners.example") in [(e.kind, e.to) for e in queued_emails(settings.redis_url)]
+
+
+def test_a_therapist_cannot_open_another_therapists_referral_page(client: TestClient) -> None:
+    referral = new_referral(client, login(client))
+    token = csrf(client.get("/login").text)
+    client.post("/login", data={"email": "ada@clinic.example", "password": PASSWORD, "_csrf_token": token})
+    add = client.post("/admin/staff", data={"email": "other@clinic.example", "role": "therapist",
+                                           "password": PASSWORD, "_csrf_token": csrf(client.get("/admin/staff").text)})
+    assert add.status_code == 200 and "other@clinic.example" in add.text
+    client.cookies.clear()
+    log_in(client, "other@clinic.example")
+    assert client.get(f"/referrals/{referral['id']}").status_code == 404
+
+
+# ------------------------------------------------------------------ staff administration
+
+def test_admin_manages_staff_and_a_disabled_account_loses_access_at_once(client: TestClient) -> None:
+    therapist_api = login(client)
+    log_in(client)
+    assert client.get("/admin/staff").status_code == 403
+    client.cookies.clear()
+
+    log_in(client, "ada@clinic.example")
+    page = client.get("/admin/staff")
+    assert page.status_code == 200 and "tess@clinic.example" in page.text
+    token = csrf(page.text)
+    short = client.post("/admin/staff", data={"email": "new@clinic.example", "role": "therapist", "password": "short",
+                                              "_csrf_token": token})
+    assert short.status_code == 422 and "at least 10 characters" in short.text
+
+    disabled = client.post("/admin/staff/change", data={"email": "tess@clinic.example", "role": "therapist",
+                                                        "action": "disable", "_csrf_token": token})
+    assert disabled.status_code == 200 and "tess@clinic.example is disabled" in disabled.text
+    assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 401
+    assert client.post("/api/v1/auth/token", json={"email": "tess@clinic.example", "password": PASSWORD}).status_code == 401
+
+    client.post("/admin/staff/change", data={"email": "tess@clinic.example", "action": "enable", "_csrf_token": token})
+    promoted = client.post("/admin/staff/change", data={"email": "tess@clinic.example", "role": "admin",
+                                                        "_csrf_token": token})
+    assert "tess@clinic.example is active, admin" in promoted.text
+    assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 200
+
+    client.post("/admin/staff/change", data={"email": "tess@clinic.example", "action": "disable", "_csrf_token": token})
+    last = client.post("/admin/staff/change", data={"email": "ada@clinic.example", "action": "disable",
+                                                    "_csrf_token": token})
+    assert last.status_code == 409 and "last active admin" in last.text
+
+
+# ------------------------------------------------------------------ needs attention
+
+def test_a_failed_email_puts_the_referral_under_needs_attention(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    troubled = new_referral(client, headers)
+    fine = new_referral(client, headers, reasons=["rehab_exercise_needed"], partner_ids=["pt1"])
+    flush(client)
+    offer = next(e for e in queued_emails(settings.redis_url) if e.referral_id == troubled["id"])
+    deliver(settings, EmailDelivery(notification_id=offer.notification_id, outcome="failed", at=datetime.now(UTC),
+                                    referral_id=troubled["id"], detail="550 mailbox unavailable"))
+
+    flagged = client.get("/api/v1/referrals", params={"needs_attention": "true"}, headers=headers).json()
+    assert [r["id"] for r in flagged] == [troubled["id"]]
+    assert flagged[0]["needs_attention"] is True
+    assert "gp1@partners.example could not be delivered: 550 mailbox unavailable" in flagged[0]["attention"][0]
+    others = client.get("/api/v1/referrals", params={"needs_attention": "false"}, headers=headers).json()
+    assert [r["id"] for r in others] == [fine["id"]]
+    assert client.get(f"/api/v1/referrals/{troubled['id']}", headers=headers).json()["needs_attention"] is True
+
+    log_in(client)
+    home = client.get("/").text
+    attention = home.split('id="attention-title"')[1].split('id="recent-title"')[0]
+    assert troubled["reference"] in attention and fine["reference"] not in attention
+
+    client.post(f"/api/v1/referrals/{troubled['id']}/cancel", headers=headers)
+    assert client.get("/api/v1/referrals", params={"needs_attention": "true"}, headers=headers).json() == []
+
+
+# ------------------------------------------------------------------ partners acknowledging
+
+def test_received_is_an_explicit_post_never_a_get(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    referral = new_referral(client, headers)
+    flush(client)
+    path = link_path(queued_emails(settings.redis_url)[0])
+    page = client.get(path)
+    client.get(path)
+    assert client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["status"] == "requested"
+    assert client.post(f"{path}/received", data={}).status_code == 403  # CSRF
+
+    seen = client.post(f"{path}/received", data={"_csrf_token": csrf(page.text)})
+    assert seen.status_code == 200 and "You have told the clinic" in seen.text
+    detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+    assert detail["status"] == "received"
+    assert detail["timeline"][-1]["from_status"] == "requested" and "Dr. Ana Gomez has seen" in detail["timeline"][-1]["why"]
+
+    # Declining after acknowledging: back to requested, with the next partner offered.
+    declined = client.post(path, data={"decision": "decline", "reason": "no_capacity", "_csrf_token": csrf(page.text)})
+    assert declined.status_code == 200
+    detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+    assert detail["status"] == "requested"
+    assert [o["status"] for o in detail["offers"]] == ["declined", "offered"]
+    assert ("received", "requested") in [(e["from_status"], e["to_status"]) for e in detail["timeline"]]
+    assert client.post(f"{path}/received", data={"_csrf_token": csrf(page.text)}).status_code == 410
+
+
+def test_accept_after_acknowledging(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    referral = new_referral(client, headers)
+    flush(client)
+    path = link_path(queued_emails(settings.redis_url)[0])
+    token = csrf(client.get(path).text)
+    client.post(f"{path}/received", data={"_csrf_token": token})
+    assert client.post(path, data={"decision": "accept", "_csrf_token": token}).status_code == 200
+    detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+    assert [e["to_status"] for e in detail["timeline"] if e["from_status"] != e["to_status"]][-2:] == [
+        "received", "accepted"]
+
+
+# ------------------------------------------------------------------ suggestions
+
+def placed(pid: str, category: str, lat: float, lon: float, name: str) -> PartnerSnapshot:
+    return PartnerSnapshot(id=pid, slug=pid, name=name, category=category, email=f"{pid}@partners.example",
+                           status="active", location=Location(lat=lat, lon=lon))
+
+
+def test_suggestions_rank_nearer_partners_higher_and_say_how_far(client: TestClient, settings) -> None:  # noqa: ANN001
+    # 33701 is downtown St. Petersburg, FL. Tampa is ~30 km away; Orlando ~150 km.
+    deliver(settings, changed(placed("far", "physical_therapy", 28.5383, -81.3792, "Orlando Physio")))
+    deliver(settings, changed(placed("near", "physical_therapy", 27.7731, -82.6400, "Downtown Physio")))
+    deliver(settings, changed(placed("mid", "physical_therapy", 27.9506, -82.4572, "Tampa Physio")))
+    headers = login(client)
+    ranked = client.post("/api/v1/referrals/suggestions", headers=headers,
+                         json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"}).json()
+    named = [s["partner_id"] for s in ranked]
+    assert named.index("near") < named.index("mid") < named.index("far")
+    near = ranked[named.index("near")]
+    assert near["distance_km"] < 5 and any("km from 33701" in line for line in near["why"])
+    unknown = client.post("/api/v1/referrals/suggestions", headers=headers,
+                          json={"reasons": ["rehab_exercise_needed"], "postal_code": "00000"})
+    assert unknown.status_code == 422 and unknown.json()["extra"]["key"] == "postal_code"
+
+
+def test_suggestions_weigh_each_partners_acceptance_history(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    for _ in range(3):
+        new_referral(client, headers, partner_ids=["gp2"])
+        flush(client)
+        path = link_path([e for e in queued_emails(settings.redis_url) if e.kind == "offer"][-1])
+        assert client.post(path, data={"decision": "accept", "_csrf_token": csrf(client.get(path).text)}).status_code == 200
+    ranked = client.post("/api/v1/referrals/suggestions", headers=headers,
+                         json={"reasons": ["calf_swelling_one_side"]}).json()
+    assert [s["partner_id"] for s in ranked] == ["gp2", "gp1"]
+    assert any(line.startswith("accepted 3 of 3 offers (100%), usually within") for line in ranked[0]["why"])
+    assert "no referral history yet" in ranked[1]["why"]
+
+
+def test_referral_without_partners_uses_the_clients_zip(client: TestClient, settings) -> None:  # noqa: ANN001
+    deliver(settings, changed(placed("far", "physical_therapy", 28.5383, -81.3792, "Orlando Physio")))
+    deliver(settings, changed(placed("near", "physical_therapy", 27.7731, -82.6400, "Downtown Physio")))
+    referral = new_referral(client, login(client), reasons=["rehab_exercise_needed"], partner_ids=None)
+    # Bay Physio (pt1) has no coordinates, so its ZIP's centre (33701 itself) stands in.
+    assert [o["partner_id"] for o in referral["offers"]] == ["pt1", "near", "far"]
+
+
+# ------------------------------------------------------------------ the CLI equivalents
+
+def test_user_cli_lists_disables_enables_and_changes_role(settings, capsys) -> None:  # noqa: ANN001
+    import os
+
+    from services import cli
+
+    env = {"HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url, "HANDOFF_DATA_DIR": settings.data_dir}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert cli.main(["user", "disable", "--email", "tess@clinic.example"]) == 0
+        assert cli.main(["user", "role", "--email", "TESS@clinic.example", "--role", "admin"]) == 0
+        assert cli.main(["user", "list"]) == 0
+        assert "tess@clinic.example\tadmin\tdisabled" in capsys.readouterr().out
+        assert cli.main(["user", "enable", "--email", "tess@clinic.example"]) == 0
+        assert cli.main(["user", "disable", "--email", "nobody@clinic.example"]) == 1
+        assert "no staff account" in capsys.readouterr().err
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
