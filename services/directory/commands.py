@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from redis import Redis
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.directory import csv_io, seed, storage
@@ -55,12 +56,12 @@ def seed_demo(settings: Settings) -> ImportReport:
 
 
 def import_file(settings: Settings, path: Path, *, skip_invalid: bool, out: TextIO = sys.stdout) -> ImportReport:
-    """Import ``path`` with a progress bar on ``out`` (shown on a terminal only)."""
+    """Import ``path`` with a progress bar on standard error (drawn on a terminal only)."""
     text = path.read_text(encoding="utf-8")
     rows = list(csv_io.read_rows(text))
     with Progress(
         TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=None if out is sys.stdout else _console(out), transient=True,
+        console=Console(stderr=True), transient=True,
     ) as progress:
         task = progress.add_task("rows", total=len(rows))
         return run(
@@ -87,10 +88,3 @@ def export_file(settings: Settings, out: TextIO) -> int:
 
 def republish(settings: Settings) -> int:
     return run(settings, lambda directory: directory.republish())
-
-
-def _console(out: TextIO):  # noqa: ANN202
-    from rich.console import Console
-
-    return Console(file=out)
-

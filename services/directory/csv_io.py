@@ -23,10 +23,11 @@ def read_rows(text: str) -> Iterator[ImportRow]:
     header = [name.strip() for name in reader.fieldnames or []]
     reader.fieldnames = header
     check_header(header)
-    line = 1
     for record in reader:
-        line_number = line + 1
-        line = reader.line_num
+        # The record ends on line_num; it started as many lines earlier as its values hold
+        # line breaks (quoted multi-line values), whatever blank lines came before it.
+        values = [v for v in record.values() if isinstance(v, str)] + list(record.get(None) or [])
+        line_number = reader.line_num - sum(value.count("\n") for value in values)
         if not any((value or "").strip() for value in record.values() if isinstance(value, str)):
             continue
         if None in record:

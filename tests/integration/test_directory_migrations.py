@@ -49,3 +49,49 @@ def test_upgrading_an_up_to_date_database_changes_nothing(db_url: str) -> None:
     database.upgrade(migrations=MIGRATIONS, url=db_url)
 
     assert _schema(db_url)[0] == "0002"
+
+
+def test_partners_stored_before_0002_survive_it_and_become_searchable(db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from services.directory.search import PartnerQuery
+    from services.directory.service import PartnerService
+
+    database.upgrade(migrations=MIGRATIONS, url=db_url, revision="0001")
+
+    async def scenario() -> None:
+        engine = database.create_engine(db_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text(
+                        "INSERT INTO partners (id, slug, name, category, email, phone, credentials, practice,"
+                        " website, address_line1, address_line2, address_city, address_state,"
+                        " address_postal_code, lat, lon, languages, telehealth, accepting_new_clients, listed,"
+                        " status, version, created_at, updated_at) VALUES ('p1', 'old-pt', 'Old PT',"
+                        " 'physical_therapy', 'old@pt.example', NULL, 'DPT', 'Old Practice', NULL, '', '',"
+                        " 'Clearwater', 'FL', '33755', 27.97, -82.78, :languages, :false, 'yes', :true, 'active',"
+                        " 3, :now, :now)"
+                    ),
+                    {"languages": '["English", "Greek"]', "false": False, "true": True, "now": datetime.now(UTC)},
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+    database.upgrade(migrations=MIGRATIONS, url=db_url)
+
+    async def search() -> None:
+        engine = database.create_engine(db_url)
+        try:
+            directory = PartnerService(sessions=database.sessions(engine))
+            [found] = (await directory.search(PartnerQuery(q="clearwater", language="greek"))).partners
+            assert (found.id, found.version, found.details.specialties, found.details.npi) == ("p1", 3, (), None)
+            assert await directory.catalogue_revision() == 0
+        finally:
+            await engine.dispose()
+
+    asyncio.run(search())
+    assert _schema(db_url)[2] == []

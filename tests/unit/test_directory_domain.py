@@ -194,3 +194,61 @@ def test_unique_slug_appends_a_counter_and_falls_back_for_non_latin_names() -> N
     assert unique_slug("bay-pt", taken={"bay-pt", "bay-pt-2"}) == "bay-pt-3"
     assert slug_base("李医生") == "partner"
     assert len(slug_base("word " * 40)) <= 76
+
+
+# --- the fields added with the full profile --------------------------------------------------
+
+
+@pytest.mark.parametrize("npi", ["1234567893", "1245319599", " 1234-567-893 "])
+def test_valid_npis_pass_their_check_digit(npi: str) -> None:
+    assert details(npi=npi).validated(categories=CATEGORIES).npi in ("1234567893", "1245319599")
+
+
+@pytest.mark.parametrize(("npi", "reason"), [("1234567890", "check digit"), ("123456789", "10 digits"), ("12345678AB", "10 digits")])
+def test_bad_npis_say_why(npi: str, reason: str) -> None:
+    with pytest.raises(InvalidPartner) as caught:
+        details(npi=npi).validated(categories=CATEGORIES)
+    assert caught.value.field == "npi" and reason in caught.value.detail
+
+
+def test_phones_are_e164_checked_against_the_numbering_plan() -> None:
+    assert details(phone="727.555.0123").validated(categories=CATEGORIES).phone == "+17275550123"
+    with pytest.raises(InvalidPartner) as caught:
+        details(phone="+1 555 555 5555").validated(categories=CATEGORIES)  # no such area code
+    assert caught.value.field == "phone"
+
+
+def test_a_postal_code_without_coordinates_is_geocoded_and_given_coordinates_win() -> None:
+    def geocode(zip_code: str) -> Location | None:
+        return Location(27.77, -82.64) if zip_code == "33701" else None
+
+    at_zip = details(address=Address(postal_code="33701")).validated(categories=CATEGORIES, geocode=geocode)
+    assert at_zip.location == Location(27.77, -82.64)
+    given = details(address=Address(postal_code="33701"), location=Location(1, 2))
+    assert given.validated(categories=CATEGORIES, geocode=geocode).location == Location(1, 2)
+    unknown = details(address=Address(postal_code="00000")).validated(categories=CATEGORIES, geocode=geocode)
+    assert unknown.location is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"response_window_days": 0}, "response_window_days"),
+        ({"response_window_days": 91}, "response_window_days"),
+        ({"response_window_days": True}, "response_window_days"),
+        ({"bio": "x" * 2001}, "bio"),
+        ({"specialties": "knees"}, "specialties"),
+        ({"accepts_referrals_from": ("x" * 81,)}, "accepts_referrals_from"),
+        ({"license_number": "x" * 41}, "license_number"),
+    ],
+)
+def test_profile_fields_are_bounded(changes: dict, field: str) -> None:
+    with pytest.raises(InvalidPartner) as caught:
+        details(**changes).validated(categories=CATEGORIES)
+    assert caught.value.field == field
+
+
+def test_profile_lists_are_trimmed_and_deduplicated() -> None:
+    valid = details(specialties=(" knees", "Knees", "backs "), license_state="fl").validated(categories=CATEGORIES)
+    assert valid.specialties == ("knees", "backs")
+    assert valid.license_state == "FL"

@@ -1,0 +1,275 @@
+"""The admin's HTML pages and the CSV import/export, over HTTP and through the ``handoff`` CLI,
+on a real database and Redis."""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from services import cli
+from shared.auth import Staff, issue_staff_token
+from shared.config import Settings
+from shared.web import STAFF_COOKIE
+from tests.integration.test_directory_pages import assert_accessible, structure
+from tests.integration.test_directory_web import (  # noqa: F401
+    ADMIN,
+    PARTNER,
+    SECRET,
+    client,
+    count_rows,
+    create,
+    published,
+    settings,
+)
+
+GOOD_CSV = (
+    "name,category,email,phone,postal_code,npi,languages\n"
+    "Bay Physical Therapy,physical_therapy,intake@baypt.example,727-555-0100,33701,1234567893,English; Spanish\n"
+    "Gulf Chiropractic,chiropractic,front@gulfchiro.example,,33705,,\n"
+    "Ana Ruiz,dietitian,ana@ruiz.example,,33710,,Spanish\n"
+)
+THREE_BAD_CSV = (
+    "name,category,email,phone,postal_code,npi\n"
+    "Bay Physical Therapy,physical_therapy,intake@baypt.example,,33701,\n"
+    "Astro,astrology,a@astro.example,,33701,\n"
+    "No Mail,dietitian,not-an-email,,33701,\n"
+    "Good Dietitian,dietitian,good@diet.example,,33701,\n"
+    "Bad NPI,neurology,n@neuro.example,,33701,1234567890\n"
+)
+
+
+def staff_cookie(role: str) -> str:
+    staff = Staff(id=f"{role}-1", email=f"{role}@clinic.example", role=role)  # type: ignore[arg-type]
+    return issue_staff_token(key=SECRET, staff=staff, ttl=timedelta(hours=1))
+
+
+@pytest.fixture
+def admin(client: TestClient) -> TestClient:  # noqa: F811
+    client.cookies.set(STAFF_COOKIE, staff_cookie("admin"))
+    return client
+
+
+def csrf(page) -> str:  # noqa: ANN001
+    return re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def post_form(client: TestClient, get_path: str, post_path: str, fields: dict) -> object:
+    page = client.get(get_path)
+    assert page.status_code == 200, page.text
+    return client.post(post_path, data={"_csrf_token": csrf(page), **fields}, follow_redirects=False)
+
+
+FORM = {
+    "name": "Bay Physical Therapy",
+    "category": "physical_therapy",
+    "email": "intake@baypt.example",
+    "phone": "(727) 555-0100",
+    "postal_code": "33701",
+    "languages": "English; Spanish",
+    "accepting_new_clients": "yes",
+    "telehealth": "yes",
+    "listed": "yes",
+    "status": "active",
+}
+
+
+# --- who may see the admin pages -----------------------------------------------------------------
+
+
+def test_admin_pages_send_strangers_to_the_referrals_login_and_refuse_therapists(
+    client: TestClient, settings: Settings  # noqa: F811
+) -> None:
+    response = client.get("/admin/partners", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(f"{settings.public_url('referrals')}/login?next=")
+    client.cookies.set(STAFF_COOKIE, "forged")
+    assert client.get("/admin/partners", follow_redirects=False).status_code == 303
+    client.cookies.set(STAFF_COOKIE, staff_cookie("therapist"))
+    assert client.get("/admin/partners", follow_redirects=False).status_code == 403
+    # The cookie never opens the JSON API (that would invite cross-site requests).
+    client.cookies.set(STAFF_COOKIE, staff_cookie("admin"))
+    assert client.post("/api/v1/partners", json=PARTNER).status_code == 401
+
+
+# --- create, edit, pause, archive --------------------------------------------------------------
+
+
+def test_an_admin_creates_edits_and_archives_through_the_pages(admin: TestClient, settings: Settings) -> None:  # noqa: F811
+    created = post_form(admin, "/admin/partners/new", "/admin/partners/new", FORM)
+    assert created.status_code == 303, created.text
+    edit_url = created.headers["location"].split("?")[0]
+    page = admin.get(created.headers["location"])
+    assert "Partner added." in page.text and 'value="+17275550100"' in page.text
+    assert_accessible(structure(page.text))
+    assert "/logout" in page.text
+
+    saved = post_form(admin, edit_url, edit_url, {**FORM, "version": "1", "name": "Bay PT"})
+    assert saved.status_code == 303
+    stale = post_form(admin, edit_url, edit_url, {**FORM, "version": "1", "name": "Bay Physio"})
+    assert stale.status_code == 409
+    assert "Someone else changed this partner" in stale.text and 'value="Bay PT"' in stale.text
+
+    paused = post_form(admin, edit_url, f"{edit_url}/status", {"version": "2", "status": "paused"})
+    assert paused.status_code == 303
+    archived = post_form(admin, edit_url, f"{edit_url}/status", {"version": "3", "status": "archived"})
+    assert archived.status_code == 303
+    final = admin.get(edit_url).text
+    assert "archived" in final and "Activate" not in final
+
+    listing = admin.get("/admin/partners", params={"status": "archived"})
+    assert "Bay PT" in listing.text
+    assert "Bay PT" not in admin.get("/admin/partners", params={"status": "active"}).text
+    assert_accessible(structure(listing.text))
+    versions = [(m.version, m.partner.status) for m in published(settings.redis_url, expected=4)]
+    assert versions == [(1, "active"), (2, "active"), (3, "paused"), (4, "archived")]
+
+
+def test_a_bad_form_is_shown_again_naming_the_field(admin: TestClient, settings: Settings) -> None:  # noqa: F811
+    response = post_form(admin, "/admin/partners/new", "/admin/partners/new", {**FORM, "npi": "1234567890"})
+
+    assert response.status_code == 422
+    assert 'id="e-npi"' in response.text and 'aria-invalid="true"' in response.text
+    assert 'value="Bay Physical Therapy"' in response.text  # what was typed is kept
+    assert count_rows(settings.directory_db_url) == (0, 0)
+
+
+def test_every_form_needs_its_csrf_token(admin: TestClient, settings: Settings) -> None:  # noqa: F811
+    admin.get("/admin/partners/new")
+    assert admin.post("/admin/partners/new", data=FORM, follow_redirects=False).status_code == 403
+    assert admin.post("/admin/partners/new", data={**FORM, "_csrf_token": "forged"}).status_code == 403
+    assert count_rows(settings.directory_db_url) == (0, 0)
+
+
+# --- CSV import and export -----------------------------------------------------------------------
+
+
+def test_a_file_with_three_bad_rows_reports_all_three_and_imports_nothing(
+    client: TestClient, settings: Settings  # noqa: F811
+) -> None:
+    response = client.post("/api/v1/partners/import", content=THREE_BAD_CSV, headers={**ADMIN, "Content-Type": "text/csv"})
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["extra"]["errors"]
+    assert [(e["line"], e["column"]) for e in errors] == [(3, "category"), (4, "email"), (6, "npi")]
+    assert all(e["reason"] for e in errors)
+    assert count_rows(settings.directory_db_url) == (0, 0)
+
+    skipping = client.post(
+        "/api/v1/partners/import", params={"skip_invalid": "true"}, content=THREE_BAD_CSV,
+        headers={**ADMIN, "Content-Type": "text/csv"},
+    )
+    assert skipping.status_code == 200
+    assert (skipping.json()["created"], skipping.json()["skipped"]) == (2, 3)
+
+
+def test_the_same_file_twice_imports_once_and_an_edit_updates_in_place(client: TestClient, settings: Settings) -> None:  # noqa: F811
+    def upload(text: str) -> dict:
+        response = client.post("/api/v1/partners/import", files={"file": ("p.csv", text, "text/csv")}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert upload(GOOD_CSV)["created"] == 3
+    again = upload(GOOD_CSV)
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    assert count_rows(settings.directory_db_url) == (3, 3)
+
+    # The NPI is the key: a renamed partner with the same NPI is updated, not duplicated.
+    renamed = GOOD_CSV.replace("Bay Physical Therapy,", "Bay PT,").replace("727-555-0100", "727-555-0199")
+    assert (upload(renamed)["created"], upload(renamed)["unchanged"]) == (0, 3)
+    items = client.get("/api/v1/partners", params={"q": "bay"}).json()["items"]
+    assert [(i["name"], i["phone"], i["version"]) for i in items] == [("Bay PT", "+17275550199", 2)]
+    assert items[0]["location"] is not None  # geocoded from its ZIP code, offline
+
+
+def test_export_then_import_changes_nothing(client: TestClient, settings: Settings) -> None:  # noqa: F811
+    create(client, bio='Says "hi",\nthen leaves.', specialties=["knees", "backs"], npi="1245319599", listed=False)
+    create(client, name="Paused Chiro", category="chiropractic", status="paused")
+
+    exported = client.get("/api/v1/partners/export", headers=ADMIN)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert client.get("/api/v1/partners/export").status_code == 401
+
+    response = client.post("/api/v1/partners/import", content=exported.text, headers={**ADMIN, "Content-Type": "text/csv"})
+    assert response.json() == {"created": 0, "updated": 0, "unchanged": 2, "skipped": 0, "errors": []}
+
+
+def test_an_in_file_repeat_and_a_bad_header_are_reported(client: TestClient) -> None:  # noqa: F811
+    repeated = GOOD_CSV + "Bay Physical Therapy,physical_therapy,other@baypt.example,,33701,,\n"
+    response = client.post("/api/v1/partners/import", content=repeated, headers={**ADMIN, "Content-Type": "text/csv"})
+    assert response.status_code == 422
+    assert [(e["line"], e["column"]) for e in response.json()["extra"]["errors"]] == [(5, "name")]
+    header = client.post("/api/v1/partners/import", content="nom,email\n", headers={**ADMIN, "Content-Type": "text/csv"})
+    assert header.status_code == 422 and header.json()["extra"]["key"] == "header"
+    assert client.post("/api/v1/partners/import", content=GOOD_CSV).status_code == 401
+
+
+def test_the_admin_page_imports_and_exports(admin: TestClient) -> None:
+    page = admin.get("/admin/partners/import")
+    response = admin.post(
+        "/admin/partners/import", data={"_csrf_token": csrf(page)}, files={"file": ("p.csv", THREE_BAD_CSV, "text/csv")}
+    )
+    assert response.status_code == 422
+    assert "Line 3, column category" in response.text and "nothing was imported" in response.text
+    exported = admin.get("/admin/partners/export.csv")
+    assert exported.status_code == 200 and exported.text.startswith("name,credentials,category")
+
+
+# --- the CLI ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:  # noqa: F811
+    for name in ("directory_db_url", "redis_url", "secret_key", "data_dir"):
+        monkeypatch.setenv(f"HANDOFF_{name.upper()}", str(getattr(settings, name)))
+    return settings
+
+
+def test_cli_import_reports_bad_rows_then_imports_once(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
+    bad.write_text(THREE_BAD_CSV)
+    good.write_text(GOOD_CSV)
+
+    assert cli.main(["partners", "import", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "line 3, column category" in err and "line 4, column email" in err and "line 6, column npi" in err
+    assert count_rows(cli_env.directory_db_url) == (0, 0)
+
+    assert cli.main(["partners", "import", str(good)]) == 0
+    assert cli.main(["partners", "import", str(good)]) == 0
+    assert "0 created, 0 updated, 3 unchanged" in capsys.readouterr().out
+    assert cli.main(["partners", "import", "--skip-invalid", str(bad)]) == 0
+    # Bay Physical Therapy (same name and ZIP code) was updated, Good Dietitian added.
+    assert count_rows(cli_env.directory_db_url)[0] == 4
+    # Every change (3 created, 1 updated, 1 created) was handed to Redis by the command itself.
+    published(cli_env.redis_url, expected=5)
+
+
+def test_cli_seed_export_and_republish(cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from shared import categories
+
+    assert cli.main(["seed", "--demo"]) == 0
+    assert cli.main(["seed", "--demo"]) == 0
+    out = capsys.readouterr().out
+    assert "40 created" in out and "0 created, 0 updated, 40 unchanged" in out
+
+    target = tmp_path / "all.csv"
+    assert cli.main(["partners", "export", str(target)]) == 0
+    rows = list(csv.DictReader(target.open(newline="")))
+    assert len(rows) == 40
+    assert {row["category"] for row in rows} == set(categories.load())
+    # Clearly fictional: .example addresses, 555-01xx phone numbers.
+    assert all(row["email"].endswith(".example") and row["website"].endswith(".example") for row in rows)
+    assert all(row["phone"].startswith("+1727555") and 100 <= int(row["phone"][-4:]) <= 199 for row in rows)
+    assert all(row["city"] and row["lat"] and row["lon"] for row in rows)
+
+    assert cli.main(["partners", "republish"]) == 0
+    messages = published(cli_env.redis_url, expected=80)
+    assert {m.version for m in messages} == {1}
+    assert len({m.partner.id for m in messages}) == 40

@@ -1,0 +1,171 @@
+"""The public Partners in Health pages over HTTP on a real database and Redis: what a client
+sees, what it never sees, accessibility structure, JSON-LD and OpenGraph, and caching."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+from litestar.testing import TestClient
+
+from tests.integration.test_directory_web import ADMIN, PARTNER, client, create, settings  # noqa: F401
+
+
+class Structure(HTMLParser):
+    """Landmarks, headings, form controls with their labels, and JSON-LD blocks of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.headings: list[str] = []
+        self.controls: list[dict] = []
+        self.label_for: set[str] = set()
+        self.jsonld: list[str] = []
+        self.meta: dict[str, str] = {}
+        self.lang = ""
+        self._in_jsonld = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attributes = dict(attrs)
+        self.tags.append(tag)
+        if tag == "html":
+            self.lang = attributes.get("lang", "")
+        if tag in ("h1", "h2", "h3", "h4"):
+            self.headings.append(tag)
+        if tag in ("input", "select", "textarea") and attributes.get("type") not in ("hidden", "submit"):
+            self.controls.append(attributes)
+        if tag == "label" and "for" in attributes:
+            self.label_for.add(attributes["for"])
+        if tag == "meta" and "property" in attributes:
+            self.meta[attributes["property"]] = attributes.get("content", "")
+        self._in_jsonld = tag == "script" and attributes.get("type") == "application/ld+json"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_jsonld:
+            self.jsonld.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_jsonld = False
+
+
+def structure(html: str) -> Structure:
+    parser = Structure()
+    parser.feed(html)
+    return parser
+
+
+def assert_accessible(page: Structure) -> None:
+    assert page.lang == "en"
+    assert {"header", "main", "footer"} <= set(page.tags)
+    assert page.headings.count("h1") == 1 and page.headings[0] == "h1"
+    levels = [int(h[1]) for h in page.headings]
+    assert all(b - a <= 1 for a, b in zip(levels, levels[1:])), levels  # no skipped levels
+    for control in page.controls:
+        assert control.get("id") in page.label_for, control
+
+
+def test_the_page_lists_partners_by_kind_with_filters_and_a_detail_page(client: TestClient) -> None:  # noqa: F811
+    pt = create(client, specialties=["knees"], hours="Mon–Fri 8–5", accepts_referrals_from=["massage therapist"],
+                bio="We fix knees.", website="https://baypt.example")
+    create(client, name="Gulf Chiropractic", category="chiropractic")
+
+    page = client.get("/partners-in-health")
+
+    assert page.status_code == 200
+    html = page.text
+    assert html.index('id="kind-physical_therapy"') < html.index('id="kind-chiropractic"')
+    for shown in ("Bay Physical Therapy", "+17275550100", "Mon–Fri 8–5", "massage therapist", "English, Spanish", "St. Petersburg"):
+        assert shown in html, shown
+    assert_accessible(structure(html))
+    detail = client.get(f"/partners-in-health/{pt['slug']}")
+    assert detail.status_code == 200
+    for shown in ("We fix knees.", "knees", "https://baypt.example", "Accepting new clients", "Offered"):
+        assert shown in detail.text, shown
+    assert_accessible(structure(detail.text))
+    assert PARTNER["email"] not in html and PARTNER["email"] not in detail.text
+
+
+def test_filters_work_without_javascript(client: TestClient) -> None:  # noqa: F811
+    create(client, name="Near PT", location={"lat": 27.7723, "lon": -82.6386})
+    create(client, name="Tampa PT", location={"lat": 27.9506, "lon": -82.4572}, accepting_new_clients="no")
+    create(client, name="Gulf Chiropractic", category="chiropractic")
+
+    near = client.get("/partners-in-health", params={"zip": "33701", "radius_km": "10"})
+    assert "Near PT" in near.text and "Tampa PT" not in near.text
+    assert "0.0 km away" in near.text
+    accepting = client.get("/partners-in-health", params={"accepting": "yes", "category": "physical_therapy"})
+    assert "Near PT" in accepting.text and "Tampa PT" not in accepting.text and "Gulf Chiropractic" not in accepting.text
+    searched = client.get("/partners-in-health", params={"q": "gulf"})
+    assert "Gulf Chiropractic" in searched.text and "Near PT" not in searched.text
+    bad = client.get("/partners-in-health", params={"zip": "abc"})
+    assert bad.status_code == 400 and "ZIP" in bad.text and bad.headers["content-type"].startswith("text/html")
+
+
+def test_json_ld_and_opengraph_describe_each_partner(client: TestClient) -> None:  # noqa: F811
+    pt = create(client, bio="Knees </script><script>alert(1)</script> & backs")
+
+    detail = structure(client.get(f"/partners-in-health/{pt['slug']}").text)
+    [block] = detail.jsonld
+    data = json.loads(block)
+    assert data["@context"] == "https://schema.org"
+    assert data["name"] == PARTNER["name"]
+    assert data["description"] == "Knees </script><script>alert(1)</script> & backs"
+    assert data["address"]["postalCode"] == "33701"
+    assert data["url"].endswith(f"/partners-in-health/{pt['slug']}")
+    assert detail.meta["og:title"].startswith(PARTNER["name"])
+    assert detail.meta["og:url"] == data["url"]
+    index = structure(client.get("/partners-in-health").text)
+    [listing] = index.jsonld
+    assert [item["name"] for item in json.loads(listing)["itemListElement"]] == [PARTNER["name"]]
+    assert index.meta["og:type"] == "website"
+
+
+def test_a_bio_holding_script_is_shown_as_text(client: TestClient) -> None:  # noqa: F811
+    pt = create(client, bio="<script>alert('x')</script>", name="<b>Bold</b> PT")
+
+    for html in (client.get("/partners-in-health").text, client.get(f"/partners-in-health/{pt['slug']}").text):
+        assert "<script>alert(" not in html
+        assert "<b>Bold</b>" not in html
+    assert "&lt;script&gt;alert(" in client.get(f"/partners-in-health/{pt['slug']}").text
+
+
+def test_a_change_shows_at_once_and_archived_partners_never(client: TestClient) -> None:  # noqa: F811
+    assert "No partners are listed yet" in client.get("/partners-in-health").text
+    pt = create(client)
+    assert PARTNER["name"] in client.get("/partners-in-health").text
+
+    client.post(f"/api/v1/partners/{pt['id']}/archive", headers=ADMIN)
+
+    assert PARTNER["name"] not in client.get("/partners-in-health").text
+    assert client.get(f"/partners-in-health/{pt['slug']}").status_code == 404
+    assert PARTNER["name"] not in client.get("/partners-in-health", params={"q": "bay"}).text
+
+
+def test_pages_carry_an_etag_that_changes_with_the_directory(client: TestClient) -> None:  # noqa: F811
+    pt = create(client)
+    first = client.get("/partners-in-health")
+    tag = first.headers["etag"]
+    assert "no-cache" in first.headers["cache-control"] and "public" in first.headers["cache-control"]
+    assert "set-cookie" not in first.headers
+
+    again = client.get("/partners-in-health", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    other_page = client.get("/partners-in-health", params={"q": "bay"})
+    assert other_page.headers["etag"] != tag
+
+    client.patch(f"/api/v1/partners/{pt['id']}", json={"version": 1, "name": "Renamed PT"}, headers=ADMIN)
+
+    changed = client.get("/partners-in-health", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and "Renamed PT" in changed.text
+    assert changed.headers["etag"] != tag
+
+
+def test_the_unfiltered_page_shows_a_few_per_kind_and_links_to_the_rest(client: TestClient) -> None:  # noqa: F811
+    for n in range(8):
+        create(client, name=f"PT {n}")
+    html = client.get("/partners-in-health").text
+    assert "PT 0" in html and "PT 5" in html and "PT 7" not in html
+    assert re.search(r'href="/partners-in-health\?category=physical_therapy">See all 8', html)
+    everything = client.get("/partners-in-health", params={"category": "physical_therapy"}).text
+    assert "PT 7" in everything

@@ -1,0 +1,112 @@
+"""Search rules without I/O: ``near`` parsing and geometry, keyset cursors, the page cache."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from services.directory.domain import Location
+from services.directory.search import (
+    After,
+    InvalidSearch,
+    Near,
+    decode_cursor,
+    encode_cursor,
+    language_keys,
+    parse_near,
+)
+from services.directory.web.page_cache import PageCache, etag, matches
+from shared.geo import distance_km
+
+ST_PETE = Location(27.7723, -82.6386)
+
+
+@pytest.mark.parametrize("value", ["abc", "27.7", "27.7,", ",82", "27.7;-82.6", "91,0", "0,181", "nan,0", "inf,0"])
+def test_near_must_be_lat_comma_lon_in_range(value: str) -> None:
+    with pytest.raises(InvalidSearch) as caught:
+        parse_near(value)
+    assert caught.value.field == "near"
+
+
+def test_near_parses_with_spaces() -> None:
+    assert parse_near(" 27.77 , -82.64 ") == Location(27.77, -82.64)
+
+
+@pytest.mark.parametrize("radius", [-3, 0, 501, math.inf, math.nan])
+def test_radius_must_be_positive_and_bounded(radius: float) -> None:
+    with pytest.raises(InvalidSearch) as caught:
+        Near(ST_PETE, radius)
+    assert caught.value.field == "radius_km"
+
+
+@pytest.mark.parametrize("origin", [ST_PETE, Location(64.8, -147.7), Location(-33.9, 151.2), Location(0, 179.9)])
+@pytest.mark.parametrize("radius", [1, 25, 300])
+def test_the_bounding_box_holds_every_point_within_the_radius(origin: Location, radius: float) -> None:
+    near = Near(origin, radius)
+    min_lat, max_lat, min_lon, max_lon = near.bounding_box()
+    for bearing in range(0, 360, 15):
+        # A point just inside the radius, by the destination-point formula.
+        d = (radius * 0.999) / 6371.0088
+        lat1, lon1, theta = math.radians(origin.lat), math.radians(origin.lon), math.radians(bearing)
+        lat2 = math.asin(math.sin(lat1) * math.cos(d) + math.cos(lat1) * math.sin(d) * math.cos(theta))
+        lon2 = lon1 + math.atan2(math.sin(theta) * math.sin(d) * math.cos(lat1), math.cos(d) - math.sin(lat1) * math.sin(lat2))
+        point = Location(math.degrees(lat2), (math.degrees(lon2) + 540) % 360 - 180)
+        assert distance_km(origin, point) <= radius
+        assert min_lat <= point.lat <= max_lat
+        assert min_lon <= point.lon <= max_lon
+
+
+def test_cursors_round_trip_and_refuse_others() -> None:
+    by_name = After("name", "Bay PT", "id-1")
+    by_distance = After("distance", 3.25, "id-2")
+    assert decode_cursor(encode_cursor(by_name), near=False) == by_name
+    assert decode_cursor(encode_cursor(by_distance), near=True) == by_distance
+    assert decode_cursor(None, near=False) is None
+    for bad, near in [("garbage!", False), ("e30", False), (encode_cursor(by_name), True), (encode_cursor(by_distance), False)]:
+        with pytest.raises(InvalidSearch) as caught:
+            decode_cursor(bad, near=near)
+        assert caught.value.field == "cursor"
+
+
+def test_language_keys_match_whole_languages() -> None:
+    assert language_keys(("English", "Spanish")) == "|english|spanish|"
+    assert "|span|" not in language_keys(("Spanish",))
+
+
+def test_page_cache_keeps_pages_per_revision_and_rereads_after_a_change_or_ttl() -> None:
+    import asyncio
+
+    now = [0.0]
+    revisions = [1]
+    reads = []
+
+    async def read() -> int:
+        reads.append(1)
+        return revisions[0]
+
+    cache = PageCache(revision_ttl=0.5, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        assert await cache.revision(read) == 1
+        cache.put(1, "/p", b"page", 200)
+        revisions[0] = 2
+        now[0] = 0.2
+        assert await cache.revision(read) == 1  # within the ttl: not re-read
+        assert cache.get(1, "/p") == (b"page", 200)
+        cache.invalidate()  # this process changed a partner
+        assert await cache.revision(read) == 2
+        assert cache.get(1, "/p") is None
+        revisions[0] = 3
+        now[0] = 0.8
+        assert await cache.revision(read) == 3  # another replica's change, after the ttl
+
+    asyncio.run(scenario())
+    assert len(reads) == 3
+
+
+def test_etags_differ_by_revision_and_page_and_match_weak_forms() -> None:
+    tag = etag(4, "/partners-in-health")
+    assert tag != etag(5, "/partners-in-health") and tag != etag(4, "/partners-in-health/x")
+    assert matches(tag, tag) and matches(f'"x", W/{tag}', tag) and matches("*", tag)
+    assert not matches(None, tag) and not matches('"r3-0"', tag)
