@@ -13,13 +13,19 @@ from sqlalchemy.pool import ConnectionPoolEntry
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine; for SQLite, WAL mode so a web process and a worker can share the file."""
+def create_engine(url: str, *, sqlite_connections: int | None = None) -> AsyncEngine:
+    """An async engine; for SQLite, WAL mode so a web process and a worker can share the file.
+
+    ``sqlite_connections`` caps a SQLite engine's pool (no overflow). Every SQLite transaction
+    here begins IMMEDIATE, so connections of one process only take turns anyway, and they do it
+    through SQLite's busy handler, which sleeps (up to 100 ms a try); with one connection they
+    queue in the pool in order instead. PostgreSQL ignores it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        pool = {"pool_size": sqlite_connections, "max_overflow": 0} if sqlite_connections else {}
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection, _record: ConnectionPoolEntry) -> None:  # noqa: ANN001

@@ -38,7 +38,9 @@ def redis_client(url: str) -> Redis:
 
 def build(settings: Settings, *, clock: Clock = system_clock) -> Runtime:
     rules = rules_module.load()  # Fails fast, naming the line, before anything connects.
-    engine = database.create_engine(settings.db_url("referrals"))
+    # One SQLite connection per process: requests queue for it in order rather than sleeping in
+    # SQLite's busy handler (see shared.database.create_engine).
+    engine = database.create_engine(settings.db_url("referrals"), sqlite_connections=1)
     sessions = database.sessions(engine)
     redis = redis_client(settings.redis_url)
     relay = Relay(sessions=sessions, table=outbox, redis=redis, interval=settings.relay_interval_seconds)

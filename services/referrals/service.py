@@ -106,6 +106,9 @@ class Referrals:
 
     async def suggest(self, *, query: SuggestionQuery) -> list[Suggestion]:
         """Partners in scope for the query's reasons, best first, each with why."""
+        return [suggestion for suggestion, _ in await self._ranked(query)]
+
+    async def _ranked(self, query: SuggestionQuery) -> list[tuple[Suggestion, PartnerSnapshot]]:
         assessment = self._rules.assess(query.reasons)
         if assessment.emergencies:
             raise self._emergency(assessment)
@@ -114,25 +117,26 @@ class Referrals:
             near = geo.centroid(query.postal_code)
             if near is None:
                 raise InvalidInput(f"{query.postal_code!r} is not a known US ZIP code", field="postal_code")
-        candidates = await self._replica(categories_=assessment.categories)
-        history = await self._history([p.id for p in candidates])
-        return matching.rank(
+        async with self._sessions() as session:
+            candidates = await self._replica(session, categories_=assessment.categories)
+            history = await self._history(session, [p.id for p in candidates])
+        ranked = matching.rank(
             candidates, assessment, near=near, near_label=(query.postal_code or "").strip()[:5],
             language=query.language, telehealth=query.telehealth, history=history, limit=query.limit,
         )
+        by_id = {p.id: p for p in candidates}
+        return [(suggestion, by_id[suggestion.partner_id]) for suggestion in ranked]
 
-    async def _history(self, partner_ids: list[str]) -> dict[str, matching.PartnerHistory]:
+    async def _history(self, session: AsyncSession, partner_ids: list[str]) -> dict[str, matching.PartnerHistory]:
         """Each partner's answers to past offers (acceptance rate, median time to accept)."""
         if not partner_ids:
             return {}
-        async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(offers.c.partner_id, offers.c.status, offers.c.offered_at, offers.c.responded_at)
-                    .where(offers.c.partner_id.in_(partner_ids),
-                           offers.c.status.in_(("accepted", "declined", "expired")))
-                )
-            ).all()
+        rows = (
+            await session.execute(
+                select(offers.c.partner_id, offers.c.status, offers.c.offered_at, offers.c.responded_at)
+                .where(offers.c.partner_id.in_(partner_ids), offers.c.status.in_(("accepted", "declined", "expired")))
+            )
+        ).all()
         by_partner: dict[str, list] = {}
         for row in rows:
             offered = row.offered_at and _aware(row.offered_at)
@@ -232,28 +236,30 @@ class Referrals:
             await self._event(session, referral_id, actor=staff.email, from_status=None, to_status="requested",
                               why=f"issued for {', '.join(draft.reasons)} to {len(chosen)} partner(s) in turn")
             await self._offer_next(session, referral_id=referral_id, reference=reference, urgency=assessment.urgency)
+            # Read back in the same transaction: what was committed, without another round trip.
+            record = await self._read(session, await self._reload(session, referral_id))
         self._on_commit()
-        return await self.get(staff=staff, referral_id=referral_id)
+        return record
 
     async def _choose_partners(self, *, draft: ReferralDraft, assessment: Assessment) -> list[PartnerSnapshot]:
         if draft.partner_ids is None:
             near = draft.client.postal_code if draft.client.postal_code and geo.centroid(draft.client.postal_code) else None
-            suggestions = await self.suggest(query=SuggestionQuery(
+            ranked = await self._ranked(SuggestionQuery(
                 reasons=list(draft.reasons), postal_code=near, language=draft.client.language,
             ))
-            if not suggestions:
+            if not ranked:
                 raise InvalidInput(
                     "no active partner in the directory can take these reasons", field="reasons",
                     extra={"categories": assessment.categories},
                 )
-            by_id = {p.id: p for p in await self._replica(ids=[s.partner_id for s in suggestions])}
-            return [by_id[s.partner_id] for s in suggestions]
+            return [partner for _, partner in ranked]
         if not draft.partner_ids:
             raise InvalidInput("give at least one partner, or leave partner_ids out for suggestions",
                                field="partner_ids")
         if len(set(draft.partner_ids)) != len(draft.partner_ids):
             raise InvalidInput("a partner is listed twice", field="partner_ids")
-        found = {p.id: p for p in await self._replica(ids=list(draft.partner_ids))}
+        async with self._sessions() as session:
+            found = {p.id: p for p in await self._replica(session, ids=list(draft.partner_ids))}
         chosen = []
         for index, partner_id in enumerate(draft.partner_ids):
             field = f"partner_ids[{index}]"
@@ -467,22 +473,26 @@ class Referrals:
 
     async def get(self, *, staff: Staff, referral_id: str) -> ReferralRecord:
         async with self._sessions() as session:
-            referral = await self._referral_for(session, staff, referral_id)
-            offer_rows = (
-                await session.execute(
-                    select(offers, partners.c.name.label("partner_name"))
-                    .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
-                    .where(offers.c.referral_id == referral_id)
-                    .order_by(offers.c.position)
-                )
-            ).all()
-            events = (
-                await session.execute(
-                    select(referral_events).where(referral_events.c.referral_id == referral_id)
-                    .order_by(referral_events.c.id)
-                )
-            ).all()
-            failures = await self._failed_emails(session, [referral_id])
+            return await self._read(session, await self._referral_for(session, staff, referral_id))
+
+    async def _read(self, session: AsyncSession, referral: object) -> ReferralRecord:
+        """A referral row with its offers, timeline and anything needing attention."""
+        referral_id = referral.id
+        offer_rows = (
+            await session.execute(
+                select(offers, partners.c.name.label("partner_name"))
+                .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
+                .where(offers.c.referral_id == referral_id)
+                .order_by(offers.c.position)
+            )
+        ).all()
+        events = (
+            await session.execute(
+                select(referral_events).where(referral_events.c.referral_id == referral_id)
+                .order_by(referral_events.c.id)
+            )
+        ).all()
+        failures = await self._failed_emails(session, [referral_id])
         return _record(referral, offer_rows, events, failures.get(referral_id, []))
 
     async def list(
@@ -548,15 +558,14 @@ class Referrals:
         return row
 
     async def _replica(
-        self, *, ids: list[str] | None = None, categories_: list[str] | None = None
+        self, session: AsyncSession, *, ids: list[str] | None = None, categories_: list[str] | None = None
     ) -> list[PartnerSnapshot]:
         query = select(partners.c.snapshot)
         if ids is not None:
             query = query.where(partners.c.id.in_(ids))
         if categories_ is not None:
             query = query.where(partners.c.category.in_(categories_), partners.c.status == "active")
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
+        rows = (await session.execute(query)).all()
         return [msgspec.convert(r.snapshot, PartnerSnapshot) for r in rows]
 
     # ------------------------------------------------------------------ messages from others

@@ -126,6 +126,16 @@ def test_flow_without_consent_explains_and_sends_nothing(client: TestClient, set
     assert count(settings, referrals) == 0
 
 
+def test_an_edited_form_with_an_unknown_reason_is_refused_plainly(client: TestClient, settings) -> None:  # noqa: ANN001
+    log_in(client)
+    data = {"client_name": "Zed", "reasons": "no_such_reason", "partner_ids": "gp1", "consent_given": "yes",
+            "consent_method": "verbal", "consent_scope": "clinical", "_csrf_token": form_token(client)}
+    for path in ("/referrals/new", "/referrals/new/send"):
+        refused = client.post(path, data=data)
+        assert refused.status_code == 422 and "unknown reason code" in refused.text and "Traceback" not in refused.text
+    assert count(settings, referrals) == 0
+
+
 def test_emergency_reason_shows_the_instruction_audits_and_creates_nothing(client: TestClient, settings) -> None:  # noqa: ANN001
     log_in(client)
     data = {"client_name": "Zed", "reasons": ["persistent_anxiety_depression", "active_suicidal_intent"],
@@ -337,3 +347,24 @@ def test_user_cli_lists_disables_enables_and_changes_role(settings, capsys) -> N
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# ------------------------------------------------------------------ the rules over the API
+
+def test_scope_reasons_cover_the_contracts_codes(client: TestClient) -> None:
+    assert client.get("/api/v1/scope/reasons").status_code == 401
+    body = client.get("/api/v1/scope/reasons", headers=login(client)).json()
+    assert body["version"]
+    by_code = {r["code"]: r for r in body["reasons"]}
+    expected = {
+        "calf_swelling_one_side": ("urgent", ["primary_care"]),
+        "suspected_fracture": ("urgent", ["primary_care", "orthopedics"]),
+        "radiating_numbness": ("soon", ["primary_care", "neurology", "orthopedics"]),
+        "rehab_exercise_needed": ("routine", ["physical_therapy"]),
+        "strength_posture_goals": ("routine", ["personal_training"]),
+        "chest_pain_breathless": ("emergency", []),
+    }
+    for code, (urgency, categories) in expected.items():
+        assert (by_code[code]["urgency"], by_code[code]["categories"]) == (urgency, categories)
+    assert "911" in by_code["chest_pain_breathless"]["instruction"]
+    assert "988" in by_code["active_suicidal_intent"]["instruction"]

@@ -137,7 +137,10 @@ def _first_step(request: Request, intake: Intake, *, error: str = "", status_cod
 
 async def _second_step(request: Request, intake: Intake, *, error: str = "", status_code: int = 200) -> Template:
     runtime = request.app.state.runtime
-    assessment = runtime.rules.assess(intake.reasons)
+    try:
+        assessment = runtime.rules.assess(intake.reasons)
+    except InvalidInput as problem:  # Only an edited form gets here: step 1 checked the reasons.
+        return _first_step(request, intake, error=problem.detail, status_code=422)
     notes: list[str] = []
     postal_code = intake.client_postal_code or None
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Request, get
 
-from shared.web import requires
+from services.referrals.web.guards import staff
 
 
 class ReasonOut(msgspec.Struct, kw_only=True):
@@ -23,7 +23,7 @@ class ReasonsOut(msgspec.Struct, kw_only=True):
     reasons: list[ReasonOut]
 
 
-@get("/api/v1/scope/reasons", guards=[requires()], summary="Referral reasons with urgency and allowed categories")
+@get("/api/v1/scope/reasons", guards=[staff()], summary="Referral reasons with urgency and allowed categories")
 async def list_reasons(request: Request) -> ReasonsOut:
     rules = request.app.state.runtime.rules
     return ReasonsOut(
