@@ -21,7 +21,7 @@ def test_compose_sets_the_headers_a_mail_client_needs() -> None:
         notification_id="n-1",
         mail_from="Sunshine Massage <referrals@sunshine.example>",
         reply_to="front-desk@sunshine.example",
-    )
+    ).parsed()
 
     assert message["To"] == "Ruiz PT <intake@ruiz.example>"
     assert message["From"] == "Sunshine Massage <referrals@sunshine.example>"
@@ -36,7 +36,7 @@ def test_compose_sets_the_headers_a_mail_client_needs() -> None:
 
 
 def test_compose_leaves_out_an_empty_reply_to() -> None:
-    message = compose(rendered=RENDERED, to="a@b.example", notification_id="n-1", mail_from="h@localhost")
+    message = compose(rendered=RENDERED, to="a@b.example", notification_id="n-1", mail_from="h@localhost").parsed()
 
     assert "Reply-To" not in message
 
@@ -48,9 +48,34 @@ def test_message_id_is_the_same_for_every_attempt() -> None:
     assert odd.startswith("<") and odd.endswith("@clinic.example>") and " " not in odd
 
 
-@pytest.mark.parametrize("to", ["", "not an address", "a@b.example\r\nBcc: c@d.example"])
+def test_compose_writes_ascii_crlf_with_the_envelope_apart() -> None:
+    long_text = "Ünïcode line. " + "word " * 40 + "\n.starts with a dot\n"
+    rendered = RENDERED._replace(subject="Déclined by Ruiz — ref HX-1 " + "x" * 80, text=long_text)
+    outgoing = compose(
+        rendered=rendered, to="Zoë Ruiz <intake@ruiz.example>", notification_id="n-1", mail_from="Clinic <c@clinic.example>"
+    )
+
+    assert (outgoing.sender, outgoing.recipient) == ("c@clinic.example", "intake@ruiz.example")
+    assert outgoing.data.isascii()
+    assert b"\n" not in outgoing.data.replace(b"\r\n", b"")
+    assert all(len(line) <= 998 for line in outgoing.data.split(b"\r\n"))
+    message = outgoing.parsed()
+    assert message["Subject"] == rendered.subject
+    assert message["To"] == "Zoë Ruiz <intake@ruiz.example>"
+    assert message.get_body(("plain",)).get_content() == long_text
+
+
+def test_an_international_domain_is_sent_as_punycode() -> None:
+    outgoing = compose(rendered=RENDERED, to="info@müller.example", notification_id="n-1", mail_from="h@localhost")
+
+    assert outgoing.recipient == "info@xn--mller-kva.example"
+
+
+@pytest.mark.parametrize(
+    "to", ["", "not an address", "a@b.example\r\nBcc: c@d.example", "a@b.example, c@d.example", "zoë@b.example"]
+)
 def test_compose_refuses_what_is_not_one_address(to: str) -> None:
-    with pytest.raises(PermanentFailure, match="not an email address"):
+    with pytest.raises(PermanentFailure, match="the recipient"):
         compose(rendered=RENDERED, to=to, notification_id="n-1", mail_from="h@localhost")
 
 

@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 
 import jinja2.meta
 import jinja2.nodes
+import msgspec
 import pytest
+
+from services.notifier.mailer import compose
 
 from services.notifier.rendering import (
     KINDS,
@@ -17,7 +20,8 @@ from services.notifier.rendering import (
     Renderer,
     environment,
 )
-from shared.messages import EmailContext
+from shared import codec
+from shared.messages import EmailContext, SendEmail
 
 CLINIC = "Sunshine Massage"
 LINK = "https://referrals.example/respond/tok3n"
@@ -145,3 +149,71 @@ def test_emails_without_a_link_or_deadline_still_read_well(renderer: Renderer) -
     assert email.subject == "Declined by the partner — ref HX-9"
     assert email.text.startswith("Hello,\n\nThe partner declined your referral.")
     assert "http" not in email.text
+
+
+# --- No client data in any email -------------------------------------------------------------
+
+# One sentinel per client field of a referral (design.md: referral in), plus the reasons.
+CLIENT_SENTINELS = {
+    "name": "SENTINEL-CLIENT-NAME-7f3a",
+    "email": "sentinel-client-7f3a@client.example",
+    "phone": "+15550107311",
+    "postal_code": "SENTINEL-ZIP-7f3a",
+    "note": "SENTINEL-NOTE-swollen-calf-7f3a",
+    "reasons": "SENTINEL-REASON-calf_swelling_one_side-7f3a",
+}
+
+
+def payload_with_client_fields(kind: str) -> bytes:
+    """A SendEmail as a careless producer might write it: the client's fields beside the real
+    ones, at the top level and inside the context."""
+    client = dict(CLIENT_SENTINELS)
+    message = {
+        "type": "send_email",
+        "notification_id": "n-1",
+        "kind": kind,
+        "to": "Ruiz PT <intake@ruiz.example>",
+        "referral_id": "r-1",
+        "client": client,
+        "note": client["note"],
+        "reasons": [client["reasons"]],
+        "context": {
+            "recipient_name": "Dr. Ana Ruiz",
+            "partner_name": "Ruiz Physical Therapy",
+            "reference": "HX-1234",
+            "urgency": "urgent",
+            "action_url": LINK,
+            "expires_at": "2026-05-12T21:00:00Z",
+            "client": client,
+            "client_name": client["name"],
+            "note": client["note"],
+            "reason": client["reasons"],
+        },
+    }
+    return msgspec.json.encode(message)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_no_client_field_reaches_subject_headers_or_bodies(renderer: Renderer, kind: str) -> None:
+    command = codec.decode(payload_with_client_fields(kind))
+    assert isinstance(command, SendEmail)
+
+    outgoing = compose(
+        rendered=renderer.render(command.kind, command.context),
+        to=command.to,
+        notification_id=command.notification_id,
+        mail_from="Sunshine Massage <referrals@sunshine.example>",
+        reply_to="front-desk@sunshine.example",
+    )
+
+    message = outgoing.parsed()
+    readable = [
+        outgoing.data.decode("ascii"),  # the raw bytes, headers included
+        *(f"{name}: {value}" for name, value in message.items()),  # decoded headers
+        message.get_body(("plain",)).get_content(),
+        message.get_body(("html",)).get_content(),
+    ]
+    for sentinel in CLIENT_SENTINELS.values():
+        for text in readable:
+            assert sentinel.lower() not in text.lower()
+    assert "HX-1234" in readable[-2] and "HX-1234" in readable[-1]  # the scan reads real bodies
