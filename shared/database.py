@@ -13,13 +13,17 @@ from sqlalchemy.pool import ConnectionPoolEntry
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
-def create_engine(url: str, *, sqlite_connections: int | None = None) -> AsyncEngine:
+def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only: bool = False) -> AsyncEngine:
     """An async engine; for SQLite, WAL mode so a web process and a worker can share the file.
 
     ``sqlite_connections`` caps a SQLite engine's pool (no overflow). Every SQLite transaction
     here begins IMMEDIATE, so connections of one process only take turns anyway, and they do it
     through SQLite's busy handler, which sleeps (up to 100 ms a try); with one connection they
-    queue in the pool in order instead. PostgreSQL ignores it."""
+    queue in the pool in order instead. PostgreSQL ignores it.
+
+    ``reads_only`` (SQLite) makes transactions begin DEFERRED, taking no write lock: an engine
+    for queries that never write, so readers neither queue behind writers nor each other (WAL
+    gives each its snapshot). PostgreSQL ignores it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -42,7 +46,7 @@ def create_engine(url: str, *, sqlite_connections: int | None = None) -> AsyncEn
             # A deferred transaction that reads and then writes fails at once with "database is
             # locked" when another process (web + worker share the file) wrote in between;
             # taking the write lock up front makes it wait busy_timeout instead.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)

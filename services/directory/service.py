@@ -9,6 +9,7 @@ Used by the web controllers and by the CLI (seed, import) alike::
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from services.directory.domain import (
     InvalidPartner,
@@ -78,7 +79,8 @@ class PartnerService:
 
     ``nudge`` is called after every commit that staged a message (the relay's ``nudge`` in a
     web process; nothing in a one-off CLI run, where the next running relay picks rows up).
-    ``geocode`` turns a postal code into a location for partners given without one.
+    ``geocode`` turns a postal code into a location for partners given without one; ``reads``
+    is an engine for read-only queries (by default the sessions' own).
     """
 
     def __init__(
@@ -89,8 +91,11 @@ class PartnerService:
         clock: Callable[[], datetime] = utcnow,
         nudge: Callable[[], None] = lambda: None,
         geocode: Callable[[str], Location | None] = zip_centroid,
+        reads: AsyncEngine | None = None,
     ) -> None:
         self._sessions = sessions
+        # Queries that never write may use their own engine (see shared.database.create_engine).
+        self._reads: AsyncEngine = reads or sessions.kw["bind"]
         self._categories = tuple(categories if categories is not None else vocabulary.load())
         self._clock = clock
         self._nudge = nudge
@@ -133,13 +138,13 @@ class PartnerService:
     async def get(self, *, partner_id: str, include_hidden: bool = False) -> Partner:
         """The partner; :class:`PartnerNotFound` if there is none or it is hidden from the
         public (not active, or unlisted) and ``include_hidden`` is false."""
-        async with self._sessions() as session:
-            partner = await PartnerRepository(session).get(partner_id)
+        async with self._reading() as repository:
+            partner = await repository.get(partner_id)
         return self._visible(partner, partner_id, include_hidden)
 
     async def get_by_slug(self, *, slug: str, include_hidden: bool = False) -> Partner:
-        async with self._sessions() as session:
-            partner = await PartnerRepository(session).get_by_slug(slug)
+        async with self._reading() as repository:
+            partner = await repository.get_by_slug(slug)
         return self._visible(partner, slug, include_hidden)
 
     async def update(
@@ -184,13 +189,14 @@ class PartnerService:
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidSearch(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
         after = decode_cursor(cursor, near=query.near is not None)
-        async with self._sessions() as session:
-            repository = PartnerRepository(session)
+        async with self._reading() as repository:
             if query.near is None:
                 found = await repository.search(query, after=after, limit=limit + 1)
                 hits = [Hit(partner) for partner in found]
             else:
-                hits = nearest(query.near, await repository.search(query), after=after)
+                ranked = nearest(query.near, await repository.locations(query), after=after)[: limit + 1]
+                found_by_id = await repository.get_many([partner_id for _, partner_id in ranked])
+                hits = [Hit(found_by_id[i], distance) for distance, i in ranked if i in found_by_id]
         if len(hits) <= limit:
             return SearchPage(hits=hits, next_cursor=None)
         hits = hits[:limit]
@@ -202,13 +208,20 @@ class PartnerService:
         return SearchPage(hits=hits, next_cursor=encode_cursor(position))
 
     async def count_by_category(self, query: PartnerQuery) -> dict[str, int]:
-        async with self._sessions() as session:
-            return await PartnerRepository(session).count_by_category(query)
+        async with self._reading() as repository:
+            return await repository.count_by_category(query)
 
     async def catalogue_revision(self) -> int:
         """A number that grows with every committed partner change (for caches and ETags)."""
-        async with self._sessions() as session:
-            return await PartnerRepository(session).catalogue_revision()
+        async with self._reading() as repository:
+            return await repository.catalogue_revision()
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[PartnerRepository]:
+        """A repository for reads only, on a plain connection of the read engine (no ORM session;
+        rolled back when done)."""
+        async with self._reads.connect() as connection:
+            yield PartnerRepository(connection)
 
     async def every_partner(self) -> AsyncIterator[Partner]:
         """Every partner, whatever its status, by name (export)."""
@@ -369,18 +382,18 @@ def relocated(current: PartnerDetails, changes: Mapping[str, Any]) -> Mapping[st
     return {**changes, "location": None} if old != new else changes
 
 
-def nearest(near: Near, candidates: list[Partner], *, after: After | None) -> list[Hit]:
-    """The candidates (from the bounding box) within the radius, nearest first, then by id,
-    after ``after``."""
-    hits = []
-    for partner in candidates:
-        if partner.details.location is None:
-            continue
-        distance = round(near.distance_km(partner.details.location), 3)
+def nearest(
+    near: Near, points: list[tuple[str, float, float]], *, after: After | None
+) -> list[tuple[float, str]]:
+    """(distance, id) of the points (from the bounding box) within the radius, nearest first,
+    then by id, after ``after``."""
+    ranked = []
+    for partner_id, lat, lon in points:
+        distance = round(near.distance_km(Location(lat, lon)), 3)
         if distance > near.radius_km:
             continue
-        if after is not None and (distance, partner.id) <= (after.key, after.id):
+        if after is not None and (distance, partner_id) <= (after.key, after.id):
             continue
-        hits.append(Hit(partner, distance))
-    hits.sort(key=lambda hit: (hit.distance_km, hit.partner.id))
-    return hits
+        ranked.append((distance, partner_id))
+    ranked.sort()
+    return ranked

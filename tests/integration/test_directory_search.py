@@ -154,3 +154,16 @@ def test_an_npi_belongs_to_one_partner(client: TestClient) -> None:  # noqa: F81
     taken = client.patch(f"/api/v1/partners/{other['id']}", json={"version": 1, "npi": "1234567893"}, headers=ADMIN)
     assert taken.status_code == 409
     assert client.patch(f"/api/v1/partners/{first['id']}", json={"version": 1, "npi": None}, headers=ADMIN).status_code == 200
+
+
+def test_anonymous_searches_carry_an_etag_that_changes_with_the_directory(client: TestClient) -> None:  # noqa: F811
+    create(client, name="Alpha PT")
+    first = client.get("/api/v1/partners", params={"q": "pt"})
+    tag = first.headers["etag"]
+    assert client.get("/api/v1/partners", params={"q": "pt"}, headers={"If-None-Match": tag}).status_code == 304
+
+    create(client, name="Beta PT")
+
+    after = client.get("/api/v1/partners", params={"q": "pt"}, headers={"If-None-Match": tag})
+    assert after.status_code == 200 and names(after) == ["Alpha PT", "Beta PT"]
+    assert "etag" not in client.get("/api/v1/partners", params={"q": "pt"}, headers=ADMIN).headers

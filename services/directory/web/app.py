@@ -70,7 +70,10 @@ def create_app(settings: Settings) -> Litestar:
 def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = database.create_engine(settings.db_url("directory"))
+        url = settings.db_url("directory")
+        engine = database.create_engine(url)
+        # On SQLite, reads get their own engine whose transactions take no write lock.
+        reads = database.create_engine(url, reads_only=True) if url.startswith("sqlite") else engine
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=10)
         sessions = database.sessions(engine)
         relay = Relay(
@@ -85,7 +88,7 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
             relay.nudge()
             page_cache.invalidate()
 
-        app.state.directory = PartnerService(sessions=sessions, nudge=committed)
+        app.state.directory = PartnerService(sessions=sessions, nudge=committed, reads=reads)
         relay_task = asyncio.create_task(relay.run(), name="directory-outbox-relay")
         try:
             yield
@@ -94,6 +97,8 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
             with contextlib.suppress(asyncio.CancelledError):
                 await relay_task
             redis.close()
+            if reads is not engine:
+                await reads.dispose()
             await engine.dispose()
 
     return lifespan

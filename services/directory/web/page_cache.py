@@ -1,4 +1,5 @@
-"""Rendered public pages, kept per catalogue revision, with the ETag that names them.
+"""Rendered public responses (pages and anonymous searches), kept per catalogue revision, with
+the ETag that names them.
 
 The revision grows in the same transaction as every partner change (see ``storage.catalogue``),
 so a page is never served past the change that made it stale: the process that made the change
@@ -12,6 +13,10 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
+
+from litestar import Request
+from litestar.response.base import ASGIResponse
 
 CACHE_CONTROL = "public, no-cache"  # store, but ask again (a 304 when nothing changed)
 
@@ -52,6 +57,7 @@ class PageCache:
             self._entries.popitem(last=False)
 
 
+@lru_cache(maxsize=4096)
 def etag(revision: int, key: str) -> str:
     return f'"r{revision}-{hashlib.blake2s(key.encode(), digest_size=8).hexdigest()}"'
 
@@ -61,3 +67,31 @@ def matches(if_none_match: str | None, tag: str) -> bool:
         return False
     candidates = {candidate.strip().removeprefix("W/") for candidate in if_none_match.split(",")}
     return tag in candidates or "*" in candidates
+
+
+async def cached(
+    request: Request,
+    revision: Callable[[], Awaitable[int]],
+    key: str,
+    render: Callable[[], Awaitable[tuple[bytes, int]]],
+    media_type: str,
+) -> ASGIResponse:
+    """The response under ``key`` (``render`` gives its body and status): 304 when the client
+    holds the current one, else from the app's cache, else rendered now. A prepared ASGI
+    response, so a cached answer costs little more than a static file."""
+    cache: PageCache = request.app.state.page_cache
+    current = await cache.revision(revision)
+    found = cache.get(current, key)
+    if found is None:
+        found = await render()
+        cache.put(current, key, *found)
+    body, status = found
+    tag = etag(current, key)
+    headers = {"etag": tag, "cache-control": CACHE_CONTROL}
+    if matches(request.headers.get("if-none-match"), tag):
+        return ASGIResponse(status_code=304, headers=headers)
+    return ASGIResponse(body=body, status_code=status, media_type=media_type, headers=headers)
+
+
+def raw_query(request: Request) -> str:
+    return request.scope["query_string"].decode("latin-1")

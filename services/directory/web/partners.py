@@ -9,7 +9,9 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Stream
+from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from services.directory import csv_io
@@ -17,10 +19,12 @@ from services.directory.domain import Accepting, InvalidPartner
 from services.directory.search import MAX_RADIUS_KM
 from services.directory.service import MAX_PAGE_SIZE, PartnerService
 from services.directory.web.filters import partner_query
+from services.directory.web.page_cache import cached, raw_query
 from services.directory.web.schemas import ArchiveIn, ImportOut, PartnerIn, PartnerList, PartnerOut, PartnerPatch
 from shared.web import authenticate, requires
 
 admin_only = requires("admin")
+_json = msgspec.json.Encoder()
 
 
 def viewer_is_admin(request: Request) -> bool:
@@ -35,7 +39,12 @@ class PartnerController(Controller):
     path = "/api/v1/partners"
     tags = ["partners"]
 
-    @get("/", summary="Search listed, active partners")
+    @get(
+        "/",
+        summary="Search listed, active partners",
+        description="Anonymous answers carry an ETag and are cached until a partner changes.",
+        responses={200: ResponseSpec(data_container=PartnerList, description="A page of partners")},
+    )
     async def search(
         self,
         request: Request,
@@ -54,20 +63,31 @@ class PartnerController(Controller):
         telehealth: Annotated[bool | None, QueryParameter(description="offers telehealth")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = 20,
         cursor: Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")] = None,
-    ) -> PartnerList:
+    ) -> ASGIResponse:
         query = partner_query(
             category=category, q=q, near=near, zip=zip, radius_km=radius_km,
             accepting=accepting, language=language, telehealth=telehealth,
         )
-        page = await directory.search(query, limit=limit, cursor=cursor)
         show_email = viewer_is_admin(request)
-        return PartnerList(
-            items=[
-                PartnerOut.from_domain(hit.partner, show_email=show_email, distance_km=hit.distance_km)
-                for hit in page.hits
-            ],
-            next_cursor=page.next_cursor,
-        )
+
+        async def found() -> PartnerList:
+            page = await directory.search(query, limit=limit, cursor=cursor)
+            return PartnerList(
+                items=[
+                    PartnerOut.from_domain(hit.partner, show_email=show_email, distance_km=hit.distance_km)
+                    for hit in page.hits
+                ],
+                next_cursor=page.next_cursor,
+            )
+
+        if show_email:  # an admin's answer holds referral emails: never cached
+            return ASGIResponse(body=_json.encode(await found()), media_type="application/json")
+
+        async def render() -> tuple[bytes, int]:
+            return _json.encode(await found()), 200
+
+        key = f"/api/v1/partners?{raw_query(request)}"
+        return await cached(request, directory.catalogue_revision, key, render, "application/json")
 
     @get("/export", guards=[admin_only], summary="Every partner as CSV (the import's columns)")
     async def export(self, directory: NamedDependency[PartnerService]) -> Stream:
