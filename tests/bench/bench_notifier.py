@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import smtplib
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 from aiosmtpd.controller import Controller
 from redis import Redis
 
@@ -111,12 +113,40 @@ def span(redis: Redis, ids: list[str]) -> float:
 
 
 def run_burst(redis: Redis, env: dict[str, str], *, prefix: str, count: int, processes: int, handler: str | None = None) -> float:
-    """Jobs per second for ``count`` jobs worked by ``processes`` burst workers."""
+    """Jobs per second for ``count`` jobs worked by ``processes`` burst workers. Also records
+    where the CPU went meanwhile, in cores (see :data:`CPU`)."""
     ids = [f"{prefix}-{i}" for i in range(count)]
     enqueue(redis, ids, handler=handler)
+    before = _cpu()
+    started = time.monotonic()
     for process in workers(processes, env=env, burst=True):
         process.wait()
+    wall = time.monotonic() - started
+    CPU[prefix] = {name: (after - before[name]) / wall for name, after in _cpu().items()}
     return count / span(redis, ids)
+
+
+# Cores busy during each burst run, by prefix: the whole machine, the worker processes, the
+# SMTP server (this process) and Redis. The machine is shared, so the rest is someone else's.
+CPU: dict[str, dict[str, float]] = {}
+REDIS_PID: list[int] = []
+
+
+def _cpu() -> dict[str, float]:
+    machine = psutil.cpu_times()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # workers, once waited for
+    me = psutil.Process().cpu_times()
+    redis_times = psutil.Process(REDIS_PID[0]).cpu_times() if REDIS_PID else None
+    return {
+        "machine": machine.user + machine.nice + machine.system + machine.irq + machine.softirq,
+        "workers": children.ru_utime + children.ru_stime,
+        "smtp server": me.user + me.system,
+        "redis": (redis_times.user + redis_times.system) if redis_times else 0.0,
+    }
+
+
+def _cpu_line(prefix: str) -> str:
+    return "cores busy: " + ", ".join(f"{name} {value:.2f}" for name, value in CPU[prefix].items())
 
 
 def smtp_ceiling(port: int, count: int) -> float:
@@ -175,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     controller.start()
     with tempfile.TemporaryDirectory() as data, RedisServer(Path(data) / "redis") as redis_server:
         redis = Redis.from_url(redis_server.url)
+        REDIS_PID.append(redis_server.process.pid)
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
         env.update(
             HANDOFF_REDIS_URL=redis_server.url, HANDOFF_SMTP_PORT=str(controller.port), HANDOFF_DATA_DIR=data,
@@ -189,10 +220,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(c) SMTP ceiling, plain smtplib loop, one connection: {c:8.1f} emails/s")
         b = run_burst(redis, env, prefix="b", count=n, processes=1, handler="tests.bench.bench_notifier.noop")
         print(f"(b) queue ceiling, same worker on no-op jobs:         {b:8.1f} jobs/s")
+        print(f"      {_cpu_line('b')}")
         a = run_burst(redis, env, prefix="a", count=n, processes=1)
         print(f"(a) one notifier worker process:                     {a:8.1f} emails/s  ({a / b:.0%} of (b))")
+        print(f"      {_cpu_line('a')}")
         two = run_burst(redis, env, prefix="e", count=2 * n, processes=2)
         print(f"(e) 1 worker: {a:8.1f} emails/s   2 workers: {two:8.1f} emails/s  ({two / a:.2f}x)")
+        print(f"      with 2 workers: {_cpu_line('e')}")
         p50, p99, missing = latency(redis, env, smtp, rate=50, seconds=args.latency_seconds)
         print(f"(d) enqueue -> SMTP acceptance at 50 emails/s: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
               + (f"  ({missing} not delivered in time)" if missing else ""))
