@@ -19,8 +19,9 @@ from shared import queues
 # How a job whose worker vanished (SIGKILL, OOM, power loss) comes back. Its entry in the started
 # registry expires at start + job timeout + ABANDONED_GRACE_SECONDS; the next maintenance pass
 # (one worker every MAINTENANCE_INTERVAL_SECONDS) then retries it. An idle worker blocks on the
-# queue for WORKER_TTL_SECONDS - 15 s between maintenance checks. So a crashed notification is
-# retried at most ~30 + 15 + 15 (+ its 5 s retry interval) ≈ 65 s after it started.
+# queue for WORKER_TTL_SECONDS - 15 s between maintenance checks. So a crashed notification
+# (30 s timeout) is due again at most 30 + 15 + 15 + 10 s after it started, and sent after its
+# first retry interval (5 s) and the scheduler's 1 s poll: about 76 s in the worst case.
 WORKER_TTL_SECONDS = 25
 MAINTENANCE_INTERVAL_SECONDS = 15
 # RQ's SimpleWorker adds 60 s; 15 s is enough because the worker itself interrupts a job at its
