@@ -708,7 +708,7 @@ def _attention(referral: object, failures: list[str]) -> list[str]:
         return []
     lines = list(failures)
     if referral.status == "failed":
-        lines.append("no partner accepted this referral: contact the client and give them the handout")
+        lines.append("no partner accepted this referral: contact the client")
     return lines
 
 
