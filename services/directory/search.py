@@ -45,7 +45,22 @@ class Near:
         return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
     def distance_km(self, point: Location) -> float:
+        """The great-circle distance, as reported to callers."""
         return distance_km(self.origin, point)
+
+    def km_per_degree(self) -> tuple[float, float]:
+        """Kilometres per degree of latitude and of longitude at the origin."""
+        ky = math.pi * EARTH_RADIUS_KM / 180
+        return ky, ky * math.cos(math.radians(self.origin.lat))
+
+    def squared_km(self, point: Location) -> float:
+        """The ranking key: squared distance on a plane tangent at the origin (equirectangular).
+        Within the 500 km a search may span it orders partners as the great circle does but
+        for near-ties, and unlike the haversine it is plain arithmetic a database can index
+        its way through; results carry the great-circle distance."""
+        ky, kx = self.km_per_degree()
+        dlat, dlon = point.lat - self.origin.lat, point.lon - self.origin.lon
+        return dlat * dlat * (ky * ky) + dlon * dlon * (kx * kx)
 
 
 def parse_near(value: str) -> Location:

@@ -194,17 +194,20 @@ class PartnerService:
                 found = await repository.search(query, after=after, limit=limit + 1)
                 hits = [Hit(partner) for partner in found]
             else:
-                ranked = nearest(query.near, await repository.locations(query), after=after)[: limit + 1]
-                found_by_id = await repository.get_many([partner_id for _, partner_id in ranked])
-                hits = [Hit(found_by_id[i], distance) for distance, i in ranked if i in found_by_id]
+                found_near = await repository.nearest(query, after=after, limit=limit + 1)
+                keys = {partner.id: key for partner, key in found_near}
+                hits = [
+                    Hit(partner, round(query.near.distance_km(partner.details.location), 3))  # type: ignore[arg-type]
+                    for partner, _ in found_near
+                ]
         if len(hits) <= limit:
             return SearchPage(hits=hits, next_cursor=None)
         hits = hits[:limit]
         last = hits[-1]
-        if last.distance_km is None:
+        if query.near is None:
             position = After("name", last.partner.details.name, last.partner.id)
         else:
-            position = After("distance", last.distance_km, last.partner.id)
+            position = After("distance", keys[last.partner.id], last.partner.id)
         return SearchPage(hits=hits, next_cursor=encode_cursor(position))
 
     async def count_by_category(self, query: PartnerQuery) -> dict[str, int]:
@@ -380,20 +383,3 @@ def relocated(current: PartnerDetails, changes: Mapping[str, Any]) -> Mapping[st
     old = current.address.postal_code if current.address else ""
     new = changes["address"].postal_code if changes["address"] else ""
     return {**changes, "location": None} if old != new else changes
-
-
-def nearest(
-    near: Near, points: list[tuple[str, float, float]], *, after: After | None
-) -> list[tuple[float, str]]:
-    """(distance, id) of the points (from the bounding box) within the radius, nearest first,
-    then by id, after ``after``."""
-    ranked = []
-    for partner_id, lat, lon in points:
-        distance = round(near.distance_km(Location(lat, lon)), 3)
-        if distance > near.radius_km:
-            continue
-        if after is not None and (distance, partner_id) <= (after.key, after.id):
-            continue
-        ranked.append((distance, partner_id))
-    ranked.sort()
-    return ranked

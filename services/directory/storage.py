@@ -29,11 +29,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.directory.domain import Address, Location, Partner, PartnerDetails
-from services.directory.search import After, PartnerQuery, language_keys, search_text
+from services.directory.search import After, Near, PartnerQuery, language_keys, search_text
 from shared.outbox import outbox_table
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -161,19 +161,25 @@ class PartnerRepository:
             statement = statement.limit(limit)
         return [to_partner(row._mapping) for row in await self._session.execute(statement)]
 
-    async def locations(self, query: PartnerQuery) -> list[tuple[str, float, float]]:
-        """(id, lat, lon) of the located partners matching ``query`` (within its ``near``
-        bounding box): few columns, so ranking thousands of candidates stays cheap."""
-        statement = _filtered(select(partners.c.id, partners.c.lat, partners.c.lon), query).where(
-            partners.c.lat.is_not(None), partners.c.lon.is_not(None)
+    async def nearest(
+        self, query: PartnerQuery, *, after: After | None = None, limit: int
+    ) -> list[tuple[Partner, float]]:
+        """Partners matching ``query`` within ``query.near``'s radius, nearest first (then by
+        id), after ``after``, each with its ranking key (see :meth:`Near.squared_km`). The
+        ranking runs in the database over the covering index; only the page's rows are read."""
+        near = query.near
+        assert near is not None
+        key = _squared_km(near)
+        ranked = _filtered(select(partners.c.id), query).where(key <= near.radius_km**2)
+        if after is not None:
+            ranked = ranked.where(or_(key > after.key, and_(key == after.key, partners.c.id > after.id)))
+        ranked = ranked.order_by(key, partners.c.id).limit(limit)
+        statement = (
+            select(partners, key.label("ranking_key"))
+            .where(partners.c.id.in_(ranked.scalar_subquery()))
+            .order_by(key, partners.c.id)
         )
-        return [(row.id, row.lat, row.lon) for row in await self._session.execute(statement)]
-
-    async def get_many(self, ids: list[str]) -> dict[str, Partner]:
-        if not ids:
-            return {}
-        rows = await self._session.execute(select(partners).where(partners.c.id.in_(ids)))
-        return {row.id: to_partner(row._mapping) for row in rows}
+        return [(to_partner(row._mapping), row.ranking_key) for row in await self._session.execute(statement)]
 
     async def count_by_category(self, query: PartnerQuery) -> dict[str, int]:
         statement = _filtered(select(partners.c.category, func.count()), query).group_by(partners.c.category)
@@ -201,6 +207,14 @@ class PartnerRepository:
     async def catalogue_revision(self) -> int:
         found = (await self._session.execute(select(catalogue.c.revision).where(catalogue.c.id == 1))).scalar()
         return found or 0
+
+
+def _squared_km(near: Near) -> ColumnElement[float]:
+    """:meth:`Near.squared_km` as SQL: plain arithmetic, so SQLite and PostgreSQL agree on it
+    to the last bit and a cursor can name a position by it."""
+    ky, kx = near.km_per_degree()
+    dlat, dlon = partners.c.lat - near.origin.lat, partners.c.lon - near.origin.lon
+    return dlat * dlat * (ky * ky) + dlon * dlon * (kx * kx)
 
 
 def _filtered(statement: Select, query: PartnerQuery) -> Select:

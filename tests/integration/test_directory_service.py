@@ -150,3 +150,29 @@ def test_hidden_partners_are_found_only_when_asked_for(db_url: str, redis_url: s
         assert {unlisted.slug, pending.slug} == {"bay-physical-therapy", "bay-physical-therapy-2"}
 
     run(db_url, redis_url, scenario)
+
+
+def test_reads_do_not_wait_for_a_writer_on_sqlite(tmp_path) -> None:  # noqa: ANN001
+    """The public pages keep answering during a long write (an import): on SQLite their reads
+    use an engine whose transactions take no write lock."""
+    from sqlalchemy import text
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'reads.db'}"
+    database.upgrade(migrations=MIGRATIONS, url=url)
+
+    async def scenario() -> None:
+        engine = database.create_engine(url)
+        reads = database.create_engine(url, reads_only=True)
+        service = PartnerService(sessions=database.sessions(engine), reads=reads)
+        await service.create(details=DETAILS)
+        try:
+            async with engine.begin() as writer:
+                await writer.execute(text("UPDATE catalogue SET revision = revision + 1"))
+                found = await asyncio.wait_for(service.search(PartnerQuery()), timeout=2)
+                assert [p.details.name for p in found.partners] == [DETAILS.name]
+                assert await asyncio.wait_for(service.catalogue_revision(), timeout=2) == 1
+        finally:
+            await reads.dispose()
+            await engine.dispose()
+
+    asyncio.run(scenario())

@@ -110,3 +110,19 @@ def test_etags_differ_by_revision_and_page_and_match_weak_forms() -> None:
     assert tag != etag(5, "/partners-in-health") and tag != etag(4, "/partners-in-health/x")
     assert matches(tag, tag) and matches(f'"x", W/{tag}', tag) and matches("*", tag)
     assert not matches(None, tag) and not matches('"r3-0"', tag)
+
+
+def test_the_ranking_key_orders_like_the_great_circle_within_a_search() -> None:
+    import random
+
+    rng = random.Random(3)
+    near = Near(ST_PETE, 100)
+    points = [Location(ST_PETE.lat + rng.uniform(-0.9, 0.9), ST_PETE.lon + rng.uniform(-1, 1)) for _ in range(300)]
+    # Any two partners whose distances differ by more than 1% come in great-circle order.
+    for a in points:
+        for b in points:
+            da, db = near.distance_km(a), near.distance_km(b)
+            if da < db * 0.99:
+                assert near.squared_km(a) < near.squared_km(b)
+    for point in points:
+        assert math.isclose(math.sqrt(near.squared_km(point)), near.distance_km(point), rel_tol=0.005)
