@@ -103,7 +103,9 @@ def _send_once(command: SendEmail, *, runtime: Runtime) -> datetime:
         log.info("notification %s (%s) was already sent", notification_id, command.kind)
         return sent_at
     if not claimed:
-        raise Later(f"another worker is sending notification {notification_id}", seconds=SENDING_ELSEWHERE_RECHECK_SECONDS)
+        raise Later(
+            f"another worker is sending notification {notification_id}", seconds=SENDING_ELSEWHERE_RECHECK_SECONDS
+        )
     try:
         settings = runtime.settings
         message = compose(
@@ -152,5 +154,6 @@ def will_retry() -> bool:
 def _claim_ttl() -> int:
     # The claim must outlive this very job, whose timeout the enqueuer chose.
     job = get_current_job()
-    timeout = job.timeout if job is not None and job.timeout and job.timeout > 0 else queues.NOTIFICATION_TIMEOUT_SECONDS
-    return int(timeout) + CLAIM_MARGIN_SECONDS
+    if job is not None and job.timeout and job.timeout > 0:
+        return int(job.timeout) + CLAIM_MARGIN_SECONDS
+    return queues.NOTIFICATION_TIMEOUT_SECONDS + CLAIM_MARGIN_SECONDS

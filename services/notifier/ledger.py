@@ -42,7 +42,9 @@ class Ledger:
         """Take the right to send this notification now; False if another worker holds it."""
         return bool(self._redis.set(CLAIM_KEY.format(notification_id), "1", nx=True, ex=ttl_seconds))
 
-    def claim_unsent(self, notification_id: str, *, ttl_seconds: int = CLAIM_TTL_SECONDS) -> tuple[bool, datetime | None]:
+    def claim_unsent(
+        self, notification_id: str, *, ttl_seconds: int = CLAIM_TTL_SECONDS
+    ) -> tuple[bool, datetime | None]:
         """Claim the notification and read its sent-marker in one round trip: (claimed, sent_at).
         A notification already sent must not be sent again even when the claim was taken."""
         with self._redis.pipeline(transaction=False) as pipe:

@@ -47,7 +47,8 @@ class OutgoingEmail(NamedTuple):
 
     def parsed(self) -> EmailMessage:
         """The message as a mail client would read it (line ends as LF)."""
-        return message_from_bytes(self.data.replace(b"\r\n", b"\n"), policy=policy.default)  # type: ignore[return-value]
+        lf = self.data.replace(b"\r\n", b"\n")
+        return message_from_bytes(lf, policy=policy.default)  # type: ignore[return-value]
 
 
 def compose(

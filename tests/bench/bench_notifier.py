@@ -101,7 +101,8 @@ def enqueue(redis: Redis, ids: Iterable[str], *, handler: str | None = None) -> 
 
 def workers(count: int, *, env: dict[str, str], burst: bool) -> list[subprocess.Popen]:
     argv = [sys.executable, "-m", "services.cli", "worker", "notifier"] + (["--burst"] if burst else [])
-    return [subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    return [subprocess.Popen(argv, cwd=ROOT, env=env, **quiet) for _ in range(count)]
 
 
 def span(redis: Redis, ids: list[str]) -> float:
@@ -112,7 +113,9 @@ def span(redis: Redis, ids: list[str]) -> float:
     return (max(job.ended_at for job in jobs) - min(job.started_at for job in jobs)).total_seconds()
 
 
-def run_burst(redis: Redis, env: dict[str, str], *, prefix: str, count: int, processes: int, handler: str | None = None) -> float:
+def run_burst(
+    redis: Redis, env: dict[str, str], *, prefix: str, count: int, processes: int, handler: str | None = None
+) -> float:
     """Jobs per second for ``count`` jobs worked by ``processes`` burst workers. Also records
     where the CPU went meanwhile, in cores (see :data:`CPU`)."""
     ids = [f"{prefix}-{i}" for i in range(count)]
@@ -166,7 +169,9 @@ def smtp_ceiling(port: int, count: int) -> float:
     return count / elapsed
 
 
-def latency(redis: Redis, env: dict[str, str], smtp: Counting, *, rate: float, seconds: float) -> tuple[float, float, int]:
+def latency(
+    redis: Redis, env: dict[str, str], smtp: Counting, *, rate: float, seconds: float
+) -> tuple[float, float, int]:
     """p50 and p99 (ms) from enqueue to SMTP acceptance at ``rate`` emails/s, one worker running."""
     [worker] = workers(1, env=env, burst=False)
     try:
@@ -213,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         n = args.emails
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"cores: {os.cpu_count()}  load average before: {load}  emails per figure: {n}  worker log level: {args.log_level}")
+        print(f"cores: {os.cpu_count()}  load average before: {load}  emails per figure: {n}", end="  ")
+        print(f"worker log level: {args.log_level}")
         print("SMTP server: in-process aiosmtpd, handler counts only (no disk)")
 
         c = smtp_ceiling(controller.port, n)

@@ -25,7 +25,8 @@ from tests.integration.test_notifier_worker import redis  # noqa: F401  (fixture
 
 def install(redis_url: str, smtp_port: int, data_dir: Path, **settings: object) -> Runtime:
     base = notifier_settings(redis_url, smtp_port, data_dir)
-    installed = Runtime.from_settings(load_settings({}, **{**{f: getattr(base, f) for f in base.__struct_fields__}, **settings}))
+    fields = {name: getattr(base, name) for name in base.__struct_fields__}
+    installed = Runtime.from_settings(load_settings({}, **{**fields, **settings}))
     runtime.install(installed)
     return installed
 

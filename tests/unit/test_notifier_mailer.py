@@ -52,7 +52,10 @@ def test_compose_writes_ascii_crlf_with_the_envelope_apart() -> None:
     long_text = "Ünïcode line. " + "word " * 40 + "\n.starts with a dot\n"
     rendered = RENDERED._replace(subject="Déclined by Ruiz — ref HX-1 " + "x" * 80, text=long_text)
     outgoing = compose(
-        rendered=rendered, to="Zoë Ruiz <intake@ruiz.example>", notification_id="n-1", mail_from="Clinic <c@clinic.example>"
+        rendered=rendered,
+        to="Zoë Ruiz <intake@ruiz.example>",
+        notification_id="n-1",
+        mail_from="Clinic <c@clinic.example>",
     )
 
     assert (outgoing.sender, outgoing.recipient) == ("c@clinic.example", "intake@ruiz.example")
