@@ -79,13 +79,14 @@ class SmtpServer:
 class WorkerProcess:
     """``python -m services.cli worker notifier`` with the test's Redis and SMTP in its env."""
 
-    def __init__(self, *, redis_url: str, smtp_port: int, data_dir: Path, log: Path) -> None:
+    def __init__(self, *, redis_url: str, smtp_port: int, data_dir: Path, log: Path, **settings: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
         env.update(
             HANDOFF_REDIS_URL=redis_url,
             HANDOFF_SMTP_PORT=str(smtp_port),
             HANDOFF_DATA_DIR=str(data_dir),
             HANDOFF_LOG_LEVEL="INFO",
+            **settings,
         )
         self._log = log.open("ab")
         self.process = subprocess.Popen(
@@ -116,11 +117,13 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[[int], WorkerProcess]]:
+def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(smtp_port: int) -> WorkerProcess:
-        worker = WorkerProcess(redis_url=redis_url, smtp_port=smtp_port, data_dir=tmp_path, log=tmp_path / "worker.log")
+    def start(smtp_port: int, **settings: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            redis_url=redis_url, smtp_port=smtp_port, data_dir=tmp_path, log=tmp_path / "worker.log", **settings
+        )
         started.append(worker)
         return worker
 
@@ -233,3 +236,44 @@ def test_smtp_down_for_a_while_then_back_delivers_every_email_once(
     assert all(count == 1 for count in handler.received.values())
     assert reports(redis, "sent") == set(ids)
     assert queues.rq_queue(queues.NOTIFICATIONS, redis).failed_job_registry.count == 0
+
+
+class Stamping(Counting):
+    """Counts like :class:`Counting` and notes when each message was accepted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted_at: list[float] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        self.accepted_at.append(time.time())
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_the_rate_limit_paces_two_workers_without_dropping_or_spending_retries(
+    redis: Redis, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    handler = Stamping()
+    count = 6
+    with SmtpServer(handler) as server:
+        ids = enqueue_batch(redis, count)
+        # 20 a minute is one every 3 s, in one bucket for both workers: a job whose slot is up
+        # to 5 s ahead sleeps for it, one whose slot is further ahead is scheduled again.
+        start_worker(server.port, HANDOFF_SMTP_RATE_PER_MINUTE="20")
+        start_worker(server.port, HANDOFF_SMTP_RATE_PER_MINUTE="20")
+        wait_for(lambda: set(handler.received) == message_ids(ids), limit=DELIVERY_LIMIT_SECONDS,
+                 what="every email under the rate limit", log=log)
+        wait_for(lambda: settled(redis), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
+
+    assert all(n == 1 for n in handler.received.values())
+    # A lower bound only (a slow machine spreads them further): 6 emails at one per 3 s need
+    # 15 s; a second of slack for when each send started after its slot.
+    assert handler.accepted_at[-1] - handler.accepted_at[0] >= (count - 1) * 3 - 1
+    queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
+    jobs = [queue.fetch_job(job_id) for job_id in ids]
+    assert any(job.number_of_retries for job in jobs)  # some were scheduled again…
+    retries = queues.ROUTES[queues.NOTIFICATIONS].retry.max
+    assert all(job.retries_left == retries for job in jobs)  # …at no cost to their retries
+    assert reports(redis, "sent") == set(ids) and reports(redis, "deferred") == set()
+    assert queue.failed_job_registry.count == 0
