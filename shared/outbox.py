@@ -103,6 +103,9 @@ class Relay:
         """Flush forever: at every tick, and at once when nudged. Outages are logged and retried."""
         failures = 0
         while True:
+            # Cleared before flushing, not after: a nudge for a row committed while this flush
+            # runs must wake the next one at once instead of being lost until the next tick.
+            self._wake.clear()
             try:
                 await self.flush()
                 failures = 0
@@ -110,7 +113,6 @@ class Relay:
                 failures += 1
                 if failures in (1, 10) or failures % 100 == 0:
                     log.warning("outbox relay could not flush (attempt %d): %s", failures, exc)
-            self._wake.clear()
             delay = self._interval if failures == 0 else min(self._interval * 2**failures, 10.0)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)

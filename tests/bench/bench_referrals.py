@@ -183,6 +183,32 @@ def arrivals(directory: Path) -> dict[str, float]:
     return found
 
 
+def breakdown(redis: Redis, sent: dict[str, float]) -> str:
+    """Where (c)'s time went, from the RQ jobs' own times: POST -> enqueued (commit and relay),
+    enqueued -> started (waiting for the worker), started -> ended (render, SMTP, report)."""
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    from shared import codec
+
+    queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
+    parts: dict[str, list[float]] = {"relay": [], "queue": [], "send": []}
+    for job in Job.fetch_many(FinishedJobRegistry(queue=queue).get_job_ids(), connection=redis,
+                              serializer=queue.serializer):
+        if job is None or not job.enqueued_at or not job.started_at or not job.ended_at:
+            continue
+        reference = codec.decode(job.args[0]).context.reference
+        if reference not in sent:
+            continue
+        enqueued, started, ended = (moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
+                                    for moment in (job.enqueued_at, job.started_at, job.ended_at))
+        parts["relay"].append(enqueued - sent[reference])
+        parts["queue"].append(started - enqueued)
+        parts["send"].append(ended - started)
+    return "(c) " + "; ".join(summary(name, values).split(": ", 1)[1].replace("n=", f"{name}: n=")
+                              for name, values in parts.items() if values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--partners", type=int, default=100)
@@ -227,15 +253,25 @@ def main() -> None:
             for path in (bench.workdir / "mail").glob("*.eml"):
                 path.unlink()
             bench.start("worker", "notifier")
-            time.sleep(2)  # the worker's start-up is not part of what is measured
+            # The worker's start-up is not part of what is measured: one referral's email first.
+            _, first = bench.create(headers, 0)
+            deadline = time.monotonic() + 60
+            while first not in arrivals(bench.workdir / "mail"):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the notifier worker sent nothing within 60 s")
+                time.sleep(0.1)
+            for path in (bench.workdir / "mail").glob("*.eml"):
+                path.unlink()
             sent: dict[str, float] = {}
+            posts: list[float] = []
             lock = threading.Lock()
 
             def one(n: int) -> None:
                 at = time.time()
-                _, reference = bench.create(headers, n)
+                took, reference = bench.create(headers, n)
                 with lock:
                     sent[reference] = at
+                    posts.append(took)
 
             total = int(args.rate * args.seconds)
             interval = 1.0 / args.rate
@@ -258,8 +294,18 @@ def main() -> None:
             delays = [caught[ref] - at for ref, at in sent.items() if ref in caught]
             print(f"(c) offered {total} referrals at {achieved:.1f}/s (asked {args.rate:g}/s); "
                   f"emails caught: {len(delays)}/{len(sent)}")
+            print(summary("(c) the POST itself", posts))
             if delays:
                 print(summary("(c) POST -> email at SMTP server", delays))
+                # Per 10 s window: a queue that builds up shows as a rising p99.
+                start = min(sent.values())
+                windows: dict[int, list[float]] = {}
+                for ref, at in sent.items():
+                    if ref in caught:
+                        windows.setdefault(int((at - start) // 10), []).append(caught[ref] - at)
+                print("(c) p99 per 10 s window: " + ", ".join(
+                    f"{percentile(v, 0.99) * 1000:.0f} ms" for _, v in sorted(windows.items())))
+            print(breakdown(redis, sent))
             redis.close()
         finally:
             bench.close()
