@@ -39,7 +39,11 @@ class Route(NamedTuple):
 
 
 ROUTES = {
-    REFERRALS: Route(REFERRALS, "services.referrals.jobs.handle", Retry(max=10, interval=[1, 5, 30, 120, 600])),
+    # A referrals job fails when its database is briefly away: retry soon, then back off (one
+    # interval per retry, see below; about 40 min in all).
+    REFERRALS: Route(
+        REFERRALS, "services.referrals.jobs.handle", Retry(max=10, interval=[1, 5, 15, 30, 60, 120, 300, 600, 600, 600])
+    ),
     # Growing intervals: a provider's 4xx or an SMTP outage usually clears within minutes, and the
     # last tries (about 1 h 50 min after the first) outlast most provider incidents. RQ reads the
     # list from its end when it is shorter than ``max`` (5, 5, 5, 30, … for a 6-long list), so it
