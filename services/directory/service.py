@@ -34,7 +34,7 @@ from services.directory.domain import (
 )
 from services.directory.importing import ImportIndex, ImportReport, ImportRow, RowError, column_of
 from services.directory.publisher import stage_partner_changed
-from services.directory.search import After, InvalidSearch, Near, PartnerQuery, decode_cursor, encode_cursor
+from services.directory.search import After, InvalidSearch, PartnerQuery, decode_cursor, encode_cursor
 from services.directory.storage import PartnerRepository
 from shared import categories as vocabulary
 from shared import geo

@@ -58,7 +58,7 @@ def csrf(page) -> str:  # noqa: ANN001
     return re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
 
 
-def post_form(client: TestClient, get_path: str, post_path: str, fields: dict) -> object:
+def post_form(client: TestClient, get_path: str, post_path: str, fields: dict) -> object:  # noqa: F811
     page = client.get(get_path)
     assert page.status_code == 200, page.text
     return client.post(post_path, data={"_csrf_token": csrf(page), **fields}, follow_redirects=False)

@@ -8,7 +8,7 @@ catalogue revision, so a browser or CDN revalidates cheaply and never shows a st
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get
