@@ -20,7 +20,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.response import Redirect, Template
 
 from services.referrals.domain import diagnostic_wording
-from services.referrals.intake import Client, Consent, ReferralDraft, SuggestionQuery
+from services.referrals.intake import ReferralDraft, SuggestionQuery
 from services.referrals.rules import Rules
 from services.referrals.service import EmergencyStop
 from services.referrals.web.guards import staff
