@@ -35,6 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("name", choices=WORKERS)
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
 
+    notifier = verbs.add_parser("notifier", help="emails the notifier gave up on")
+    notifier_verbs = notifier.add_subparsers(dest="notifier_verb", required=True, metavar="COMMAND")
+    notifier_verbs.add_parser("failed", help="list failed email jobs with their reasons")
+    requeue = notifier_verbs.add_parser("requeue", help="send failed email jobs again (never twice)")
+    requeue_which = requeue.add_mutually_exclusive_group(required=True)
+    requeue_which.add_argument("job_id", nargs="?", metavar="ID", help="a job id from `handoff notifier failed`")
+    requeue_which.add_argument("--all", action="store_true", help="every failed email job")
+
     db = verbs.add_parser("db", help="database tasks")
     db_verbs = db.add_subparsers(dest="db_verb", required=True, metavar="COMMAND")
     upgrade = db_verbs.add_parser("upgrade", help="apply migrations")
@@ -75,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Callable[[argparse.Namespace, Settings], int | None] = {
-        "dev": _dev, "serve": _serve, "worker": _worker, "db": _db, "user": _user,
+        "dev": _dev, "serve": _serve, "worker": _worker, "db": _db, "user": _user, "notifier": _notifier,
         "seed": _seed, "partners": _partners,
     }[args.verb]
     try:
@@ -112,6 +120,31 @@ def _worker(args: argparse.Namespace, settings: Settings) -> None:
     else:
         from services.referrals.worker import main as run_worker
     run_worker(settings, burst=args.burst)
+
+
+def _notifier(args: argparse.Namespace, settings: Settings) -> int:
+    from redis import Redis
+
+    from services.notifier import failures
+
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        if args.notifier_verb == "failed":
+            found = failures.list_failed(redis)
+            print(failures.HEADER)
+            for failed in found:
+                print(failures.format_line(failed))
+            print(f"handoff: {len(found)} failed email job(s)", file=sys.stderr)
+            return 0
+        try:
+            ids = failures.requeue_all(redis) if args.all else failures.requeue(redis, [args.job_id])
+        except failures.NotFailed as exc:
+            print(f"handoff: {exc}", file=sys.stderr)
+            return 1
+        print(f"handoff: requeued {len(ids)} email job(s)")
+        return 0
+    finally:
+        redis.close()
 
 
 def upgrade_databases(settings: Settings, services: tuple[str, ...] = SERVICES) -> None:
