@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test clean
+.PHONY: setup run test bench clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,13 @@ run: setup
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks (not tests: they measure, they do not pass or fail). The directory one drives wrk
+# (Debian package `wrk`) beside its own open-loop client.
+bench: setup
+	$(BIN)/python -m tests.bench.bench_directory
+	$(BIN)/python -m tests.bench.bench_referrals
+	$(BIN)/python -m tests.bench.bench_notifier
 
 clean:
 	rm -rf $(VENV) build *.egg-info
