@@ -26,7 +26,7 @@ POSTGRES_INIT = ROOT / "deploy" / "postgres-init.sql"
 
 HANDOFF_NAME = re.compile(r"\bHANDOFF_[A-Z0-9_]+\b")
 # Read by the test suite only (tests/conftest.py), never by a Handoff process.
-TEST_ONLY = {"HANDOFF_TEST_POSTGRES_URL"}
+TEST_ONLY = {"HANDOFF_TEST_POSTGRES_URL", "HANDOFF_TEST_FUZZ_EXAMPLES"}
 # Every long-running process the design names, and the one-shot migration job.
 EXPECTED_COMMANDS = {
     ("serve", "directory"),
