@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import date
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -60,6 +61,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     offer_days_urgent: int = 1
     offer_days_soon: int = 3
     offer_days_routine: int = 5
+    # Days that are not business days besides weekends: ISO dates, comma separated.
+    clinic_holidays: str = ""
+    # Seconds between two passes of the referrals worker's deadline sweep (reminders, expiries).
+    sweep_interval_seconds: int = 60
 
     relay_interval_seconds: float = 0.5
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -71,6 +76,24 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
                 raise msgspec.ValidationError(f"port out of range: {port} - at `$.{name}`")
         if self.smtp_rate_per_minute < 0:
             raise msgspec.ValidationError("must be 0 (no limit) or more - at `$.smtp_rate_per_minute`")
+        if self.sweep_interval_seconds < 1:
+            raise msgspec.ValidationError("must be 1 or more - at `$.sweep_interval_seconds`")
+        try:
+            self.holidays  # noqa: B018 - parsed here so a bad date fails at start, naming the variable.
+        except ValueError as exc:
+            raise msgspec.ValidationError(f"{exc} - at `$.clinic_holidays`") from None
+
+    @property
+    def holidays(self) -> frozenset[date]:
+        """The clinic's holidays (``HANDOFF_CLINIC_HOLIDAYS``), not counted as business days."""
+        found = set()
+        for item in self.clinic_holidays.split(","):
+            if item.strip():
+                try:
+                    found.add(date.fromisoformat(item.strip()))
+                except ValueError:
+                    raise ValueError(f"{item.strip()!r} is not an ISO date (YYYY-MM-DD)") from None
+        return frozenset(found)
 
     @property
     def data_path(self) -> Path:

@@ -26,6 +26,7 @@ SUBJECTS: dict[str, str] = {
     "referral_cancelled": "Cancelled: referral from {{ clinic }}",
     "referral_accepted": "Accepted by {{ partner_name or 'the partner' }}",
     "referral_declined": "Declined by {{ partner_name or 'the partner' }}",
+    "offer_expired": "No answer in time from {{ partner_name or 'the partner' }}",
     "no_partner_left": "Action needed: no partner accepted the referral",
     "outcome_reported": "Outcome reported by {{ partner_name or 'the partner' }}",
 }

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
+
+from redis import Redis
+from rq.exceptions import DuplicateJobError
 
 from services.referrals import bootstrap
-from shared import codec
+from shared import codec, queues
 from shared.config import load_settings
 from shared.messages import EmailDelivery, PartnerChanged
 from shared.worker import give_up
@@ -59,3 +63,45 @@ async def _apply(runtime: bootstrap.Runtime, message: object) -> None:
             raise TypeError(f"the referrals queue does not take {type(message).__name__} messages")
     # Whatever the message caused (next offers, emails) leaves now rather than at a relay's tick.
     await runtime.relay.flush()
+
+
+# ------------------------------------------------------------------ the deadline sweep
+
+SWEEP_HANDLER = "services.referrals.jobs.sweep"
+
+
+def schedule_sweep(connection: Redis, *, interval: int, now: datetime | None = None) -> bool:
+    """Put the next deadline sweep on RQ's schedule, at the next multiple of ``interval`` seconds.
+
+    The job id names that slot and is enqueued ``unique``: however many workers (or the sweep
+    job itself) schedule it, one job runs per slot. False when the slot was already scheduled."""
+    now = now or datetime.now(UTC)
+    slot = int(now.timestamp()) // interval + 1
+    queue = queues.rq_queue(queues.REFERRALS, connection)
+    try:
+        queue.enqueue_at(
+            datetime.fromtimestamp(slot * interval, UTC), SWEEP_HANDLER, interval,
+            job_id=f"referrals-sweep-{interval}-{slot}", unique=True,
+            # No retry: the next slot's sweep does whatever this one could not.
+            job_timeout=queues.JOB_TIMEOUT_SECONDS, result_ttl=max(600, 10 * interval), failure_ttl=24 * 3600,
+            description=f"deadline sweep, slot {slot}",
+        )
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def sweep(interval: int) -> None:
+    """One pass of the deadline sweep (see :meth:`Referrals.sweep`), the next pass scheduled first
+    so that a failing pass does not stop the chain."""
+    if _process is None:
+        use()
+    schedule_sweep(_process.runtime.redis, interval=interval)
+    report = _process.loop.run_until_complete(_sweep(_process.runtime))
+    log.info("deadline sweep: %d reminded, %d expired", report.reminded, report.expired)
+
+
+async def _sweep(runtime: bootstrap.Runtime):  # noqa: ANN202
+    report = await runtime.referrals.sweep()
+    await runtime.relay.flush()
+    return report

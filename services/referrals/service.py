@@ -74,6 +74,13 @@ class OfferPage(msgspec.Struct, kw_only=True):
     acknowledged: bool = False
 
 
+class SweepReport(msgspec.Struct, kw_only=True, frozen=True):
+    """What one deadline sweep did (another sweep running at once may have done the rest)."""
+
+    reminded: int = 0
+    expired: int = 0
+
+
 class Referrals:
     """Issue, follow and answer referrals."""
 
@@ -317,9 +324,11 @@ class Referrals:
         if row is None:
             return False
         now = self._clock()
+        # Stored in UTC: SQLite keeps a datetime's wall time only, and every reader assumes UTC.
         expires_at = add_business_days(
-            now, getattr(self._settings, f"offer_days_{urgency}"), timezone=self._settings.clinic_timezone
-        )
+            now, getattr(self._settings, f"offer_days_{urgency}"), timezone=self._settings.clinic_timezone,
+            holidays=self._settings.holidays,
+        ).astimezone(UTC)
         await session.execute(
             update(offers).where(offers.c.id == row.id).values(status="offered", offered_at=now, expires_at=expires_at)
         )
@@ -348,6 +357,101 @@ class Referrals:
                                    why="the partner who had it closed their offer; offering the next one")
         await self._offer_next(session, referral_id=referral.id, reference=referral.reference,
                                urgency=referral.urgency)
+
+    # ------------------------------------------------------------------ deadlines
+
+    async def sweep(self) -> SweepReport:
+        """Act on every offer's stored deadline as of now: remind the partner once past half the
+        time to answer, expire the offer at its deadline (the therapist is told, the next partner
+        offered, or the referral fails).
+
+        Safe to run at any interval, after an outage, and by several workers at once: each offer
+        changes by a conditional UPDATE (``WHERE status = 'offered' ...``) in its own transaction
+        with the emails it causes, so only the sweep whose UPDATE matched sends them."""
+        now = self._clock()
+        reminded = expired = 0
+        async with self._sessions() as session:
+            due = (
+                await session.execute(
+                    select(offers.c.id, offers.c.offered_at, offers.c.expires_at, offers.c.reminded_at)
+                    .where(offers.c.status == "offered", offers.c.expires_at.is_not(None))
+                    .order_by(offers.c.expires_at)
+                )
+            ).all()
+        for row in due:
+            offered_at, expires_at = _aware(row.offered_at), _aware(row.expires_at)
+            if expires_at <= now:
+                expired += await self._expire(row.id, now=now)
+            elif row.reminded_at is None and offered_at + (expires_at - offered_at) / 2 <= now:
+                reminded += await self._remind(row.id, now=now)
+        return SweepReport(reminded=reminded, expired=expired)
+
+    async def _remind(self, offer_id: str, *, now: datetime) -> int:
+        async with self._sessions.begin() as session:
+            claimed = await session.execute(
+                update(offers).where(offers.c.id == offer_id, offers.c.status == "offered",
+                                     offers.c.reminded_at.is_(None), offers.c.expires_at > now)
+                .values(reminded_at=now)
+            )
+            if claimed.rowcount != 1:
+                return 0  # Answered, expired or reminded by another sweep meanwhile.
+            row = (
+                await session.execute(
+                    select(offers.c.referral_id, offers.c.expires_at, partners.c.name, partners.c.email,
+                           referrals.c.reference, referrals.c.urgency, referrals.c.status)
+                    .join(partners, partners.c.id == offers.c.partner_id)
+                    .join(referrals, referrals.c.id == offers.c.referral_id)
+                    .where(offers.c.id == offer_id)
+                )
+            ).one()
+            expires_at = _aware(row.expires_at)
+            # A fresh token for the same offer: links are stateless and die with the offer.
+            token = links.issue(key=self._key, offer_id=offer_id, expires_at=expires_at)
+            await self._email(
+                session, referral_id=row.referral_id, kind="offer_reminder", to=row.email,
+                context=EmailContext(
+                    recipient_name=row.name, partner_name=row.name, reference=row.reference, urgency=row.urgency,
+                    action_url=f"{self._settings.public_url('referrals')}/respond/{token}", expires_at=expires_at,
+                ),
+            )
+            await self._event(session, row.referral_id, actor="system", from_status=row.status,
+                              to_status=row.status, why=f"{row.name} reminded: half the time to answer has passed")
+        self._on_commit()
+        return 1
+
+    async def _expire(self, offer_id: str, *, now: datetime) -> int:
+        async with self._sessions.begin() as session:
+            row = (
+                await session.execute(
+                    select(offers.c.referral_id, offers.c.expires_at, partners.c.name, partners.c.email)
+                    .join(partners, partners.c.id == offers.c.partner_id)
+                    .where(offers.c.id == offer_id)
+                )
+            ).one()
+            # responded_at is the deadline itself, not the sweep's time: the same record whenever
+            # the sweep runs.
+            claimed = await session.execute(
+                update(offers).where(offers.c.id == offer_id, offers.c.status == "offered", offers.c.expires_at <= now)
+                .values(status="expired", responded_at=row.expires_at)
+            )
+            if claimed.rowcount != 1:
+                return 0  # Answered or expired by another sweep meanwhile.
+            referral = await self._reload(session, row.referral_id)
+            await self._event(session, referral.id, actor="system", from_status=referral.status,
+                              to_status=referral.status,
+                              why=f"offer to {row.name} expired unanswered at {_aware(row.expires_at).isoformat()}")
+            context = EmailContext(recipient_name=row.name, partner_name=row.name, reference=referral.reference,
+                                   urgency=referral.urgency)
+            await self._email(session, referral_id=referral.id, kind="offer_withdrawn", to=row.email, context=context)
+            if await self._next_queued(session, referral.id) is not None:
+                # When none is left, _advance sends the therapist no_partner_left instead.
+                await self._email_therapist(session, referral, kind="offer_expired", partner_name=row.name)
+            if referral.status in ("requested", "received"):
+                # The next partner's time starts when they are sent the offer, not at the old
+                # deadline: after an outage they still get their full time to answer.
+                await self._advance(session, referral, actor="system")
+        self._on_commit()
+        return 1
 
     async def _reload(self, session: AsyncSession, referral_id: str):  # noqa: ANN202
         return (await session.execute(select(referrals).where(referrals.c.id == referral_id))).one()
@@ -739,4 +843,4 @@ def _record(referral: object, offer_rows: list, events: list, failures: list[str
     )
 
 
-__all__ = ["Referrals", "EmergencyStop", "ScopeViolation", "LinkRefused", "OfferPage", "system_clock"]
+__all__ = ["Referrals", "EmergencyStop", "ScopeViolation", "LinkRefused", "OfferPage", "SweepReport", "system_clock"]

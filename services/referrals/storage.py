@@ -71,6 +71,8 @@ offers = Table(
     Column("responded_at", DateTime(timezone=True), nullable=True),
     Column("decline_reason", String(40), nullable=True),
     Column("decline_note", Text, nullable=True),
+    # Set once by the sweep that sends the half-deadline reminder (see Referrals.sweep).
+    Column("reminded_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("referral_id", "position"),
     Index("ix_offers_partner_status", "partner_id", "status"),
     Index("ix_offers_status_expires", "status", "expires_at"),
