@@ -9,17 +9,20 @@ from __future__ import annotations
 import logging
 import re
 
-import anyio.to_thread
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
+
+import anyio.to_thread
 
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie, State
+from litestar.datastructures import Cookie, MutableScopeHeaders, State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.types import Message, Scope
 
 from shared import database
 from shared.auth import InvalidToken, Role, Staff, verify_staff_token
@@ -168,3 +171,38 @@ ops_handlers = [health, ready]
 def initial_state(settings: Settings) -> State:
     """App state every service starts with: its settings and the key staff tokens are signed with."""
     return State({"settings": settings, "signing_key": settings.signing_key()})
+
+
+def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A ``before_send`` hook adding the security headers every response of a Handoff service
+    carries. Forms may post to either service (the directory's logout goes to referrals)."""
+    origins = " ".join(dict.fromkeys((settings.public_url("directory"), settings.public_url("referrals"))))
+    policy = "; ".join([
+        "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:",
+        "object-src 'none'", "base-uri 'self'", "frame-ancestors 'none'", f"form-action 'self' {origins}",
+    ])
+    cdn = "https://cdn.jsdelivr.net https://unpkg.com"
+    docs_policy = "; ".join([
+        "default-src 'self'", f"script-src 'self' 'unsafe-inline' {cdn}",
+        f"style-src 'self' 'unsafe-inline' {cdn} https://fonts.googleapis.com", "font-src 'self' https://fonts.gstatic.com",
+        "img-src 'self' data: https:", "worker-src 'self' blob:", "object-src 'none'", "frame-ancestors 'none'",
+    ])
+    fixed = {
+        "x-content-type-options": "nosniff",
+        # Partner links carry their token in the path: other sites get the origin only.
+        "referrer-policy": "strict-origin-when-cross-origin",
+        "x-frame-options": "DENY",
+        "permissions-policy": "camera=(), microphone=(), geolocation=()",
+    }
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in fixed.items():
+            headers.setdefault(name, value)
+        # The interactive API docs (/schema) load Litestar's viewer scripts from a CDN.
+        docs = scope.get("path", "").startswith("/schema")
+        headers.setdefault("content-security-policy", docs_policy if docs else policy)
+
+    return before_send

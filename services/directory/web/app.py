@@ -63,6 +63,7 @@ def create_app(settings: Settings) -> Litestar:
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(title="Handoff directory", version="1.0.0", path="/schema"),
         state=_initial_state(settings),
+        before_send=[web.security_headers(settings)],
         debug=False,
     )
 

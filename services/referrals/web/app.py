@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from services.referrals import bootstrap
@@ -20,6 +21,7 @@ from shared import web
 from shared.config import Settings
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
+STATIC = Path(__file__).parent.parent / "static"
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
@@ -46,9 +48,12 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             *web.ops_handlers, metrics_controller, auth.issue_token, scope.list_reasons,
             referrals.ReferralController, respond.RespondController, login.LoginController,
             new_referral.NewReferralFlow, pages.StaffPages, admin.StaffAdmin,
+            # Scripts are files, never inline, so the Content-Security-Policy can forbid inline ones.
+            create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],
         lifespan=[lifespan],
         state=web.initial_state(settings),
+        before_send=[web.security_headers(settings)],
         middleware=[metrics_config.middleware],
         exception_handlers=web.exception_handlers,
         # CSRF on every form (staff pages, partner pages, login). The API uses bearer tokens that
