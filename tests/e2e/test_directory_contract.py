@@ -10,21 +10,19 @@ import io
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
 from redis import Redis
 
 from services.dev.ports import free_port
+from tests.e2e.polling import eventually
 from shared import categories, queues
 from shared.auth import Staff, issue_staff_token
 
-T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "directory-e2e-secret-of-at-least-32-bytes"
 BAD = (
@@ -34,16 +32,6 @@ BAD = (
     "Fine,dietitian,fine@diet.example,\n"
     "Bad Phone,dietitian,z@diet.example,12\n"
 )
-
-
-def eventually(probe: Callable[[], T | None], *, timeout: float = 10.0, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Directory:

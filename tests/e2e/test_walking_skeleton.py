@@ -11,31 +11,18 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import psutil
 import pytest
 
 from services.dev.ports import free_port
+from tests.e2e.polling import eventually
 
-T = TypeVar("T")
 PASSWORD = "walking skeleton 2026"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def eventually(probe: Callable[[], T | None], *, timeout: float = 30.0, what: str) -> T:
-    """Poll ``probe`` until it returns something truthy (no fixed sleeps standing in for waits)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class System:
