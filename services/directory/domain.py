@@ -322,6 +322,18 @@ def normalise_phone(phone: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display_phone(phone: str) -> str:
+    """How a stored E.164 number reads to a local client: ``(727) 555-0100`` at home, the
+    international form (``+44 20 7946 0000``) otherwise."""
+    try:
+        number = phonenumbers.parse(phone, DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        return phone
+    local = phonenumbers.region_code_for_number(number) == DEFAULT_PHONE_REGION
+    style = phonenumbers.PhoneNumberFormat.NATIONAL if local else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, style)
+
+
 def validate_npi(npi: str | None) -> str | None:
     """A National Provider Identifier: 10 digits whose last is the Luhn check digit of
     ``80840`` + the first nine. Spaces and hyphens are dropped."""

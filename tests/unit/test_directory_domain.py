@@ -252,3 +252,10 @@ def test_profile_lists_are_trimmed_and_deduplicated() -> None:
     valid = details(specialties=(" knees", "Knees", "backs "), license_state="fl").validated(categories=CATEGORIES)
     assert valid.specialties == ("knees", "backs")
     assert valid.license_state == "FL"
+
+
+def test_phones_read_the_way_local_clients_write_them() -> None:
+    from services.directory.domain import display_phone
+
+    assert display_phone("+17275550100") == "(727) 555-0100"
+    assert display_phone("+442079460000") == "+44 20 7946 0000"

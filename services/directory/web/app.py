@@ -21,6 +21,7 @@ from litestar.template import TemplateConfig
 from redis import Redis
 
 from services.directory import storage
+from services.directory.domain import display_phone
 from services.directory.search import InvalidSearch
 from services.directory.service import PartnerService
 from services.directory.web.admin import AdminController
@@ -60,7 +61,10 @@ def create_app(settings: Settings) -> Litestar:
             cookie_httponly=True,
             cookie_samesite="strict",
         ),
-        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: engine.engine.filters.update(phone=display_phone),
+        ),
         openapi_config=OpenAPIConfig(title="Handoff directory", version="1.0.0", path="/schema"),
         state=_initial_state(settings),
         before_send=[web.security_headers(settings)],
