@@ -56,6 +56,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
     clinic_name: str = "Handoff Demo Clinic"
     clinic_timezone: str = "America/New_York"
+    # The clinic's contact, printed on the client's handout.
+    clinic_phone: str = ""
+    clinic_address: str = ""
+    clinic_website: str = ""
     staff_token_ttl_minutes: int = 480
     # Business days a partner has to answer an offer, by urgency.
     offer_days_urgent: int = 1

@@ -29,6 +29,7 @@ SUBJECTS: dict[str, str] = {
     "offer_expired": "No answer in time from {{ partner_name or 'the partner' }}",
     "no_partner_left": "Action needed: no partner accepted the referral",
     "outcome_reported": "Outcome reported by {{ partner_name or 'the partner' }}",
+    "report_outcome": "Thank you: report the outcome of the referral from {{ clinic }}",
 }
 KINDS = frozenset(SUBJECTS)
 
@@ -60,7 +61,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 
 # Kinds whose whole point is the partner's link: sending one without it would be a dead end.
-NEEDS_LINK = frozenset({"offer", "offer_reminder"})
+NEEDS_LINK = frozenset({"offer", "offer_reminder", "report_outcome"})
 
 
 class CannotRender(ValueError):

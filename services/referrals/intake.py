@@ -45,3 +45,11 @@ class SuggestionQuery(msgspec.Struct, kw_only=True, frozen=True):
 
 class CancelRequest(msgspec.Struct, kw_only=True, frozen=True):
     reason: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class HoldRequest(msgspec.Struct, kw_only=True, frozen=True):
+    reason: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class ForwardRequest(msgspec.Struct, kw_only=True, frozen=True):
+    partner_id: Annotated[str, msgspec.Meta(min_length=1, max_length=36)]

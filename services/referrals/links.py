@@ -10,8 +10,9 @@ from shared import auth
 AUDIENCE = "handoff:respond"
 
 
-def issue(*, key: str, offer_id: str, expires_at: datetime, purpose: str = "answer") -> str:
-    return auth.sign({"oid": offer_id, "p": purpose}, key=key, audience=AUDIENCE, expires_at=expires_at)
+def issue(*, key: str, offer_id: str, expires_at: datetime, purpose: str = "answer", nonce: str = "") -> str:
+    claims = {"oid": offer_id, "p": purpose, **({"n": nonce} if nonce else {})}
+    return auth.sign(claims, key=key, audience=AUDIENCE, expires_at=expires_at)
 
 
 def read(token: str, *, key: str, purpose: str = "answer") -> str:
@@ -21,3 +22,12 @@ def read(token: str, *, key: str, purpose: str = "answer") -> str:
     if claims.get("p") != purpose or not isinstance(claims.get("oid"), str):
         raise auth.InvalidToken("invalid")
     return claims["oid"]
+
+
+def read_report(token: str, *, key: str) -> tuple[str, str]:
+    """The offer id and nonce of an outcome-report link. Single use comes from the nonce: the
+    offer keeps only the newest link's, and clears it when a report is made."""
+    claims = auth.verify(token, key=key, audience=AUDIENCE)
+    if claims.get("p") != "report" or not isinstance(claims.get("oid"), str) or not isinstance(claims.get("n"), str):
+        raise auth.InvalidToken("invalid")
+    return claims["oid"], claims["n"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
@@ -17,6 +17,8 @@ class OfferRecord(msgspec.Struct, kw_only=True):
     expires_at: datetime | None
     responded_at: datetime | None = None
     decline_reason: str | None = None
+    # When the sweep reminded the partner: the offer is past half its deadline, unanswered.
+    reminded_at: datetime | None = None
 
 
 class TimelineEntry(msgspec.Struct, kw_only=True):
@@ -25,6 +27,33 @@ class TimelineEntry(msgspec.Struct, kw_only=True):
     from_status: str | None
     to_status: str
     why: str
+
+
+class OutcomeRecord(msgspec.Struct, kw_only=True):
+    """One outcome report from the partner who accepted."""
+
+    outcome: str
+    reported_at: datetime
+    partner_id: str
+    booked_for: date | None = None
+    clearance: str | None = None
+    areas_to_avoid: str = ""
+    pressure_limit: str = ""
+    note: str = ""
+
+
+class ClearanceRecord(msgspec.Struct, kw_only=True):
+    """The newest massage clearance a partner gave for this client, and where it came from."""
+
+    clearance: str
+    label: str
+    reference: str
+    reported_at: datetime
+    areas_to_avoid: str = ""
+    pressure_limit: str = ""
+    note: str = ""
+    # True when it was given on an earlier referral of the same client.
+    from_earlier_referral: bool = False
 
 
 class ReferralRecord(msgspec.Struct, kw_only=True):
@@ -45,6 +74,9 @@ class ReferralRecord(msgspec.Struct, kw_only=True):
     # Why a therapist must act on it (an undeliverable email, no partner left); empty when fine.
     attention: list[str] = []
     needs_attention: bool = False
+    outcomes: list[OutcomeRecord] = []
+    # Shown prominently: the newest clearance for this client (this referral's or an earlier one's).
+    clearance: ClearanceRecord | None = None
 
 
 class Suggestion(msgspec.Struct, kw_only=True):
@@ -60,3 +92,16 @@ class EmergencyAdvice(msgspec.Struct, kw_only=True):
     urgency: str
     instruction: str
     reasons: list[str]
+
+
+class Dashboard(msgspec.Struct, kw_only=True):
+    """Figures for the dashboard's charts over one period (referrals created in it)."""
+
+    since: datetime
+    until: datetime
+    # (stage, count): sent, accepted, booked, completed.
+    funnel: list[tuple[str, int]]
+    # (partner name, median hours from offer to acceptance, acceptances), fastest first.
+    time_to_accept: list[tuple[str, float, int]]
+    # (month "YYYY-MM", {category label: count}), oldest first.
+    by_category: list[tuple[str, dict[str, int]]]

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import msgspec
@@ -24,11 +24,16 @@ from services.referrals.domain import (
     CLOSED_STATUSES, DECLINE_REASONS, OPEN_STATUSES, check_consent, check_transition, diagnostic_wording,
 )
 from services.referrals.intake import ReferralDraft, SuggestionQuery
+from services.referrals.outcomes import CLEARANCES, OUTCOMES, TARGET_STATUS, OutcomeReport, check_report
 from services.referrals.offers import add_business_days
-from services.referrals.records import EmergencyAdvice, OfferRecord, ReferralRecord, Suggestion, TimelineEntry
+from services.referrals import charts
+from services.referrals.records import (
+    ClearanceRecord, Dashboard, EmergencyAdvice, OfferRecord, OutcomeRecord, ReferralRecord, Suggestion, TimelineEntry,
+)
 from services.referrals.rules import Assessment, Rules
 from services.referrals.storage import (
-    audit_log, email_deliveries, idempotency_keys, offers, outbox, partners, referral_events, referrals, staff_users,
+    audit_log, email_deliveries, idempotency_keys, offers, outbox, outcomes, partners, referral_events, referrals,
+    staff_users,
 )
 from shared import categories, codec, geo, outbox as outbox_module
 from shared.auth import InvalidToken, Staff
@@ -74,6 +79,36 @@ class OfferPage(msgspec.Struct, kw_only=True):
     acknowledged: bool = False
 
 
+class Handout(msgspec.Struct, kw_only=True):
+    """The client's printable handout: why, in plain words, and whom to contact. No diagnosis."""
+
+    referral_id: str
+    reference: str
+    client_name: str
+    urgency: str
+    why: list[str]
+    partners: list[PartnerSnapshot]
+    # True when a partner has accepted: the handout then names only them.
+    accepted: bool = False
+
+
+class ReportPage(msgspec.Struct, kw_only=True):
+    """What a partner sees behind an outcome-report link."""
+
+    partner_name: str
+    reference: str
+    urgency: str
+    reasons: list[str]
+    status: str
+    booked_for: date | None = None
+
+
+# How many partners a handout lists when none has accepted: enough choice, one printed sheet.
+HANDOUT_PARTNERS = 4
+# How long an outcome-report link stays good: long enough for a waiting list and a first visit.
+REPORT_LINK_DAYS = 90
+
+
 class SweepReport(msgspec.Struct, kw_only=True, frozen=True):
     """What one deadline sweep did (another sweep running at once may have done the rest)."""
 
@@ -99,6 +134,10 @@ class Referrals:
         self._key = settings.signing_key()
         self._on_commit = on_commit
         self._clock = clock
+
+    def now(self) -> datetime:
+        """The service's clock (injected in tests)."""
+        return self._clock()
 
     # ------------------------------------------------------------------ issuing
 
@@ -374,7 +413,9 @@ class Referrals:
             due = (
                 await session.execute(
                     select(offers.c.id, offers.c.offered_at, offers.c.expires_at, offers.c.reminded_at)
-                    .where(offers.c.status == "offered", offers.c.expires_at.is_not(None))
+                    .join(referrals, referrals.c.id == offers.c.referral_id)
+                    .where(offers.c.status == "offered", offers.c.expires_at.is_not(None),
+                           referrals.c.status.in_(("requested", "received")))
                     .order_by(offers.c.expires_at)
                 )
             ).all()
@@ -514,6 +555,7 @@ class Referrals:
             if decision == "accept":
                 await self._transition(session, referral, "accepted", actor=actor, why=f"accepted by {partner.name}")
                 await self._email_therapist(session, referral, kind="referral_accepted", partner_name=partner.name)
+                await self._send_report_link(session, offer_id=offer.id, referral=referral, partner=partner)
             else:
                 await self._event(session, referral.id, actor=actor, from_status=referral.status,
                                   to_status=referral.status,
@@ -545,6 +587,145 @@ class Referrals:
         partner = (await session.execute(select(partners).where(partners.c.id == row.partner_id))).one()
         return row, referral, partner
 
+    # ------------------------------------------------------------------ outcome reports
+
+    async def _send_report_link(self, session: AsyncSession, *, offer_id: str, referral: object,
+                                partner: object) -> None:
+        """Email the accepting partner a fresh outcome-report link; any earlier one stops working."""
+        nonce = secrets.token_urlsafe(18)
+        await session.execute(update(offers).where(offers.c.id == offer_id).values(report_nonce=nonce))
+        expires_at = self._clock() + timedelta(days=REPORT_LINK_DAYS)
+        token = links.issue(key=self._key, offer_id=offer_id, expires_at=expires_at, purpose="report", nonce=nonce)
+        await self._email(
+            session, referral_id=referral.id, kind="report_outcome", to=partner.email,
+            context=EmailContext(
+                recipient_name=partner.name, partner_name=partner.name, reference=referral.reference,
+                urgency=referral.urgency, action_url=f"{self._settings.public_url('referrals')}/report/{token}",
+                expires_at=expires_at,
+            ),
+        )
+
+    async def _usable_report(self, session: AsyncSession, token: str):  # noqa: ANN202
+        try:
+            offer_id, nonce = links.read_report(token, key=self._key)
+        except InvalidToken as exc:
+            raise LinkRefused("expired" if str(exc) == "expired" else "invalid") from None
+        offer = (await session.execute(select(offers).where(offers.c.id == offer_id))).first()
+        if offer is None:
+            raise LinkRefused("invalid")
+        referral = (await session.execute(select(referrals).where(referrals.c.id == offer.referral_id))).one()
+        if (offer.status != "accepted" or offer.report_nonce != nonce
+                or referral.status not in ("accepted", "in-progress")):
+            raise LinkRefused("used")
+        partner = (await session.execute(select(partners).where(partners.c.id == offer.partner_id))).one()
+        return offer, referral, partner, nonce
+
+    async def open_report(self, *, token: str) -> ReportPage:
+        """The referral behind an outcome-report link, for its form. Audits the view only."""
+        async with self._sessions.begin() as session:
+            offer, referral, partner, _ = await self._usable_report(session, token)
+            await session.execute(
+                insert(audit_log).values(
+                    at=self._clock(), actor=f"partner:{offer.partner_id}", action="partner_viewed_referral",
+                    referral_id=referral.id, detail={"offer_id": offer.id, "purpose": "report"},
+                )
+            )
+            booked = (
+                await session.execute(
+                    select(outcomes.c.booked_for).where(outcomes.c.referral_id == referral.id,
+                                                        outcomes.c.outcome == "booked")
+                    .order_by(outcomes.c.id.desc()).limit(1)
+                )
+            ).first()
+        return ReportPage(
+            partner_name=partner.name, reference=referral.reference, urgency=referral.urgency,
+            reasons=[self._rules.reasons[c].label for c in referral.reasons if c in self._rules.reasons],
+            status=referral.status, booked_for=booked.booked_for if booked else None,
+        )
+
+    async def report(self, *, token: str, report: OutcomeReport) -> str:
+        """A partner's outcome report through their link: recorded, the referral moved (booked →
+        in-progress, completed, no-show → on hold with the therapist), the therapist emailed, and
+        after a booking a fresh link sent for the next report. Each link is good for one report."""
+        async with self._sessions.begin() as session:
+            offer, referral, partner, nonce = await self._usable_report(session, token)
+            check_report(report)
+            claimed = await session.execute(
+                update(offers).where(offers.c.id == offer.id, offers.c.report_nonce == nonce).values(report_nonce=None)
+            )
+            if claimed.rowcount != 1:
+                raise LinkRefused("used")
+            await session.execute(
+                insert(outcomes).values(
+                    referral_id=referral.id, offer_id=offer.id, partner_id=partner.id, outcome=report.outcome,
+                    booked_for=report.booked_for, clearance=report.clearance,
+                    areas_to_avoid=report.areas_to_avoid.strip(), pressure_limit=report.pressure_limit.strip(),
+                    note=report.note.strip(), reported_at=self._clock(),
+                )
+            )
+            actor = f"partner:{partner.name}"
+            why = f"{partner.name} reported: {OUTCOMES[report.outcome]}"
+            if report.booked_for:
+                why += f" for {report.booked_for.isoformat()}"
+            if report.clearance:
+                why += f"; {CLEARANCES[report.clearance]}"
+            target = TARGET_STATUS[report.outcome]
+            if target == referral.status:
+                await self._event(session, referral.id, actor=actor, from_status=referral.status,
+                                  to_status=target, why=why)
+            else:
+                await self._transition(session, referral, target, actor=actor, why=why)
+            await self._email_therapist(session, referral, kind="outcome_reported", partner_name=partner.name)
+            if report.outcome == "booked":
+                await self._send_report_link(session, offer_id=offer.id, referral=referral, partner=partner)
+        self._on_commit()
+        return target
+
+    # ------------------------------------------------------------------ the client's handout
+
+    async def handout(self, *, staff: Staff, referral_id: str, printed: bool = False) -> Handout:
+        """The client's handout: the partner who accepted, or else the referral's partners still
+        active, topped up with the best suggestions for its reasons. Every view is audited, and
+        so is every print (``printed``)."""
+        async with self._sessions.begin() as session:
+            referral = await self._referral_for(session, staff, referral_id)
+            rows = (
+                await session.execute(
+                    select(offers.c.partner_id, offers.c.status).where(offers.c.referral_id == referral.id)
+                    .order_by(offers.c.position)
+                )
+            ).all()
+            await session.execute(
+                insert(audit_log).values(
+                    at=self._clock(), actor=staff.email, action="handout_printed" if printed else "handout_viewed",
+                    referral_id=referral.id, detail={"reference": referral.reference},
+                )
+            )
+            accepted = [r.partner_id for r in rows if r.status == "accepted"]
+            wanted = accepted or list(dict.fromkeys(r.partner_id for r in rows))
+            found = {p.id: p for p in await self._replica(session, ids=wanted)}
+        listed = [found[pid] for pid in wanted if pid in found and found[pid].status == "active"]
+        if not accepted and len(listed) < HANDOUT_PARTNERS:
+            postal = referral.client.get("postal_code") or None
+            try:
+                ranked = await self._ranked(SuggestionQuery(
+                    reasons=list(referral.reasons), postal_code=postal if postal and geo.centroid(postal) else None,
+                    limit=HANDOUT_PARTNERS * 2,
+                ))
+            except InvalidInput:
+                ranked = []
+            for _, partner in ranked:
+                if len(listed) >= HANDOUT_PARTNERS:
+                    break
+                if partner.id not in {p.id for p in listed}:
+                    listed.append(partner)
+        reasons = [self._rules.reasons[c] for c in referral.reasons if c in self._rules.reasons]
+        return Handout(
+            referral_id=referral.id, reference=referral.reference, client_name=str(referral.client.get("name", "")),
+            urgency=referral.urgency, why=[r.lay_wording or r.label for r in reasons], partners=listed,
+            accepted=bool(accepted),
+        )
+
     # ------------------------------------------------------------------ staff actions
 
     async def cancel(self, *, staff: Staff, referral_id: str, reason: str = "") -> ReferralRecord:
@@ -553,6 +734,119 @@ class Referrals:
             await self._transition(session, referral, "cancelled", actor=staff.email,
                                    why=reason or "cancelled by the therapist")
             await self._withdraw_open_offers(session, referral, kind="referral_cancelled")
+        self._on_commit()
+        return await self.get(staff=staff, referral_id=referral_id)
+
+    async def hold(self, *, staff: Staff, referral_id: str, reason: str = "") -> ReferralRecord:
+        """Pause a referral. An offer still waiting for its partner's answer is withdrawn (the
+        partner is told) and goes back to the head of the queue; an accepted one stays."""
+        async with self._sessions.begin() as session:
+            referral = await self._referral_for(session, staff, referral_id)
+            await self._transition(session, referral, "on-hold", actor=staff.email,
+                                   why=reason or "put on hold by the therapist")
+            waiting = (
+                await session.execute(
+                    select(offers.c.id, partners.c.name, partners.c.email)
+                    .join(partners, partners.c.id == offers.c.partner_id)
+                    .where(offers.c.referral_id == referral.id, offers.c.status == "offered")
+                )
+            ).all()
+            for row in waiting:
+                await session.execute(
+                    update(offers).where(offers.c.id == row.id, offers.c.status == "offered")
+                    .values(status="queued", offered_at=None, expires_at=None, reminded_at=None)
+                )
+                await self._email(session, referral_id=referral.id, kind="offer_withdrawn", to=row.email,
+                                  context=EmailContext(recipient_name=row.name, partner_name=row.name,
+                                                       reference=referral.reference, urgency=referral.urgency))
+        self._on_commit()
+        return await self.get(staff=staff, referral_id=referral_id)
+
+    async def resume(self, *, staff: Staff, referral_id: str) -> ReferralRecord:
+        """Take a referral off hold: back with its accepting partner (who gets a fresh report link
+        if theirs was used), or offered again, with a full deadline, to the next partner."""
+        async with self._sessions.begin() as session:
+            referral = await self._referral_for(session, staff, referral_id)
+            if referral.status != "on-hold":
+                raise Conflict(f"a referral that is {referral.status} is not on hold", field="status")
+            accepted = (
+                await session.execute(
+                    select(offers.c.id, offers.c.report_nonce, partners.c.name, partners.c.email)
+                    .join(partners, partners.c.id == offers.c.partner_id)
+                    .where(offers.c.referral_id == referral.id, offers.c.status == "accepted")
+                )
+            ).first()
+            if accepted is not None:
+                booked = (
+                    await session.execute(
+                        select(outcomes.c.id).where(outcomes.c.referral_id == referral.id,
+                                                    outcomes.c.outcome == "booked")
+                    )
+                ).first()
+                await self._transition(session, referral, "in-progress" if booked else "accepted",
+                                       actor=staff.email, why="resumed by the therapist")
+                if accepted.report_nonce is None:
+                    await self._send_report_link(session, offer_id=accepted.id, referral=referral, partner=accepted)
+            elif await self._next_queued(session, referral.id) is not None:
+                await self._transition(session, referral, "requested", actor=staff.email,
+                                       why="resumed by the therapist")
+                await self._offer_next(session, referral_id=referral.id, reference=referral.reference,
+                                       urgency=referral.urgency)
+            else:
+                await self._transition(session, referral, "failed", actor=staff.email,
+                                       why="resumed with no partner left to offer it to")
+        self._on_commit()
+        return await self.get(staff=staff, referral_id=referral_id)
+
+    async def forward_candidates(self, *, reasons: list[str]) -> list[PartnerSnapshot]:
+        """Active partners in scope for ``reasons``, by name: who a referral may be forwarded to."""
+        assessment = self._rules.assess(reasons)
+        async with self._sessions() as session:
+            found = await self._replica(session, categories_=assessment.categories)
+        return sorted(found, key=lambda p: p.name.casefold())
+
+    async def forward(self, *, staff: Staff, referral_id: str, partner_id: str) -> ReferralRecord:
+        """Offer a declined, failed or held referral to a partner of the therapist's choice, in
+        scope and covered by the consent like any other; whatever it still had open is withdrawn."""
+        async with self._sessions.begin() as session:
+            referral = await self._referral_for(session, staff, referral_id)
+            if referral.status not in ("rejected", "failed", "on-hold"):
+                raise Conflict(f"a referral that is {referral.status} cannot be forwarded; put it on hold first",
+                               field="status")
+            assessment = self._rules.assess(list(referral.reasons))
+            found = await self._replica(session, ids=[partner_id])
+            partner = found[0] if found else None
+            if partner is None:
+                raise InvalidInput(f"unknown partner {partner_id!r}", field="partner_id")
+            if partner.status != "active":
+                raise InvalidInput(f"{partner.name} is {partner.status} and cannot receive referrals",
+                                   field="partner_id")
+            if partner.category not in assessment.categories:
+                raise ScopeViolation(f"{partner.name} ({partner.category}) is outside the scope allowed for "
+                                     "this referral's reasons", field="partner_id",
+                                     extra={"allowed": assessment.categories})
+            check_consent(given=bool(referral.consent.get("given")), scope=list(referral.consent.get("scope", [])),
+                          kinds_needed={categories.load()[partner.category].kind})
+            await self._withdraw_open_offers(session, referral, kind="offer_withdrawn")
+            # The partner who had accepted it (before a no-show, say) no longer has it either.
+            await session.execute(
+                update(offers).where(offers.c.referral_id == referral.id, offers.c.status == "accepted")
+                .values(status="withdrawn", report_nonce=None)
+            )
+            last = (
+                await session.execute(
+                    select(offers.c.position).where(offers.c.referral_id == referral.id)
+                    .order_by(offers.c.position.desc()).limit(1)
+                )
+            ).first()
+            await session.execute(insert(offers).values(
+                id=str(uuid.uuid4()), referral_id=referral.id, partner_id=partner.id,
+                position=(last.position + 1) if last else 0, status="queued",
+            ))
+            await self._transition(session, referral, "requested", actor=staff.email,
+                                   why=f"forwarded by the therapist to {partner.name}")
+            await self._offer_next(session, referral_id=referral.id, reference=referral.reference,
+                                   urgency=referral.urgency)
         self._on_commit()
         return await self.get(staff=staff, referral_id=referral_id)
 
@@ -597,17 +891,63 @@ class Referrals:
             )
         ).all()
         failures = await self._failed_emails(session, [referral_id])
-        return _record(referral, offer_rows, events, failures.get(referral_id, []))
+        reports = (await self._outcomes(session, [referral_id])).get(referral_id, [])
+        return _record(referral, offer_rows, events, failures.get(referral_id, []), reports,
+                       clearance=await self._clearance(session, referral))
+
+    async def _outcomes(self, session: AsyncSession, referral_ids: list[str]) -> dict[str, list[OutcomeRecord]]:
+        if not referral_ids:
+            return {}
+        rows = (
+            await session.execute(
+                select(outcomes).where(outcomes.c.referral_id.in_(referral_ids)).order_by(outcomes.c.id)
+            )
+        ).all()
+        found: dict[str, list[OutcomeRecord]] = {}
+        for row in rows:
+            found.setdefault(row.referral_id, []).append(OutcomeRecord(
+                outcome=row.outcome, reported_at=_aware(row.reported_at), partner_id=row.partner_id,
+                booked_for=row.booked_for, clearance=row.clearance, areas_to_avoid=row.areas_to_avoid,
+                pressure_limit=row.pressure_limit, note=row.note,
+            ))
+        return found
+
+    async def _clearance(self, session: AsyncSession, referral: object) -> ClearanceRecord | None:
+        """The newest clearance given for this referral's client, on this or an earlier referral."""
+        rows = (
+            await session.execute(
+                select(outcomes, referrals.c.reference, referrals.c.client)
+                .join(referrals, referrals.c.id == outcomes.c.referral_id)
+                .where(outcomes.c.clearance.is_not(None), referrals.c.created_at <= referral.created_at)
+                .order_by(outcomes.c.reported_at.desc(), outcomes.c.id.desc())
+                .limit(500)
+            )
+        ).all()
+        for row in rows:
+            if row.referral_id == referral.id or _same_client(row.client, referral.client):
+                return ClearanceRecord(
+                    clearance=row.clearance, label=CLEARANCES.get(row.clearance, row.clearance),
+                    reference=row.reference, reported_at=_aware(row.reported_at),
+                    areas_to_avoid=row.areas_to_avoid, pressure_limit=row.pressure_limit, note=row.note,
+                    from_earlier_referral=row.referral_id != referral.id,
+                )
+        return None
 
     async def list(
         self, *, staff: Staff, status: str | None = None, partner_id: str | None = None,
         since: datetime | None = None, needs_attention: bool | None = None, limit: int = 100,
+        search: str = "",
     ) -> list[ReferralRecord]:
         """Referrals the staff member may see, newest first. ``needs_attention=True``: only those
-        a therapist must act on (see :func:`_needs_attention`); ``False``: only the others."""
-        query = select(referrals).order_by(referrals.c.created_at.desc()).limit(limit)
+        a therapist must act on (see :func:`_needs_attention`); ``False``: only the others.
+        ``search``: a reference (or its start) or part of the client's name."""
+        query = select(referrals).order_by(referrals.c.created_at.desc())
+        search = " ".join(search.split()).casefold()
+        if not search:
+            query = query.limit(limit)
         if needs_attention is not None:
-            query = query.where(_needs_attention() if needs_attention else ~_needs_attention())
+            attention = _needs_attention()
+            query = query.where(attention if needs_attention else ~attention)
         if staff.role != "admin":
             query = query.where(referrals.c.created_by == staff.id)
         if status:
@@ -618,6 +958,10 @@ class Referrals:
             query = query.where(referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.partner_id == partner_id)))
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
+            if search:
+                # The client's name lives in a JSON column: matched here, on the staff member's own rows.
+                rows = [r for r in rows if r.reference.casefold().startswith(search)
+                        or search in " ".join(str(r.client.get("name", "")).split()).casefold()][:limit]
             ids = [r.id for r in rows]
             offer_rows = (
                 await session.execute(
@@ -628,10 +972,68 @@ class Referrals:
                 )
             ).all() if ids else []
             failures = await self._failed_emails(session, ids)
+            reports = await self._outcomes(session, ids)
         by_referral: dict[str, list] = {}
         for offer in offer_rows:
             by_referral.setdefault(offer.referral_id, []).append(offer)
-        return [_record(r, by_referral.get(r.id, []), [], failures.get(r.id, [])) for r in rows]
+        return [_record(r, by_referral.get(r.id, []), [], failures.get(r.id, []), reports.get(r.id, []))
+                for r in rows]
+
+    async def dashboard(self, *, staff: Staff, since: datetime, until: datetime) -> Dashboard:
+        """The dashboard's figures for referrals created in [since, until) that ``staff`` may see:
+        the funnel, each partner's median time to accept, referrals by category per month."""
+        mine = select(referrals.c.id).where(referrals.c.created_at >= since, referrals.c.created_at < until)
+        if staff.role != "admin":
+            mine = mine.where(referrals.c.created_by == staff.id)
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(referrals.c.id, referrals.c.status, referrals.c.created_at).where(referrals.c.id.in_(mine))
+                )
+            ).all()
+            offer_rows = (
+                await session.execute(
+                    select(offers.c.referral_id, offers.c.position, offers.c.status, offers.c.offered_at,
+                           offers.c.responded_at, partners.c.name, partners.c.category)
+                    .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
+                    .where(offers.c.referral_id.in_(mine)).order_by(offers.c.position)
+                )
+            ).all()
+            reported = (
+                await session.execute(
+                    select(outcomes.c.referral_id, outcomes.c.outcome).where(outcomes.c.referral_id.in_(mine))
+                )
+            ).all()
+        accepted = {o.referral_id for o in offer_rows if o.status == "accepted"}
+        booked = {o.referral_id for o in reported if o.outcome in ("booked", "completed")}
+        completed = {r.id for r in rows if r.status == "completed"}
+        funnel = [
+            ("sent", sum(1 for r in rows if r.status != "draft")),
+            ("accepted", len(accepted | {r.id for r in rows if r.status in ("accepted", "in-progress")} | completed)),
+            ("booked", len(booked | {r.id for r in rows if r.status == "in-progress"} | completed)),
+            ("completed", len(completed)),
+        ]
+        gaps: dict[str, list] = {}
+        for o in offer_rows:
+            if o.status == "accepted" and o.offered_at and o.responded_at:
+                gaps.setdefault(o.name or "unknown partner", []).append((_aware(o.offered_at), _aware(o.responded_at)))
+        time_to_accept = sorted(
+            ((name, charts.median_hours(pairs), len(pairs)) for name, pairs in gaps.items()), key=lambda t: t[1]
+        )
+        vocabulary = categories.load()
+        first_category: dict[str, str] = {}
+        for o in offer_rows:
+            if o.category and o.referral_id not in first_category:
+                entry = vocabulary.get(o.category)
+                first_category[o.referral_id] = entry.label if entry else o.category
+        months: dict[str, dict[str, int]] = {}
+        for r in sorted(rows, key=lambda r: _aware(r.created_at)):
+            month = _aware(r.created_at).strftime("%Y-%m")
+            label = first_category.get(r.id, "no partner")
+            months.setdefault(month, {})
+            months[month][label] = months[month].get(label, 0) + 1
+        return Dashboard(since=since, until=until, funnel=funnel, time_to_accept=time_to_accept,
+                         by_category=sorted(months.items()))
 
     async def _failed_emails(self, session: AsyncSession, referral_ids: list[str]) -> dict[str, list[str]]:
         """For each referral, a line per email that could not be delivered (for good)."""
@@ -800,24 +1202,64 @@ def _aware(moment: datetime) -> datetime:
 
 def _needs_attention():  # noqa: ANN202
     """Referrals a therapist must act on: an open one whose email failed for good (the partner or
-    therapist never heard of it), or one that failed (no partner accepted in time)."""
+    therapist never heard of it), one that failed (no partner accepted in time) or was declined,
+    one still looking for a partner after a decline or an expiry, one whose offer is unanswered
+    past half its deadline (the sweep has reminded the partner), or a no-show put on hold."""
+    looking = referrals.c.status.in_(("requested", "received"))
+    passed_over = referrals.c.id.in_(
+        select(offers.c.referral_id).where(offers.c.status.in_(("declined", "expired")))
+    )
+    overdue = referrals.c.id.in_(
+        select(offers.c.referral_id).where(offers.c.status == "offered", offers.c.reminded_at.is_not(None))
+    )
     failed_email = referrals.c.id.in_(
         select(email_deliveries.c.referral_id).where(email_deliveries.c.outcome == "failed")
     )
-    return (referrals.c.status == "failed") | (failed_email & referrals.c.status.not_in(sorted(CLOSED_STATUSES)))
+    no_show = referrals.c.id.in_(select(outcomes.c.referral_id).where(outcomes.c.outcome == "no_show"))
+    return ((referrals.c.status.in_(("failed", "rejected")))
+            | (failed_email & referrals.c.status.not_in(sorted(CLOSED_STATUSES)))
+            | ((referrals.c.status == "on-hold") & no_show) | (looking & (passed_over | overdue)))
 
 
-def _attention(referral: object, failures: list[str]) -> list[str]:
+def _attention(referral: object, failures: list[str], reports: list[OutcomeRecord] = (),
+               offer_rows: list = ()) -> list[str]:
     if referral.status in CLOSED_STATUSES:
         return []
     lines = list(failures)
     if referral.status == "failed":
         lines.append("no partner accepted this referral: contact the client")
+    if referral.status == "rejected":
+        lines.append("the referral was declined: forward it to another partner or cancel it")
+    if referral.status in ("requested", "received"):
+        passed = [o for o in offer_rows if o.status in ("declined", "expired")]
+        if passed:
+            lines.append(f"{len(passed)} partner(s) declined or did not answer in time; now with the next one")
+        for o in offer_rows:
+            if o.status == "offered" and getattr(o, "reminded_at", None):
+                lines.append(f"{o.partner_name or 'the partner'} has not answered and is past half the deadline")
+    if referral.status == "on-hold" and reports and reports[-1].outcome == "no_show":
+        lines.append("the client did not attend the partner's appointment: contact the client, then resume, "
+                     "forward or cancel the referral")
     return lines
 
 
-def _record(referral: object, offer_rows: list, events: list, failures: list[str] = ()) -> ReferralRecord:
-    attention = _attention(referral, list(failures))
+def _same_client(one: dict, other: dict) -> bool:
+    """Two referrals' clients are the same person: same name, and same email or phone when both
+    referrals recorded one."""
+    def norm(value: object) -> str:
+        return " ".join(str(value or "").split()).casefold()
+
+    if not norm(one.get("name")) or norm(one.get("name")) != norm(other.get("name")):
+        return False
+    for key in ("email", "phone"):
+        if norm(one.get(key)) and norm(other.get(key)) and norm(one.get(key)) != norm(other.get(key)):
+            return False
+    return True
+
+
+def _record(referral: object, offer_rows: list, events: list, failures: list[str] = (),
+            reports: list[OutcomeRecord] = (), *, clearance: ClearanceRecord | None = None) -> ReferralRecord:
+    attention = _attention(referral, list(failures), list(reports), offer_rows)
     return ReferralRecord(
         id=referral.id, reference=referral.reference, status=referral.status, urgency=referral.urgency,
         reasons=list(referral.reasons), note=referral.note, client=dict(referral.client),
@@ -829,6 +1271,7 @@ def _record(referral: object, offer_rows: list, events: list, failures: list[str
                 status=o.status, offered_at=o.offered_at and _aware(o.offered_at),
                 expires_at=o.expires_at and _aware(o.expires_at),
                 responded_at=o.responded_at and _aware(o.responded_at), decline_reason=o.decline_reason,
+                reminded_at=o.reminded_at and _aware(o.reminded_at),
             )
             for o in offer_rows
         ],
@@ -840,7 +1283,9 @@ def _record(referral: object, offer_rows: list, events: list, failures: list[str
                   diagnostic_wording(referral.note)],
         attention=attention,
         needs_attention=bool(attention),
+        outcomes=list(reports),
+        clearance=clearance,
     )
 
 
-__all__ = ["Referrals", "EmergencyStop", "ScopeViolation", "LinkRefused", "OfferPage", "SweepReport", "system_clock"]
+__all__ = ["Referrals", "EmergencyStop", "ScopeViolation", "LinkRefused", "Handout", "OfferPage", "ReportPage", "SweepReport", "system_clock"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
 )
 
 from shared.outbox import outbox_table
@@ -73,6 +73,8 @@ offers = Table(
     Column("decline_note", Text, nullable=True),
     # Set once by the sweep that sends the half-deadline reminder (see Referrals.sweep).
     Column("reminded_at", DateTime(timezone=True), nullable=True),
+    # The one outcome-report link that is good now; cleared when it is used (single use).
+    Column("report_nonce", String(40), nullable=True),
     UniqueConstraint("referral_id", "position"),
     Index("ix_offers_partner_status", "partner_id", "status"),
     Index("ix_offers_status_expires", "status", "expires_at"),
@@ -89,6 +91,23 @@ referral_events = Table(
     Column("from_status", String(20), nullable=True),
     Column("to_status", String(20), nullable=False),
     Column("why", Text, nullable=False),
+)
+
+# Partners' outcome reports (booked, no-show, completed) with the massage clearance.
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("referral_id", String(36), ForeignKey("referrals.id"), nullable=False, index=True),
+    Column("offer_id", String(36), nullable=False),
+    Column("partner_id", String(36), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("booked_for", Date, nullable=True),
+    Column("clearance", String(40), nullable=True),
+    Column("areas_to_avoid", Text, nullable=False),
+    Column("pressure_limit", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
 )
 
 # Everything else worth auditing that is not a transition: emergency advice, partner views.

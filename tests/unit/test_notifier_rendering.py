@@ -132,7 +132,7 @@ def test_unknown_kind_cannot_render(renderer: Renderer) -> None:
         renderer.render("offer_v2", context())
 
 
-@pytest.mark.parametrize("kind", ["offer", "offer_reminder"])
+@pytest.mark.parametrize("kind", ["offer", "offer_reminder", "report_outcome"])
 def test_an_offer_without_its_link_cannot_render(renderer: Renderer, kind: str) -> None:
     with pytest.raises(CannotRender, match="action_url is required"):
         renderer.render(kind, context(action_url=""))

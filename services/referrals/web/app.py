@@ -46,7 +46,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
     return Litestar(
         route_handlers=[
             *web.ops_handlers, metrics_controller, auth.issue_token, scope.list_reasons,
-            referrals.ReferralController, respond.RespondController, login.LoginController,
+            referrals.ReferralController, respond.RespondController, respond.ReportController, login.LoginController,
             new_referral.NewReferralFlow, pages.StaffPages, admin.StaffAdmin,
             # Scripts are files, never inline, so the Content-Security-Policy can forbid inline ones.
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),

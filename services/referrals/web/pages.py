@@ -1,13 +1,17 @@
 """Staff HTML pages: the home page (what needs attention, recent referrals), one referral with
-its offers and timeline, and cancelling it."""
+its offers, outcomes and timeline, and the therapist's actions on it (hold, resume, forward,
+cancel)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from services.referrals.domain import TRANSITIONS
+from services.referrals import charts
+from services.referrals.domain import OPEN_STATUSES, TRANSITIONS
 from services.referrals.web.guards import staff
 from services.referrals.web.rendering import page
 from shared.errors import DomainError
@@ -18,36 +22,121 @@ class StaffPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def home(self, request: Request, status: FromQuery[str | None] = None) -> Template:
+    async def home(
+        self, request: Request, status: FromQuery[str | None] = None, q: FromQuery[str] = "",
+        days: FromQuery[int] = 90,
+    ) -> Template:
+        """The dashboard: what needs attention first, then open referrals by status (or a search),
+        then the charts for the chosen period."""
         referrals = request.app.state.runtime.referrals
         status = status if status in TRANSITIONS else None
+        days = days if days in PERIODS else 90
+        q = q.strip()[:100]
         attention = await referrals.list(staff=request.user, needs_attention=True, limit=50)
-        recent = await referrals.list(staff=request.user, status=status, limit=100)
+        recent = await referrals.list(staff=request.user, status=status, limit=100, search=q)
+        by_status: dict[str, list] = {}
+        if not status and not q:
+            for record in recent:
+                if record.status in OPEN_STATUSES:
+                    by_status.setdefault(record.status, []).append(record)
+        until = request.app.state.runtime.referrals.now()
+        figures = await referrals.dashboard(staff=request.user, since=until - timedelta(days=days), until=until)
         return page(request, "staff/home.html", attention=attention, recent=recent, status=status,
-                    statuses=list(TRANSITIONS))
+                    statuses=list(TRANSITIONS), q=q, by_status=by_status, days=days, periods=PERIODS,
+                    figures=figures, **_charts(figures, days))
 
     @get("/referrals/{referral_id:str}")
     async def referral(self, request: Request, referral_id: FromPath[str]) -> Template:
         record = await request.app.state.runtime.referrals.get(staff=request.user, referral_id=referral_id)
-        return _referral_page(request, record)
+        return await _full_page(request, record)
 
     @post("/referrals/{referral_id:str}/cancel", status_code=303)
     async def cancel(self, request: Request, referral_id: FromPath[str]) -> Template | Redirect:
         form = await request.form()
-        referrals = request.app.state.runtime.referrals
-        try:
-            await referrals.cancel(staff=request.user, referral_id=referral_id,
-                                   reason=str(form.get("reason") or "")[:1000])
-        except DomainError as error:
-            if error.field == "id":
-                raise
-            record = await referrals.get(staff=request.user, referral_id=referral_id)
-            return _referral_page(request, record, error=error.detail, status_code=409)
-        return Redirect(f"/referrals/{referral_id}", status_code=303)
+        return await _act(request, referral_id, "cancel", reason=str(form.get("reason") or "")[:1000])
 
 
-def _referral_page(request: Request, record: object, *, error: str = "", status_code: int = 200) -> Template:
+    @get("/referrals/{referral_id:str}/handout")
+    async def handout(self, request: Request, referral_id: FromPath[str]) -> Template:
+        """The client's printable handout (one sheet). Every view is audited."""
+        return await _handout(request, referral_id, printed=False)
+
+    @post("/referrals/{referral_id:str}/handout/print", status_code=200)
+    async def print_handout(self, request: Request, referral_id: FromPath[str]) -> Template:
+        """Printing goes through this POST so that it is audited (a print itself reaches no server)."""
+        return await _handout(request, referral_id, printed=True)
+
+    @post("/referrals/{referral_id:str}/hold", status_code=303)
+    async def hold(self, request: Request, referral_id: FromPath[str]) -> Template | Redirect:
+        form = await request.form()
+        return await _act(request, referral_id, "hold", reason=str(form.get("reason") or "")[:1000])
+
+    @post("/referrals/{referral_id:str}/resume", status_code=303)
+    async def resume(self, request: Request, referral_id: FromPath[str]) -> Template | Redirect:
+        return await _act(request, referral_id, "resume")
+
+    @post("/referrals/{referral_id:str}/forward", status_code=303)
+    async def forward(self, request: Request, referral_id: FromPath[str]) -> Template | Redirect:
+        form = await request.form()
+        return await _act(request, referral_id, "forward", partner_id=str(form.get("partner_id") or "")[:36])
+
+
+PERIODS = {30: "last 30 days", 90: "last 90 days", 365: "last 12 months"}
+
+
+def _charts(figures: object, days: int) -> dict:
+    return {
+        "funnel_chart": charts.bars(f"Referral funnel, {PERIODS[days]}",
+                                    [(stage, count, str(count)) for stage, count in figures.funnel]),
+        "accept_chart": charts.bars(
+            f"Median time to accept, by partner ({PERIODS[days]})",
+            [(name, hours, f"{hours:.1f} h") for name, hours, _ in figures.time_to_accept], unit="hours"),
+        "category_chart": charts.stacked(f"Referrals by category per month ({PERIODS[days]})", figures.by_category),
+    }
+
+
+# What the handout says about timing, by urgency: plain words, no diagnosis.
+HANDOUT_WHEN = {
+    "urgent": "Please contact one of them today, or tomorrow at the latest.",
+    "soon": "Please contact one of them within the next week.",
+    "routine": "Please contact one of them when it suits you.",
+}
+
+
+async def _handout(request: Request, referral_id: str, *, printed: bool) -> Template:
+    settings = request.app.state.settings
+    handout = await request.app.state.runtime.referrals.handout(staff=request.user, referral_id=referral_id,
+                                                                printed=printed)
+    return page(request, "staff/handout.html", handout=handout, printing=printed,
+                when=HANDOUT_WHEN.get(handout.urgency, HANDOUT_WHEN["routine"]), clinic_phone=settings.clinic_phone,
+                clinic_address=settings.clinic_address, clinic_website=settings.clinic_website)
+
+
+async def _act(request: Request, referral_id: str, action: str, **values: str) -> Template | Redirect:
+    """A staff action from the referral page: back to the page, or the page with the error."""
+    referrals = request.app.state.runtime.referrals
+    try:
+        await getattr(referrals, action)(staff=request.user, referral_id=referral_id, **values)
+    except DomainError as error:
+        if error.field == "id":
+            raise
+        record = await referrals.get(staff=request.user, referral_id=referral_id)
+        return await _full_page(request, record, error=error.detail, status_code=409)
+    return Redirect(f"/referrals/{referral_id}", status_code=303)
+
+
+async def _full_page(request: Request, record: object, *, error: str = "", status_code: int = 200) -> Template:
+    partners = []
+    if record.status in ("rejected", "failed", "on-hold"):
+        partners = await request.app.state.runtime.referrals.forward_candidates(reasons=list(record.reasons))
+    return _referral_page(request, record, error=error, status_code=status_code, partners=partners)
+
+
+def _referral_page(request: Request, record: object, *, error: str = "", status_code: int = 200,
+                   partners: list = ()) -> Template:
     rules = request.app.state.runtime.rules
     reasons = [rules.reasons[c] for c in record.reasons if c in rules.reasons]
+    allowed = TRANSITIONS.get(record.status, ())
     return page(request, "staff/referral.html", status_code=status_code, referral=record, reasons=reasons,
-                can_cancel="cancelled" in TRANSITIONS.get(record.status, ()), error=error)
+                can_cancel="cancelled" in allowed, can_hold="on-hold" in allowed,
+                can_resume=record.status == "on-hold", forward_to=list(partners), error=error)

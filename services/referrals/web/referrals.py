@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from services.referrals.domain import TRANSITIONS
-from services.referrals.intake import CancelRequest, ReferralDraft, SuggestionQuery
+from services.referrals.intake import CancelRequest, ForwardRequest, HoldRequest, ReferralDraft, SuggestionQuery
 from services.referrals.records import ReferralRecord, Suggestion
 from shared.errors import InvalidInput
 from services.referrals.web.guards import staff
@@ -65,4 +65,23 @@ class ReferralController(Controller):
         reason = data.reason if data else ""
         return await request.app.state.runtime.referrals.cancel(
             staff=request.user, referral_id=referral_id, reason=reason
+        )
+
+    @post("/{referral_id:str}/hold", status_code=200, summary="Put a referral on hold; a waiting offer is withdrawn")
+    async def hold(
+        self, request: Request, referral_id: FromPath[str], data: JSONBody[HoldRequest | None] = None
+    ) -> ReferralRecord:
+        return await request.app.state.runtime.referrals.hold(
+            staff=request.user, referral_id=referral_id, reason=data.reason if data else ""
+        )
+
+    @post("/{referral_id:str}/resume", status_code=200, summary="Take a referral off hold")
+    async def resume(self, request: Request, referral_id: FromPath[str]) -> ReferralRecord:
+        return await request.app.state.runtime.referrals.resume(staff=request.user, referral_id=referral_id)
+
+    @post("/{referral_id:str}/forward", status_code=200,
+          summary="Offer a declined, failed or held referral to a partner of the therapist's choice")
+    async def forward(self, request: Request, referral_id: FromPath[str], data: JSONBody[ForwardRequest]) -> ReferralRecord:
+        return await request.app.state.runtime.referrals.forward(
+            staff=request.user, referral_id=referral_id, partner_id=data.partner_id
         )

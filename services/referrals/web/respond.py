@@ -8,7 +8,10 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Template
 import msgspec
 
+from datetime import date
+
 from services.referrals.domain import DECLINE_REASONS
+from services.referrals.outcomes import CLEARANCES, OUTCOMES, OutcomeReport
 from services.referrals.service import LinkRefused
 from shared.errors import InvalidInput
 
@@ -69,9 +72,58 @@ class RespondController(Controller):
         return Template("respond/offer.html", context=_context(request, page=page, token=token))
 
 
+class ReportForm(msgspec.Struct, kw_only=True):
+    outcome: str = ""
+    booked_for: str = ""
+    clearance: str = ""
+    areas_to_avoid: str = ""
+    pressure_limit: str = ""
+    note: str = ""
+
+    def to_report(self) -> OutcomeReport:
+        try:
+            booked_for = date.fromisoformat(self.booked_for) if self.booked_for.strip() else None
+        except ValueError:
+            raise InvalidInput("give the date as YYYY-MM-DD", field="booked_for") from None
+        return OutcomeReport(outcome=self.outcome, booked_for=booked_for, clearance=self.clearance or None,
+                             areas_to_avoid=self.areas_to_avoid, pressure_limit=self.pressure_limit, note=self.note)
+
+
+class ReportController(Controller):
+    """The accepting partner's outcome report, behind the fresh link in their confirmation email."""
+
+    path = "/report"
+    include_in_schema = False
+
+    @get("/{token:str}")
+    async def show(self, request: Request, token: FromPath[str]) -> Template:
+        try:
+            page = await request.app.state.runtime.referrals.open_report(token=token)
+        except LinkRefused as refused:
+            return _refused(request, refused)
+        return Template("respond/report.html", context=_context(request, page=page, token=token))
+
+    @post("/{token:str}", status_code=200)
+    async def report(self, request: Request, token: FromPath[str], data: URLEncodedBody[ReportForm]) -> Template:
+        referrals = request.app.state.runtime.referrals
+        try:
+            status = await referrals.report(token=token, report=data.to_report())
+        except LinkRefused as refused:
+            return _refused(request, refused)
+        except InvalidInput as error:
+            try:
+                page = await referrals.open_report(token=token)
+            except LinkRefused as refused:
+                return _refused(request, refused)
+            return Template("respond/report.html", status_code=422,
+                            context=_context(request, page=page, token=token, error=error.detail, form=data))
+        return Template("respond/reported.html", context=_context(request, status=status, outcome=data.outcome))
+
+
 def _context(request: Request, **values: object) -> dict:
     settings = request.app.state.runtime.settings
-    return {"clinic_name": settings.clinic_name, "decline_reasons": DECLINE_REASONS, **values}
+    return {"clinic_name": settings.clinic_name, "decline_reasons": DECLINE_REASONS, "outcomes": OUTCOMES,
+            "clearances": CLEARANCES, **values}
 
 
 def _refused(request: Request, refused: LinkRefused) -> Template:

@@ -1,0 +1,84 @@
+"""The client's printable handout: staff only, plain words, partners to contact, the clinic's
+contact, one sheet when printed, every view and print audited."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from services.referrals.storage import audit_log
+from services.referrals.web.app import create_app
+from shared import database
+from shared.messages import Address
+from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
+    changed, deliver, login, new_referral, partner, settings,
+)
+from tests.integration.test_referrals_web import csrf, log_in
+
+
+def audited(settings) -> list[str]:  # noqa: ANN001
+    async def run() -> list[str]:
+        engine = database.create_engine(settings.db_url("referrals"))
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(audit_log.c.action).order_by(audit_log.c.id))).all()
+        await engine.dispose()
+        return [r.action for r in rows if r.action.startswith("handout")]
+
+    return asyncio.run(run())
+
+
+def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:  # noqa: ANN001
+    gp1 = msgspec.structs.replace(
+        partner("gp1", "primary_care", name="Dr. Ana Gomez"), phone="+17275550101", website="https://gomez.example",
+        address=Address(line1="200 Central Ave", city="St. Petersburg", state="FL", postal_code="33701"),
+    )
+    deliver(settings, changed(gp1, version=2))
+    clinic = msgspec.structs.replace(settings, clinic_phone="+17275550199", clinic_address="1 Bay St, St. Petersburg, FL")
+    with TestClient(create_app(clinic)) as client:
+        referral = new_referral(client, login(client), note="Left calf warm and swollen since Tuesday.")
+        path = f"/referrals/{referral['id']}/handout"
+        assert client.get(path, follow_redirects=False).status_code == 303  # to the login page
+        assert audited(settings) == []
+
+        log_in(client)
+        page = client.get(path)
+        assert page.status_code == 200
+        text = page.text
+        assert "swelling in one leg that a doctor should look at soon" in text
+        assert "Left calf warm" not in text and "calf_swelling_one_side" not in text
+        assert "Dr. Ana Gomez" in text and "+17275550101" in text and "200 Central Ave" in text
+        assert "https://gomez.example" in text and "Dr. Ben Ode" in text
+        assert "+17275550199" in text and "1 Bay St" in text
+        assert "today, or tomorrow at the latest" in text
+        assert "@media print" in text and "@page" in text
+        assert audited(settings) == ["handout_viewed"]
+
+        print_path = f"{path}/print"
+        assert client.post(print_path).status_code == 403  # CSRF
+        printed = client.post(print_path, data={"_csrf_token": csrf(text)})
+        assert printed.status_code == 200 and 'data-print="now"' in printed.text
+        assert audited(settings) == ["handout_viewed", "handout_printed"]
+
+        # The referral page links to it.
+        assert f'href="{path}"' in client.get(f"/referrals/{referral['id']}").text
+
+
+def test_another_therapist_cannot_see_the_handout(settings) -> None:  # noqa: ANN001
+    from services.referrals import identity
+    from tests.integration.test_referrals_service import PASSWORD
+
+    async def add() -> None:
+        engine = database.create_engine(settings.db_url("referrals"))
+        await identity.add_user(database.sessions(engine), email="other@clinic.example", role="therapist",
+                                password=PASSWORD)
+        await engine.dispose()
+
+    asyncio.run(add())
+    with TestClient(create_app(settings)) as client:
+        referral = new_referral(client, login(client))
+        log_in(client, email="other@clinic.example")
+        assert client.get(f"/referrals/{referral['id']}/handout").status_code == 404
+    assert audited(settings) == []

@@ -1,0 +1,121 @@
+"""Closing the loop on a real database and Redis: the acceptance email's fresh report link,
+booked → in-progress → completed with a massage clearance shown on the referral (and on the
+client's later referral), no-show back to the therapist, links single use, forms with CSRF."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from litestar.testing import TestClient
+
+from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
+    CLIENT, client, flush, link_path, login, new_referral, queued_emails, settings,
+)
+from tests.integration.test_referrals_web import csrf, log_in
+
+
+def accept(client: TestClient, settings, headers: dict, **overrides: object) -> tuple[dict, str]:  # noqa: ANN001
+    """Issue a referral, have gp1 accept it; the path of the report link emailed to gp1."""
+    referral = new_referral(client, headers, **overrides)
+    flush(client)
+    offer = [e for e in queued_emails(settings.redis_url) if e.kind == "offer"][-1]
+    path = link_path(offer)
+    assert client.post(path, data={"decision": "accept", "_csrf_token": csrf(client.get(path).text)}).status_code == 200
+    flush(client)
+    return referral, report_link(settings)
+
+
+def report_link(settings) -> str:  # noqa: ANN001
+    emails = [e for e in queued_emails(settings.redis_url) if e.kind == "report_outcome"]
+    assert emails and emails[-1].to == "gp1@partners.example"
+    raw = msgspec.json.encode(emails[-1]).decode()
+    for secret in ("Zelda", "Marchbanks", "calf", "33701"):
+        assert secret not in raw
+    return link_path(emails[-1])
+
+
+def report(client: TestClient, path: str, **fields: str):  # noqa: ANN201
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    return client.post(path, data={**fields, "_csrf_token": csrf(page.text)})
+
+
+def status(client: TestClient, headers: dict, referral: dict) -> dict:
+    return client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+
+
+def test_booked_then_completed_with_precautions_shown_on_the_referral(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    referral, path = accept(client, settings, headers)
+    assert path.startswith("/report/")
+    assert status(client, headers, referral)["status"] == "accepted"
+
+    booked = report(client, path, outcome="booked", booked_for="2030-11-12")
+    assert booked.status_code == 200 and "report is recorded" in booked.text
+    assert status(client, headers, referral)["status"] == "in-progress"
+    # The used link says so; a fresh one came by email.
+    assert client.get(path).status_code == 410
+    flush(client)
+    second = report_link(settings)
+    assert second != path and "2030-11-12" in client.get(second).text
+
+    missing = report(client, second, outcome="completed")
+    assert missing.status_code == 422 and "massage is cleared" in missing.text
+    vague = report(client, second, outcome="completed", clearance="precautions")
+    assert vague.status_code == 422 and "areas to avoid" in vague.text
+    done = report(client, second, outcome="completed", clearance="precautions",
+                  areas_to_avoid="left calf", pressure_limit="light pressure only", note="Scan clear; follow up in 2 weeks")
+    assert done.status_code == 200
+    body = status(client, headers, referral)
+    assert body["status"] == "completed"
+    assert [o["outcome"] for o in body["outcomes"]] == ["booked", "completed"]
+    assert body["clearance"]["clearance"] == "precautions" and body["clearance"]["areas_to_avoid"] == "left calf"
+    assert client.get(second).status_code == 410
+    flush(client)
+    therapist = [e for e in queued_emails(settings.redis_url) if e.to == "tess@clinic.example"]
+    assert [e.kind for e in therapist].count("outcome_reported") == 2
+    assert not [e for e in queued_emails(settings.redis_url) if e.kind == "report_outcome"][2:]
+
+    log_in(client)
+    page = client.get(f"/referrals/{referral['id']}")
+    assert page.status_code == 200
+    clearance = re.search(r'<section class="clearance[^"]*".*?</section>', page.text, re.S).group(0)
+    assert "Massage with precautions" in clearance and "left calf" in clearance and "light pressure only" in clearance
+
+    # The client's next referral shows the clearance from the earlier one.
+    later = new_referral(client, headers, reasons=["rehab_exercise_needed"], partner_ids=["pt1"])
+    assert later["clearance"]["from_earlier_referral"] is True
+    assert later["clearance"]["reference"] == referral["reference"]
+    assert "earlier referral " + referral["reference"] in client.get(f"/referrals/{later['id']}").text
+    other = client.post("/api/v1/referrals", headers=headers, json={
+        "client": {**CLIENT, "name": "Someone Else"}, "consent": {"given": True, "method": "verbal",
+        "scope": ["clinical"]}, "reasons": ["rehab_exercise_needed"], "partner_ids": ["pt1"]}).json()
+    assert other["clearance"] is None
+
+
+def test_no_show_goes_back_to_the_therapist(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    referral, path = accept(client, settings, headers)
+    assert report(client, path, outcome="no_show", note="Two calls unanswered").status_code == 200
+    body = status(client, headers, referral)
+    assert body["status"] == "on-hold" and body["needs_attention"]
+    assert any("did not attend" in line for line in body["attention"])
+    listed = client.get("/api/v1/referrals?needs_attention=true", headers=headers).json()
+    assert [r["id"] for r in listed] == [referral["id"]]
+    assert client.get(path).status_code == 410
+
+
+def test_report_links_are_checked(client: TestClient, settings) -> None:  # noqa: ANN001
+    headers = login(client)
+    _, path = accept(client, settings, headers)
+    assert client.get(path[:-3] + "xyz").status_code == 403
+    # An answer link cannot be used to report, nor a report link to answer.
+    offer = link_path([e for e in queued_emails(settings.redis_url) if e.kind == "offer"][0])
+    assert client.get(offer.replace("/respond/", "/report/")).status_code == 403
+    assert client.get(path.replace("/report/", "/respond/")).status_code == 403
+    # The form needs its CSRF token.
+    client.get(path)
+    assert client.post(path, data={"outcome": "booked", "booked_for": "2030-11-12"}).status_code == 403
+    bad_date = report(client, path, outcome="booked", booked_for="12/11/2030")
+    assert bad_date.status_code == 422 and "YYYY-MM-DD" in bad_date.text
