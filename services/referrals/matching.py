@@ -30,6 +30,9 @@ TELEHEALTH = 3.0
 # History: up to HISTORY_MAX points for the acceptance rate, minus up to SLOW_MAX for a slow
 # median answer. A partner with too little history gets the middle, so newcomers are not starved.
 HISTORY_MAX = 6.0
+# Closing the loop: up to LOOP_MAX points for the share of accepted referrals the partner saw
+# through to a reported completed visit.
+LOOP_MAX = 3.0
 SLOW_MAX = 2.0
 SLOW_HOURS = 48.0
 MIN_HISTORY = 3
@@ -41,10 +44,16 @@ class PartnerHistory(msgspec.Struct, kw_only=True, frozen=True):
     answered: int
     accepted: int
     median_hours_to_accept: float | None = None
+    # Accepted referrals the partner reported as completed (from the outcome reports).
+    completed: int = 0
 
     @property
     def acceptance_rate(self) -> float:
         return self.accepted / self.answered if self.answered else 0.0
+
+    @property
+    def completion_rate(self) -> float:
+        return min(1.0, self.completed / self.accepted) if self.accepted else 0.0
 
 
 def history_from(offers: Iterable[tuple[str, datetime | None, datetime | None]]) -> PartnerHistory:
@@ -134,6 +143,9 @@ def rank(
                 score -= SLOW_MAX * min(past.median_hours_to_accept, SLOW_HOURS) / SLOW_HOURS
                 line += f", usually within {_duration(past.median_hours_to_accept)}"
             why.append(line)
+            if past.accepted >= MIN_HISTORY:
+                score += LOOP_MAX * past.completion_rate
+                why.append(f"reported a completed visit for {past.completed} of {past.accepted} accepted referrals")
 
         suggestion = Suggestion(partner_id=partner.id, name=partner.name, category=partner.category,
                                 score=round(score, 2), why=why, distance_km=distance)

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import msgspec
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -188,7 +188,19 @@ class Referrals:
             offered = row.offered_at and _aware(row.offered_at)
             responded = row.responded_at and _aware(row.responded_at)
             by_partner.setdefault(row.partner_id, []).append((row.status, offered, responded))
-        return {pid: matching.history_from(answers) for pid, answers in by_partner.items()}
+        completed = dict(
+            (
+                await session.execute(
+                    select(outcomes.c.partner_id, func.count(func.distinct(outcomes.c.referral_id)))
+                    .where(outcomes.c.partner_id.in_(partner_ids), outcomes.c.outcome == "completed")
+                    .group_by(outcomes.c.partner_id)
+                )
+            ).all()
+        )
+        return {
+            pid: msgspec.structs.replace(matching.history_from(answers), completed=completed.get(pid, 0))
+            for pid, answers in by_partner.items()
+        }
 
     async def create(self, *, staff: Staff, draft: ReferralDraft, idempotency_key: str | None = None) -> ReferralRecord:
         """Issue a referral and offer it to its first partner. With ``idempotency_key``, the same

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from services.referrals import matching, rules
 from shared.messages import Address, Location, PartnerSnapshot
 
@@ -85,3 +87,15 @@ def test_limit_and_stable_order_by_name() -> None:
     partners = [snapshot(f"p{i}", name=f"Physio {chr(90 - i)}") for i in range(8)]
     ranked = matching.rank(partners, RULES.assess(["rehab_exercise_needed"]), limit=3)
     assert [s.name for s in ranked] == ["Physio S", "Physio T", "Physio U"]
+
+
+def test_partners_who_close_the_loop_rank_higher() -> None:
+    start = datetime(2026, 11, 2, 14, tzinfo=UTC)
+    accepted = matching.history_from([("accepted", start, start + timedelta(hours=5))] * 4)
+    closes_loop = msgspec.structs.replace(accepted, completed=4)
+    silent = msgspec.structs.replace(accepted, completed=0)
+    ranked = matching.rank([snapshot("silent"), snapshot("closes")], RULES.assess(["rehab_exercise_needed"]),
+                           history={"silent": silent, "closes": closes_loop})
+    assert ids(ranked) == ["closes", "silent"]
+    assert "reported a completed visit for 4 of 4 accepted referrals" in ranked[0].why
+    assert ranked[0].score - ranked[1].score == matching.LOOP_MAX
