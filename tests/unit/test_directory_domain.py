@@ -259,3 +259,33 @@ def test_phones_read_the_way_local_clients_write_them() -> None:
 
     assert display_phone("+17275550100") == "(727) 555-0100"
     assert display_phone("+442079460000") == "+44 20 7946 0000"
+
+
+def test_published_snapshot_carries_what_referrals_needs_and_nothing_private() -> None:
+    from services.directory.domain import Address, Location
+    from services.directory.publisher import snapshot
+
+    full = partner(
+        phone="+17275550100", address=Address(line1="1 Main St", city="St. Petersburg", state="FL",
+                                              postal_code="33701"),
+        location=Location(27.77, -82.64), languages=("en", "es"), hours="Mon–Fri", npi="1234567893",
+        bio="Private-ish bio", insurance_notes="Aetna", license_number="PT1234",
+    )
+    sent = snapshot(full)
+    assert (sent.id, sent.slug, sent.status, sent.email) == ("p1", "bay-physical-therapy", "active",
+                                                             "intake@baypt.example")
+    assert sent.address.postal_code == "33701" and sent.location.lat == 27.77
+    assert sent.languages == ["en", "es"] and sent.hours == "Mon–Fri" and sent.phone == "+17275550100"
+    assert not {"npi", "bio", "insurance_notes", "license_number"} & set(sent.__struct_fields__)
+
+
+def test_api_answer_shows_the_referral_email_only_when_asked() -> None:
+    import msgspec
+
+    from services.directory.web.schemas import PartnerOut
+
+    anonymous = msgspec.to_builtins(PartnerOut.from_domain(partner(), show_email=False))
+    admin = msgspec.to_builtins(PartnerOut.from_domain(partner(), show_email=True, distance_km=1.5))
+    assert "email" not in anonymous and "distance_km" not in anonymous
+    assert admin["email"] == "intake@baypt.example" and admin["distance_km"] == 1.5
+    assert anonymous["version"] == 1 and anonymous["name"] == "Bay Physical Therapy"

@@ -6,6 +6,8 @@ types: a wrong type is refused by Litestar with a 400 naming the field.
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -205,49 +207,15 @@ class PartnerOut(msgspec.Struct, kw_only=True):
     def from_domain(
         cls, partner: domain.Partner, *, show_email: bool, distance_km: float | None = None
     ) -> PartnerOut:
-        details = partner.details
-        address = details.address
-        return cls(
-            id=partner.id,
-            slug=partner.slug,
-            version=partner.version,
-            status=partner.status,
-            name=details.name,
-            category=details.category,
-            accepting_new_clients=details.accepting_new_clients,  # type: ignore[arg-type]
-            phone=details.phone,
-            credentials=details.credentials,
-            practice=details.practice,
-            website=details.website,
-            address=None
-            if address is None
-            else AddressOut(
-                line1=address.line1,
-                line2=address.line2,
-                city=address.city,
-                state=address.state,
-                postal_code=address.postal_code,
-            ),
-            location=None
-            if details.location is None
-            else LocationOut(lat=details.location.lat, lon=details.location.lon),
-            languages=list(details.languages),
-            telehealth=details.telehealth,
-            listed=details.listed,
-            specialties=list(details.specialties),
-            bio=details.bio,
-            hours=details.hours,
-            insurance_notes=details.insurance_notes,
-            accessibility_notes=details.accessibility_notes,
-            npi=details.npi,
-            license_number=details.license_number,
-            license_state=details.license_state,
-            accepts_referrals_from=list(details.accepts_referrals_from),
-            response_window_days=details.response_window_days,
-            created_at=partner.created_at,
-            updated_at=partner.updated_at,
-            email=details.email if show_email else UNSET,
-            distance_km=UNSET if distance_km is None else distance_km,
+        fields = dataclasses.asdict(partner.details)
+        if not show_email:
+            del fields["email"]  # left UNSET, so the key is not in the answer at all
+        if distance_km is not None:
+            fields["distance_km"] = distance_km
+        return msgspec.convert(
+            {**fields, "id": partner.id, "slug": partner.slug, "version": partner.version, "status": partner.status,
+             "created_at": partner.created_at, "updated_at": partner.updated_at},
+            cls,
         )
 
 
