@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup browser-tools run test bench clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,16 @@ $(STAMP): requirements.lock pyproject.toml
 run: setup
 	$(BIN)/handoff dev
 
-test: setup
+# axe-core (npm, locked in package-lock.json) is injected into pages by the browser tests. Without
+# npm those tests skip on a developer's machine; in CI they fail instead.
+browser-tools:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "make: npm not found; the browser accessibility checks will skip"; \
+	elif [ ! node_modules/.package-lock.json -nt package-lock.json ]; then \
+	  npm ci --ignore-scripts --no-audit --no-fund --silent; \
+	fi
+
+test: setup browser-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Benchmarks (not tests: they measure, they do not pass or fail). The directory one drives wrk
@@ -31,4 +40,4 @@ bench: setup
 	$(BIN)/python -m tests.bench.bench_notifier
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules
