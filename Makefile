@@ -32,12 +32,12 @@ browser-tools:
 test: setup browser-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Benchmarks (not tests: they measure, they do not pass or fail). The directory one drives wrk
-# (Debian package `wrk`) beside its own open-loop client.
+# Every benchmark, then the API fuzzing at its larger budget, as one report beside the machine it
+# ran on: bench-report/report.md and report.json (not tests: an aim not met does not fail it; a
+# benchmark that breaks does). The directory one drives wrk (Debian package `wrk`).
+# `make bench BENCH_ARGS=--quick` is a smoke run at the smallest sizes.
 bench: setup
-	$(BIN)/python -m tests.bench.bench_directory
-	$(BIN)/python -m tests.bench.bench_referrals
-	$(BIN)/python -m tests.bench.bench_notifier
+	$(BIN)/python -m tests.bench.report $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info node_modules

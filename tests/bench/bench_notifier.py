@@ -13,7 +13,9 @@ being measured), then measures:
   (e) throughput with 1 and 2 worker processes
 
 Throughput is counted from the first job's start to the last job's end as RQ records them, so a
-worker process's start-up is left out. Prints one line per figure.
+worker process's start-up is left out. Each figure sits beside the baseline of the same run: (a)
+beside (b), (d) beside one message's SMTP time in (c), two workers beside one. Returns
+(:func:`run`) and prints the figures. ``--emails 100 --latency-seconds 2`` is the smallest useful run.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import argparse
 import os
 import resource
 import smtplib
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ from services.notifier.mailer import compose
 from services.notifier.rendering import Renderer
 from shared import codec, queues
 from shared.messages import EmailContext, SendEmail
+from tests.bench.figures import Figure, markdown, percentile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,7 +154,8 @@ def _cpu_line(prefix: str) -> str:
     return "cores busy: " + ", ".join(f"{name} {value:.2f}" for name, value in CPU[prefix].items())
 
 
-def smtp_ceiling(port: int, count: int) -> float:
+def smtp_ceiling(port: int, count: int) -> tuple[float, list[float]]:
+    """Messages per second over one reused connection, and each message's seconds."""
     renderer = Renderer(clinic_name="Sunshine Massage", timezone="America/New_York")
     rendered = renderer.render("offer", command("x").context)
     messages = [
@@ -161,12 +164,15 @@ def smtp_ceiling(port: int, count: int) -> float:
     ]
     connection = smtplib.SMTP("127.0.0.1", port, timeout=10)
     connection.ehlo()
+    each: list[float] = []
     started = time.perf_counter()
     for message in messages:
+        sending = time.perf_counter()
         connection.sendmail(message.sender, [message.recipient], message.data)
+        each.append(time.perf_counter() - sending)
     elapsed = time.perf_counter() - started
     connection.quit()
-    return count / elapsed
+    return count / elapsed, each
 
 
 def latency(
@@ -193,54 +199,74 @@ def latency(
     finally:
         worker.terminate()
         worker.wait()
-    waits = sorted((smtp.accepted[i] - t) * 1000 for i, t in enqueued.items() if i in smtp.accepted)
-    missing = len(enqueued) - len(waits)
-    return statistics.median(waits), waits[min(len(waits) - 1, int(len(waits) * 0.99))], missing
+    waits = [(smtp.accepted[i] - t) * 1000 for i, t in enqueued.items() if i in smtp.accepted]
+    if not waits:
+        raise SystemExit("(d) no email reached the SMTP server within 30 s")
+    return percentile(waits, 0.5), percentile(waits, 0.99), len(enqueued) - len(waits)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--emails", type=int, default=2000, help="jobs per throughput figure")
-    parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    args = parser.parse_args(argv)
-
+def run(*, emails: int, latency_seconds: float, log_level: str = "INFO") -> list[Figure]:
+    """(a)-(e) as figures beside their baselines (see the module's docstring)."""
     smtp = Counting()
     controller = Controller(smtp, hostname="127.0.0.1", port=free_port())
     controller.start()
     with tempfile.TemporaryDirectory() as data, RedisServer(Path(data) / "redis") as redis_server:
         redis = Redis.from_url(redis_server.url)
-        REDIS_PID.append(redis_server.process.pid)
+        REDIS_PID[:] = [redis_server.process.pid]
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
         env.update(
             HANDOFF_REDIS_URL=redis_server.url, HANDOFF_SMTP_PORT=str(controller.port), HANDOFF_DATA_DIR=data,
-            HANDOFF_LOG_LEVEL=args.log_level,
+            HANDOFF_LOG_LEVEL=log_level,
         )
-        n = args.emails
+        n = emails
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"cores: {os.cpu_count()}  load average before: {load}  emails per figure: {n}", end="  ")
-        print(f"worker log level: {args.log_level}")
+        print(f"worker log level: {log_level}")
         print("SMTP server: in-process aiosmtpd, handler counts only (no disk)")
 
-        c = smtp_ceiling(controller.port, n)
+        c, sends = smtp_ceiling(controller.port, n)
         print(f"(c) SMTP ceiling, plain smtplib loop, one connection: {c:8.1f} emails/s")
         b = run_burst(redis, env, prefix="b", count=n, processes=1, handler="tests.bench.bench_notifier.noop")
         print(f"(b) queue ceiling, same worker on no-op jobs:         {b:8.1f} jobs/s")
-        print(f"      {_cpu_line('b')}")
         a = run_burst(redis, env, prefix="a", count=n, processes=1)
         print(f"(a) one notifier worker process:                     {a:8.1f} emails/s  ({a / b:.0%} of (b))")
-        print(f"      {_cpu_line('a')}")
         two = run_burst(redis, env, prefix="e", count=2 * n, processes=2)
         print(f"(e) 1 worker: {a:8.1f} emails/s   2 workers: {two:8.1f} emails/s  ({two / a:.2f}x)")
-        print(f"      with 2 workers: {_cpu_line('e')}")
-        p50, p99, missing = latency(redis, env, smtp, rate=50, seconds=args.latency_seconds)
+        p50, p99, missing = latency(redis, env, smtp, rate=50, seconds=latency_seconds)
         print(f"(d) enqueue -> SMTP acceptance at 50 emails/s: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
               + (f"  ({missing} not delivered in time)" if missing else ""))
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         redis.close()
     controller.stop()
-    return 0
+    sends_ms = [t * 1000 for t in sends]
+    return [
+        Figure(name="(a) one notifier worker: throughput", figure=a, unit="emails/s",
+               baseline="(b) the same RQ worker on no-op jobs (queue ceiling)", baseline_figure=b,
+               aim="≥ 100 emails/s and ≥ 80% of (b)", met=a >= 100 and a >= 0.8 * b,
+               notes=f"{n} emails; (c) SMTP ceiling, smtplib over one connection: {c:.0f} emails/s; "
+                     f"(a) {_cpu_line('a')}; (b) {_cpu_line('b')}"),
+        Figure(name="(d) enqueue → SMTP acceptance at 50 emails/s: p99", figure=p99, unit="ms",
+               baseline="one message's SMTP time in (c), p99", baseline_figure=percentile(sends_ms, 0.99),
+               aim="≤ 250 ms", met=p99 <= 250 and not missing,
+               notes=f"{int(50 * latency_seconds)} emails over {latency_seconds:g} s; p50 {p50:.1f} ms (baseline "
+                     f"{percentile(sends_ms, 0.5):.2f})" + (f"; **{missing} not delivered in 30 s**" if missing else "")),
+        Figure(name="(e) two notifier workers: throughput", figure=two, unit="emails/s",
+               baseline="(a) one worker", baseline_figure=a, aim="≥ 1.5× one worker", met=two >= 1.5 * a,
+               notes=f"{2 * n} emails; {_cpu_line('e')}"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> list[Figure]:
+    """Run with command-line ``argv``; print the figures as Markdown and return them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=2000, help="jobs per throughput figure")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    args = parser.parse_args(argv)
+    measured = run(emails=args.emails, latency_seconds=args.latency_seconds, log_level=args.log_level)
+    print(markdown(measured), flush=True)
+    return measured
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
