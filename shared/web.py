@@ -17,7 +17,7 @@ import anyio.to_thread
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders, State
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -117,6 +117,13 @@ def _invalid_request(request: Request, exc: ValidationException) -> Response:
     return Response({"status_code": 400, "detail": exc.detail, "extra": fixed}, status_code=400)
 
 
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Litestar's own refusals (401, 403, 404, 405, 429, ...) in the shared error body."""
+    extra = exc.extra if exc.extra else {}
+    return Response({"status_code": exc.status_code, "detail": exc.detail, "extra": extra},
+                    status_code=exc.status_code, headers=exc.headers)
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     # Logged with its traceback for us; the caller gets no internals.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -130,6 +137,7 @@ exception_handlers = {
     NotFound: _domain_error,
     Conflict: _domain_error,
     DomainError: _domain_error,
+    HTTPException: _http_error,
     500: _unexpected,
 }
 
@@ -162,7 +170,13 @@ async def ready(request: Request) -> Response:
 def metrics(service: str) -> tuple[PrometheusConfig, type[PrometheusController]]:
     """Prometheus middleware config and the ``/metrics`` controller for ``service``."""
     config = PrometheusConfig(app_name=service, prefix="handoff", group_path=True, exclude=["/metrics"])
-    return config, PrometheusController
+    return config, Metrics
+
+
+class Metrics(PrometheusController):
+    """``/metrics``, for Prometheus: not an API operation, so not in the OpenAPI document."""
+
+    include_in_schema = False
 
 
 ops_handlers = [health, ready]

@@ -1,26 +1,79 @@
 """schemathesis against both services' OpenAPI documents, authenticated as an admin, every
-operation, over real processes (``handoff dev``) with demo data: no request may get a 5xx.
+operation, over real processes (``handoff dev``) with demo data. No request may get a 5xx, and
+every answer must be one the document promises: a documented status code and content type, a
+body matching that response's schema, the headers it documents.
 
-The budget is bounded for CI (``HANDOFF_TEST_FUZZ_EXAMPLES`` examples per operation)."""
+The budget is ``HANDOFF_TEST_FUZZ_EXAMPLES`` examples per operation (25 unless set; ``make bench``
+runs the same tests with more). Each service prints one summary line; every failing operation is
+reported with the check that failed and the curl command that repeats the request."""
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from hypothesis import HealthCheck, given, settings, strategies
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.core.failures import FailureGroup
 
+from tests.e2e.polling import eventually
 from tests.e2e.test_walking_skeleton import PASSWORD, System, token
 
 EXAMPLES = int(os.environ.get("HANDOFF_TEST_FUZZ_EXAMPLES", "25"))
+CHECKS = [
+    not_a_server_error,
+    negative_data_rejection,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+@dataclass
+class FuzzRun:
+    """What fuzzing one service did: the operations tested, the statuses answered, and a
+    readable report for each operation that failed a check."""
+
+    service: str
+    operations: list[str] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        statuses = ", ".join(f"{status}×{count}" for status, count in sorted(self.statuses.items()))
+        return (f"API fuzz {self.service}: {len(self.operations)} operations, {self.statuses.total()} requests "
+                f"(up to {EXAMPLES} examples per operation; answers {statuses}), "
+                f"{len(self.failures)} failing operations")
+
+    def report(self) -> str:
+        return "\n\n".join(f"=== {label}\n{text}" for label, text in self.failures.items())
+
+
+@dataclass
+class Fuzzed:
+    """The running system, the admin's headers, and ids that exist, per path parameter."""
+
+    system: System
+    headers: dict[str, str]
+    ids: dict[str, list[str]]
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[System, dict[str, str]]]:
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     system = System(Path(tmp_path_factory.mktemp("fuzz")) / "data")
     system.start()
     try:
@@ -28,39 +81,83 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[System, d
                                stdin=PASSWORD + "\n")
         assert added.returncode == 0, added.stderr
         assert system.handoff("seed", "--demo").returncode == 0
-        yield system, token(system, "fuzz@clinic.example")
+        headers = token(system, "fuzz@clinic.example")
+        yield Fuzzed(system, headers, existing_ids(system, headers))
     finally:
         system.process.kill()
         system.process.wait()
 
 
-def fuzz(system_url: str, headers: dict[str, str]) -> list[str]:
-    """Run every operation of the API at ``system_url`` through its own Hypothesis test; returns
-    the operations tested. (Hypothesis is driven directly: schemathesis' pytest plugin does not
-    work with the pytest this project pins.)"""
+def existing_ids(system: System, headers: dict[str, str]) -> dict[str, list[str]]:
+    """Ids of demo partners, and of referrals issued to them, for the fuzzer to reach past 404."""
+    partners = system.directory.get("/api/v1/partners", params={"limit": 50}, headers=headers).json()["items"]
+
+    def suggested() -> list[dict]:
+        answer = system.referrals.post("/api/v1/referrals/suggestions", headers=headers,
+                                       json={"reasons": ["rehab_exercise_needed"]})
+        return answer.json() if answer.status_code == 200 else []
+
+    eventually(suggested, what="demo partners in the referrals replica")
+    referrals = []
+    for n in range(3):
+        issued = system.referrals.post("/api/v1/referrals", headers=headers, json={
+            "client": {"name": f"Fuzz Client {n}"}, "reasons": ["rehab_exercise_needed"],
+            "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
+        })
+        assert issued.status_code == 201, issued.text
+        referrals.append(issued.json()["id"])
+    return {"partner_id": [p["id"] for p in partners], "referral_id": referrals}
+
+
+def fuzz(service: str, system_url: str, fuzzed: Fuzzed) -> FuzzRun:
+    """Run every operation of the API at ``system_url`` through its own Hypothesis test with
+    :data:`CHECKS`. (Hypothesis is driven directly: schemathesis' pytest plugin does not work
+    with the pytest this project pins.)"""
     schema = schemathesis.openapi.from_url(f"{system_url}/schema/openapi.json")
-    tested = []
+    run = FuzzRun(service)
     for result in schema.get_all_operations():
         operation = result.ok()
+        # Requests the document allows, and requests it forbids (which must be refused with a
+        # 4xx); where the path names a partner or a referral, also ones naming a real one.
+        cases = [operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE)]
+        for name, ids in fuzzed.ids.items():
+            if f"{{{name}}}" in operation.path:
+                cases.append(strategies.sampled_from(ids).flatmap(
+                    lambda id_, name=name: operation.as_strategy(path_parameters={name: id_})))
 
-        @given(case=operation.as_strategy())
+        # One bug per operation is reported (the first found, shrunk): the rest of the budget
+        # goes to the other operations rather than to hunting a second one here.
+        @given(case=strategies.one_of(cases))
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)
-        def never_5xx(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+                  database=None, report_multiple_bugs=False)
+        def answers_as_documented(case: schemathesis.Case) -> None:
+            response = case.call(headers=fuzzed.headers)
+            run.statuses[response.status_code] += 1
+            case.validate_response(response, checks=CHECKS, headers=fuzzed.headers)
 
-        never_5xx()
-        tested.append(operation.label)
-    return tested
+        try:
+            answers_as_documented()
+        except FailureGroup as failed:
+            run.failures[operation.label] = failed.message
+        except Exception as broken:  # a transport error, or a strategy that cannot generate
+            run.failures[operation.label] = f"{type(broken).__name__}: {broken}"
+        run.operations.append(operation.label)
+    return run
 
 
-def test_directory_api_never_fails_with_5xx(fuzzed: tuple[System, dict[str, str]]) -> None:
-    system, headers = fuzzed
-    tested = fuzz(str(system.directory.base_url).rstrip("/"), headers)
-    assert {"GET /api/v1/partners", "POST /api/v1/partners", "PATCH /api/v1/partners/{partner_id}"} <= set(tested)
+def check(run: FuzzRun, capsys: pytest.CaptureFixture[str], expected: set[str]) -> None:
+    with capsys.disabled():  # the summary is the figure `make bench` reports
+        print(f"\n{run.summary()}")
+    assert expected <= set(run.operations), f"operations missing from the OpenAPI document: {expected - set(run.operations)}"
+    if run.failures:
+        pytest.fail(f"{run.summary()}\n\n{run.report()}", pytrace=False)
 
 
-def test_referrals_api_never_fails_with_5xx(fuzzed: tuple[System, dict[str, str]]) -> None:
-    system, headers = fuzzed
-    tested = fuzz(str(system.referrals.base_url).rstrip("/"), headers)
-    assert {"POST /api/v1/referrals", "POST /api/v1/referrals/suggestions", "POST /api/v1/auth/token"} <= set(tested)
+def test_directory_api_answers_as_documented(fuzzed: Fuzzed, capsys: pytest.CaptureFixture[str]) -> None:
+    run = fuzz("directory", str(fuzzed.system.directory.base_url).rstrip("/"), fuzzed)
+    check(run, capsys, {"GET /api/v1/partners", "POST /api/v1/partners", "PATCH /api/v1/partners/{partner_id}"})
+
+
+def test_referrals_api_answers_as_documented(fuzzed: Fuzzed, capsys: pytest.CaptureFixture[str]) -> None:
+    run = fuzz("referrals", str(fuzzed.system.referrals.base_url).rstrip("/"), fuzzed)
+    check(run, capsys, {"POST /api/v1/referrals", "POST /api/v1/referrals/suggestions", "POST /api/v1/auth/token"})

@@ -3,13 +3,16 @@ export."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -21,6 +24,7 @@ from services.directory.service import MAX_PAGE_SIZE, PartnerService
 from services.directory.web.filters import partner_query
 from services.directory.web.page_cache import cached, raw_query
 from services.directory.web.schemas import ArchiveIn, ImportOut, PartnerIn, PartnerList, PartnerOut, PartnerPatch
+from shared.openapi import RateLimited, errors
 from shared.web import authenticate, requires
 
 admin_only = requires("admin")
@@ -35,6 +39,20 @@ def viewer_is_admin(request: Request) -> bool:
     return authenticate(request).role == "admin"
 
 
+@dataclass
+class CsvUpload(Operation):
+    """The import's request body, which the handler reads itself (see :func:`uploaded_text`)."""
+
+    def __post_init__(self) -> None:
+        text = Schema(type=OpenAPIType.STRING, description="CSV with the export's header row")
+        form = Schema(type=OpenAPIType.OBJECT, required=["file"], properties={
+            "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description="the CSV file"),
+        })
+        self.request_body = RequestBody(required=True, content={
+            "text/csv": OpenAPIMediaType(schema=text), "multipart/form-data": OpenAPIMediaType(schema=form),
+        })
+
+
 class PartnerController(Controller):
     path = "/api/v1/partners"
     tags = ["partners"]
@@ -42,8 +60,15 @@ class PartnerController(Controller):
     @get(
         "/",
         summary="Search listed, active partners",
-        description="Anonymous answers carry an ETag and are cached until a partner changes.",
-        responses={200: ResponseSpec(data_container=PartnerList, description="A page of partners")},
+        description="Anonymous answers carry an ETag and are cached until a partner changes. Anonymous "
+        "searches are rate-limited per client.",
+        responses={
+            200: ResponseSpec(data_container=PartnerList, description="A page of partners"),
+            304: ResponseSpec(data_container=None, description="Unchanged since the ETag sent in If-None-Match"),
+            **errors(400, 401, 429, 503),
+        },
+        response_headers=[ResponseHeader(name="ETag", documentation_only=True, description="anonymous answers only")],
+        operation_class=RateLimited,
     )
     async def search(
         self,
@@ -89,7 +114,13 @@ class PartnerController(Controller):
         key = f"/api/v1/partners?{raw_query(request)}"
         return await cached(request, directory.catalogue_revision, key, render, "application/json")
 
-    @get("/export", guards=[admin_only], summary="Every partner as CSV (the import's columns)")
+    @get(
+        "/export",
+        guards=[admin_only],
+        summary="Every partner as CSV (the import's columns)",
+        media_type="text/csv",
+        responses=errors(401, 403, 503),
+    )
     async def export(self, directory: NamedDependency[PartnerService]) -> Stream:
         return Stream(
             csv_io.write_csv(directory.every_partner()),
@@ -105,7 +136,8 @@ class PartnerController(Controller):
         description="Rows are matched on NPI, else name + postal code, so importing a file twice "
         "stores it once. A file with any bad row imports nothing (422 listing every bad row by "
         "line, column and reason) unless `skip_invalid=true`.",
-        responses={},
+        responses=errors(400, 401, 403, 422, 503),
+        operation_class=CsvUpload,
     )
     async def import_csv(
         self,
@@ -127,7 +159,13 @@ class PartnerController(Controller):
             )
         return Response(body)
 
-    @get("/{partner_id:str}", summary="One partner (admins also see unlisted and inactive ones)")
+    @get(
+        "/{partner_id:str}",
+        summary="One partner (admins also see unlisted and inactive ones)",
+        description="Anonymous reads are rate-limited per client, as searches are.",
+        responses=errors(400, 401, 404, 429, 503),
+        operation_class=RateLimited,
+    )
     async def read(
         self, request: Request, directory: NamedDependency[PartnerService], partner_id: FromPath[str]
     ) -> PartnerOut:
@@ -135,12 +173,23 @@ class PartnerController(Controller):
         partner = await directory.get(partner_id=partner_id, include_hidden=admin)
         return PartnerOut.from_domain(partner, show_email=admin)
 
-    @post("/", guards=[admin_only], status_code=HTTP_201_CREATED, summary="Add a partner")
+    @post(
+        "/",
+        guards=[admin_only],
+        status_code=HTTP_201_CREATED,
+        summary="Add a partner",
+        responses=errors(400, 401, 403, 409, 422, 503),
+    )
     async def create(self, directory: NamedDependency[PartnerService], data: JSONBody[PartnerIn]) -> PartnerOut:
         partner = await directory.create(details=data.to_domain(), status=data.status)
         return PartnerOut.from_domain(partner, show_email=True)
 
-    @patch("/{partner_id:str}", guards=[admin_only], summary="Change a partner seen at `version`")
+    @patch(
+        "/{partner_id:str}",
+        guards=[admin_only],
+        summary="Change a partner seen at `version`",
+        responses=errors(400, 401, 403, 404, 409, 422, 503),
+    )
     async def update(
         self, directory: NamedDependency[PartnerService], partner_id: FromPath[str], data: JSONBody[PartnerPatch]
     ) -> PartnerOut:
@@ -149,7 +198,13 @@ class PartnerController(Controller):
         )
         return PartnerOut.from_domain(partner, show_email=True)
 
-    @post("/{partner_id:str}/archive", guards=[admin_only], status_code=HTTP_200_OK, summary="Archive a partner")
+    @post(
+        "/{partner_id:str}/archive",
+        guards=[admin_only],
+        status_code=HTTP_200_OK,
+        summary="Archive a partner",
+        responses=errors(400, 401, 403, 404, 409, 503),
+    )
     async def archive(
         self,
         directory: NamedDependency[PartnerService],

@@ -12,6 +12,7 @@ from litestar.params import JSONBody
 
 from services.referrals import identity
 from shared.auth import issue_staff_token
+from shared.openapi import RateLimited, errors
 
 
 class Credentials(msgspec.Struct, kw_only=True):
@@ -26,7 +27,8 @@ class TokenOut(msgspec.Struct, kw_only=True):
     role: str
 
 
-@post("/api/v1/auth/token", status_code=200, summary="Exchange staff credentials for a bearer token")
+@post("/api/v1/auth/token", status_code=200, summary="Exchange staff credentials for a bearer token",
+      description="Rate-limited per client.", responses=errors(400, 401, 429, 503), operation_class=RateLimited)
 async def issue_token(request: Request, data: JSONBody[Credentials]) -> TokenOut:
     runtime = request.app.state.runtime
     try:

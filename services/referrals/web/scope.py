@@ -6,6 +6,7 @@ import msgspec
 from litestar import Request, get
 
 from services.referrals.web.guards import staff
+from shared.openapi import errors
 
 
 class ReasonOut(msgspec.Struct, kw_only=True):
@@ -23,7 +24,8 @@ class ReasonsOut(msgspec.Struct, kw_only=True):
     reasons: list[ReasonOut]
 
 
-@get("/api/v1/scope/reasons", guards=[staff()], summary="Referral reasons with urgency and allowed categories")
+@get("/api/v1/scope/reasons", guards=[staff()], summary="Referral reasons with urgency and allowed categories",
+     responses=errors(401, 503))
 async def list_reasons(request: Request) -> ReasonsOut:
     rules = request.app.state.runtime.rules
     return ReasonsOut(

@@ -1,0 +1,62 @@
+"""What Handoff's OpenAPI documents say besides success: the one error body every JSON API answers
+with (see :mod:`shared.web`), and which error statuses an operation gives.
+
+Routes document their errors with ``responses=errors(401, 404, ...)``; a rate-limited route also
+takes ``operation_class=RateLimited`` so its 429 documents ``Retry-After``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """An error answer: its status, what went wrong, and the field at fault."""
+
+    status_code: int
+    detail: Annotated[str, msgspec.Meta(description="what went wrong, in words")]
+    extra: Annotated[
+        dict[str, Any] | list[dict[str, Any]],
+        msgspec.Meta(description="`key` names the field at fault; a 400 lists one such entry per problem"),
+    ]
+
+
+WHEN = {
+    400: "Malformed: a wrong type, a missing field or a value out of range (each named in `extra`)",
+    401: "No valid staff bearer token (or the account is disabled)",
+    403: "The staff member's role may not do this",
+    404: "Nothing with this id, or nothing the caller may see",
+    409: "Collides with the current state: a stale `version`, a change not allowed now, or the same "
+         "Idempotency-Key still in flight",
+    422: "Well-formed, but a rule refuses it; `extra.key` names the field",
+    429: "Too many requests: wait `Retry-After` seconds",
+    503: "The database or Redis is briefly unavailable; nothing was stored, so the request can be retried",
+}
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The documented error answers for ``statuses``, each with :class:`ErrorBody`."""
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=WHEN[status], generate_examples=False)
+        for status in statuses
+    }
+
+
+@dataclass
+class RateLimited(Operation):
+    """An operation whose 429 answer carries ``Retry-After`` (whole seconds), as documented here."""
+
+    def __post_init__(self) -> None:
+        limited = (self.responses or {}).get("429")
+        if isinstance(limited, OpenAPIResponse):
+            limited.headers = {
+                "Retry-After": OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
+                    description="seconds to wait before asking again",
+                    required=True,
+                ),
+            }
