@@ -61,6 +61,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     clinic_address: str = ""
     clinic_website: str = ""
     staff_token_ttl_minutes: int = 480
+    # Requests per minute per client (see shared.ratelimit); 0 turns the limit off. Login: per
+    # address and email tried. Search: anonymous public search and partner pages, per address.
+    login_rate_limit: int = 10
+    search_rate_limit: int = 120
     # Business days a partner has to answer an offer, by urgency.
     offer_days_urgent: int = 1
     offer_days_soon: int = 3
@@ -80,6 +84,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
                 raise msgspec.ValidationError(f"port out of range: {port} - at `$.{name}`")
         if self.smtp_rate_per_minute < 0:
             raise msgspec.ValidationError("must be 0 (no limit) or more - at `$.smtp_rate_per_minute`")
+        for name in ("login_rate_limit", "search_rate_limit"):
+            if getattr(self, name) < 0:
+                raise msgspec.ValidationError(f"must be 0 (no limit) or more - at `$.{name}`")
         if self.sweep_interval_seconds < 1:
             raise msgspec.ValidationError("must be 1 or more - at `$.sweep_interval_seconds`")
         try:

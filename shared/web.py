@@ -6,6 +6,7 @@ Each app keeps ``app.state.signing_key``, ``app.state.engine`` and ``app.state.r
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 
@@ -17,7 +18,10 @@ import anyio.to_thread
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders, State
-from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.enums import MediaType
+from litestar.exceptions import (
+    HTTPException, NotAuthorizedException, PermissionDeniedException, TooManyRequestsException, ValidationException,
+)
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -124,6 +128,31 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
                     status_code=exc.status_code, headers=exc.headers)
 
 
+_REFUSAL_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>{title}</title></head>
+<body><main><h1>{title}</h1><p>{explanation}</p></main></body></html>
+"""
+
+
+def refused(request: Request, exc: HTTPException) -> Response:
+    """A 403 or 429: the JSON error body on the API (``/api/``); on every other path, which a
+    browser opens (staff pages, forms, the public pages), a small HTML page saying what to do."""
+    if request.url.path.startswith("/api/"):
+        return _http_error(request, exc)
+    if exc.status_code == 429:
+        title = "Too many requests"
+        explanation = f"Please wait {(exc.headers or {}).get('Retry-After', 'a few')} seconds, then try again."
+    elif exc.detail.startswith("CSRF"):  # Litestar's CSRF middleware: a form sent without this site's token.
+        title = "This form could not be accepted"
+        explanation = "It was not sent from this site's own page. Go back, reload the page and send it again."
+    else:
+        title = "Your account cannot open this page"
+        explanation = f"{exc.detail[:1].upper()}{exc.detail[1:]}. Ask the clinic's administrator if you need it."
+    page = _REFUSAL_PAGE.format(title=html.escape(title), explanation=html.escape(explanation))
+    return Response(page, status_code=exc.status_code, media_type=MediaType.HTML, headers=exc.headers)
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     # Logged with its traceback for us; the caller gets no internals.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -138,6 +167,8 @@ exception_handlers = {
     Conflict: _domain_error,
     DomainError: _domain_error,
     HTTPException: _http_error,
+    PermissionDeniedException: refused,
+    TooManyRequestsException: refused,
     500: _unexpected,
 }
 

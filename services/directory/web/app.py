@@ -30,15 +30,22 @@ from services.directory.web.filters import bad_search
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import database, web
+from shared import database, ratelimit, web
 from shared.config import Settings
 from shared.outbox import Relay
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+# Anonymous public search and the partner pages it leads to (scrapers read them all).
+SEARCH_ROUTES = [("GET", "/api/v1/partners"), ("GET", "/api/v1/partners/{partner_id}"),
+                 ("GET", "/partners-in-health"), ("GET", "/partners-in-health/{slug}")]
+
+
 def create_app(settings: Settings) -> Litestar:
     metrics_config, metrics_controller = web.metrics("directory")
+    search = ratelimit.anonymous_search(settings.search_rate_limit)
+    limits = ratelimit.RateLimits(settings.redis_url, dict.fromkeys(SEARCH_ROUTES, search))
     return Litestar(
         route_handlers=[
             *web.ops_handlers,
@@ -48,7 +55,8 @@ def create_app(settings: Settings) -> Litestar:
             PartnersInHealthController,
             AdminController,
         ],
-        lifespan=[_resources(settings)],
+        lifespan=[_resources(settings), limits.lifespan],
+        guards=[limits.guard],
         dependencies={"directory": Provide(_directory, sync_to_thread=False)},
         middleware=[metrics_config.middleware],
         exception_handlers={**web.exception_handlers, InvalidSearch: bad_search},

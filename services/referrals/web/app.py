@@ -17,11 +17,12 @@ from litestar.template import TemplateConfig
 from services.referrals import bootstrap
 from services.referrals.service import Clock, system_clock
 from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
-from shared import web
+from shared import ratelimit, web
 from shared.config import Settings
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 STATIC = Path(__file__).parent.parent / "static"
+SIGN_IN_ROUTES = [("POST", "/login"), ("POST", "/api/v1/auth/token")]
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
@@ -43,6 +44,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             await runtime.close()
 
     metrics_config, metrics_controller = web.metrics("referrals")
+    sign_in = ratelimit.sign_in(settings.login_rate_limit)
+    limits = ratelimit.RateLimits(settings.redis_url, dict.fromkeys(SIGN_IN_ROUTES, sign_in))
     return Litestar(
         route_handlers=[
             *web.ops_handlers, metrics_controller, auth.issue_token, scope.list_reasons,
@@ -51,7 +54,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             # Scripts are files, never inline, so the Content-Security-Policy can forbid inline ones.
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, limits.lifespan],
+        guards=[limits.guard],
         state=web.initial_state(settings),
         before_send=[web.security_headers(settings)],
         middleware=[metrics_config.middleware],
