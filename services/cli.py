@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"handoff: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.verb != "dev" and "HANDOFF_REDIS_URL" not in os.environ:
+        settings = _beside_dev(settings)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Callable[[argparse.Namespace, Settings], int | None] = {
         "dev": _dev, "serve": _serve, "worker": _worker, "db": _db, "user": _user, "notifier": _notifier,
@@ -90,6 +93,18 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args, settings) or 0
     except KeyboardInterrupt:
         return 130
+
+
+def _beside_dev(settings: Settings) -> Settings:
+    """The settings, with the private Redis of a ``handoff dev`` running on the same data dir."""
+    import msgspec
+
+    from services.dev.redis_server import url_file
+
+    path = url_file(settings)
+    if not path.exists():
+        return settings
+    return msgspec.structs.replace(settings, redis_url=path.read_text().strip())
 
 
 def _dev(args: argparse.Namespace, settings: Settings) -> int:

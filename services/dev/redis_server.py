@@ -9,6 +9,14 @@ from pathlib import Path
 
 from services.dev.ports import free_port, wait_for_port
 from services.dev.processes import die_with_parent
+from shared.config import Settings
+
+
+def url_file(settings: Settings) -> Path:
+    """Where a running ``handoff dev`` leaves its private Redis's URL. Commands run beside it in
+    another shell (``handoff seed``, ``handoff partners import``…) read it: without it they would
+    publish to the default Redis URL, and a Redis found there would swallow their messages."""
+    return settings.data_path / "redis" / "url"
 
 
 def executable() -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from services.dev.mail_catcher import MailCatcher
 from services.dev.ports import free_port, wait_for_port
 from services.dev.processes import die_with_parent
-from services.dev.redis_server import RedisServer
+from services.dev.redis_server import RedisServer, url_file
 from shared.config import Settings
 
 STOP_GRACE_SECONDS = 10
@@ -68,6 +68,7 @@ def run(settings: Settings) -> int:
     signal.signal(signal.SIGINT, _raise_stop)
     try:
         redis.start()
+        url_file(settings).write_text(redis.url)
         catcher.start()
         env = {
             **os.environ,
@@ -104,6 +105,7 @@ def run(settings: Settings) -> int:
             for child in group:
                 child.wait(deadline)
         catcher.stop()
+        url_file(settings).unlink(missing_ok=True)
         redis.stop()
         print("handoff dev: stopped", flush=True)
     return 0
