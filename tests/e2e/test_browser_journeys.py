@@ -1,0 +1,266 @@
+"""Issue 7's browser journeys: a client browsing the Partners in Health page on a phone, a
+therapist referring a client (an emergency first, then a routine reason), and a partner answering
+and later reporting through their emailed links. Chromium drives the whole system as a person
+would; assertions are on what the person sees (text, roles, accessible names, focus), and each
+page they pass through is checked with axe-core. Screenshots are kept as test artifacts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.e2e.browser import (  # noqa: F401  (fixtures)
+    PHONE, THERAPIST, Screenshots, assert_accessible, browser, contexts, directory_url, log_in, open_page,
+    referrals_url, shots, system,
+)
+from tests.e2e.polling import eventually
+from tests.e2e.test_walking_skeleton import PASSWORD, System, body_text, token
+
+CLIENT = "Jordan Whitaker"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def demo_directory(system: System) -> Iterator[None]:
+    """The St. Petersburg demo directory, in both services (referrals keeps a replica)."""
+    seeded = system.handoff("seed", "--demo")
+    assert seeded.returncode == 0, seeded.stderr
+    therapist = token(system, THERAPIST)
+
+    def replicated() -> bool:
+        answer = system.referrals.post("/api/v1/referrals/suggestions", headers=therapist,
+                                       json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"})
+        return answer.status_code == 200 and len(answer.json()) >= 3
+
+    eventually(replicated, timeout=60, what="the demo partners in the referrals replica")
+    yield
+
+
+def test_a_client_on_a_phone_finds_a_physical_therapist_near_them(
+    browser: Browser, contexts: list[BrowserContext], system: System, shots: Screenshots,
+) -> None:
+    page = open_page(contexts, browser, **PHONE)
+    page.goto(f"{directory_url(system)}/partners-in-health")
+    expect(page.get_by_role("heading", level=1, name="Partners in Health")).to_be_visible()
+    expect(page.get_by_role("heading", level=2, name="Physical therapy")).to_be_visible()
+    expect(page.get_by_role("heading", level=2, name="Podiatry")).to_be_visible()
+    assert _fits_the_screen(page), "the page scrolls sideways on a phone"
+    # The first Tab reaches the skip link, which takes keyboard users past the header.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("main")).to_be_focused()
+    shots(page, "all-partners")
+    assert_accessible(page, "the public page")
+
+    search = page.get_by_role("search", name="Find a partner")
+    search.get_by_label("Kind of practitioner").select_option(label="Physical therapy")
+    search.get_by_label("Near ZIP code").fill("33701")
+    search.get_by_role("button", name="Show partners").tap()
+
+    expect(page.get_by_role("status")).to_have_text(re.compile(r"Showing \d+ partners"))
+    expect(page.get_by_role("heading", level=2, name="Nearest first")).to_be_visible()
+    # What was asked stays in the form.
+    expect(search.get_by_label("Kind of practitioner")).to_have_value("physical_therapy")
+    expect(search.get_by_label("Near ZIP code")).to_have_value("33701")
+    cards = page.get_by_role("article")
+    expect(cards.first).to_be_visible()
+    shown = cards.all()
+    assert len(shown) >= 3
+    for card in shown:
+        expect(card).to_contain_text("Physical therapy")
+    distances = [float(re.search(r"([\d.]+) km away", card.inner_text()).group(1)) for card in shown]
+    assert distances == sorted(distances), f"not nearest first: {distances}"
+    assert distances[-1] <= 50  # the default radius
+    expect(cards.first).to_have_accessible_name("Bay Physical Therapy (demo), DPT")
+    assert _fits_the_screen(page), "the results scroll sideways on a phone"
+    shots(page, "physical-therapists-near-33701")
+    assert_accessible(page, "the public page's search results")
+
+    cards.first.get_by_role("link", name="Bay Physical Therapy (demo)", exact=True).tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bay Physical Therapy (demo), DPT")
+    expect(page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Physical therapy")).to_be_visible()
+    expect(page.get_by_text("100 Central Ave")).to_be_visible()
+    phone = page.get_by_role("link", name=re.compile(r"^\(\d{3}\) \d{3}-\d{4}$"))
+    expect(phone).to_have_attribute("href", re.compile(r"^tel:\+1\d{10}$"))
+    expect(page.get_by_text("Accepting new clients")).to_be_visible()
+    # Referrals go through the clinic: the partner's referral email is never on the public page.
+    expect(page.get_by_text("@")).to_have_count(0)
+    assert _fits_the_screen(page), "the partner page scrolls sideways on a phone"
+    shots(page, "partner-page")
+    assert_accessible(page, "a partner's public page")
+
+
+def test_a_therapist_stops_at_an_emergency_then_refers_a_routine_case(
+    browser: Browser, contexts: list[BrowserContext], system: System, shots: Screenshots,
+) -> None:
+    page = open_page(contexts, browser)
+    # A staff page sends a visitor who is not logged in to the login page, then back.
+    page.goto(f"{referrals_url(system)}/referrals/new")
+    expect(page.get_by_role("heading", name="Staff log in")).to_be_visible()
+    expect(page.get_by_label("Email")).to_be_focused()
+    shots(page, "login")
+    page.get_by_label("Email").fill(THERAPIST)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1, name="New referral")).to_be_visible()
+    expect(page.get_by_text(THERAPIST)).to_be_visible()
+    assert_accessible(page, "the referral form, step 1")
+
+    _describe_client(page)
+    page.get_by_role("checkbox", name=re.compile(r"^Sudden breathlessness or chest pain")).check()
+    shots(page, "emergency-reason")
+    page.get_by_role("button", name="Next: rules, consent and partners").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert.get_by_role("heading", level=1)).to_have_text("Emergency: act now. This is not a referral.")
+    expect(alert.get_by_role("link", name="Call 911")).to_have_attribute("href", "tel:911")
+    expect(alert).to_contain_text("No referral was created")
+    shots(page, "emergency-stop")
+    assert_accessible(page, "the emergency page")
+
+    page.get_by_role("link", name="Back to referrals").click()
+    page.get_by_role("navigation", name="Staff").get_by_role("link", name="New referral").click()
+    _describe_client(page)
+    page.get_by_label("Filter reasons").fill("rehab")
+    # The filter hides what does not match (the page's own script, under its real CSP).
+    expect(page.get_by_role("checkbox", name=re.compile(r"^Sudden breathlessness"))).to_be_hidden()
+    page.get_by_role("checkbox", name=re.compile(r"^Needs a rehabilitation exercise plan")).check()
+    page.get_by_label("What you observed, in your words").fill(
+        "Stiff left knee six weeks after a fall; climbs stairs one step at a time.")
+    shots(page, "routine-reason")
+    page.get_by_role("button", name="Next: rules, consent and partners").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"New referral for {CLIENT}")
+    expect(page.get_by_role("heading", name=re.compile(r"What the rules say: routine"))).to_be_visible()
+    partners = page.get_by_role("group", name="Partners, offered one at a time in this order")
+    offered = partners.get_by_role("checkbox")
+    expect(offered.first).to_be_visible()
+    assert offered.count() >= 3
+    assert_accessible(page, "the referral form, step 2")
+    shots(page, "review")
+
+    consent = page.get_by_role("group", name="Client consent")
+    consent.get_by_role("checkbox", name="The client agrees to be referred").check()
+    consent.get_by_role("radio", name="Verbal").check()
+    consent.get_by_role("checkbox", name=re.compile(r"^Clinical partners")).check()
+    # The therapist keeps only the first suggestion.
+    for box in offered.all():
+        box.uncheck()
+    first = partners.get_by_role("row").nth(1).get_by_role("checkbox")
+    first.check()
+    chosen = first.get_attribute("id")
+    partner_name = partners.locator(f"label[for='{chosen}']").inner_text().strip()
+    shots(page, "consent-and-partner")
+    page.get_by_role("button", name="Send the referral").click()
+
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text(re.compile(r"^Referral \S+$"))
+    expect(page.get_by_text("status requested")).to_be_visible()
+    expect(page.get_by_text(f"for {CLIENT}")).to_be_visible()
+    offers = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Answer by"))
+    expect(offers.get_by_role("row")).to_have_count(2)
+    expect(offers.get_by_role("row").nth(1)).to_contain_text(f"{partner_name} offered")
+    shots(page, "sent")
+
+
+def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
+    browser: Browser, contexts: list[BrowserContext], system: System, shots: Screenshots,
+) -> None:
+    therapist = token(system, THERAPIST)
+    suggestions = system.referrals.post("/api/v1/referrals/suggestions", headers=therapist,
+                                        json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"}).json()
+    partner = suggestions[0]
+    issued = system.referrals.post("/api/v1/referrals", headers=therapist, json={
+        "client": {"name": "Casey Lindqvist-Moore", "postal_code": "33701"},
+        "consent": {"given": True, "method": "written", "scope": ["clinical"]},
+        "reasons": ["rehab_exercise_needed"], "note": "Right shoulder stiff since March; no fall.",
+        "partner_ids": [partner["partner_id"]],
+    })
+    assert issued.status_code == 201, issued.text
+    referral = issued.json()
+
+    offer_link = _emailed_link(system, referral["reference"], "/respond/")
+    page = open_page(contexts, browser)
+    page.goto(offer_link)
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"A referral for {partner['name']}")
+    expect(page.get_by_text(referral["reference"])).to_be_visible()
+    expect(page.get_by_text("Right shoulder stiff since March; no fall.")).to_be_visible()
+    # The client's name is shared only once the partner accepts.
+    expect(page.get_by_text("Casey")).to_have_count(0)
+    shots(page, "offer")
+    assert_accessible(page, "the partner's page (/respond)")
+
+    answer = page.get_by_role("group", name="Your answer")
+    answer.get_by_role("radio", name="I accept this referral").check()
+    expect(answer.get_by_role("radio", name="I accept this referral")).to_be_focused()
+    page.get_by_role("button", name="Send my answer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: you have accepted the referral")
+    shots(page, "accepted")
+
+    report_link = _emailed_link(system, referral["reference"], "/report/")
+    page.goto(report_link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("How did the referral go?")
+    assert_accessible(page, "the partner's outcome report form")
+    page.get_by_role("group", name="Outcome").get_by_role("radio", name="Seen: our part of the care is complete").check()
+    clearance = page.get_by_role("group", name=re.compile(r"^Massage clearance"))
+    clearance.get_by_role("radio", name="Massage with precautions").check()
+    clearance.get_by_label("Precautions: areas to avoid").fill("right shoulder blade")
+    clearance.get_by_label("Precautions: pressure limits").fill("light pressure only, no deep work")
+    page.get_by_label("Note for the therapist").fill("Home exercises twice a day for four weeks.")
+    shots(page, "report")
+    page.get_by_role("button", name="Send the report").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: your report is recorded")
+    expect(page.get_by_text("the referral is complete")).to_be_visible()
+    shots(page, "reported")
+
+    staff = open_page(contexts, browser)
+    log_in(staff, system, THERAPIST)
+    expect(staff.get_by_role("heading", level=1, name="Referrals")).to_be_visible()
+    search = staff.get_by_role("search")
+    search.get_by_label("Reference or client").fill(referral["reference"])
+    search.get_by_label("Status").select_option("completed")
+    search.get_by_role("button", name="Show").click()
+    row = staff.get_by_role("row").filter(has=staff.get_by_role("link", name=referral["reference"]))
+    expect(row).to_contain_text("Casey Lindqvist-Moore")
+    expect(row).to_contain_text("completed")
+    funnel = staff.get_by_role("table", name=re.compile(r"^Referral funnel"))
+    expect(funnel.get_by_role("row", name=re.compile(r"^completed [1-9]"))).to_be_visible()
+    shots(staff, "dashboard")
+    assert_accessible(staff, "the therapist's dashboard")
+
+    row.get_by_role("link", name=referral["reference"]).click()
+    cleared = staff.get_by_role("region", name="Massage clearance: Massage with precautions")
+    expect(cleared).to_contain_text("Areas to avoid: right shoulder blade")
+    expect(cleared).to_contain_text("Pressure limits: light pressure only, no deep work")
+    expect(cleared).to_contain_text("Partner's note: Home exercises twice a day for four weeks.")
+    expect(staff.get_by_text("status completed")).to_be_visible()
+    shots(staff, "referral-with-clearance")
+    assert_accessible(staff, "a referral's page")
+
+
+def _describe_client(page: Page) -> None:
+    client = page.get_by_role("group", name="Client")
+    client.get_by_label("Name").fill(CLIENT)
+    client.get_by_label("ZIP code").fill("33701")
+
+
+def _fits_the_screen(page: Page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def _emailed_link(system: System, reference: str, kind: str) -> str:
+    """The ``kind`` link (``/respond/`` or ``/report/``) from the email the SMTP server caught
+    for this referral."""
+
+    def link() -> str | None:
+        for message in system.mail():
+            found = re.search(rf"https?://\S+{kind}\S+", body_text(message))
+            if found and reference in body_text(message):
+                return found.group(0)
+        return None
+
+    return eventually(link, timeout=60, what=f"an email with a {kind} link for {reference}")
