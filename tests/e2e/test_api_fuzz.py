@@ -28,6 +28,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.core.failures import FailureGroup
+from schemathesis.schemas import APIOperation
 
 from tests.e2e.polling import eventually
 from tests.e2e.test_walking_skeleton import PASSWORD, System, token
@@ -64,12 +65,19 @@ class FuzzRun:
 
 
 @dataclass
-class Fuzzed:
-    """The running system, the admin's headers, and ids that exist, per path parameter."""
+class Known:
+    """Values that name things that exist, which random strings almost never do: per path
+    parameter, and per body field (each option a whole value for that field)."""
 
+    path: dict[str, list[str]]
+    body: dict[str, list[object]]
+
+
+@dataclass
+class Fuzzed:
     system: System
     headers: dict[str, str]
-    ids: dict[str, list[str]]
+    known: Known
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +90,19 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         assert added.returncode == 0, added.stderr
         assert system.handoff("seed", "--demo").returncode == 0
         headers = token(system, "fuzz@clinic.example")
-        yield Fuzzed(system, headers, existing_ids(system, headers))
+        yield Fuzzed(system, headers, known_values(system, headers))
     finally:
         system.process.kill()
         system.process.wait()
 
 
-def existing_ids(system: System, headers: dict[str, str]) -> dict[str, list[str]]:
-    """Ids of demo partners, and of referrals issued to them, for the fuzzer to reach past 404."""
-    partners = system.directory.get("/api/v1/partners", params={"limit": 50}, headers=headers).json()["items"]
+def known_values(system: System, headers: dict[str, str]) -> Known:
+    """Demo partners, referrals issued to them, category slugs, reason codes, and names, emails
+    and a consent the domain accepts."""
+    partners = [p["id"] for p in
+                system.directory.get("/api/v1/partners", params={"limit": 50}, headers=headers).json()["items"]]
+    categories = [c["slug"] for c in system.directory.get("/api/v1/categories").json()]
+    reasons = [r["code"] for r in system.referrals.get("/api/v1/scope/reasons", headers=headers).json()["reasons"]]
 
     def suggested() -> list[dict]:
         answer = system.referrals.post("/api/v1/referrals/suggestions", headers=headers,
@@ -106,7 +118,29 @@ def existing_ids(system: System, headers: dict[str, str]) -> dict[str, list[str]
         })
         assert issued.status_code == 201, issued.text
         referrals.append(issued.json()["id"])
-    return {"partner_id": [p["id"] for p in partners], "referral_id": referrals}
+    return Known(
+        path={"partner_id": partners, "referral_id": referrals},
+        body={
+            "name": ["Dr. Ada Fuzz", "Bayside Physical Therapy"], "email": ["ada@fuzz.example", "desk@bayside.example"],
+            "category": categories, "reasons": [[code] for code in reasons],
+            "consent": [{"given": True, "method": "verbal", "scope": ["clinical", "non_clinical"]}],
+            "partner_id": partners, "partner_ids": [[partner] for partner in partners],
+        },
+    )
+
+
+@strategies.composite
+def realistic(draw: strategies.DrawFn, operation: APIOperation, known: Known) -> schemathesis.Case:
+    """A request the document allows, naming a real partner or referral in its path and real
+    values in the body fields it sends that :class:`Known` has values for."""
+    named = {name: draw(strategies.sampled_from(ids)) for name, ids in known.path.items()
+             if f"{{{name}}}" in operation.path}
+    case = draw(operation.as_strategy(path_parameters=named or None))
+    if isinstance(case.body, dict):
+        for name, options in known.body.items():
+            if name in case.body:
+                case.body[name] = draw(strategies.sampled_from(options))
+    return case
 
 
 def fuzz(service: str, system_url: str, fuzzed: Fuzzed) -> FuzzRun:
@@ -117,17 +151,14 @@ def fuzz(service: str, system_url: str, fuzzed: Fuzzed) -> FuzzRun:
     run = FuzzRun(service)
     for result in schema.get_all_operations():
         operation = result.ok()
-        # Requests the document allows, and requests it forbids (which must be refused with a
-        # 4xx); where the path names a partner or a referral, also ones naming a real one.
-        cases = [operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE)]
-        for name, ids in fuzzed.ids.items():
-            if f"{{{name}}}" in operation.path:
-                cases.append(strategies.sampled_from(ids).flatmap(
-                    lambda id_, name=name: operation.as_strategy(path_parameters={name: id_})))
+        # Requests the document allows, requests it forbids (which must be refused with a 4xx),
+        # and allowed ones that name things that exist, so success answers are checked too.
+        cases = strategies.one_of(operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE),
+                                  realistic(operation, fuzzed.known))
 
         # One bug per operation is reported (the first found, shrunk): the rest of the budget
         # goes to the other operations rather than to hunting a second one here.
-        @given(case=strategies.one_of(cases))
+        @given(case=cases)
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
                   database=None, report_multiple_bugs=False)
         def answers_as_documented(case: schemathesis.Case) -> None:
