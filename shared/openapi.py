@@ -1,8 +1,10 @@
-"""What Handoff's OpenAPI documents say besides success: the one error body every JSON API answers
-with (see :mod:`shared.web`), and which error statuses an operation gives.
+"""What Handoff's OpenAPI documents say besides success: who may call an operation, the one error
+body every JSON API answers with (see :mod:`shared.web`), and which error statuses it gives.
 
-Routes document their errors with ``responses=errors(401, 404, ...)``; a rate-limited route also
-takes ``operation_class=RateLimited`` so its 429 documents ``Retry-After``."""
+Each app takes ``openapi_config=config(title)``. Routes document their errors with
+``responses=errors(401, 404, ...)`` and their callers with ``security=STAFF`` (or
+``STAFF_OPTIONAL``); a rate-limited route also takes ``operation_class=RateLimited`` so its 429
+documents ``Retry-After``."""
 
 from __future__ import annotations
 
@@ -10,8 +12,27 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
+from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    Components, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema, SecurityRequirement, SecurityScheme,
+)
+
+_STAFF_TOKEN = "staff_token"
+STAFF: list[SecurityRequirement] = [{_STAFF_TOKEN: []}]
+"""An operation only staff may call."""
+STAFF_OPTIONAL: list[SecurityRequirement] = [{}, {_STAFF_TOKEN: []}]
+"""A public operation that shows staff more."""
+
+
+def config(title: str) -> OpenAPIConfig:
+    """The OpenAPI document of a Handoff service (at ``/schema/openapi.json``)."""
+    token = SecurityScheme(
+        type="http", scheme="bearer",
+        description="a staff token from the referrals service's POST /api/v1/auth/token; both services accept it",
+    )
+    return OpenAPIConfig(title=title, version="1.0.0", path="/schema",
+                         components=Components(security_schemes={_STAFF_TOKEN: token}))
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):

@@ -15,7 +15,6 @@ from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 from redis import Redis
@@ -30,7 +29,7 @@ from services.directory.web.filters import bad_search
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import database, ratelimit, web
+from shared import database, openapi, ratelimit, web
 from shared.config import Settings
 from shared.outbox import Relay
 
@@ -73,7 +72,7 @@ def create_app(settings: Settings) -> Litestar:
             directory=TEMPLATES, engine=JinjaTemplateEngine,
             engine_callback=lambda engine: engine.engine.filters.update(phone=display_phone),
         ),
-        openapi_config=OpenAPIConfig(title="Handoff directory", version="1.0.0", path="/schema"),
+        openapi_config=openapi.config("Handoff directory"),
         state=_initial_state(settings),
         before_send=[web.security_headers(settings)],
         debug=False,

@@ -24,7 +24,7 @@ from services.directory.service import MAX_PAGE_SIZE, PartnerService
 from services.directory.web.filters import partner_query
 from services.directory.web.page_cache import cached, raw_query
 from services.directory.web.schemas import ArchiveIn, ImportOut, PartnerIn, PartnerList, PartnerOut, PartnerPatch
-from shared.openapi import RateLimited, errors
+from shared.openapi import STAFF, STAFF_OPTIONAL, RateLimited, errors
 from shared.web import authenticate, requires
 
 admin_only = requires("admin")
@@ -69,6 +69,7 @@ class PartnerController(Controller):
         },
         response_headers=[ResponseHeader(name="ETag", documentation_only=True, description="anonymous answers only")],
         operation_class=RateLimited,
+        security=STAFF_OPTIONAL,
     )
     async def search(
         self,
@@ -117,6 +118,7 @@ class PartnerController(Controller):
     @get(
         "/export",
         guards=[admin_only],
+        security=STAFF,
         summary="Every partner as CSV (the import's columns)",
         media_type="text/csv",
         responses=errors(401, 403, 503),
@@ -131,6 +133,7 @@ class PartnerController(Controller):
     @post(
         "/import",
         guards=[admin_only],
+        security=STAFF,
         status_code=HTTP_200_OK,
         summary="Create or update partners from a CSV file (the body, or a multipart `file` field)",
         description="Rows are matched on NPI, else name + postal code, so importing a file twice "
@@ -165,6 +168,7 @@ class PartnerController(Controller):
         description="Anonymous reads are rate-limited per client, as searches are.",
         responses=errors(400, 401, 404, 429, 503),
         operation_class=RateLimited,
+        security=STAFF_OPTIONAL,
     )
     async def read(
         self, request: Request, directory: NamedDependency[PartnerService], partner_id: FromPath[str]
@@ -176,6 +180,7 @@ class PartnerController(Controller):
     @post(
         "/",
         guards=[admin_only],
+        security=STAFF,
         status_code=HTTP_201_CREATED,
         summary="Add a partner",
         responses=errors(400, 401, 403, 409, 422, 503),
@@ -187,6 +192,7 @@ class PartnerController(Controller):
     @patch(
         "/{partner_id:str}",
         guards=[admin_only],
+        security=STAFF,
         summary="Change a partner seen at `version`",
         responses=errors(400, 401, 403, 404, 409, 422, 503),
     )
@@ -201,6 +207,7 @@ class PartnerController(Controller):
     @post(
         "/{partner_id:str}/archive",
         guards=[admin_only],
+        security=STAFF,
         status_code=HTTP_200_OK,
         summary="Archive a partner",
         responses=errors(400, 401, 403, 404, 409, 503),

@@ -10,14 +10,13 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from services.referrals import bootstrap
 from services.referrals.service import Clock, system_clock
 from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
-from shared import ratelimit, web
+from shared import openapi, ratelimit, web
 from shared.config import Settings
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -65,6 +64,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         csrf_config=CSRFConfig(secret=settings.signing_key(), exclude=["/api/", "/health", "/ready", "/metrics"],
                                cookie_httponly=True, cookie_samesite="strict"),
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
-        openapi_config=OpenAPIConfig(title="Handoff referrals", version="1.0.0"),
+        openapi_config=openapi.config("Handoff referrals"),
         debug=False,
     )

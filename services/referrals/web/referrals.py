@@ -15,12 +15,13 @@ from services.referrals.intake import CancelRequest, ForwardRequest, HoldRequest
 from services.referrals.records import ReferralRecord, Suggestion
 from services.referrals.web.guards import staff
 from shared.errors import InvalidInput
-from shared.openapi import errors
+from shared.openapi import STAFF, errors
 
 
 class ReferralController(Controller):
     path = "/api/v1/referrals"
     guards = [staff("admin", "therapist")]
+    security = STAFF
     tags = ["referrals"]
 
     @post("/suggestions", status_code=200, summary="Ranked partners for a set of reasons",

@@ -6,7 +6,7 @@ import msgspec
 from litestar import Request, get
 
 from services.referrals.web.guards import staff
-from shared.openapi import errors
+from shared.openapi import STAFF, errors
 
 
 class ReasonOut(msgspec.Struct, kw_only=True):
@@ -25,7 +25,7 @@ class ReasonsOut(msgspec.Struct, kw_only=True):
 
 
 @get("/api/v1/scope/reasons", guards=[staff()], summary="Referral reasons with urgency and allowed categories",
-     responses=errors(401, 503))
+     responses=errors(401, 503), security=STAFF)
 async def list_reasons(request: Request) -> ReasonsOut:
     rules = request.app.state.runtime.rules
     return ReasonsOut(
