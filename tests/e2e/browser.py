@@ -17,7 +17,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.conftest import skip_or_fail
-from tests.e2e.test_walking_skeleton import PASSWORD, REPO, System
+from tests.e2e.polling import eventually
+from tests.e2e.test_walking_skeleton import PASSWORD, REPO, System, body_text
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
@@ -49,6 +50,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         skip_or_fail(f"{CHROMIUM} is missing (Debian package chromium)")
+    # Waits for what a page shows are generous: the machine may be busy (CI shares its cores).
+    expect.set_options(timeout=20_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield browser
@@ -134,3 +137,18 @@ def directory_url(system: System) -> str:
 
 def referrals_url(system: System) -> str:
     return f"http://localhost:{system.referrals_port}"
+
+
+def emailed_link(system: System, *, reference: str, kind: str, to: str | None = None) -> str:
+    """The ``kind`` link (``/respond/`` or ``/report/``) in the email the SMTP server caught for
+    the referral ``reference`` (sent ``to`` that address, when given)."""
+
+    def link() -> str | None:
+        for message in system.mail():
+            text = body_text(message)
+            found = re.search(rf"https?://\S+{kind}\S+", text)
+            if found and reference in text and to in (None, message["To"]):
+                return found.group(0)
+        return None
+
+    return eventually(link, timeout=60, what=f"an email with a {kind} link for {reference}")

@@ -13,11 +13,11 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e.browser import (  # noqa: F401  (fixtures)
-    PHONE, THERAPIST, Screenshots, assert_accessible, browser, contexts, directory_url, log_in, open_page,
-    referrals_url, shots, system,
+    PHONE, THERAPIST, Screenshots, assert_accessible, browser, contexts, directory_url, emailed_link, log_in,
+    open_page, referrals_url, shots, system,
 )
 from tests.e2e.polling import eventually
-from tests.e2e.test_walking_skeleton import PASSWORD, System, body_text, token
+from tests.e2e.test_walking_skeleton import PASSWORD, System, token
 
 CLIENT = "Jordan Whitaker"
 
@@ -183,7 +183,7 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     assert issued.status_code == 201, issued.text
     referral = issued.json()
 
-    offer_link = _emailed_link(system, referral["reference"], "/respond/")
+    offer_link = emailed_link(system, reference=referral["reference"], kind="/respond/")
     page = open_page(contexts, browser)
     page.goto(offer_link)
     expect(page.get_by_role("heading", level=1)).to_have_text(f"A referral for {partner['name']}")
@@ -201,7 +201,7 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: you have accepted the referral")
     shots(page, "accepted")
 
-    report_link = _emailed_link(system, referral["reference"], "/report/")
+    report_link = emailed_link(system, reference=referral["reference"], kind="/report/")
     page.goto(report_link)
     expect(page.get_by_role("heading", level=1)).to_have_text("How did the referral go?")
     assert_accessible(page, "the partner's outcome report form")
@@ -251,16 +251,3 @@ def _describe_client(page: Page) -> None:
 def _fits_the_screen(page: Page) -> bool:
     return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
-
-def _emailed_link(system: System, reference: str, kind: str) -> str:
-    """The ``kind`` link (``/respond/`` or ``/report/``) from the email the SMTP server caught
-    for this referral."""
-
-    def link() -> str | None:
-        for message in system.mail():
-            found = re.search(rf"https?://\S+{kind}\S+", body_text(message))
-            if found and reference in body_text(message):
-                return found.group(0)
-        return None
-
-    return eventually(link, timeout=60, what=f"an email with a {kind} link for {reference}")
