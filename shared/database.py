@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+# How long a statement waits for a lock another connection holds before it fails (SQLite's busy
+# timeout, PostgreSQL's lock_timeout): a request then answers 503 (shared.web) instead of hanging
+# behind a long migration or a stuck writer.
+LOCK_WAIT_MS = 5000
 
 
 def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only: bool = False) -> AsyncEngine:
@@ -26,10 +30,14 @@ def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only
     gives each its snapshot). PostgreSQL ignores it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        # aiosqlite logs every statement with its parameters (client data) at DEBUG: at most
+        # INFO, whatever the process's log level.
+        driver_log = logging.getLogger("aiosqlite")
+        driver_log.setLevel(max(logging.INFO, driver_log.getEffectiveLevel()))
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         pool = {"pool_size": sqlite_connections, "max_overflow": 0} if sqlite_connections else {}
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **pool)
+        engine = create_async_engine(url, connect_args={"timeout": LOCK_WAIT_MS / 1000}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection, _record: ConnectionPoolEntry) -> None:  # noqa: ANN001
@@ -38,7 +46,7 @@ def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -49,7 +57,35 @@ def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only
             connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+        connect_args={"server_settings": {"lock_timeout": str(LOCK_WAIT_MS)}},
+    )
+
+
+# SQLite: another connection holds the database (primary result codes; extended ones add bits above).
+_SQLITE_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+# PostgreSQL SQLSTATEs, by class or in full: connection lost or refused (08), out of resources
+# such as connections (53), shutting down or starting up, statement timeout (57), a lock not had
+# within lock_timeout (55P03), serialization failure and deadlock (40001, 40P01).
+_POSTGRES_BUSY_STATES = ("08", "53", "57", "55P03", "40001", "40P01")
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database is busy or out of reach for now (a lock held past
+    LOCK_WAIT_MS, a connection lost or refused, the pool exhausted), so the same request can
+    succeed later, rather than a fault in the request or the code."""
+    if isinstance(error, (exc.TimeoutError, ConnectionError)):
+        return True
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_BUSY_CODES
+    state = getattr(error.orig, "sqlstate", None) or ""
+    return state.startswith(_POSTGRES_BUSY_STATES)
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker:

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 import anyio.to_thread
+import redis.exceptions
+import sqlalchemy.exc
 
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
@@ -159,6 +161,28 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     return Response({"status_code": 500, "detail": "Internal Server Error", "extra": {}}, status_code=500)
 
 
+# What a 503 asks the caller to wait: about one lock wait (shared.database.LOCK_WAIT_MS).
+RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After when the database or Redis is busy or out of reach for now: the same
+    request may simply be sent again. Any other error of those libraries stays a 500."""
+    if isinstance(exc, redis.exceptions.RedisError):
+        part = "redis"
+    elif database.unavailable(exc):
+        part = "database"
+    else:
+        return _unexpected(request, exc)
+    # The driver's message only: SQLAlchemy's own would carry the statement's parameters.
+    log.warning("%s %s: the %s is unavailable: %s", request.method, request.url.path, part, getattr(exc, "orig", exc))
+    return Response(
+        {"status_code": 503, "detail": f"the {part} is busy or unavailable; try again in a few seconds",
+         "extra": {"unavailable": part}},
+        status_code=HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 exception_handlers = {
     LoginRequired: _login_required,
     ValidationException: _invalid_request,
@@ -169,6 +193,11 @@ exception_handlers = {
     HTTPException: _http_error,
     PermissionDeniedException: refused,
     TooManyRequestsException: refused,
+    sqlalchemy.exc.DBAPIError: _unavailable,
+    sqlalchemy.exc.TimeoutError: _unavailable,
+    ConnectionError: _unavailable,
+    redis.exceptions.ConnectionError: _unavailable,
+    redis.exceptions.TimeoutError: _unavailable,
     500: _unexpected,
 }
 
