@@ -8,7 +8,6 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.openapi.datastructures import ResponseSpec
@@ -67,7 +66,6 @@ class PartnerController(Controller):
             304: ResponseSpec(data_container=None, description="Unchanged since the ETag sent in If-None-Match"),
             **errors(400, 401, 429, 503),
         },
-        response_headers=[ResponseHeader(name="ETag", documentation_only=True, description="anonymous answers only")],
         operation_class=RateLimited,
         security=STAFF_OPTIONAL,
     )
