@@ -220,6 +220,11 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     staff = open_page(contexts, browser)
     log_in(staff, system, THERAPIST)
     expect(staff.get_by_role("heading", level=1, name="Referrals")).to_be_visible()
+    # One control, one tab stop: the "New referral" call to action is a link, not a button in one.
+    start = staff.get_by_role("main").get_by_role("link", name="New referral")
+    start.focus()
+    staff.keyboard.press("Tab")
+    expect(staff.get_by_role("search").get_by_label("Reference or client")).to_be_focused()
     search = staff.get_by_role("search")
     search.get_by_label("Reference or client").fill(referral["reference"])
     search.get_by_label("Status").select_option("completed")
