@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from services.dev.ports import free_port, wait_for_port
-from services.dev.processes import die_with_parent
+from services.dev.processes import die_with_parent, stop
 from shared.config import Settings
 
 
@@ -66,13 +66,7 @@ class RedisServer:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, timeout=10)
         self.process = None
 
     def __enter__(self) -> RedisServer:

@@ -20,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from redis import Redis
 
+from services.dev import processes
 from services.dev.ports import free_port
 from shared import codec, queues
 from tests.integration.test_notifier_worker import offer
@@ -106,13 +107,7 @@ class WorkerProcess:
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process, timeout=20)
         self._log.close()
 
 
