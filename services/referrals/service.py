@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import msgspec
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -204,65 +204,47 @@ class Referrals:
 
     async def create(self, *, staff: Staff, draft: ReferralDraft, idempotency_key: str | None = None) -> ReferralRecord:
         """Issue a referral and offer it to its first partner. With ``idempotency_key``, the same
-        key and body give the same referral once; another body under that key is refused."""
+        key and body give the same referral once; another body under that key is refused.
+
+        The key is stored with its answer in the referral's own transaction: a request that fails
+        part way (the database busy or away) leaves no trace, so sending it again is always safe,
+        and the same request sent twice at once waits for the first and replays it."""
         if not idempotency_key:
             return await self._create(staff=staff, draft=draft)
-        body_hash = hashlib.sha256(msgspec.json.encode(draft)).hexdigest()
-        stored = await self._claim_key(staff=staff, key=idempotency_key, body_hash=body_hash)
+        if len(idempotency_key) > 200:
+            raise InvalidInput("Idempotency-Key must be at most 200 characters", field="Idempotency-Key")
+        key = {"staff_id": staff.id, "key": idempotency_key,
+               "body_hash": hashlib.sha256(msgspec.json.encode(draft)).hexdigest()}
+        stored = await self._replay(key)
         if stored is not None:
             return stored
         try:
-            record = await self._create(staff=staff, draft=draft)
-        except BaseException:
-            # Nothing was issued: free the key so the therapist can fix the form and resend.
-            async with self._sessions.begin() as session:
+            return await self._create(staff=staff, draft=draft, key=key)
+        except IntegrityError:
+            # The key is unique: the same request, sent at the same moment, committed first.
+            stored = await self._replay(key)
+            if stored is None:
+                raise
+            return stored
+
+    async def _replay(self, key: dict) -> ReferralRecord | None:
+        """The answer stored under an Idempotency-Key, None if there is none; 422 when the key was
+        used with another body."""
+        async with self._sessions() as session:
+            row = (
                 await session.execute(
-                    delete(idempotency_keys).where(
-                        idempotency_keys.c.staff_id == staff.id, idempotency_keys.c.key == idempotency_key
+                    select(idempotency_keys.c.body_hash, idempotency_keys.c.response).where(
+                        idempotency_keys.c.staff_id == key["staff_id"], idempotency_keys.c.key == key["key"]
                     )
                 )
-            raise
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(idempotency_keys)
-                .where(idempotency_keys.c.staff_id == staff.id, idempotency_keys.c.key == idempotency_key)
-                .values(response=msgspec.to_builtins(record), status_code=201)
-            )
-        return record
+            ).first()
+        if row is None:
+            return None
+        if row.body_hash != key["body_hash"]:
+            raise InvalidInput("this Idempotency-Key was used with a different request body", field="Idempotency-Key")
+        return msgspec.convert(row.response, ReferralRecord)
 
-    async def _claim_key(self, *, staff: Staff, key: str, body_hash: str) -> ReferralRecord | None:
-        if len(key) > 200:
-            raise InvalidInput("Idempotency-Key must be at most 200 characters", field="Idempotency-Key")
-        for _ in range(2):
-            async with self._sessions.begin() as session:
-                row = (
-                    await session.execute(
-                        select(idempotency_keys).where(
-                            idempotency_keys.c.staff_id == staff.id, idempotency_keys.c.key == key
-                        )
-                    )
-                ).first()
-                if row is None:
-                    try:
-                        async with session.begin_nested():
-                            await session.execute(
-                                insert(idempotency_keys).values(
-                                    staff_id=staff.id, key=key, body_hash=body_hash, created_at=self._clock()
-                                )
-                            )
-                        return None
-                    except IntegrityError:
-                        continue  # Another request claimed it between our read and insert.
-            if row.body_hash != body_hash:
-                raise InvalidInput(
-                    "this Idempotency-Key was used with a different request body", field="Idempotency-Key"
-                )
-            if row.response is None:
-                raise Conflict("a request with this Idempotency-Key is still being processed", field="Idempotency-Key")
-            return msgspec.convert(row.response, ReferralRecord)
-        raise Conflict("a request with this Idempotency-Key is still being processed", field="Idempotency-Key")
-
-    async def _create(self, *, staff: Staff, draft: ReferralDraft) -> ReferralRecord:
+    async def _create(self, *, staff: Staff, draft: ReferralDraft, key: dict | None = None) -> ReferralRecord:
         assessment = await self.assess(staff=staff, reasons=list(draft.reasons))
         chosen = await self._choose_partners(draft=draft, assessment=assessment)
         vocabulary = categories.load()
@@ -296,6 +278,9 @@ class Referrals:
             await self._offer_next(session, referral_id=referral_id, reference=reference, urgency=assessment.urgency)
             # Read back in the same transaction: what was committed, without another round trip.
             record = await self._read(session, await self._reload(session, referral_id))
+            if key is not None:
+                await session.execute(insert(idempotency_keys).values(
+                    **key, response=msgspec.to_builtins(record), status_code=201, created_at=now))
         self._on_commit()
         return record
 
