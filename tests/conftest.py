@@ -21,6 +21,8 @@ from services.dev.redis_server import RedisServer  # noqa: E402
 
 POSTGRES_URL = os.environ.get("HANDOFF_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# One line per fault drill run (tests/integration/fault_stack.py), repeated at the end of the run.
+DRILL_SUMMARIES = pytest.StashKey[list[str]]()
 
 
 def skip_or_fail(reason: str) -> None:
@@ -28,6 +30,15 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"cannot run in CI: {reason}")
     pytest.skip(reason)  # only outside CI: in CI (IN_CI above) it fails instead
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """What each fault drill counted, where CI logs show it."""
+    lines = config.stash.get(DRILL_SUMMARIES, [])
+    if lines:
+        terminalreporter.section("fault drills")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
