@@ -1,7 +1,8 @@
 """schemathesis against both services' OpenAPI documents, authenticated as an admin, every
-operation, over real processes (``handoff dev``) with demo data. No request may get a 5xx, and
-every answer must be one the document promises: a documented status code and content type, a
-body matching that response's schema, the headers it documents.
+operation, over real processes (``handoff dev``) with demo data. No request may get a 5xx; a
+request the document forbids must be refused with a 4xx; and every answer must be one the
+document promises: a documented status code and content type, a body matching that response's
+schema, the headers it documents.
 
 The budget is ``HANDOFF_TEST_FUZZ_EXAMPLES`` examples per operation (25 unless set; ``make bench``
 runs the same tests with more). Each service prints one summary line; every failing operation is
