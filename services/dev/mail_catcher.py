@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import os
 import time
 import uuid
@@ -44,6 +45,10 @@ class MailCatcher:
 
     def start(self) -> MailCatcher:
         self.directory.mkdir(parents=True, exist_ok=True)
+        # aiosmtpd logs every line of every message at DEBUG, and messages carry partners' signed
+        # links: at most INFO here, whatever the process's log level.
+        smtp_log = logging.getLogger("mail.log")
+        smtp_log.setLevel(max(logging.INFO, smtp_log.getEffectiveLevel()))
         self._controller = Controller(_WriteEml(self.directory), hostname=self.host, port=self.port)
         self._controller.start()
         return self

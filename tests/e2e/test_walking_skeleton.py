@@ -46,14 +46,18 @@ class System:
                               capture_output=True, env=self.env, cwd=REPO, timeout=60)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "dev"], env=self.env, cwd=REPO,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
+        # A file, not a pipe: nobody reads a pipe until stop(), and a chatty run (DEBUG) would
+        # fill it and block every process writing to it.
+        self.output = self.data_dir.parent / "handoff-dev.out"
+        with self.output.open("w") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "dev"], env=self.env, cwd=REPO,
+                stdout=output, stderr=subprocess.STDOUT, text=True,
+            )
 
         def healthy() -> bool:
             if self.process.poll() is not None:
-                raise AssertionError(f"handoff dev exited early:\n{self.process.stdout.read()}")
+                raise AssertionError(f"handoff dev exited early:\n{self.output.read_text()}")
             try:
                 return all(c.get("/health").status_code == 200 for c in (self.directory, self.referrals))
             except httpx.TransportError:
@@ -64,7 +68,7 @@ class System:
     def stop(self) -> tuple[int, str]:
         self.process.send_signal(signal.SIGINT)
         code = self.process.wait(timeout=30)
-        return code, self.process.stdout.read()
+        return code, self.output.read_text()
 
     def mail(self) -> list[email.message.EmailMessage]:
         paths = sorted((self.data_dir / "mail").glob("*.eml"))

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.logging.config import LoggingConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -76,6 +77,9 @@ def create_app(settings: Settings) -> Litestar:
         state=_initial_state(settings),
         before_send=[web.security_headers(settings)],
         debug=False,
+        # Logging stays as the process set it up (HANDOFF_LOG_LEVEL); Litestar's default would
+        # put the root logger back to INFO.
+        logging_config=LoggingConfig(configure_root_logger=False),
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.logging.config import LoggingConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -66,4 +67,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         openapi_config=openapi.config("Handoff referrals"),
         debug=False,
+        # Logging stays as the process set it up (HANDOFF_LOG_LEVEL); Litestar's default would
+        # put the root logger back to INFO.
+        logging_config=LoggingConfig(configure_root_logger=False),
     )
