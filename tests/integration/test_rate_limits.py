@@ -200,29 +200,15 @@ def test_staff_are_never_limited_on_search(directory: Settings) -> None:
 # --- Redis away -------------------------------------------------------------------------------------
 
 
-class Recorder(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 def test_an_unreachable_redis_lets_everyone_through_with_a_warning(
-    tmp_path: Path, closed_redis_url: str, settings: Settings  # noqa: F811
+    tmp_path: Path, closed_redis_url: str, settings: Settings, caplog: pytest.LogCaptureFixture  # noqa: F811
 ) -> None:
-    # On the module's own logger: the app's logging set-up replaces the root's handlers (caplog's).
-    recorder, logger = Recorder(), logging.getLogger("shared.ratelimit")
-    logger.addHandler(recorder)
-    try:
-        away = msgspec.structs.replace(settings, login_rate_limit=1, redis_url=closed_redis_url)
-        with TestClient(referrals_app(away)) as client:
-            for _ in range(3):
-                assert sign_in(client, "tess@clinic.example", PASSWORD).status_code == 200
-    finally:
-        logger.removeHandler(recorder)
-    assert any("rate limits not enforced" in message for message in recorder.messages), recorder.messages
+    caplog.set_level(logging.WARNING, logger="shared.ratelimit")
+    away = msgspec.structs.replace(settings, login_rate_limit=1, redis_url=closed_redis_url)
+    with TestClient(referrals_app(away)) as client:
+        for _ in range(3):
+            assert sign_in(client, "tess@clinic.example", PASSWORD).status_code == 200
+    assert any("rate limits not enforced" in r.getMessage() for r in caplog.records if r.name == "shared.ratelimit")
 
     directory = load_settings(environ={}, data_dir=str(tmp_path / "d"), redis_url=closed_redis_url, secret_key=SECRET,
                               search_rate_limit=1)
