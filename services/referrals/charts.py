@@ -16,6 +16,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 
 class Bar(msgspec.Struct, kw_only=True, frozen=True):
     label: str
+    short_label: str  # what fits left of the bar; the full label goes in the tooltip
     value: float
     shown: str
     x: float
@@ -70,12 +71,19 @@ def bars(title: str, rows: Sequence[tuple[str, float, str]], *, unit: str = "", 
     top = max((value for _, value, _ in rows), default=0) or 1
     room = width - label_width - 70
     drawn = [
-        Bar(label=label, value=value, shown=shown, x=label_width, y=8 + i * row_height,
+        Bar(label=label, short_label=fit(label, label_width - 12), value=value, shown=shown, x=label_width, y=8 + i * row_height,
             width=round(room * value / top, 1), height=row_height - 8, colour=PALETTE[0])
         for i, (label, value, shown) in enumerate(rows)
     ]
     return BarChart(title=title, width=width, height=16 + len(rows) * row_height, label_width=label_width,
                     bars=drawn, unit=unit)
+
+
+def fit(label: str, pixels: float, *, char_width: float = 7.0) -> str:
+    """``label`` cut with an ellipsis so that it fits in ``pixels`` at the charts' 13 px font
+    (an average glyph is about 7 px wide); SVG text does not wrap or clip by itself."""
+    room = max(int(pixels // char_width), 2)
+    return label if len(label) <= room else label[: room - 1].rstrip() + "…"
 
 
 def stacked(title: str, columns: Sequence[tuple[str, dict[str, int]]], *, width: int = 560,

@@ -34,3 +34,12 @@ def test_median_hours() -> None:
     t = datetime(2030, 1, 1, tzinfo=UTC)
     assert charts.median_hours([(t, t + timedelta(hours=h)) for h in (1, 2, 10)]) == 2
     assert charts.median_hours([]) is None
+
+
+def test_long_bar_labels_are_cut_to_fit_and_short_ones_kept() -> None:
+    name = "Bay Physical Therapy and Sports Rehabilitation (demo)"
+    chart = charts.bars("Median time to accept", [(name, 2.0, "2 h"), ("Ana", 1.0, "1 h")], label_width=190)
+    long, short = chart.bars
+    assert long.label == name and long.short_label.endswith("…")
+    assert len(long.short_label) * 7 <= 190 - 12 and name.startswith(long.short_label[:-1])
+    assert short.short_label == "Ana"
