@@ -44,14 +44,15 @@ ROUTES = {
     REFERRALS: Route(
         REFERRALS, "services.referrals.jobs.handle", Retry(max=10, interval=[1, 5, 15, 30, 60, 120, 300, 600, 600, 600])
     ),
-    # Growing intervals: a provider's 4xx or an SMTP outage usually clears within minutes, and the
-    # last tries (about 1 h 50 min after the first) outlast most provider incidents. RQ reads the
+    # Growing intervals: a provider's 4xx or an SMTP outage usually clears within minutes (the
+    # early tries, up to about 2 min after the first, catch a short one soon after it ends), and
+    # the last tries (about 1 h 54 min after the first) outlast most provider incidents. RQ reads the
     # list from its end when it is shorter than ``max`` (5, 5, 5, 30, … for a 6-long list), so it
     # holds one interval per retry.
     NOTIFICATIONS: Route(
         NOTIFICATIONS,
         "services.notifier.jobs.handle",
-        Retry(max=8, interval=[5, 30, 120, 300, 900, 1800, 1800, 1800]),
+        Retry(max=10, interval=[5, 15, 30, 60, 120, 300, 900, 1800, 1800, 1800]),
         NOTIFICATION_TIMEOUT_SECONDS,
     ),
 }
