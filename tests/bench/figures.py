@@ -30,13 +30,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def unthrottled() -> dict[str, str]:
-    """Environment that switches the rate limits off, for the limits this checkout's
-    :class:`~shared.config.Settings` has: a benchmark hammers login and search on purpose, and
-    an unknown ``HANDOFF_`` variable would stop the service from starting."""
-    from shared.config import Settings
-
-    limits = {"login_rate_limit", "search_rate_limit"} & set(Settings.__struct_fields__)
-    return {f"HANDOFF_{name.upper()}": "0" for name in sorted(limits)}
+    """Environment that lifts the rate limits out of a benchmark's reach without switching them
+    off: a benchmark hammers login and search from one address on purpose, but a real anonymous
+    request still pays the limiter's Redis round trip, so the figures include it."""
+    return {"HANDOFF_LOGIN_RATE_LIMIT": str(10**9), "HANDOFF_SEARCH_RATE_LIMIT": str(10**9)}
 
 
 def _number(value: float) -> str:
