@@ -17,6 +17,7 @@ class OfferRecord(msgspec.Struct, kw_only=True):
     expires_at: datetime | None
     responded_at: datetime | None = None
     decline_reason: str | None = None
+    decline_note: str | None = None  # the partner's own words when declining, for the therapist
     # When the sweep reminded the partner: the offer is past half its deadline, unanswered.
     reminded_at: datetime | None = None
 

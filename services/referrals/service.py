@@ -1268,6 +1268,7 @@ def _record(referral: object, offer_rows: list, events: list, failures: list[str
                 status=o.status, offered_at=o.offered_at and _aware(o.offered_at),
                 expires_at=o.expires_at and _aware(o.expires_at),
                 responded_at=o.responded_at and _aware(o.responded_at), decline_reason=o.decline_reason,
+                decline_note=o.decline_note,
                 reminded_at=o.reminded_at and _aware(o.reminded_at),
             )
             for o in offer_rows

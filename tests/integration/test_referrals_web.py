@@ -255,11 +255,16 @@ def test_received_is_an_explicit_post_never_a_get(client: TestClient, settings) 
     assert detail["timeline"][-1]["from_status"] == "requested" and "Dr. Ana Gomez has seen" in detail["timeline"][-1]["why"]
 
     # Declining after acknowledging: back to requested, with the next partner offered.
-    declined = client.post(path, data={"decision": "decline", "reason": "no_capacity", "_csrf_token": csrf(page.text)})
+    declined = client.post(path, data={"decision": "decline", "reason": "no_capacity", "_csrf_token": csrf(page.text),
+                                       "note": "Booked until March <b>sorry</b>"})
     assert declined.status_code == 200
     detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
     assert detail["status"] == "requested"
     assert [o["status"] for o in detail["offers"]] == ["declined", "offered"]
+    # The partner's note reaches the therapist, escaped, beside the decline.
+    assert detail["offers"][0]["decline_note"] == "Booked until March <b>sorry</b>"
+    staff_page = client.get(f"/referrals/{referral['id']}", headers=headers)
+    assert "Booked until March &lt;b&gt;sorry&lt;/b&gt;" in staff_page.text
     assert ("received", "requested") in [(e["from_status"], e["to_status"]) for e in detail["timeline"]]
     assert client.post(f"{path}/received", data={"_csrf_token": csrf(page.text)}).status_code == 410
 
