@@ -47,3 +47,15 @@ def test_mail_catcher_writes_each_message_as_eml(tmp_path: Path) -> None:
     files = list((tmp_path / "mail").glob("*.eml"))
     assert len(files) == 1 and not list((tmp_path / "mail").glob(".*.tmp"))
     assert caught[0]["Subject"] == "Hello" and "/respond/abc" in caught[0].get_content()
+
+
+def test_commands_beside_handoff_dev_use_its_private_redis(tmp_path: Path) -> None:
+    from services.cli import _beside_dev
+    from shared.config import load_settings
+
+    settings = load_settings(environ={"HANDOFF_DATA_DIR": str(tmp_path)})
+    assert _beside_dev(settings).redis_url == settings.redis_url  # no handoff dev running here
+
+    with RedisServer(tmp_path / "redis") as server:
+        redis_server.url_file(settings).write_text(server.url + "\n")  # as the supervisor leaves it
+        assert _beside_dev(settings).redis_url == server.url
