@@ -233,6 +233,7 @@ def test_redis_keeps_jobs(services: dict[str, dict]) -> None:
     argv = as_argv(redis["command"])
     options = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
     assert options.get("--appendonly") == "yes", "AOF on: a restart must keep queued jobs"
+    assert options.get("--appendfsync") == "always", "a power loss must not take relayed jobs with it"
     assert options.get("--maxmemory-policy") == "noeviction", "a full Redis must refuse, not drop jobs"
     assert any(str(volume).endswith(":/data") for volume in redis.get("volumes", []))
     assert "redis-cli ping" in healthcheck_text(redis)
