@@ -167,7 +167,7 @@ def anonymous_search(per_minute: int) -> Rule | None:
 
     async def buckets(request: Request) -> list[Bucket]:
         try:
-            authenticate(request)
+            await authenticate(request)
         except NotAuthorizedException:
             return [Bucket(f"search:{client_address(request)}", per_minute)]
         return []

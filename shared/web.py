@@ -1,7 +1,9 @@
 """Litestar pieces every Handoff web service uses: staff guards, the operational endpoints
 (``/health``, ``/ready``, ``/metrics``) and the mapping of domain errors to HTTP.
 
-Each app keeps ``app.state.signing_key``, ``app.state.engine`` and ``app.state.redis``.
+Each app keeps ``app.state.signing_key``, ``app.state.engine`` and ``app.state.redis``; the
+directory also keeps ``app.state.revocations`` (:mod:`shared.revocation`), which
+:func:`authenticate` then checks.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from shared import database
 from shared.auth import InvalidToken, Role, Staff, verify_staff_token
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from shared.revocation import Revocations
 
 log = logging.getLogger(__name__)
 
@@ -45,36 +48,40 @@ class LoginRequired(NotAuthorizedException):
     """A staff page was asked for without a valid login; answered with a redirect to the login page."""
 
 
-def authenticate(connection: ASGIConnection) -> Staff:
+async def authenticate(connection: ASGIConnection) -> Staff:
     """The staff member behind the request: a bearer token on the JSON API, the login cookie on
     HTML pages (never on ``/api/``, where a cookie would open the door to cross-site requests).
-    401 when there is neither."""
+    401 when there is neither, or when the token is invalid, expired, or (on an app that keeps
+    ``app.state.revocations``: the directory, which has no staff accounts of its own) issued
+    before its account was disabled or changed role. Pages answer each 401 with a redirect to the
+    login (:class:`LoginRequired`)."""
     if isinstance(connection.scope.get("user"), Staff):
         return connection.scope["user"]
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     page = not connection.url.path.startswith("/api/")
+    refusal = LoginRequired if page else NotAuthorizedException
     if scheme.lower() != "bearer" or not token:
         token = connection.cookies.get(STAFF_COOKIE, "") if page else ""
         if not token:
-            raise (LoginRequired if page else NotAuthorizedException)(
-                "a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
+            raise refusal("a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    invalid = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
     try:
-        staff = verify_staff_token(token.strip(), key=connection.app.state.signing_key)
+        verified = verify_staff_token(token.strip(), key=connection.app.state.signing_key)
     except InvalidToken as exc:
-        raise (LoginRequired if page else NotAuthorizedException)(
-            f"staff token {exc}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from None
-    connection.scope["user"] = staff
-    return staff
+        raise refusal(f"staff token {exc}", headers=invalid) from None
+    revocations: Revocations | None = getattr(connection.app.state, "revocations", None)
+    if revocations is not None and await revocations.refuse(verified):
+        raise refusal("staff token revoked", headers=invalid)
+    connection.scope["user"] = verified.staff
+    return verified.staff
 
 
 def requires(*roles: Role):
     """A guard admitting authenticated staff whose role is one of ``roles`` (any role if none)."""
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        staff = authenticate(connection)
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        staff = await authenticate(connection)
         if roles and staff.role not in roles:
             raise PermissionDeniedException(f"this needs the {' or '.join(roles)} role")
 

@@ -1,4 +1,7 @@
-"""Staff accounts: argon2 password hashes, roles, and the email + password → token exchange."""
+"""Staff accounts: argon2 password hashes, roles, and the email + password → token exchange.
+
+Disabling an account or changing its role also revokes the tokens it already holds, for the
+directory (:mod:`shared.revocation`); this service checks the accounts table on every request."""
 
 from __future__ import annotations
 
@@ -10,12 +13,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 import msgspec
 from sqlalchemy import func, insert, select, update
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.referrals.storage import staff_users
 from shared.auth import ROLES, Staff
 from shared.errors import Conflict, InvalidInput, NotFound
+from shared.revocation import Revocations
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
@@ -113,11 +118,30 @@ async def list_users(sessions: async_sessionmaker) -> list[StaffAccount]:
     return [StaffAccount(id=r.id, email=r.email, role=r.role, active=r.active, created_at=r.created_at) for r in rows]
 
 
+class NotRevoked(Exception):
+    """A change was saved, but Redis did not answer, so the directory still accepts the tokens
+    the account held before it. Making the same change again records the revocation."""
+
+    def __init__(self, account: StaffAccount, *, valid_until: datetime, cause: Exception) -> None:
+        self.account = account
+        self.valid_until = valid_until
+        super().__init__(
+            f"{account.email}'s sign-ins from before this change keep working in the directory until "
+            f"{valid_until:%Y-%m-%d %H:%M} UTC at the latest: Redis did not answer ({type(cause).__name__}), "
+            "so the directory could not be told"
+        )
+
+
 async def change_user(
-    sessions: async_sessionmaker, *, email: str, role: str | None = None, active: bool | None = None
+    sessions: async_sessionmaker, *, email: str, role: str | None = None, active: bool | None = None,
+    revocations: Revocations,
 ) -> StaffAccount:
     """Change an account's role and/or whether it may log in. The last active admin can be
-    neither disabled nor demoted: someone must always be able to manage accounts."""
+    neither disabled nor demoted: someone must always be able to manage accounts.
+
+    Every change but enabling an account with its role unchanged then revokes the account's
+    tokens for the directory: disabling (again), or saving a role (even the same one, which is
+    how to retry after :class:`NotRevoked`, raised once the change is saved)."""
     email = _normalise(email)
     if role is not None and role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
@@ -139,4 +163,13 @@ async def change_user(
         await session.execute(
             update(staff_users).where(staff_users.c.id == row.id).values(role=new_role, active=new_active)
         )
-    return StaffAccount(id=row.id, email=row.email, role=new_role, active=new_active, created_at=row.created_at)
+    account = StaffAccount(id=row.id, email=row.email, role=new_role, active=new_active, created_at=row.created_at)
+    # Recorded after the commit, so every token issued under the old role or state is older
+    # than the revocation (a login in between gets the new role, and is merely refused once).
+    if active is not True or new_role != row.role:
+        now = datetime.now(UTC)
+        try:
+            await revocations.revoke(row.id, now=now)
+        except (RedisError, OSError) as exc:
+            raise NotRevoked(account, valid_until=now + revocations.token_ttl, cause=exc) from exc
+    return account

@@ -335,7 +335,8 @@ def test_user_cli_lists_disables_enables_and_changes_role(settings, capsys) -> N
 
     from services import cli
 
-    env = {"HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url, "HANDOFF_DATA_DIR": settings.data_dir}
+    env = {"HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url, "HANDOFF_DATA_DIR": settings.data_dir,
+           "HANDOFF_REDIS_URL": settings.redis_url}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

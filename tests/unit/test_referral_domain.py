@@ -79,7 +79,7 @@ def test_partner_link_names_its_offer_and_refuses_tampering_and_expiry() -> None
 def test_staff_tokens_and_partner_links_are_not_interchangeable() -> None:
     staff = Staff(id="u1", email="t@clinic.example", role="therapist")
     token = issue_staff_token(key="k" * 32, staff=staff, ttl=timedelta(minutes=5))
-    assert verify_staff_token(token, key="k" * 32) == staff
+    assert verify_staff_token(token, key="k" * 32).staff == staff
     link = links.issue(key="k" * 32, offer_id="o", expires_at=datetime.now(UTC) + timedelta(hours=1))
     with pytest.raises(InvalidToken):
         verify_staff_token(link, key="k" * 32)

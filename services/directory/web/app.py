@@ -1,7 +1,8 @@
 """The directory's composition root: ``create_app(settings)`` wires the web app (its state starts
 with the settings and the staff-token key); its lifespan opens the database engine and Redis
-client and runs the outbox relay. Nothing connects at import time,
-and the app never migrates its database (``handoff db upgrade`` does)."""
+client (which also tells which staff tokens the referrals service revoked) and runs the outbox
+relay. Nothing connects at import time, and the app never migrates its database (``handoff db
+upgrade`` does)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from services.directory.web.partners import PartnerController
 from shared import database, openapi, ratelimit, web
 from shared.config import Settings
 from shared.outbox import Relay
+from shared.revocation import Revocations
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -97,6 +99,7 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
         )
         app.state.engine = engine
         app.state.redis = redis
+        app.state.revocations = Revocations.for_settings(redis, settings)
         app.state.relay = relay
         page_cache: PageCache = app.state.page_cache
 

@@ -30,12 +30,12 @@ admin_only = requires("admin")
 _json = msgspec.json.Encoder()
 
 
-def viewer_is_admin(request: Request) -> bool:
+async def viewer_is_admin(request: Request) -> bool:
     """Whether an admin is asking. Anonymous callers are welcome on public routes, but a token
     that was sent must be valid (401 otherwise), so a typo never silently hides data."""
     if "authorization" not in request.headers:
         return False
-    return authenticate(request).role == "admin"
+    return (await authenticate(request)).role == "admin"
 
 
 @dataclass
@@ -92,7 +92,7 @@ class PartnerController(Controller):
             category=category, q=q, near=near, zip=zip, radius_km=radius_km,
             accepting=accepting, language=language, telehealth=telehealth,
         )
-        show_email = viewer_is_admin(request)
+        show_email = await viewer_is_admin(request)
 
         async def found() -> PartnerList:
             page = await directory.search(query, limit=limit, cursor=cursor)
@@ -171,7 +171,7 @@ class PartnerController(Controller):
     async def read(
         self, request: Request, directory: NamedDependency[PartnerService], partner_id: FromPath[str]
     ) -> PartnerOut:
-        admin = viewer_is_admin(request)
+        admin = await viewer_is_admin(request)
         partner = await directory.get(partner_id=partner_id, include_hidden=admin)
         return PartnerOut.from_domain(partner, show_email=admin)
 

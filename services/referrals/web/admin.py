@@ -1,5 +1,6 @@
 """Admin pages for staff accounts: list, add, disable or enable, change role. The same
-operations as ``handoff user …``, through :mod:`services.referrals.identity`."""
+operations as ``handoff user …``, through :mod:`services.referrals.identity`; disabling or
+saving a role also signs the account out of the directory (:mod:`shared.revocation`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from services.referrals.web.guards import staff
 from services.referrals.web.rendering import page
 from shared.auth import ROLES
 from shared.errors import DomainError
+from shared.revocation import Revocations
 
 
 class StaffAdmin(Controller):
@@ -43,11 +45,16 @@ class StaffAdmin(Controller):
         email = str(form.get("email") or "")
         active = {"enable": True, "disable": False}.get(str(form.get("action") or ""))
         role = str(form.get("role") or "") or None
+        runtime = request.app.state.runtime
         try:
-            changed = await identity.change_user(request.app.state.runtime.sessions, email=email, role=role,
-                                                 active=active)
+            changed = await identity.change_user(runtime.sessions, email=email, role=role, active=active,
+                                                 revocations=Revocations.for_settings(runtime.redis, runtime.settings))
         except DomainError as error:
             return await _accounts_page(request, error=error.detail, status_code=409 if error.field == "email" else 422)
+        except identity.NotRevoked as warning:
+            # The change is saved (shown as such); the admin learns what still works, and how to retry.
+            return await _accounts_page(request, saved=warning.account.email, error=f"{warning}. Save this "
+                                        "account's role again once Redis is back to sign them out there.")
         return Redirect(f"/admin/staff?{urlencode({'saved': changed.email})}", status_code=303)
 
 

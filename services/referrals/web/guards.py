@@ -19,7 +19,7 @@ def staff(*roles: Role):
     """A guard admitting active staff whose current role is one of ``roles`` (any if none)."""
 
     async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        claimed = authenticate(connection)
+        claimed = await authenticate(connection)
         current = await identity.current_user(connection.app.state.runtime.sessions, claimed.id)
         if current is None:
             page = not connection.url.path.startswith("/api/")
