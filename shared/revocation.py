@@ -66,15 +66,14 @@ class Revocations:
     def for_settings(cls, redis: Redis, settings: Settings) -> Revocations:
         return cls(redis, token_ttl=timedelta(minutes=settings.staff_token_ttl_minutes))
 
-    async def revoke(self, staff_id: str, *, now: datetime | None = None) -> datetime:
-        """Refuse every token of ``staff_id`` issued up to ``now``. Returns ``now``. Redis
-        errors propagate: the caller tells whoever asked that the tokens still work."""
+    async def revoke(self, staff_id: str, *, now: datetime | None = None) -> None:
+        """Refuse every token of ``staff_id`` issued up to ``now``. Redis errors propagate: the
+        caller tells whoever asked that those tokens still work."""
         now = now or datetime.now(UTC)
         record = functools.partial(
             self._redis.set, KEY_PREFIX + staff_id, microseconds(now), ex=self.token_ttl + CLOCK_MARGIN
         )
         await anyio.to_thread.run_sync(record)
-        return now
 
     async def revoked_at(self, staff_id: str) -> datetime | None:
         """When ``staff_id``'s tokens were last revoked, if any still live. Redis errors propagate."""
