@@ -170,16 +170,20 @@ def directory(tmp_path: Path, redis_url: str) -> Settings:
     return settings
 
 
-def test_anonymous_search_and_partner_pages_share_one_limit(directory: Settings) -> None:
+def test_anonymous_searches_share_one_limit(directory: Settings) -> None:
     with TestClient(directory_app(directory)) as client:
         answers = [client.get(path).status_code for path in
-                   ("/api/v1/partners", "/partners-in-health", "/partners-in-health/nobody", "/api/v1/partners/nobody")]
-        assert answers == [200, 200, 404, 404]
+                   ("/api/v1/partners", "/partners-in-health?q=physio", "/api/v1/partners/nobody",
+                    "/partners-in-health?zip=33701&kind=clinical")]
+        assert answers == [200, 200, 404, 200]
         refused = client.get("/api/v1/partners", params={"q": "physio"})
         assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 60
         assert refused.json()["status_code"] == 429 and set(refused.json()) == {"status_code", "detail", "extra"}
-        page = client.get("/partners-in-health")
+        page = client.get("/partners-in-health", params={"q": "massage"})
         assert page.status_code == 429 and page.headers["retry-after"] and "<h1>Too many requests</h1>" in page.text
+        # The plain page and a partner's page are cached: served, never counted.
+        assert client.get("/partners-in-health").status_code == 200
+        assert client.get("/partners-in-health/nobody").status_code == 404
         # Everything else on the service is not counted.
         assert client.get("/api/v1/categories").status_code == 200 and client.get("/health").status_code == 200
 
@@ -190,7 +194,7 @@ def test_staff_are_never_limited_on_search(directory: Settings) -> None:
             assert client.get("/api/v1/partners", headers=bearer("therapist")).status_code == 200
         client.cookies.set(STAFF_COOKIE, bearer("admin")["Authorization"].split()[1])
         for _ in range(8):
-            assert client.get("/partners-in-health").status_code == 200
+            assert client.get("/partners-in-health", params={"q": "physio"}).status_code == 200
         # A forged token is no way around the limit.
         client.cookies.clear()
         forged = {"Authorization": "Bearer not-a-token"}

@@ -39,15 +39,18 @@ from shared.revocation import Revocations
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-# Anonymous public search and the partner pages it leads to (scrapers read them all).
-SEARCH_ROUTES = [("GET", "/api/v1/partners"), ("GET", "/api/v1/partners/{partner_id}"),
-                 ("GET", "/partners-in-health"), ("GET", "/partners-in-health/{slug}")]
+# Anonymous public search: the API and the public page when it is searched or filtered. The plain
+# page and each partner's page are cached and cheaper to serve than to count (see
+# shared.ratelimit.with_query).
+SEARCH_ROUTES = [("GET", "/api/v1/partners"), ("GET", "/api/v1/partners/{partner_id}")]
+SEARCH_PAGE = ("GET", "/partners-in-health")
 
 
 def create_app(settings: Settings) -> Litestar:
     metrics_config, metrics_controller = web.metrics("directory")
     search = ratelimit.anonymous_search(settings.search_rate_limit)
-    limits = ratelimit.RateLimits(settings.redis_url, dict.fromkeys(SEARCH_ROUTES, search))
+    limits = ratelimit.RateLimits(settings.redis_url,
+                                  {**dict.fromkeys(SEARCH_ROUTES, search), SEARCH_PAGE: ratelimit.with_query(search)})
     return Litestar(
         route_handlers=[
             *web.ops_handlers,
