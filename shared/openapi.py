@@ -51,8 +51,7 @@ WHEN = {
     401: "No valid staff bearer token (or the account is disabled)",
     403: "The staff member's role may not do this",
     404: "Nothing with this id, or nothing the caller may see",
-    409: "Collides with the current state: a stale `version`, a change not allowed now, or the same "
-         "Idempotency-Key still in flight",
+    409: "Collides with the current state: a stale `version`, or a change not allowed now",
     422: "Well-formed, but a rule refuses it; `extra.key` names the field",
     429: "Too many requests: wait `Retry-After` seconds",
     503: "The database or Redis is briefly unavailable; nothing was stored, so the request can be retried",

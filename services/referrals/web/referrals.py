@@ -32,7 +32,7 @@ class ReferralController(Controller):
     @post("/", status_code=201, summary="Issue a referral (honours Idempotency-Key)",
           description="The same Idempotency-Key with the same body answers with the referral it made; "
           "with another body, 422.",
-          responses=errors(400, 401, 403, 409, 422, 503))
+          responses=errors(400, 401, 403, 422, 503))
     async def create(
         self,
         request: Request,
