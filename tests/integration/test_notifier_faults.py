@@ -160,13 +160,18 @@ def reports(redis: Redis, outcome: str) -> set[str]:
     return {report.notification_id for report in found if report.outcome == outcome}
 
 
-def settled(redis: Redis) -> bool:
-    """Nothing queued, running or waiting for a retry on the notifications queue."""
+def settled(redis: Redis, ids: list[str]) -> bool:
+    """Every one of ``ids`` reported sent, and nothing queued, running or waiting for a retry on
+    the notifications queue. The reports come first: counted one by one, the registries can miss
+    a job moving between them (the scheduler queueing a retry, cleanup rescheduling a dead
+    worker's job), so empty registries alone do not prove every job finished."""
+    if reports(redis, "sent") != set(ids):
+        return False
     queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
     return (
-        queue.count == 0
+        queue.scheduled_job_registry.count == 0
+        and queue.count == 0
         and queue.started_job_registry.count == 0
-        and queue.scheduled_job_registry.count == 0
     )
 
 
@@ -198,7 +203,7 @@ def test_a_worker_killed_mid_batch_is_recovered_and_every_email_arrives(
         start_worker(server.port)
         wait_for(lambda: set(handler.received) == message_ids(ids), limit=RECOVERY_LIMIT_SECONDS,
                  what="every email after the restart", log=log)
-        wait_for(lambda: settled(redis), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
+        wait_for(lambda: settled(redis, ids), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
 
     duplicates = {message_id: n - 1 for message_id, n in handler.received.items() if n > 1}
     # The stated window: only the job in flight between acceptance and marker can go twice.
@@ -226,7 +231,7 @@ def test_smtp_down_for_a_while_then_back_delivers_every_email_once(
         # The retries come from RQ's scheduler in the worker, 5 s after each failure.
         wait_for(lambda: set(handler.received) == message_ids(ids), limit=DELIVERY_LIMIT_SECONDS,
                  what="every email once the server is back", log=log)
-        wait_for(lambda: settled(redis), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
+        wait_for(lambda: settled(redis, ids), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
 
     assert all(count == 1 for count in handler.received.values())
     assert reports(redis, "sent") == set(ids)
@@ -259,7 +264,7 @@ def test_the_rate_limit_paces_two_workers_without_dropping_or_spending_retries(
         start_worker(server.port, HANDOFF_SMTP_RATE_PER_MINUTE="20")
         wait_for(lambda: set(handler.received) == message_ids(ids), limit=DELIVERY_LIMIT_SECONDS,
                  what="every email under the rate limit", log=log)
-        wait_for(lambda: settled(redis), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
+        wait_for(lambda: settled(redis, ids), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
 
     assert all(n == 1 for n in handler.received.values())
     # A lower bound only (a slow machine spreads them further): 6 emails at one per 3 s need
