@@ -160,19 +160,22 @@ def reports(redis: Redis, outcome: str) -> set[str]:
     return {report.notification_id for report in found if report.outcome == outcome}
 
 
-def settled(redis: Redis, ids: list[str]) -> bool:
-    """Every one of ``ids`` reported sent, and nothing queued, running or waiting for a retry on
-    the notifications queue. The reports come first: counted one by one, the registries can miss
-    a job moving between them (the scheduler queueing a retry, cleanup rescheduling a dead
-    worker's job), so empty registries alone do not prove every job finished."""
-    if reports(redis, "sent") != set(ids):
-        return False
+def idle(redis: Redis) -> bool:
+    """Nothing queued, running or waiting for a retry on the notifications queue, counted in the
+    order jobs move (scheduled, queued, running). Counted one by one, the registries can still
+    miss a job moving between them, e.g. cleanup rescheduling a dead worker's job."""
     queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
     return (
         queue.scheduled_job_registry.count == 0
         and queue.count == 0
         and queue.started_job_registry.count == 0
     )
+
+
+def settled(redis: Redis, ids: list[str]) -> bool:
+    """Every one of ``ids`` reported sent (the proof each job finished, which :func:`idle`
+    alone is not), and the notifications queue idle."""
+    return reports(redis, "sent") == set(ids) and idle(redis)
 
 
 def message_ids(ids: list[str]) -> set[str]:
