@@ -161,14 +161,15 @@ def reports(redis: Redis, outcome: str) -> set[str]:
 
 
 def idle(redis: Redis) -> bool:
-    """Nothing queued, running or waiting for a retry on the notifications queue, counted in the
-    order jobs move (scheduled, queued, running). Counted one by one, the registries can still
-    miss a job moving between them, e.g. cleanup rescheduling a dead worker's job."""
+    """Nothing queued, running or waiting for a retry on the notifications queue. The running
+    jobs are counted before the scheduled ones because counting them cleans up: a dead worker's
+    job is rescheduled right then, and must be seen. Counted one by one, the registries can still
+    miss a retry the scheduler queues between two counts."""
     queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
     return (
-        queue.scheduled_job_registry.count == 0
-        and queue.count == 0
+        queue.count == 0
         and queue.started_job_registry.count == 0
+        and queue.scheduled_job_registry.count == 0
     )
 
 
