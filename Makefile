@@ -1,19 +1,21 @@
 # The two commands: `make run` (set up, then start everything) and `make test` (set up, then
-# the whole test suite). Set-up creates .venv/ from the locked, hash-checked requirements.
+# the whole test suite). Set-up creates .venv/ from the locked, hash-checked requirements:
+# requirements-dev.lock here (runtime + `handoff dev` + test + lint tools); the production image
+# installs requirements.lock (runtime only). `make lock` recompiles both after pyproject changes.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser-tools run test bench clean
+.PHONY: setup browser-tools run test test-fast lint typecheck lock bench clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Handoff needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
@@ -38,6 +40,19 @@ test: setup browser-tools
 # `make bench BENCH_ARGS=--quick` is a smoke run at the smallest sizes.
 bench: setup
 	$(BIN)/python -m tests.bench.report $(BENCH_ARGS)
+
+# Lint and format check (ruff), then types (mypy); CI runs both before the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+LOCK := uv pip compile --quiet --generate-hashes --python-version 3.11 pyproject.toml deploy/build-requirements.in
+lock:
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev --extra test --extra lint -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info node_modules

@@ -55,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--email", required=True)
     add.add_argument("--role", required=True, choices=("admin", "therapist"))
     user_verbs.add_parser("list", help="list staff accounts")
-    for verb, text in (("disable", "stop an account from logging in (and sign it out of the directory)"),
-                       ("enable", "let a disabled account log in")):
+    for verb, text in (
+        ("disable", "stop an account from logging in (and sign it out of the directory)"),
+        ("enable", "let a disabled account log in"),
+    ):
         toggle = user_verbs.add_parser(verb, help=text)
         toggle.add_argument("--email", required=True)
     role = user_verbs.add_parser("role", help="change an account's role (and sign it out of the directory)")
@@ -87,8 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = _beside_dev(settings)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Callable[[argparse.Namespace, Settings], int | None] = {
-        "dev": _dev, "serve": _serve, "worker": _worker, "db": _db, "user": _user, "notifier": _notifier,
-        "seed": _seed, "partners": _partners,
+        "dev": _dev,
+        "serve": _serve,
+        "worker": _worker,
+        "db": _db,
+        "user": _user,
+        "notifier": _notifier,
+        "seed": _seed,
+        "partners": _partners,
     }[args.verb]
     try:
         return handler(args, settings) or 0
@@ -123,8 +131,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         from services.referrals.web.app import create_app
     port = args.port or getattr(settings, f"{args.service}_port")
     uvicorn.run(
-        create_app(settings), host=args.host or settings.host, port=port,
-        log_level=settings.log_level.lower(), proxy_headers=True, server_header=False,
+        create_app(settings),
+        host=args.host or settings.host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
         # Access logs would record partner-link tokens (/respond/{token}); /metrics counts requests.
         access_log=False,
     )
@@ -215,7 +227,9 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
             redis = redis_client(settings.redis_url)
             try:
                 changed = await identity.change_user(
-                    sessions, email=args.email, role=getattr(args, "role", None),
+                    sessions,
+                    email=args.email,
+                    role=getattr(args, "role", None),
                     active={"enable": True, "disable": False}.get(args.user_verb),
                     revocations=Revocations.for_settings(redis, settings),
                 )
@@ -272,7 +286,10 @@ def _partners(args: argparse.Namespace, settings: Settings) -> int:
     for error in report.errors:
         print(f"handoff: {args.file}: {error}", file=sys.stderr)
     if report.rejected:
-        print(f"handoff: {len(report.errors)} bad row(s); nothing imported (--skip-invalid imports the rest)", file=sys.stderr)
+        print(
+            f"handoff: {len(report.errors)} bad row(s); nothing imported (--skip-invalid imports the rest)",
+            file=sys.stderr,
+        )
         return 1
     print(
         f"handoff: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "

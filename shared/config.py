@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import date
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Literal
 

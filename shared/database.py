@@ -40,7 +40,7 @@ def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only
         engine = create_async_engine(url, connect_args={"timeout": LOCK_WAIT_MS / 1000}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection, _record: ConnectionPoolEntry) -> None:  # noqa: ANN001
+        def _pragmas(dbapi_connection, _record: ConnectionPoolEntry) -> None:
             # Let SQLAlchemy, not the driver, open transactions (see _begin_immediate).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
@@ -50,7 +50,7 @@ def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
-        def _begin_immediate(connection) -> None:  # noqa: ANN001
+        def _begin_immediate(connection) -> None:
             # A deferred transaction that reads and then writes fails at once with "database is
             # locked" when another process (web + worker share the file) wrote in between;
             # taking the write lock up front makes it wait busy_timeout instead.
@@ -58,7 +58,10 @@ def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only
 
         return engine
     return create_async_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
         connect_args={"server_settings": {"lock_timeout": str(LOCK_WAIT_MS)}},
     )
 
@@ -109,13 +112,13 @@ def upgrade(*, migrations: Path, url: str, revision: str = "head") -> None:
     command.upgrade(config, revision)
 
 
-def run_migrations_online(target_metadata) -> None:  # noqa: ANN001
+def run_migrations_online(target_metadata) -> None:
     """The body of every service's ``migrations/env.py``: run migrations on the async engine."""
     from alembic import context
 
     url = context.config.get_main_option("sqlalchemy.url")
 
-    def apply(connection) -> None:  # noqa: ANN001
+    def apply(connection) -> None:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()

@@ -15,7 +15,14 @@ import msgspec
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
-    Components, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema, SecurityRequirement, SecurityScheme,
+    Components,
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+    SecurityRequirement,
+    SecurityScheme,
 )
 
 _STAFF_TOKEN = "staff_token"
@@ -28,11 +35,13 @@ STAFF_OPTIONAL: list[SecurityRequirement] = [{}, {_STAFF_TOKEN: []}]
 def config(title: str) -> OpenAPIConfig:
     """The OpenAPI document of a Handoff service (at ``/schema/openapi.json``)."""
     token = SecurityScheme(
-        type="http", scheme="bearer",
+        type="http",
+        scheme="bearer",
         description="a staff token from the referrals service's POST /api/v1/auth/token; both services accept it",
     )
-    return OpenAPIConfig(title=title, version="1.0.0", path="/schema",
-                         components=Components(security_schemes={_STAFF_TOKEN: token}))
+    return OpenAPIConfig(
+        title=title, version="1.0.0", path="/schema", components=Components(security_schemes={_STAFF_TOKEN: token})
+    )
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):

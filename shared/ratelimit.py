@@ -127,13 +127,15 @@ class RateLimits:
             wait = await self._counter.hit(buckets)
         except (RedisError, OSError) as exc:
             self._unchecked_until = time.monotonic() + FAIL_OPEN_SECONDS
-            log.warning("rate limits not enforced for %.0f s: Redis did not answer (%s)", FAIL_OPEN_SECONDS,
-                        type(exc).__name__)
+            log.warning(
+                "rate limits not enforced for %.0f s: Redis did not answer (%s)", FAIL_OPEN_SECONDS, type(exc).__name__
+            )
             return
         if wait:
             raise TooManyRequestsException(
                 f"too many requests; try again in {wait} seconds",
-                headers={"Retry-After": str(wait)}, extra={"retry_after": wait},
+                headers={"Retry-After": str(wait)},
+                extra={"retry_after": wait},
             )
 
 
@@ -153,7 +155,10 @@ def sign_in(per_minute: int) -> Rule | None:
         address = client_address(request)
         # A digest: the key names the account without keeping an email address in Redis.
         tried = hashlib.sha256((await _email_tried(request)).encode()).hexdigest()[:24]
-        return [Bucket(f"login:{address}", per_minute * ADDRESS_CEILING), Bucket(f"login:{address}:{tried}", per_minute)]
+        return [
+            Bucket(f"login:{address}", per_minute * ADDRESS_CEILING),
+            Bucket(f"login:{address}:{tried}", per_minute),
+        ]
 
     return buckets
 
@@ -197,6 +202,6 @@ async def _email_tried(request: Request) -> str:
             email = body.get("email", "") if isinstance(body, dict) else ""
         else:
             email = (await request.form()).get("email", "")
-    except Exception:  # noqa: BLE001 - a malformed body is the handler's to refuse, with a 400.
+    except Exception:
         return ""
     return email.strip().lower() if isinstance(email, str) else ""

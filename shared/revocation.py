@@ -88,7 +88,10 @@ class Revocations:
             revoked_at = await self.revoked_at(token.staff.id)
         except (RedisError, OSError) as exc:
             self._unchecked_until = time.monotonic() + FAIL_OPEN_SECONDS
-            log.warning("revoked staff tokens not refused for %.0f s: Redis did not answer (%s)", FAIL_OPEN_SECONDS,
-                        type(exc).__name__)
+            log.warning(
+                "revoked staff tokens not refused for %.0f s: Redis did not answer (%s)",
+                FAIL_OPEN_SECONDS,
+                type(exc).__name__,
+            )
             return False
         return is_revoked(issued_at=token.issued_at, revoked_at=revoked_at)

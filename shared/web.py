@@ -11,24 +11,26 @@ from __future__ import annotations
 import html
 import logging
 import re
-
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 import anyio.to_thread
 import redis.exceptions
 import sqlalchemy.exc
-
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders, State
 from litestar.enums import MediaType
 from litestar.exceptions import (
-    HTTPException, NotAuthorizedException, PermissionDeniedException, TooManyRequestsException, ValidationException,
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+    ValidationException,
 )
 from litestar.handlers import BaseRouteHandler
-from litestar.response import Redirect
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Message, Scope
 
@@ -97,7 +99,12 @@ def login_url(settings: Settings, *, next_url: str = "") -> str:
 def staff_cookie(token: str, *, settings: Settings, max_age: int) -> Cookie:
     """The login cookie both services' staff pages accept: the signed, expiring staff token."""
     return Cookie(
-        key=STAFF_COOKIE, value=token, max_age=max_age, path="/", httponly=True, samesite="lax",
+        key=STAFF_COOKIE,
+        value=token,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
         secure=settings.public_url("referrals").startswith("https://"),
         domain=settings.session_cookie_domain or None,
     )
@@ -133,8 +140,11 @@ def _invalid_request(request: Request, exc: ValidationException) -> Response:
 def _http_error(request: Request, exc: HTTPException) -> Response:
     """Litestar's own refusals (401, 403, 404, 405, 429, ...) in the shared error body."""
     extra = exc.extra if exc.extra else {}
-    return Response({"status_code": exc.status_code, "detail": exc.detail, "extra": extra},
-                    status_code=exc.status_code, headers=exc.headers)
+    return Response(
+        {"status_code": exc.status_code, "detail": exc.detail, "extra": extra},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
 
 
 _REFUSAL_PAGE = """<!doctype html>
@@ -184,9 +194,13 @@ def _unavailable(request: Request, exc: Exception) -> Response:
     # The driver's message only: SQLAlchemy's own would carry the statement's parameters.
     log.warning("%s %s: the %s is unavailable: %s", request.method, request.url.path, part, getattr(exc, "orig", exc))
     return Response(
-        {"status_code": 503, "detail": f"the {part} is busy or unavailable; try again in a few seconds",
-         "extra": {"unavailable": part}},
-        status_code=HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        {
+            "status_code": 503,
+            "detail": f"the {part} is busy or unavailable; try again in a few seconds",
+            "extra": {"unavailable": part},
+        },
+        status_code=HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
@@ -258,16 +272,31 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
     """A ``before_send`` hook adding the security headers every response of a Handoff service
     carries. Forms may post to either service (the directory's logout goes to referrals)."""
     origins = " ".join(dict.fromkeys((settings.public_url("directory"), settings.public_url("referrals"))))
-    policy = "; ".join([
-        "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:",
-        "object-src 'none'", "base-uri 'self'", "frame-ancestors 'none'", f"form-action 'self' {origins}",
-    ])
+    policy = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "frame-ancestors 'none'",
+            f"form-action 'self' {origins}",
+        ]
+    )
     cdn = "https://cdn.jsdelivr.net https://unpkg.com"
-    docs_policy = "; ".join([
-        "default-src 'self'", f"script-src 'self' 'unsafe-inline' {cdn}",
-        f"style-src 'self' 'unsafe-inline' {cdn} https://fonts.googleapis.com", "font-src 'self' https://fonts.gstatic.com",
-        "img-src 'self' data: https:", "worker-src 'self' blob:", "object-src 'none'", "frame-ancestors 'none'",
-    ])
+    docs_policy = "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' 'unsafe-inline' {cdn}",
+            f"style-src 'self' 'unsafe-inline' {cdn} https://fonts.googleapis.com",
+            "font-src 'self' https://fonts.gstatic.com",
+            "img-src 'self' data: https:",
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
     fixed = {
         "x-content-type-options": "nosniff",
         # Partner links carry their token in the path: other sites get the origin only.

@@ -134,18 +134,20 @@ def _supervise(children: list[Child], env: dict[str, str]) -> None:
 def _banner(settings: Settings, redis: RedisServer, catcher: MailCatcher) -> None:
     directory, referrals = settings.public_url("directory"), settings.public_url("referrals")
     print(
-        "\n".join([
-            "",
-            "Handoff is running. Ctrl-C stops everything.",
-            f"  Partners in Health (public)  {directory}/partners-in-health",
-            f"  Directory API                {directory}/api/v1/partners   (docs {directory}/schema)",
-            f"  Referrals API                {referrals}/api/v1/referrals  (docs {referrals}/schema)",
-            f"  Health                       {directory}/health  {referrals}/health",
-            f"  Redis (private)              {redis.url}",
-            f"  SMTP catcher                 smtp://127.0.0.1:{catcher.port} -> {catcher.directory}/*.eml",
-            f"  Data                         {settings.data_path}",
-            "  First staff account:         .venv/bin/handoff user add --email you@clinic.example --role admin",
-            "",
-        ]),
+        "\n".join(
+            [
+                "",
+                "Handoff is running. Ctrl-C stops everything.",
+                f"  Partners in Health (public)  {directory}/partners-in-health",
+                f"  Directory API                {directory}/api/v1/partners   (docs {directory}/schema)",
+                f"  Referrals API                {referrals}/api/v1/referrals  (docs {referrals}/schema)",
+                f"  Health                       {directory}/health  {referrals}/health",
+                f"  Redis (private)              {redis.url}",
+                f"  SMTP catcher                 smtp://127.0.0.1:{catcher.port} -> {catcher.directory}/*.eml",
+                f"  Data                         {settings.data_path}",
+                "  First staff account:         .venv/bin/handoff user add --email you@clinic.example --role admin",
+                "",
+            ]
+        ),
         flush=True,
     )

@@ -60,8 +60,12 @@ def import_file(settings: Settings, path: Path, *, skip_invalid: bool, out: Text
     text = path.read_text(encoding="utf-8")
     rows = list(csv_io.read_rows(text))
     with Progress(
-        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
     ) as progress:
         task = progress.add_task("rows", total=len(rows))
         return run(

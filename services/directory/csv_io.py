@@ -46,9 +46,7 @@ def check_header(header: list[str]) -> None:
         raise BadHeader("the file is empty; its first line must name the columns", field="header")
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
-        raise BadHeader(
-            f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}", field="header"
-        )
+        raise BadHeader(f"unknown column(s) {', '.join(unknown)}; known: {', '.join(COLUMNS)}", field="header")
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise BadHeader(f"missing column(s) {', '.join(missing)}", field="header")

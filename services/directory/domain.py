@@ -195,7 +195,9 @@ class PartnerDetails:
             npi=validate_npi(self.npi),
             license_number=_bounded_text(self.license_number, "license_number"),
             license_state=_bounded_text(self.license_state, "license_state").upper(),
-            accepts_referrals_from=_text_list(self.accepts_referrals_from, "profession", field="accepts_referrals_from"),
+            accepts_referrals_from=_text_list(
+                self.accepts_referrals_from, "profession", field="accepts_referrals_from"
+            ),
             response_window_days=validate_response_window(self.response_window_days),
         )
 
@@ -250,9 +252,7 @@ def new_partner(
 ) -> Partner:
     """A partner at version 1, its details validated."""
     if status not in INITIAL_STATUSES:
-        raise InvalidPartner(
-            f"a new partner's status must be one of {', '.join(INITIAL_STATUSES)}", field="status"
-        )
+        raise InvalidPartner(f"a new partner's status must be one of {', '.join(INITIAL_STATUSES)}", field="status")
     return Partner(
         id=id,
         slug=slug,
@@ -283,9 +283,7 @@ def validate_category(category: str, *, categories: Collection[str]) -> str:
     if not category:
         raise InvalidPartner("category is required", field="category")
     if category not in categories:
-        raise InvalidPartner(
-            f"unknown category {category!r}; known: {', '.join(categories)}", field="category"
-        )
+        raise InvalidPartner(f"unknown category {category!r}; known: {', '.join(categories)}", field="category")
     return category
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from services.directory.domain import Accepting, InvalidPartner, Location, Status
 from shared.geo import EARTH_RADIUS_KM, distance_km
+
 DEFAULT_RADIUS_KM = 50.0
 MAX_RADIUS_KM = 500.0
 

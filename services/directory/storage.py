@@ -29,8 +29,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql import ColumnElement, Select
 
 from services.directory.domain import Address, Location, Partner, PartnerDetails
 from services.directory.search import After, Near, PartnerQuery, language_keys, search_text
@@ -139,9 +139,7 @@ class PartnerRepository:
         row = to_row(partner)
         del row["id"], row["created_at"]
         result = await self._session.execute(
-            update(partners)
-            .where(partners.c.id == partner.id, partners.c.version == expected_version)
-            .values(**row)
+            update(partners).where(partners.c.id == partner.id, partners.c.version == expected_version).values(**row)
         )
         return result.rowcount == 1
 
@@ -149,7 +147,9 @@ class PartnerRepository:
         query = select(partners.c.version).where(partners.c.id == partner_id)
         return (await self._session.execute(query)).scalar_one_or_none()
 
-    async def search(self, query: PartnerQuery, *, after: After | None = None, limit: int | None = None) -> list[Partner]:
+    async def search(
+        self, query: PartnerQuery, *, after: After | None = None, limit: int | None = None
+    ) -> list[Partner]:
         """Partners matching ``query`` by name, then id (a stable order for keyset paging), after
         ``after`` when given. ``query.near`` only narrows to its bounding box here."""
         statement = _filtered(select(partners), query).order_by(partners.c.name, partners.c.id)

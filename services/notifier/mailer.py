@@ -14,7 +14,7 @@ import ssl
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import formataddr, format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Literal, NamedTuple
 
 from services.notifier.rendering import RenderedEmail
@@ -265,8 +265,9 @@ def classify(exc: BaseException, *, server: str = "the SMTP server") -> SendFail
             return kind(_short(f"recipient refused: SMTP {text}"))
         case smtplib.SMTPAuthenticationError(smtp_code=code, smtp_error=reply):
             return TemporaryFailure(_short(f"SMTP login refused by {server}: {code} {_text(reply)}"))
-        case smtplib.SMTPConnectError(smtp_code=code, smtp_error=reply) | smtplib.SMTPHeloError(
-            smtp_code=code, smtp_error=reply
+        case (
+            smtplib.SMTPConnectError(smtp_code=code, smtp_error=reply)
+            | smtplib.SMTPHeloError(smtp_code=code, smtp_error=reply)
         ):
             return TemporaryFailure(_short(f"{server} refused the session: SMTP {code} {_text(reply)}"))
         case smtplib.SMTPResponseException(smtp_code=code, smtp_error=reply):

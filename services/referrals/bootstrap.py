@@ -45,5 +45,6 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Runtime:
     redis = redis_client(settings.redis_url)
     relay = Relay(sessions=sessions, table=outbox, redis=redis, interval=settings.relay_interval_seconds)
     referrals = Referrals(sessions=sessions, rules=rules, settings=settings, on_commit=relay.nudge, clock=clock)
-    return Runtime(settings=settings, engine=engine, sessions=sessions, redis=redis, relay=relay,
-                   referrals=referrals, rules=rules)
+    return Runtime(
+        settings=settings, engine=engine, sessions=sessions, redis=redis, relay=relay, referrals=referrals, rules=rules
+    )

@@ -65,18 +65,35 @@ class StackedChart(msgspec.Struct, kw_only=True, frozen=True):
     series: list[str]
 
 
-def bars(title: str, rows: Sequence[tuple[str, float, str]], *, unit: str = "", width: int = 560,
-         label_width: int = 190, row_height: int = 28) -> BarChart:
+def bars(
+    title: str,
+    rows: Sequence[tuple[str, float, str]],
+    *,
+    unit: str = "",
+    width: int = 560,
+    label_width: int = 190,
+    row_height: int = 28,
+) -> BarChart:
     """``rows`` as (label, value, value as shown) → horizontal bars scaled to the largest value."""
     top = max((value for _, value, _ in rows), default=0) or 1
     room = width - label_width - 70
     drawn = [
-        Bar(label=label, short_label=fit(label, label_width - 12), value=value, shown=shown, x=label_width, y=8 + i * row_height,
-            width=round(room * value / top, 1), height=row_height - 8, colour=PALETTE[0])
+        Bar(
+            label=label,
+            short_label=fit(label, label_width - 12),
+            value=value,
+            shown=shown,
+            x=label_width,
+            y=8 + i * row_height,
+            width=round(room * value / top, 1),
+            height=row_height - 8,
+            colour=PALETTE[0],
+        )
         for i, (label, value, shown) in enumerate(rows)
     ]
-    return BarChart(title=title, width=width, height=16 + len(rows) * row_height, label_width=label_width,
-                    bars=drawn, unit=unit)
+    return BarChart(
+        title=title, width=width, height=16 + len(rows) * row_height, label_width=label_width, bars=drawn, unit=unit
+    )
 
 
 def fit(label: str, pixels: float, *, char_width: float = 7.0) -> str:
@@ -86,8 +103,9 @@ def fit(label: str, pixels: float, *, char_width: float = 7.0) -> str:
     return label if len(label) <= room else label[: room - 1].rstrip() + "…"
 
 
-def stacked(title: str, columns: Sequence[tuple[str, dict[str, int]]], *, width: int = 560,
-            height: int = 240) -> StackedChart:
+def stacked(
+    title: str, columns: Sequence[tuple[str, dict[str, int]]], *, width: int = 560, height: int = 240
+) -> StackedChart:
     """``columns`` as (label, {series: count}) → stacked columns scaled to the tallest."""
     series = sorted({name for _, counts in columns for name in counts})
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(series)}
@@ -105,10 +123,24 @@ def stacked(title: str, columns: Sequence[tuple[str, dict[str, int]]], *, width:
             h = round((baseline - 16) * value / top, 1)
             y -= h
             segments.append(Segment(series=name, value=value, y=round(y, 1), height=h, colour=colours[name]))
-        drawn.append(Column(label=label, total=sum(counts.values()), x=round(10 + i * slot + slot * 0.15, 1),
-                            width=round(slot * 0.7, 1), segments=segments))
-    return StackedChart(title=title, width=width, height=height, baseline=baseline, columns=drawn,
-                        legend=[(name, colours[name]) for name in series], series=series)
+        drawn.append(
+            Column(
+                label=label,
+                total=sum(counts.values()),
+                x=round(10 + i * slot + slot * 0.15, 1),
+                width=round(slot * 0.7, 1),
+                segments=segments,
+            )
+        )
+    return StackedChart(
+        title=title,
+        width=width,
+        height=height,
+        baseline=baseline,
+        columns=drawn,
+        legend=[(name, colours[name]) for name in series],
+        series=series,
+    )
 
 
 def median_hours(pairs: Sequence[tuple[datetime, datetime]]) -> float | None:

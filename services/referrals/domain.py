@@ -10,8 +10,16 @@ from shared.errors import Conflict, InvalidInput
 
 # FHIR Task status codes (https://hl7.org/fhir/task.html#statemachine), as the brief asks.
 Status = Literal[
-    "draft", "requested", "received", "accepted", "rejected", "in-progress",
-    "on-hold", "completed", "cancelled", "failed",
+    "draft",
+    "requested",
+    "received",
+    "accepted",
+    "rejected",
+    "in-progress",
+    "on-hold",
+    "completed",
+    "cancelled",
+    "failed",
 ]
 Urgency = Literal["emergency", "urgent", "soon", "routine"]
 OfferStatus = Literal["queued", "offered", "accepted", "declined", "expired", "withdrawn"]
@@ -70,7 +78,9 @@ def check_consent(*, given: bool, scope: list[str], kinds_needed: set[str]) -> N
     if missing:
         readable = " and ".join(k.replace("_", "-") for k in missing)
         raise InvalidInput(
-            f"the client's consent does not cover {readable} partners", field="consent.scope", extra={"missing": missing}
+            f"the client's consent does not cover {readable} partners",
+            field="consent.scope",
+            extra={"missing": missing},
         )
 
 

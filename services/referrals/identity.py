@@ -9,11 +9,11 @@ import uuid
 from datetime import UTC, datetime
 
 import anyio.to_thread
+import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-import msgspec
-from sqlalchemy import func, insert, select, update
 from redis.exceptions import RedisError
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -53,8 +53,12 @@ async def add_user(sessions: async_sessionmaker, *, email: str, role: str, passw
         async with sessions.begin() as session:
             await session.execute(
                 insert(staff_users).values(
-                    id=staff.id, email=email, role=role, password_hash=password_hash,
-                    active=True, created_at=datetime.now(UTC),
+                    id=staff.id,
+                    email=email,
+                    role=role,
+                    password_hash=password_hash,
+                    active=True,
+                    created_at=datetime.now(UTC),
                 )
             )
     except IntegrityError:
@@ -65,9 +69,7 @@ async def add_user(sessions: async_sessionmaker, *, email: str, role: str, passw
 async def authenticate(sessions: async_sessionmaker, *, email: str, password: str) -> Staff:
     """The staff member with these credentials, or :class:`BadCredentials`."""
     async with sessions() as session:
-        row = (
-            await session.execute(select(staff_users).where(staff_users.c.email == email.strip().lower()))
-        ).first()
+        row = (await session.execute(select(staff_users).where(staff_users.c.email == email.strip().lower()))).first()
     stored = row.password_hash if row is not None and row.active else _DUMMY_HASH
     try:
         await anyio.to_thread.run_sync(_hasher.verify, stored, password)
@@ -90,8 +92,9 @@ async def current_user(sessions: async_sessionmaker, staff_id: str) -> Staff | N
     async with sessions() as session:
         row = (
             await session.execute(
-                select(staff_users.c.id, staff_users.c.email, staff_users.c.role, staff_users.c.active)
-                .where(staff_users.c.id == staff_id)
+                select(staff_users.c.id, staff_users.c.email, staff_users.c.role, staff_users.c.active).where(
+                    staff_users.c.id == staff_id
+                )
             )
         ).first()
     return Staff(id=row.id, email=row.email, role=row.role) if row is not None and row.active else None
@@ -111,8 +114,13 @@ async def list_users(sessions: async_sessionmaker) -> list[StaffAccount]:
     async with sessions() as session:
         rows = (
             await session.execute(
-                select(staff_users.c.id, staff_users.c.email, staff_users.c.role, staff_users.c.active,
-                       staff_users.c.created_at).order_by(staff_users.c.email)
+                select(
+                    staff_users.c.id,
+                    staff_users.c.email,
+                    staff_users.c.role,
+                    staff_users.c.active,
+                    staff_users.c.created_at,
+                ).order_by(staff_users.c.email)
             )
         ).all()
     return [StaffAccount(id=r.id, email=r.email, role=r.role, active=r.active, created_at=r.created_at) for r in rows]
@@ -133,7 +141,11 @@ class NotRevoked(Exception):
 
 
 async def change_user(
-    sessions: async_sessionmaker, *, email: str, role: str | None = None, active: bool | None = None,
+    sessions: async_sessionmaker,
+    *,
+    email: str,
+    role: str | None = None,
+    active: bool | None = None,
     revocations: Revocations,
 ) -> StaffAccount:
     """Change an account's role and/or whether it may log in. The last active admin can be
@@ -154,7 +166,8 @@ async def change_user(
         if row.role == "admin" and row.active and (new_role != "admin" or not new_active):
             admins = (
                 await session.execute(
-                    select(func.count()).select_from(staff_users)
+                    select(func.count())
+                    .select_from(staff_users)
                     .where(staff_users.c.role == "admin", staff_users.c.active.is_(True))
                 )
             ).scalar_one()

@@ -80,10 +80,15 @@ def schedule_sweep(connection: Redis, *, interval: int, now: datetime | None = N
     queue = queues.rq_queue(queues.REFERRALS, connection)
     try:
         queue.enqueue_at(
-            datetime.fromtimestamp(slot * interval, UTC), SWEEP_HANDLER, interval,
-            job_id=f"referrals-sweep-{interval}-{slot}", unique=True,
+            datetime.fromtimestamp(slot * interval, UTC),
+            SWEEP_HANDLER,
+            interval,
+            job_id=f"referrals-sweep-{interval}-{slot}",
+            unique=True,
             # No retry: the next slot's sweep does whatever this one could not.
-            job_timeout=queues.JOB_TIMEOUT_SECONDS, result_ttl=max(600, 10 * interval), failure_ttl=24 * 3600,
+            job_timeout=queues.JOB_TIMEOUT_SECONDS,
+            result_ttl=max(600, 10 * interval),
+            failure_ttl=24 * 3600,
             description=f"deadline sweep, slot {slot}",
         )
     except DuplicateJobError:
@@ -101,7 +106,7 @@ def sweep(interval: int) -> None:
     log.info("deadline sweep: %d reminded, %d expired", report.reminded, report.expired)
 
 
-async def _sweep(runtime: bootstrap.Runtime):  # noqa: ANN202
+async def _sweep(runtime: bootstrap.Runtime):
     report = await runtime.referrals.sweep()
     await runtime.relay.flush()
     return report

@@ -68,8 +68,9 @@ def history_from(offers: Iterable[tuple[str, datetime | None, datetime | None]])
             accepted += 1
             if offered_at is not None and responded_at is not None:
                 hours.append(max(0.0, (responded_at - offered_at).total_seconds() / 3600))
-    return PartnerHistory(answered=answered, accepted=accepted,
-                          median_hours_to_accept=statistics.median(hours) if hours else None)
+    return PartnerHistory(
+        answered=answered, accepted=accepted, median_hours_to_accept=statistics.median(hours) if hours else None
+    )
 
 
 def partner_location(partner: PartnerSnapshot) -> Location | None:
@@ -105,8 +106,11 @@ def rank(
         why: list[str] = []
         rank_in_scope = preference[partner.category]
         score = 100.0 - CATEGORY_STEP * rank_in_scope
-        why.append("first choice for these reasons" if rank_in_scope == 0
-                   else f"in scope ({partner.category}, choice {rank_in_scope + 1} for these reasons)")
+        why.append(
+            "first choice for these reasons"
+            if rank_in_scope == 0
+            else f"in scope ({partner.category}, choice {rank_in_scope + 1} for these reasons)"
+        )
 
         distance = None
         if near is not None:
@@ -147,8 +151,14 @@ def rank(
                 score += LOOP_MAX * past.completion_rate
                 why.append(f"reported a completed visit for {past.completed} of {past.accepted} accepted referrals")
 
-        suggestion = Suggestion(partner_id=partner.id, name=partner.name, category=partner.category,
-                                score=round(score, 2), why=why, distance_km=distance)
+        suggestion = Suggestion(
+            partner_id=partner.id,
+            name=partner.name,
+            category=partner.category,
+            score=round(score, 2),
+            why=why,
+            distance_km=distance,
+        )
         far = distance if distance is not None else float("inf")
         scored.append((-score, far, partner.name.lower(), suggestion))
     scored.sort(key=lambda item: item[:3])

@@ -117,4 +117,4 @@ def _line_of(text: str, code: str, key: str | None = None) -> int:
     return text.count("\n", 0, position) + 1
 
 
-__all__ = ["Reason", "Rules", "Assessment", "RulesError", "load", "URGENCY_ORDER"]
+__all__ = ["URGENCY_ORDER", "Assessment", "Reason", "Rules", "RulesError", "load"]

@@ -19,23 +19,43 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.referrals import links, matching
+from services.referrals import charts, links, matching
 from services.referrals.domain import (
-    CLOSED_STATUSES, DECLINE_REASONS, OPEN_STATUSES, check_consent, check_transition, diagnostic_wording,
+    CLOSED_STATUSES,
+    DECLINE_REASONS,
+    OPEN_STATUSES,
+    check_consent,
+    check_transition,
+    diagnostic_wording,
 )
 from services.referrals.intake import ReferralDraft, SuggestionQuery
-from services.referrals.outcomes import CLEARANCES, OUTCOMES, TARGET_STATUS, OutcomeReport, check_report
 from services.referrals.offers import add_business_days
-from services.referrals import charts
+from services.referrals.outcomes import CLEARANCES, OUTCOMES, TARGET_STATUS, OutcomeReport, check_report
 from services.referrals.records import (
-    ClearanceRecord, Dashboard, EmergencyAdvice, OfferRecord, OutcomeRecord, ReferralRecord, Suggestion, TimelineEntry,
+    ClearanceRecord,
+    Dashboard,
+    EmergencyAdvice,
+    OfferRecord,
+    OutcomeRecord,
+    ReferralRecord,
+    Suggestion,
+    TimelineEntry,
 )
 from services.referrals.rules import Assessment, Rules
 from services.referrals.storage import (
-    audit_log, email_deliveries, idempotency_keys, offers, outbox, outcomes, partners, referral_events, referrals,
+    audit_log,
+    email_deliveries,
+    idempotency_keys,
+    offers,
+    outbox,
+    outcomes,
+    partners,
+    referral_events,
+    referrals,
     staff_users,
 )
-from shared import categories, codec, geo, outbox as outbox_module
+from shared import categories, codec, geo
+from shared import outbox as outbox_module
 from shared.auth import InvalidToken, Staff
 from shared.config import Settings
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -167,8 +187,14 @@ class Referrals:
             candidates = await self._replica(session, categories_=assessment.categories)
             history = await self._history(session, [p.id for p in candidates])
         ranked = matching.rank(
-            candidates, assessment, near=near, near_label=(query.postal_code or "").strip()[:5],
-            language=query.language, telehealth=query.telehealth, history=history, limit=query.limit,
+            candidates,
+            assessment,
+            near=near,
+            near_label=(query.postal_code or "").strip()[:5],
+            language=query.language,
+            telehealth=query.telehealth,
+            history=history,
+            limit=query.limit,
         )
         by_id = {p.id: p for p in candidates}
         return [(suggestion, by_id[suggestion.partner_id]) for suggestion in ranked]
@@ -179,8 +205,9 @@ class Referrals:
             return {}
         rows = (
             await session.execute(
-                select(offers.c.partner_id, offers.c.status, offers.c.offered_at, offers.c.responded_at)
-                .where(offers.c.partner_id.in_(partner_ids), offers.c.status.in_(("accepted", "declined", "expired")))
+                select(offers.c.partner_id, offers.c.status, offers.c.offered_at, offers.c.responded_at).where(
+                    offers.c.partner_id.in_(partner_ids), offers.c.status.in_(("accepted", "declined", "expired"))
+                )
             )
         ).all()
         by_partner: dict[str, list] = {}
@@ -213,8 +240,11 @@ class Referrals:
             return await self._create(staff=staff, draft=draft)
         if len(idempotency_key) > 200:
             raise InvalidInput("Idempotency-Key must be at most 200 characters", field="Idempotency-Key")
-        key = {"staff_id": staff.id, "key": idempotency_key,
-               "body_hash": hashlib.sha256(msgspec.json.encode(draft)).hexdigest()}
+        key = {
+            "staff_id": staff.id,
+            "key": idempotency_key,
+            "body_hash": hashlib.sha256(msgspec.json.encode(draft)).hexdigest(),
+        }
         stored = await self._replay(key)
         if stored is not None:
             return stored
@@ -260,45 +290,77 @@ class Referrals:
         async with self._sessions.begin() as session:
             await session.execute(
                 insert(referrals).values(
-                    id=referral_id, reference=reference, status="requested", urgency=assessment.urgency,
-                    reasons=list(draft.reasons), note=draft.note, client=msgspec.to_builtins(draft.client),
-                    consent=consent, created_by=staff.id, created_at=now, updated_at=now,
+                    id=referral_id,
+                    reference=reference,
+                    status="requested",
+                    urgency=assessment.urgency,
+                    reasons=list(draft.reasons),
+                    note=draft.note,
+                    client=msgspec.to_builtins(draft.client),
+                    consent=consent,
+                    created_by=staff.id,
+                    created_at=now,
+                    updated_at=now,
                 )
             )
             await session.execute(
                 insert(offers),
                 [
-                    {"id": str(uuid.uuid4()), "referral_id": referral_id, "partner_id": p.id, "position": i,
-                     "status": "queued"}
+                    {
+                        "id": str(uuid.uuid4()),
+                        "referral_id": referral_id,
+                        "partner_id": p.id,
+                        "position": i,
+                        "status": "queued",
+                    }
                     for i, p in enumerate(chosen)
                 ],
             )
-            await self._event(session, referral_id, actor=staff.email, from_status=None, to_status="requested",
-                              why=f"issued for {', '.join(draft.reasons)} to {len(chosen)} partner(s) in turn")
+            await self._event(
+                session,
+                referral_id,
+                actor=staff.email,
+                from_status=None,
+                to_status="requested",
+                why=f"issued for {', '.join(draft.reasons)} to {len(chosen)} partner(s) in turn",
+            )
             await self._offer_next(session, referral_id=referral_id, reference=reference, urgency=assessment.urgency)
             # Read back in the same transaction: what was committed, without another round trip.
             record = await self._read(session, await self._reload(session, referral_id))
             if key is not None:
-                await session.execute(insert(idempotency_keys).values(
-                    **key, response=msgspec.to_builtins(record), status_code=201, created_at=now))
+                await session.execute(
+                    insert(idempotency_keys).values(
+                        **key, response=msgspec.to_builtins(record), status_code=201, created_at=now
+                    )
+                )
         self._on_commit()
         return record
 
     async def _choose_partners(self, *, draft: ReferralDraft, assessment: Assessment) -> list[PartnerSnapshot]:
         if draft.partner_ids is None:
-            near = draft.client.postal_code if draft.client.postal_code and geo.centroid(draft.client.postal_code) else None
-            ranked = await self._ranked(SuggestionQuery(
-                reasons=list(draft.reasons), postal_code=near, language=draft.client.language,
-            ))
+            near = (
+                draft.client.postal_code
+                if draft.client.postal_code and geo.centroid(draft.client.postal_code)
+                else None
+            )
+            ranked = await self._ranked(
+                SuggestionQuery(
+                    reasons=list(draft.reasons),
+                    postal_code=near,
+                    language=draft.client.language,
+                )
+            )
             if not ranked:
                 raise InvalidInput(
-                    "no active partner in the directory can take these reasons", field="reasons",
+                    "no active partner in the directory can take these reasons",
+                    field="reasons",
                     extra={"categories": assessment.categories},
                 )
             return [partner for _, partner in ranked]
         if not draft.partner_ids:
-            raise InvalidInput("give at least one partner, or leave partner_ids out for suggestions",
-                               field="partner_ids")
+            raise InvalidInput(
+                "give at least one partner, or leave partner_ids out for suggestions", field="partner_ids"
+            )
         if len(set(draft.partner_ids)) != len(draft.partner_ids):
             raise InvalidInput("a partner is listed twice", field="partner_ids")
         async with self._sessions() as session:
@@ -314,8 +376,7 @@ class Referrals:
             if partner.category not in assessment.categories:
                 refusing = [r.code for r in assessment.reasons if partner.category not in r.categories]
                 raise ScopeViolation(
-                    f"{partner.name} ({partner.category}) is outside the scope allowed for "
-                    f"{', '.join(refusing)}",
+                    f"{partner.name} ({partner.category}) is outside the scope allowed for {', '.join(refusing)}",
                     field=field,
                     extra={"partner_id": partner_id, "reasons": refusing, "allowed": assessment.categories},
                 )
@@ -334,15 +395,21 @@ class Referrals:
         async with self._sessions.begin() as session:
             await session.execute(
                 insert(audit_log).values(
-                    at=self._clock(), actor=staff.email, action="emergency_advice_given", referral_id=None,
-                    detail={"reasons": [r.code for r in assessment.emergencies],
-                            "instruction": assessment.instruction(), "rules_version": self._rules.version},
+                    at=self._clock(),
+                    actor=staff.email,
+                    action="emergency_advice_given",
+                    referral_id=None,
+                    detail={
+                        "reasons": [r.code for r in assessment.emergencies],
+                        "instruction": assessment.instruction(),
+                        "rules_version": self._rules.version,
+                    },
                 )
             )
 
     # ------------------------------------------------------------------ offers
 
-    async def _next_queued(self, session: AsyncSession, referral_id: str):  # noqa: ANN202
+    async def _next_queued(self, session: AsyncSession, referral_id: str):
         """The referral's next queued offer to a partner still active, or None."""
         return (
             await session.execute(
@@ -362,7 +429,9 @@ class Referrals:
         now = self._clock()
         # Stored in UTC: SQLite keeps a datetime's wall time only, and every reader assumes UTC.
         expires_at = add_business_days(
-            now, getattr(self._settings, f"offer_days_{urgency}"), timezone=self._settings.clinic_timezone,
+            now,
+            getattr(self._settings, f"offer_days_{urgency}"),
+            timezone=self._settings.clinic_timezone,
             holidays=self._settings.holidays,
         ).astimezone(UTC)
         await session.execute(
@@ -370,14 +439,27 @@ class Referrals:
         )
         token = links.issue(key=self._key, offer_id=row.id, expires_at=expires_at)
         await self._email(
-            session, referral_id=referral_id, kind="offer", to=row.email,
+            session,
+            referral_id=referral_id,
+            kind="offer",
+            to=row.email,
             context=EmailContext(
-                recipient_name=row.name, partner_name=row.name, reference=reference, urgency=urgency,
-                action_url=f"{self._settings.public_url('referrals')}/respond/{token}", expires_at=expires_at,
+                recipient_name=row.name,
+                partner_name=row.name,
+                reference=reference,
+                urgency=urgency,
+                action_url=f"{self._settings.public_url('referrals')}/respond/{token}",
+                expires_at=expires_at,
             ),
         )
-        await self._event(session, referral_id, actor="system", from_status="requested", to_status="requested",
-                          why=f"offered to {row.name} until {expires_at.isoformat()}")
+        await self._event(
+            session,
+            referral_id,
+            actor="system",
+            from_status="requested",
+            to_status="requested",
+            why=f"offered to {row.name} until {expires_at.isoformat()}",
+        )
         return True
 
     async def _advance(self, session: AsyncSession, referral: object, *, actor: str) -> None:
@@ -389,10 +471,14 @@ class Referrals:
             return
         if referral.status == "received":
             # "Received" belonged to the partner whose offer just closed.
-            await self._transition(session, referral, "requested", actor=actor,
-                                   why="the partner who had it closed their offer; offering the next one")
-        await self._offer_next(session, referral_id=referral.id, reference=referral.reference,
-                               urgency=referral.urgency)
+            await self._transition(
+                session,
+                referral,
+                "requested",
+                actor=actor,
+                why="the partner who had it closed their offer; offering the next one",
+            )
+        await self._offer_next(session, referral_id=referral.id, reference=referral.reference, urgency=referral.urgency)
 
     # ------------------------------------------------------------------ deadlines
 
@@ -411,8 +497,11 @@ class Referrals:
                 await session.execute(
                     select(offers.c.id, offers.c.offered_at, offers.c.expires_at, offers.c.reminded_at)
                     .join(referrals, referrals.c.id == offers.c.referral_id)
-                    .where(offers.c.status == "offered", offers.c.expires_at.is_not(None),
-                           referrals.c.status.in_(("requested", "received")))
+                    .where(
+                        offers.c.status == "offered",
+                        offers.c.expires_at.is_not(None),
+                        referrals.c.status.in_(("requested", "received")),
+                    )
                     .order_by(offers.c.expires_at)
                 )
             ).all()
@@ -427,16 +516,28 @@ class Referrals:
     async def _remind(self, offer_id: str, *, now: datetime) -> int:
         async with self._sessions.begin() as session:
             claimed = await session.execute(
-                update(offers).where(offers.c.id == offer_id, offers.c.status == "offered",
-                                     offers.c.reminded_at.is_(None), offers.c.expires_at > now)
+                update(offers)
+                .where(
+                    offers.c.id == offer_id,
+                    offers.c.status == "offered",
+                    offers.c.reminded_at.is_(None),
+                    offers.c.expires_at > now,
+                )
                 .values(reminded_at=now)
             )
             if claimed.rowcount != 1:
                 return 0  # Answered, expired or reminded by another sweep meanwhile.
             row = (
                 await session.execute(
-                    select(offers.c.referral_id, offers.c.expires_at, partners.c.name, partners.c.email,
-                           referrals.c.reference, referrals.c.urgency, referrals.c.status)
+                    select(
+                        offers.c.referral_id,
+                        offers.c.expires_at,
+                        partners.c.name,
+                        partners.c.email,
+                        referrals.c.reference,
+                        referrals.c.urgency,
+                        referrals.c.status,
+                    )
                     .join(partners, partners.c.id == offers.c.partner_id)
                     .join(referrals, referrals.c.id == offers.c.referral_id)
                     .where(offers.c.id == offer_id)
@@ -446,14 +547,27 @@ class Referrals:
             # A fresh token for the same offer: links are stateless and die with the offer.
             token = links.issue(key=self._key, offer_id=offer_id, expires_at=expires_at)
             await self._email(
-                session, referral_id=row.referral_id, kind="offer_reminder", to=row.email,
+                session,
+                referral_id=row.referral_id,
+                kind="offer_reminder",
+                to=row.email,
                 context=EmailContext(
-                    recipient_name=row.name, partner_name=row.name, reference=row.reference, urgency=row.urgency,
-                    action_url=f"{self._settings.public_url('referrals')}/respond/{token}", expires_at=expires_at,
+                    recipient_name=row.name,
+                    partner_name=row.name,
+                    reference=row.reference,
+                    urgency=row.urgency,
+                    action_url=f"{self._settings.public_url('referrals')}/respond/{token}",
+                    expires_at=expires_at,
                 ),
             )
-            await self._event(session, row.referral_id, actor="system", from_status=row.status,
-                              to_status=row.status, why=f"{row.name} reminded: half the time to answer has passed")
+            await self._event(
+                session,
+                row.referral_id,
+                actor="system",
+                from_status=row.status,
+                to_status=row.status,
+                why=f"{row.name} reminded: half the time to answer has passed",
+            )
         self._on_commit()
         return 1
 
@@ -469,17 +583,24 @@ class Referrals:
             # responded_at is the deadline itself, not the sweep's time: the same record whenever
             # the sweep runs.
             claimed = await session.execute(
-                update(offers).where(offers.c.id == offer_id, offers.c.status == "offered", offers.c.expires_at <= now)
+                update(offers)
+                .where(offers.c.id == offer_id, offers.c.status == "offered", offers.c.expires_at <= now)
                 .values(status="expired", responded_at=row.expires_at)
             )
             if claimed.rowcount != 1:
                 return 0  # Answered or expired by another sweep meanwhile.
             referral = await self._reload(session, row.referral_id)
-            await self._event(session, referral.id, actor="system", from_status=referral.status,
-                              to_status=referral.status,
-                              why=f"offer to {row.name} expired unanswered at {_aware(row.expires_at).isoformat()}")
-            context = EmailContext(recipient_name=row.name, partner_name=row.name, reference=referral.reference,
-                                   urgency=referral.urgency)
+            await self._event(
+                session,
+                referral.id,
+                actor="system",
+                from_status=referral.status,
+                to_status=referral.status,
+                why=f"offer to {row.name} expired unanswered at {_aware(row.expires_at).isoformat()}",
+            )
+            context = EmailContext(
+                recipient_name=row.name, partner_name=row.name, reference=referral.reference, urgency=referral.urgency
+            )
             await self._email(session, referral_id=referral.id, kind="offer_withdrawn", to=row.email, context=context)
             if await self._next_queued(session, referral.id) is not None:
                 # When none is left, _advance sends the therapist no_partner_left instead.
@@ -491,7 +612,7 @@ class Referrals:
         self._on_commit()
         return 1
 
-    async def _reload(self, session: AsyncSession, referral_id: str):  # noqa: ANN202
+    async def _reload(self, session: AsyncSession, referral_id: str):
         return (await session.execute(select(referrals).where(referrals.c.id == referral_id))).one()
 
     async def open_offer(self, *, token: str) -> OfferPage:
@@ -501,15 +622,24 @@ class Referrals:
             offer, referral, partner = await self._usable_offer(session, token)
             await session.execute(
                 insert(audit_log).values(
-                    at=self._clock(), actor=f"partner:{offer.partner_id}", action="partner_viewed_referral",
-                    referral_id=referral.id, detail={"offer_id": offer.id},
+                    at=self._clock(),
+                    actor=f"partner:{offer.partner_id}",
+                    action="partner_viewed_referral",
+                    referral_id=referral.id,
+                    detail={"offer_id": offer.id},
                 )
             )
         reasons = [self._rules.reasons[c] for c in referral.reasons if c in self._rules.reasons]
         return OfferPage(
-            offer_id=offer.id, partner_name=partner.name, reference=referral.reference, urgency=referral.urgency,
-            reasons=[r.label for r in reasons], guidance=[r.guidance for r in reasons], note=referral.note,
-            expires_at=_aware(offer.expires_at), acknowledged=referral.status == "received",
+            offer_id=offer.id,
+            partner_name=partner.name,
+            reference=referral.reference,
+            urgency=referral.urgency,
+            reasons=[r.label for r in reasons],
+            guidance=[r.guidance for r in reasons],
+            note=referral.note,
+            expires_at=_aware(offer.expires_at),
+            acknowledged=referral.status == "received",
         )
 
     async def acknowledge(self, *, token: str) -> None:
@@ -522,7 +652,10 @@ class Referrals:
             if referral.status != "requested":
                 return
             await self._transition(
-                session, referral, "received", actor=f"partner:{partner.name}",
+                session,
+                referral,
+                "received",
+                actor=f"partner:{partner.name}",
                 why=f"{partner.name} has seen the referral and will answer by {_aware(offer.expires_at).isoformat()}",
             )
 
@@ -537,8 +670,9 @@ class Referrals:
             if decision not in ("accept", "decline"):
                 raise InvalidInput("decision must be accept or decline", field="decision")
             if decision == "decline" and reason not in DECLINE_REASONS:
-                raise InvalidInput(f"a reason is required to decline: one of {', '.join(DECLINE_REASONS)}",
-                                   field="reason")
+                raise InvalidInput(
+                    f"a reason is required to decline: one of {', '.join(DECLINE_REASONS)}", field="reason"
+                )
             now = self._clock()
             new_status = "accepted" if decision == "accept" else "declined"
             claimed = await session.execute(
@@ -554,15 +688,20 @@ class Referrals:
                 await self._email_therapist(session, referral, kind="referral_accepted", partner_name=partner.name)
                 await self._send_report_link(session, offer_id=offer.id, referral=referral, partner=partner)
             else:
-                await self._event(session, referral.id, actor=actor, from_status=referral.status,
-                                  to_status=referral.status,
-                                  why=f"declined by {partner.name}: {DECLINE_REASONS[reason]}")
+                await self._event(
+                    session,
+                    referral.id,
+                    actor=actor,
+                    from_status=referral.status,
+                    to_status=referral.status,
+                    why=f"declined by {partner.name}: {DECLINE_REASONS[reason]}",
+                )
                 await self._email_therapist(session, referral, kind="referral_declined", partner_name=partner.name)
                 await self._advance(session, referral, actor="system")
         self._on_commit()
         return new_status  # type: ignore[return-value]
 
-    async def _usable_offer(self, session: AsyncSession, token: str):  # noqa: ANN202
+    async def _usable_offer(self, session: AsyncSession, token: str):
         try:
             offer_id = links.read(token, key=self._key)
         except InvalidToken as exc:
@@ -586,23 +725,30 @@ class Referrals:
 
     # ------------------------------------------------------------------ outcome reports
 
-    async def _send_report_link(self, session: AsyncSession, *, offer_id: str, referral: object,
-                                partner: object) -> None:
+    async def _send_report_link(
+        self, session: AsyncSession, *, offer_id: str, referral: object, partner: object
+    ) -> None:
         """Email the accepting partner a fresh outcome-report link; any earlier one stops working."""
         nonce = secrets.token_urlsafe(18)
         await session.execute(update(offers).where(offers.c.id == offer_id).values(report_nonce=nonce))
         expires_at = self._clock() + timedelta(days=REPORT_LINK_DAYS)
         token = links.issue(key=self._key, offer_id=offer_id, expires_at=expires_at, purpose="report", nonce=nonce)
         await self._email(
-            session, referral_id=referral.id, kind="report_outcome", to=partner.email,
+            session,
+            referral_id=referral.id,
+            kind="report_outcome",
+            to=partner.email,
             context=EmailContext(
-                recipient_name=partner.name, partner_name=partner.name, reference=referral.reference,
-                urgency=referral.urgency, action_url=f"{self._settings.public_url('referrals')}/report/{token}",
+                recipient_name=partner.name,
+                partner_name=partner.name,
+                reference=referral.reference,
+                urgency=referral.urgency,
+                action_url=f"{self._settings.public_url('referrals')}/report/{token}",
                 expires_at=expires_at,
             ),
         )
 
-    async def _usable_report(self, session: AsyncSession, token: str):  # noqa: ANN202
+    async def _usable_report(self, session: AsyncSession, token: str):
         try:
             offer_id, nonce = links.read_report(token, key=self._key)
         except InvalidToken as exc:
@@ -611,8 +757,11 @@ class Referrals:
         if offer is None:
             raise LinkRefused("invalid")
         referral = (await session.execute(select(referrals).where(referrals.c.id == offer.referral_id))).one()
-        if (offer.status != "accepted" or offer.report_nonce != nonce
-                or referral.status not in ("accepted", "in-progress")):
+        if (
+            offer.status != "accepted"
+            or offer.report_nonce != nonce
+            or referral.status not in ("accepted", "in-progress")
+        ):
             raise LinkRefused("used")
         partner = (await session.execute(select(partners).where(partners.c.id == offer.partner_id))).one()
         return offer, referral, partner, nonce
@@ -623,21 +772,28 @@ class Referrals:
             offer, referral, partner, _ = await self._usable_report(session, token)
             await session.execute(
                 insert(audit_log).values(
-                    at=self._clock(), actor=f"partner:{offer.partner_id}", action="partner_viewed_referral",
-                    referral_id=referral.id, detail={"offer_id": offer.id, "purpose": "report"},
+                    at=self._clock(),
+                    actor=f"partner:{offer.partner_id}",
+                    action="partner_viewed_referral",
+                    referral_id=referral.id,
+                    detail={"offer_id": offer.id, "purpose": "report"},
                 )
             )
             booked = (
                 await session.execute(
-                    select(outcomes.c.booked_for).where(outcomes.c.referral_id == referral.id,
-                                                        outcomes.c.outcome == "booked")
-                    .order_by(outcomes.c.id.desc()).limit(1)
+                    select(outcomes.c.booked_for)
+                    .where(outcomes.c.referral_id == referral.id, outcomes.c.outcome == "booked")
+                    .order_by(outcomes.c.id.desc())
+                    .limit(1)
                 )
             ).first()
         return ReportPage(
-            partner_name=partner.name, reference=referral.reference, urgency=referral.urgency,
+            partner_name=partner.name,
+            reference=referral.reference,
+            urgency=referral.urgency,
             reasons=[self._rules.reasons[c].label for c in referral.reasons if c in self._rules.reasons],
-            status=referral.status, booked_for=booked.booked_for if booked else None,
+            status=referral.status,
+            booked_for=booked.booked_for if booked else None,
         )
 
     async def report(self, *, token: str, report: OutcomeReport) -> str:
@@ -654,10 +810,16 @@ class Referrals:
                 raise LinkRefused("used")
             await session.execute(
                 insert(outcomes).values(
-                    referral_id=referral.id, offer_id=offer.id, partner_id=partner.id, outcome=report.outcome,
-                    booked_for=report.booked_for, clearance=report.clearance,
-                    areas_to_avoid=report.areas_to_avoid.strip(), pressure_limit=report.pressure_limit.strip(),
-                    note=report.note.strip(), reported_at=self._clock(),
+                    referral_id=referral.id,
+                    offer_id=offer.id,
+                    partner_id=partner.id,
+                    outcome=report.outcome,
+                    booked_for=report.booked_for,
+                    clearance=report.clearance,
+                    areas_to_avoid=report.areas_to_avoid.strip(),
+                    pressure_limit=report.pressure_limit.strip(),
+                    note=report.note.strip(),
+                    reported_at=self._clock(),
                 )
             )
             actor = f"partner:{partner.name}"
@@ -668,8 +830,9 @@ class Referrals:
                 why += f"; {CLEARANCES[report.clearance]}"
             target = TARGET_STATUS[report.outcome]
             if target == referral.status:
-                await self._event(session, referral.id, actor=actor, from_status=referral.status,
-                                  to_status=target, why=why)
+                await self._event(
+                    session, referral.id, actor=actor, from_status=referral.status, to_status=target, why=why
+                )
             else:
                 await self._transition(session, referral, target, actor=actor, why=why)
             await self._email_therapist(session, referral, kind="outcome_reported", partner_name=partner.name)
@@ -688,14 +851,18 @@ class Referrals:
             referral = await self._referral_for(session, staff, referral_id)
             rows = (
                 await session.execute(
-                    select(offers.c.partner_id, offers.c.status).where(offers.c.referral_id == referral.id)
+                    select(offers.c.partner_id, offers.c.status)
+                    .where(offers.c.referral_id == referral.id)
                     .order_by(offers.c.position)
                 )
             ).all()
             await session.execute(
                 insert(audit_log).values(
-                    at=self._clock(), actor=staff.email, action="handout_printed" if printed else "handout_viewed",
-                    referral_id=referral.id, detail={"reference": referral.reference},
+                    at=self._clock(),
+                    actor=staff.email,
+                    action="handout_printed" if printed else "handout_viewed",
+                    referral_id=referral.id,
+                    detail={"reference": referral.reference},
                 )
             )
             accepted = [r.partner_id for r in rows if r.status == "accepted"]
@@ -705,10 +872,13 @@ class Referrals:
         if not accepted and len(listed) < HANDOUT_PARTNERS:
             postal = referral.client.get("postal_code") or None
             try:
-                ranked = await self._ranked(SuggestionQuery(
-                    reasons=list(referral.reasons), postal_code=postal if postal and geo.centroid(postal) else None,
-                    limit=HANDOUT_PARTNERS * 2,
-                ))
+                ranked = await self._ranked(
+                    SuggestionQuery(
+                        reasons=list(referral.reasons),
+                        postal_code=postal if postal and geo.centroid(postal) else None,
+                        limit=HANDOUT_PARTNERS * 2,
+                    )
+                )
             except InvalidInput:
                 ranked = []
             for _, partner in ranked:
@@ -718,8 +888,12 @@ class Referrals:
                     listed.append(partner)
         reasons = [self._rules.reasons[c] for c in referral.reasons if c in self._rules.reasons]
         return Handout(
-            referral_id=referral.id, reference=referral.reference, client_name=str(referral.client.get("name", "")),
-            urgency=referral.urgency, why=[r.lay_wording or r.label for r in reasons], partners=listed,
+            referral_id=referral.id,
+            reference=referral.reference,
+            client_name=str(referral.client.get("name", "")),
+            urgency=referral.urgency,
+            why=[r.lay_wording or r.label for r in reasons],
+            partners=listed,
             accepted=bool(accepted),
         )
 
@@ -728,8 +902,9 @@ class Referrals:
     async def cancel(self, *, staff: Staff, referral_id: str, reason: str = "") -> ReferralRecord:
         async with self._sessions.begin() as session:
             referral = await self._referral_for(session, staff, referral_id)
-            await self._transition(session, referral, "cancelled", actor=staff.email,
-                                   why=reason or "cancelled by the therapist")
+            await self._transition(
+                session, referral, "cancelled", actor=staff.email, why=reason or "cancelled by the therapist"
+            )
             await self._withdraw_open_offers(session, referral, kind="referral_cancelled")
         self._on_commit()
         return await self.get(staff=staff, referral_id=referral_id)
@@ -739,8 +914,9 @@ class Referrals:
         partner is told) and goes back to the head of the queue; an accepted one stays."""
         async with self._sessions.begin() as session:
             referral = await self._referral_for(session, staff, referral_id)
-            await self._transition(session, referral, "on-hold", actor=staff.email,
-                                   why=reason or "put on hold by the therapist")
+            await self._transition(
+                session, referral, "on-hold", actor=staff.email, why=reason or "put on hold by the therapist"
+            )
             waiting = (
                 await session.execute(
                     select(offers.c.id, partners.c.name, partners.c.email)
@@ -750,12 +926,22 @@ class Referrals:
             ).all()
             for row in waiting:
                 await session.execute(
-                    update(offers).where(offers.c.id == row.id, offers.c.status == "offered")
+                    update(offers)
+                    .where(offers.c.id == row.id, offers.c.status == "offered")
                     .values(status="queued", offered_at=None, expires_at=None, reminded_at=None)
                 )
-                await self._email(session, referral_id=referral.id, kind="offer_withdrawn", to=row.email,
-                                  context=EmailContext(recipient_name=row.name, partner_name=row.name,
-                                                       reference=referral.reference, urgency=referral.urgency))
+                await self._email(
+                    session,
+                    referral_id=referral.id,
+                    kind="offer_withdrawn",
+                    to=row.email,
+                    context=EmailContext(
+                        recipient_name=row.name,
+                        partner_name=row.name,
+                        reference=referral.reference,
+                        urgency=referral.urgency,
+                    ),
+                )
         self._on_commit()
         return await self.get(staff=staff, referral_id=referral_id)
 
@@ -776,22 +962,31 @@ class Referrals:
             if accepted is not None:
                 booked = (
                     await session.execute(
-                        select(outcomes.c.id).where(outcomes.c.referral_id == referral.id,
-                                                    outcomes.c.outcome == "booked")
+                        select(outcomes.c.id).where(
+                            outcomes.c.referral_id == referral.id, outcomes.c.outcome == "booked"
+                        )
                     )
                 ).first()
-                await self._transition(session, referral, "in-progress" if booked else "accepted",
-                                       actor=staff.email, why="resumed by the therapist")
+                await self._transition(
+                    session,
+                    referral,
+                    "in-progress" if booked else "accepted",
+                    actor=staff.email,
+                    why="resumed by the therapist",
+                )
                 if accepted.report_nonce is None:
                     await self._send_report_link(session, offer_id=accepted.id, referral=referral, partner=accepted)
             elif await self._next_queued(session, referral.id) is not None:
-                await self._transition(session, referral, "requested", actor=staff.email,
-                                       why="resumed by the therapist")
-                await self._offer_next(session, referral_id=referral.id, reference=referral.reference,
-                                       urgency=referral.urgency)
+                await self._transition(
+                    session, referral, "requested", actor=staff.email, why="resumed by the therapist"
+                )
+                await self._offer_next(
+                    session, referral_id=referral.id, reference=referral.reference, urgency=referral.urgency
+                )
             else:
-                await self._transition(session, referral, "failed", actor=staff.email,
-                                       why="resumed with no partner left to offer it to")
+                await self._transition(
+                    session, referral, "failed", actor=staff.email, why="resumed with no partner left to offer it to"
+                )
         self._on_commit()
         return await self.get(staff=staff, referral_id=referral_id)
 
@@ -808,42 +1003,59 @@ class Referrals:
         async with self._sessions.begin() as session:
             referral = await self._referral_for(session, staff, referral_id)
             if referral.status not in ("rejected", "failed", "on-hold"):
-                raise Conflict(f"a referral that is {referral.status} cannot be forwarded; put it on hold first",
-                               field="status")
+                raise Conflict(
+                    f"a referral that is {referral.status} cannot be forwarded; put it on hold first", field="status"
+                )
             assessment = self._rules.assess(list(referral.reasons))
             found = await self._replica(session, ids=[partner_id])
             partner = found[0] if found else None
             if partner is None:
                 raise InvalidInput(f"unknown partner {partner_id!r}", field="partner_id")
             if partner.status != "active":
-                raise InvalidInput(f"{partner.name} is {partner.status} and cannot receive referrals",
-                                   field="partner_id")
+                raise InvalidInput(
+                    f"{partner.name} is {partner.status} and cannot receive referrals", field="partner_id"
+                )
             if partner.category not in assessment.categories:
-                raise ScopeViolation(f"{partner.name} ({partner.category}) is outside the scope allowed for "
-                                     "this referral's reasons", field="partner_id",
-                                     extra={"allowed": assessment.categories})
-            check_consent(given=bool(referral.consent.get("given")), scope=list(referral.consent.get("scope", [])),
-                          kinds_needed={categories.load()[partner.category].kind})
+                raise ScopeViolation(
+                    f"{partner.name} ({partner.category}) is outside the scope allowed for this referral's reasons",
+                    field="partner_id",
+                    extra={"allowed": assessment.categories},
+                )
+            check_consent(
+                given=bool(referral.consent.get("given")),
+                scope=list(referral.consent.get("scope", [])),
+                kinds_needed={categories.load()[partner.category].kind},
+            )
             await self._withdraw_open_offers(session, referral, kind="offer_withdrawn")
             # The partner who had accepted it (before a no-show, say) no longer has it either.
             await session.execute(
-                update(offers).where(offers.c.referral_id == referral.id, offers.c.status == "accepted")
+                update(offers)
+                .where(offers.c.referral_id == referral.id, offers.c.status == "accepted")
                 .values(status="withdrawn", report_nonce=None)
             )
             last = (
                 await session.execute(
-                    select(offers.c.position).where(offers.c.referral_id == referral.id)
-                    .order_by(offers.c.position.desc()).limit(1)
+                    select(offers.c.position)
+                    .where(offers.c.referral_id == referral.id)
+                    .order_by(offers.c.position.desc())
+                    .limit(1)
                 )
             ).first()
-            await session.execute(insert(offers).values(
-                id=str(uuid.uuid4()), referral_id=referral.id, partner_id=partner.id,
-                position=(last.position + 1) if last else 0, status="queued",
-            ))
-            await self._transition(session, referral, "requested", actor=staff.email,
-                                   why=f"forwarded by the therapist to {partner.name}")
-            await self._offer_next(session, referral_id=referral.id, reference=referral.reference,
-                                   urgency=referral.urgency)
+            await session.execute(
+                insert(offers).values(
+                    id=str(uuid.uuid4()),
+                    referral_id=referral.id,
+                    partner_id=partner.id,
+                    position=(last.position + 1) if last else 0,
+                    status="queued",
+                )
+            )
+            await self._transition(
+                session, referral, "requested", actor=staff.email, why=f"forwarded by the therapist to {partner.name}"
+            )
+            await self._offer_next(
+                session, referral_id=referral.id, reference=referral.reference, urgency=referral.urgency
+            )
         self._on_commit()
         return await self.get(staff=staff, referral_id=referral_id)
 
@@ -856,13 +1068,23 @@ class Referrals:
             )
         ).all()
         await session.execute(
-            update(offers).where(offers.c.referral_id == referral.id, offers.c.status.in_(("offered", "queued")))
+            update(offers)
+            .where(offers.c.referral_id == referral.id, offers.c.status.in_(("offered", "queued")))
             .values(status="withdrawn", responded_at=self._clock())
         )
         for row in open_offers:
-            await self._email(session, referral_id=referral.id, kind=kind, to=row.email,
-                              context=EmailContext(recipient_name=row.name, partner_name=row.name,
-                                                   reference=referral.reference, urgency=referral.urgency))
+            await self._email(
+                session,
+                referral_id=referral.id,
+                kind=kind,
+                to=row.email,
+                context=EmailContext(
+                    recipient_name=row.name,
+                    partner_name=row.name,
+                    reference=referral.reference,
+                    urgency=referral.urgency,
+                ),
+            )
 
     # ------------------------------------------------------------------ reading
 
@@ -883,14 +1105,21 @@ class Referrals:
         ).all()
         events = (
             await session.execute(
-                select(referral_events).where(referral_events.c.referral_id == referral_id)
+                select(referral_events)
+                .where(referral_events.c.referral_id == referral_id)
                 .order_by(referral_events.c.id)
             )
         ).all()
         failures = await self._failed_emails(session, [referral_id])
         reports = (await self._outcomes(session, [referral_id])).get(referral_id, [])
-        return _record(referral, offer_rows, events, failures.get(referral_id, []), reports,
-                       clearance=await self._clearance(session, referral))
+        return _record(
+            referral,
+            offer_rows,
+            events,
+            failures.get(referral_id, []),
+            reports,
+            clearance=await self._clearance(session, referral),
+        )
 
     async def _outcomes(self, session: AsyncSession, referral_ids: list[str]) -> dict[str, list[OutcomeRecord]]:
         if not referral_ids:
@@ -902,11 +1131,18 @@ class Referrals:
         ).all()
         found: dict[str, list[OutcomeRecord]] = {}
         for row in rows:
-            found.setdefault(row.referral_id, []).append(OutcomeRecord(
-                outcome=row.outcome, reported_at=_aware(row.reported_at), partner_id=row.partner_id,
-                booked_for=row.booked_for, clearance=row.clearance, areas_to_avoid=row.areas_to_avoid,
-                pressure_limit=row.pressure_limit, note=row.note,
-            ))
+            found.setdefault(row.referral_id, []).append(
+                OutcomeRecord(
+                    outcome=row.outcome,
+                    reported_at=_aware(row.reported_at),
+                    partner_id=row.partner_id,
+                    booked_for=row.booked_for,
+                    clearance=row.clearance,
+                    areas_to_avoid=row.areas_to_avoid,
+                    pressure_limit=row.pressure_limit,
+                    note=row.note,
+                )
+            )
         return found
 
     async def _clearance(self, session: AsyncSession, referral: object) -> ClearanceRecord | None:
@@ -923,16 +1159,26 @@ class Referrals:
         for row in rows:
             if row.referral_id == referral.id or _same_client(row.client, referral.client):
                 return ClearanceRecord(
-                    clearance=row.clearance, label=CLEARANCES.get(row.clearance, row.clearance),
-                    reference=row.reference, reported_at=_aware(row.reported_at),
-                    areas_to_avoid=row.areas_to_avoid, pressure_limit=row.pressure_limit, note=row.note,
+                    clearance=row.clearance,
+                    label=CLEARANCES.get(row.clearance, row.clearance),
+                    reference=row.reference,
+                    reported_at=_aware(row.reported_at),
+                    areas_to_avoid=row.areas_to_avoid,
+                    pressure_limit=row.pressure_limit,
+                    note=row.note,
                     from_earlier_referral=row.referral_id != referral.id,
                 )
         return None
 
     async def list(
-        self, *, staff: Staff, status: str | None = None, partner_id: str | None = None,
-        since: datetime | None = None, needs_attention: bool | None = None, limit: int = 100,
+        self,
+        *,
+        staff: Staff,
+        status: str | None = None,
+        partner_id: str | None = None,
+        since: datetime | None = None,
+        needs_attention: bool | None = None,
+        limit: int = 100,
         search: str = "",
     ) -> list[ReferralRecord]:
         """Referrals the staff member may see, newest first. ``needs_attention=True``: only those
@@ -952,29 +1198,38 @@ class Referrals:
         if since:
             query = query.where(referrals.c.created_at >= since)
         if partner_id:
-            query = query.where(referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.partner_id == partner_id)))
+            query = query.where(
+                referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.partner_id == partner_id))
+            )
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
             if search:
                 # The client's name lives in a JSON column: matched here, on the staff member's own rows.
-                rows = [r for r in rows if r.reference.casefold().startswith(search)
-                        or search in " ".join(str(r.client.get("name", "")).split()).casefold()][:limit]
+                rows = [
+                    r
+                    for r in rows
+                    if r.reference.casefold().startswith(search)
+                    or search in " ".join(str(r.client.get("name", "")).split()).casefold()
+                ][:limit]
             ids = [r.id for r in rows]
             offer_rows = (
-                await session.execute(
-                    select(offers, partners.c.name.label("partner_name"))
-                    .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
-                    .where(offers.c.referral_id.in_(ids))
-                    .order_by(offers.c.position)
-                )
-            ).all() if ids else []
+                (
+                    await session.execute(
+                        select(offers, partners.c.name.label("partner_name"))
+                        .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
+                        .where(offers.c.referral_id.in_(ids))
+                        .order_by(offers.c.position)
+                    )
+                ).all()
+                if ids
+                else []
+            )
             failures = await self._failed_emails(session, ids)
             reports = await self._outcomes(session, ids)
         by_referral: dict[str, list] = {}
         for offer in offer_rows:
             by_referral.setdefault(offer.referral_id, []).append(offer)
-        return [_record(r, by_referral.get(r.id, []), [], failures.get(r.id, []), reports.get(r.id, []))
-                for r in rows]
+        return [_record(r, by_referral.get(r.id, []), [], failures.get(r.id, []), reports.get(r.id, [])) for r in rows]
 
     async def dashboard(self, *, staff: Staff, since: datetime, until: datetime) -> Dashboard:
         """The dashboard's figures for referrals created in [since, until) that ``staff`` may see:
@@ -990,10 +1245,18 @@ class Referrals:
             ).all()
             offer_rows = (
                 await session.execute(
-                    select(offers.c.referral_id, offers.c.position, offers.c.status, offers.c.offered_at,
-                           offers.c.responded_at, partners.c.name, partners.c.category)
+                    select(
+                        offers.c.referral_id,
+                        offers.c.position,
+                        offers.c.status,
+                        offers.c.offered_at,
+                        offers.c.responded_at,
+                        partners.c.name,
+                        partners.c.category,
+                    )
                     .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
-                    .where(offers.c.referral_id.in_(mine)).order_by(offers.c.position)
+                    .where(offers.c.referral_id.in_(mine))
+                    .order_by(offers.c.position)
                 )
             ).all()
             reported = (
@@ -1029,8 +1292,9 @@ class Referrals:
             label = first_category.get(r.id, "no partner")
             months.setdefault(month, {})
             months[month][label] = months[month].get(label, 0) + 1
-        return Dashboard(since=since, until=until, funnel=funnel, time_to_accept=time_to_accept,
-                         by_category=sorted(months.items()))
+        return Dashboard(
+            since=since, until=until, funnel=funnel, time_to_accept=time_to_accept, by_category=sorted(months.items())
+        )
 
     async def _failed_emails(self, session: AsyncSession, referral_ids: list[str]) -> dict[str, list[str]]:
         """For each referral, a line per email that could not be delivered (for good)."""
@@ -1053,7 +1317,7 @@ class Referrals:
             )
         return found
 
-    async def _referral_for(self, session: AsyncSession, staff: Staff, referral_id: str):  # noqa: ANN202
+    async def _referral_for(self, session: AsyncSession, staff: Staff, referral_id: str):
         row = (await session.execute(select(referrals).where(referrals.c.id == referral_id))).first()
         # A therapist sees only their own referrals; say "not found" rather than "forbidden".
         if row is None or (staff.role != "admin" and row.created_by != staff.id):
@@ -1078,13 +1342,18 @@ class Referrals:
         A partner that stops being active loses its open offers to the next partner."""
         snapshot = message.partner
         values = {
-            "version": message.version, "name": snapshot.name, "category": snapshot.category,
-            "status": snapshot.status, "email": snapshot.email, "snapshot": msgspec.to_builtins(snapshot),
+            "version": message.version,
+            "name": snapshot.name,
+            "category": snapshot.category,
+            "status": snapshot.status,
+            "email": snapshot.email,
+            "snapshot": msgspec.to_builtins(snapshot),
             "updated_at": message.changed_at,
         }
         async with self._sessions.begin() as session:
             result = await session.execute(
-                update(partners).where(partners.c.id == snapshot.id, partners.c.version < message.version)
+                update(partners)
+                .where(partners.c.id == snapshot.id, partners.c.version < message.version)
                 .values(**values)
             )
             if result.rowcount == 0:
@@ -1100,19 +1369,31 @@ class Referrals:
     async def _reoffer_away_from(self, session: AsyncSession, partner: PartnerSnapshot) -> None:
         rows = (
             await session.execute(
-                select(referrals).join(offers, offers.c.referral_id == referrals.c.id)
+                select(referrals)
+                .join(offers, offers.c.referral_id == referrals.c.id)
                 .where(offers.c.partner_id == partner.id, offers.c.status == "offered")
             )
         ).all()
         for referral in rows:
             await session.execute(
-                update(offers).where(and_(offers.c.referral_id == referral.id, offers.c.partner_id == partner.id,
-                                          offers.c.status == "offered"))
+                update(offers)
+                .where(
+                    and_(
+                        offers.c.referral_id == referral.id,
+                        offers.c.partner_id == partner.id,
+                        offers.c.status == "offered",
+                    )
+                )
                 .values(status="withdrawn", responded_at=self._clock())
             )
-            await self._event(session, referral.id, actor="system", from_status=referral.status,
-                              to_status=referral.status,
-                              why=f"offer to {partner.name} withdrawn: partner is now {partner.status}")
+            await self._event(
+                session,
+                referral.id,
+                actor="system",
+                from_status=referral.status,
+                to_status=referral.status,
+                why=f"offer to {partner.name} withdrawn: partner is now {partner.status}",
+            )
             await self._advance(session, referral, actor="system")
 
     async def record_delivery(self, message: EmailDelivery) -> bool:
@@ -1122,8 +1403,11 @@ class Referrals:
                 async with session.begin_nested():
                     await session.execute(
                         insert(email_deliveries).values(
-                            notification_id=message.notification_id, outcome=message.outcome,
-                            referral_id=message.referral_id, at=message.at, detail=message.detail[:2000],
+                            notification_id=message.notification_id,
+                            outcome=message.outcome,
+                            referral_id=message.referral_id,
+                            at=message.at,
+                            detail=message.detail[:2000],
                         )
                     )
             except IntegrityError:
@@ -1135,8 +1419,14 @@ class Referrals:
                 if referral is not None:
                     what = await self._describe_email(session, message.notification_id)
                     detail = f": {message.detail}" if message.detail and message.outcome != "sent" else ""
-                    await self._event(session, referral.id, actor="notifier", from_status=referral.status,
-                                      to_status=referral.status, why=f"{what} {message.outcome}{detail}")
+                    await self._event(
+                        session,
+                        referral.id,
+                        actor="notifier",
+                        from_status=referral.status,
+                        to_status=referral.status,
+                        why=f"{what} {message.outcome}{detail}",
+                    )
         return True
 
     async def _describe_email(self, session: AsyncSession, notification_id: str) -> str:
@@ -1151,36 +1441,48 @@ class Referrals:
     async def _transition(self, session: AsyncSession, referral: object, target: str, *, actor: str, why: str) -> None:
         check_transition(referral.status, target)
         result = await session.execute(
-            update(referrals).where(referrals.c.id == referral.id, referrals.c.status == referral.status)
+            update(referrals)
+            .where(referrals.c.id == referral.id, referrals.c.status == referral.status)
             .values(status=target, updated_at=self._clock())
         )
         if result.rowcount != 1:
             raise Conflict("the referral changed meanwhile; reload and try again", field="status")
         await self._event(session, referral.id, actor=actor, from_status=referral.status, to_status=target, why=why)
 
-    async def _event(self, session: AsyncSession, referral_id: str, *, actor: str, from_status: str | None,
-                     to_status: str, why: str) -> None:
+    async def _event(
+        self, session: AsyncSession, referral_id: str, *, actor: str, from_status: str | None, to_status: str, why: str
+    ) -> None:
         await session.execute(
-            insert(referral_events).values(referral_id=referral_id, at=self._clock(), actor=actor,
-                                           from_status=from_status, to_status=to_status, why=why)
+            insert(referral_events).values(
+                referral_id=referral_id,
+                at=self._clock(),
+                actor=actor,
+                from_status=from_status,
+                to_status=to_status,
+                why=why,
+            )
         )
 
-    async def _email(self, session: AsyncSession, *, referral_id: str, kind: str, to: str,
-                     context: EmailContext) -> None:
+    async def _email(
+        self, session: AsyncSession, *, referral_id: str, kind: str, to: str, context: EmailContext
+    ) -> None:
         notification_id = str(uuid.uuid4())
-        message = SendEmail(notification_id=notification_id, kind=kind, to=to, context=context,
-                            referral_id=referral_id)
+        message = SendEmail(notification_id=notification_id, kind=kind, to=to, context=context, referral_id=referral_id)
         await outbox_module.add(session, outbox, message, message_id=notification_id)
 
-    async def _email_therapist(self, session: AsyncSession, referral: object, *, kind: str,
-                               partner_name: str = "") -> None:
+    async def _email_therapist(
+        self, session: AsyncSession, referral: object, *, kind: str, partner_name: str = ""
+    ) -> None:
         therapist = (
             await session.execute(select(staff_users.c.email).where(staff_users.c.id == referral.created_by))
         ).first()
         if therapist is None:
             return
         await self._email(
-            session, referral_id=referral.id, kind=kind, to=therapist.email,
+            session,
+            referral_id=referral.id,
+            kind=kind,
+            to=therapist.email,
             # No link yet: the staff pages that would show the referral come with the staff app.
             context=EmailContext(partner_name=partner_name, reference=referral.reference, urgency=referral.urgency),
         )
@@ -1197,15 +1499,13 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _needs_attention():  # noqa: ANN202
+def _needs_attention():
     """Referrals a therapist must act on: an open one whose email failed for good (the partner or
     therapist never heard of it), one that failed (no partner accepted in time) or was declined,
     one still looking for a partner after a decline or an expiry, one whose offer is unanswered
     past half its deadline (the sweep has reminded the partner), or a no-show put on hold."""
     looking = referrals.c.status.in_(("requested", "received"))
-    passed_over = referrals.c.id.in_(
-        select(offers.c.referral_id).where(offers.c.status.in_(("declined", "expired")))
-    )
+    passed_over = referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.status.in_(("declined", "expired"))))
     overdue = referrals.c.id.in_(
         select(offers.c.referral_id).where(offers.c.status == "offered", offers.c.reminded_at.is_not(None))
     )
@@ -1213,13 +1513,17 @@ def _needs_attention():  # noqa: ANN202
         select(email_deliveries.c.referral_id).where(email_deliveries.c.outcome == "failed")
     )
     no_show = referrals.c.id.in_(select(outcomes.c.referral_id).where(outcomes.c.outcome == "no_show"))
-    return ((referrals.c.status.in_(("failed", "rejected")))
-            | (failed_email & referrals.c.status.not_in(sorted(CLOSED_STATUSES)))
-            | ((referrals.c.status == "on-hold") & no_show) | (looking & (passed_over | overdue)))
+    return (
+        (referrals.c.status.in_(("failed", "rejected")))
+        | (failed_email & referrals.c.status.not_in(sorted(CLOSED_STATUSES)))
+        | ((referrals.c.status == "on-hold") & no_show)
+        | (looking & (passed_over | overdue))
+    )
 
 
-def _attention(referral: object, failures: list[str], reports: list[OutcomeRecord] = (),
-               offer_rows: list = ()) -> list[str]:
+def _attention(
+    referral: object, failures: list[str], reports: list[OutcomeRecord] = (), offer_rows: list = ()
+) -> list[str]:
     if referral.status in CLOSED_STATUSES:
         return []
     lines = list(failures)
@@ -1235,14 +1539,17 @@ def _attention(referral: object, failures: list[str], reports: list[OutcomeRecor
             if o.status == "offered" and getattr(o, "reminded_at", None):
                 lines.append(f"{o.partner_name or 'the partner'} has not answered and is past half the deadline")
     if referral.status == "on-hold" and reports and reports[-1].outcome == "no_show":
-        lines.append("the client did not attend the partner's appointment: contact the client, then resume, "
-                     "forward or cancel the referral")
+        lines.append(
+            "the client did not attend the partner's appointment: contact the client, then resume, "
+            "forward or cancel the referral"
+        )
     return lines
 
 
 def _same_client(one: dict, other: dict) -> bool:
     """Two referrals' clients are the same person: same name, and same email or phone when both
     referrals recorded one."""
+
     def norm(value: object) -> str:
         return " ".join(str(value or "").split()).casefold()
 
@@ -1254,20 +1561,39 @@ def _same_client(one: dict, other: dict) -> bool:
     return True
 
 
-def _record(referral: object, offer_rows: list, events: list, failures: list[str] = (),
-            reports: list[OutcomeRecord] = (), *, clearance: ClearanceRecord | None = None) -> ReferralRecord:
+def _record(
+    referral: object,
+    offer_rows: list,
+    events: list,
+    failures: list[str] = (),
+    reports: list[OutcomeRecord] = (),
+    *,
+    clearance: ClearanceRecord | None = None,
+) -> ReferralRecord:
     attention = _attention(referral, list(failures), list(reports), offer_rows)
     return ReferralRecord(
-        id=referral.id, reference=referral.reference, status=referral.status, urgency=referral.urgency,
-        reasons=list(referral.reasons), note=referral.note, client=dict(referral.client),
-        consent=dict(referral.consent), created_by=referral.created_by,
-        created_at=_aware(referral.created_at), updated_at=_aware(referral.updated_at),
+        id=referral.id,
+        reference=referral.reference,
+        status=referral.status,
+        urgency=referral.urgency,
+        reasons=list(referral.reasons),
+        note=referral.note,
+        client=dict(referral.client),
+        consent=dict(referral.consent),
+        created_by=referral.created_by,
+        created_at=_aware(referral.created_at),
+        updated_at=_aware(referral.updated_at),
         offers=[
             OfferRecord(
-                id=o.id, partner_id=o.partner_id, partner_name=o.partner_name or "", position=o.position,
-                status=o.status, offered_at=o.offered_at and _aware(o.offered_at),
+                id=o.id,
+                partner_id=o.partner_id,
+                partner_name=o.partner_name or "",
+                position=o.position,
+                status=o.status,
+                offered_at=o.offered_at and _aware(o.offered_at),
                 expires_at=o.expires_at and _aware(o.expires_at),
-                responded_at=o.responded_at and _aware(o.responded_at), decline_reason=o.decline_reason,
+                responded_at=o.responded_at and _aware(o.responded_at),
+                decline_reason=o.decline_reason,
                 decline_note=o.decline_note,
                 reminded_at=o.reminded_at and _aware(o.reminded_at),
             )
@@ -1277,8 +1603,10 @@ def _record(referral: object, offer_rows: list, events: list, failures: list[str
             TimelineEntry(at=_aware(e.at), actor=e.actor, from_status=e.from_status, to_status=e.to_status, why=e.why)
             for e in events
         ],
-        warnings=[f"the note reads like a diagnosis ('{p}'): record what you observed" for p in
-                  diagnostic_wording(referral.note)],
+        warnings=[
+            f"the note reads like a diagnosis ('{p}'): record what you observed"
+            for p in diagnostic_wording(referral.note)
+        ],
         attention=attention,
         needs_attention=bool(attention),
         outcomes=list(reports),
@@ -1286,4 +1614,14 @@ def _record(referral: object, offer_rows: list, events: list, failures: list[str
     )
 
 
-__all__ = ["Referrals", "EmergencyStop", "ScopeViolation", "LinkRefused", "Handout", "OfferPage", "ReportPage", "SweepReport", "system_clock"]
+__all__ = [
+    "EmergencyStop",
+    "Handout",
+    "LinkRefused",
+    "OfferPage",
+    "Referrals",
+    "ReportPage",
+    "ScopeViolation",
+    "SweepReport",
+    "system_clock",
+]

@@ -59,7 +59,7 @@ class Counting:
         self.accepted: dict[str, float] = {}
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+    async def handle_DATA(self, server, session, envelope) -> str:
         now = time.time()
         content = envelope.original_content or envelope.content
         start = content.find(b"Message-ID: <")
@@ -93,8 +93,13 @@ def enqueue(redis: Redis, ids: Iterable[str], *, handler: str | None = None) -> 
     with redis.pipeline() as pipe:
         for notification_id in ids:
             queue.enqueue_call(
-                handler or route.handler, args=(codec.encode(command(notification_id)),), job_id=notification_id,
-                retry=route.retry, timeout=route.timeout, result_ttl=queues.DEDUPLICATION_SECONDS, pipeline=pipe,
+                handler or route.handler,
+                args=(codec.encode(command(notification_id)),),
+                job_id=notification_id,
+                retry=route.retry,
+                timeout=route.timeout,
+                result_ttl=queues.DEDUPLICATION_SECONDS,
+                pipeline=pipe,
                 # As shared.queues.enqueue names them (RQ logs the description of every job).
                 description=f"SendEmail {notification_id}",
             )
@@ -215,7 +220,9 @@ def run(*, emails: int, latency_seconds: float, log_level: str = "INFO") -> list
         REDIS_PID[:] = [redis_server.process.pid]
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
         env.update(
-            HANDOFF_REDIS_URL=redis_server.url, HANDOFF_SMTP_PORT=str(controller.port), HANDOFF_DATA_DIR=data,
+            HANDOFF_REDIS_URL=redis_server.url,
+            HANDOFF_SMTP_PORT=str(controller.port),
+            HANDOFF_DATA_DIR=data,
             HANDOFF_LOG_LEVEL=log_level,
         )
         n = emails
@@ -233,26 +240,47 @@ def run(*, emails: int, latency_seconds: float, log_level: str = "INFO") -> list
         two = run_burst(redis, env, prefix="e", count=2 * n, processes=2)
         print(f"(e) 1 worker: {a:8.1f} emails/s   2 workers: {two:8.1f} emails/s  ({two / a:.2f}x)")
         p50, p99, missing = latency(redis, env, smtp, rate=50, seconds=latency_seconds)
-        print(f"(d) enqueue -> SMTP acceptance at 50 emails/s: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
-              + (f"  ({missing} not delivered in time)" if missing else ""))
+        print(
+            f"(d) enqueue -> SMTP acceptance at 50 emails/s: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+            + (f"  ({missing} not delivered in time)" if missing else "")
+        )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         redis.close()
     controller.stop()
     sends_ms = [t * 1000 for t in sends]
     return [
-        Figure(name="(a) one notifier worker: throughput", figure=a, unit="emails/s",
-               baseline="(b) the same RQ worker on no-op jobs (queue ceiling)", baseline_figure=b,
-               aim="≥ 100 emails/s and ≥ 80% of (b)", met=a >= 100 and a >= 0.8 * b,
-               notes=f"{n} emails; (c) SMTP ceiling, smtplib over one connection: {c:.0f} emails/s; "
-                     f"(a) {_cpu_line('a')}; (b) {_cpu_line('b')}"),
-        Figure(name="(d) enqueue → SMTP acceptance at 50 emails/s: p99", figure=p99, unit="ms",
-               baseline="one message's SMTP time in (c), p99", baseline_figure=percentile(sends_ms, 0.99),
-               aim="≤ 250 ms", met=p99 <= 250 and not missing,
-               notes=f"{int(50 * latency_seconds)} emails over {latency_seconds:g} s; p50 {p50:.1f} ms (baseline "
-                     f"{percentile(sends_ms, 0.5):.2f})" + (f"; **{missing} not delivered in 30 s**" if missing else "")),
-        Figure(name="(e) two notifier workers: throughput", figure=two, unit="emails/s",
-               baseline="(a) one worker", baseline_figure=a, aim="≥ 1.5× one worker", met=two >= 1.5 * a,
-               notes=f"{2 * n} emails; {_cpu_line('e')}"),
+        Figure(
+            name="(a) one notifier worker: throughput",
+            figure=a,
+            unit="emails/s",
+            baseline="(b) the same RQ worker on no-op jobs (queue ceiling)",
+            baseline_figure=b,
+            aim="≥ 100 emails/s and ≥ 80% of (b)",
+            met=a >= 100 and a >= 0.8 * b,
+            notes=f"{n} emails; (c) SMTP ceiling, smtplib over one connection: {c:.0f} emails/s; "
+            f"(a) {_cpu_line('a')}; (b) {_cpu_line('b')}",
+        ),
+        Figure(
+            name="(d) enqueue → SMTP acceptance at 50 emails/s: p99",
+            figure=p99,
+            unit="ms",
+            baseline="one message's SMTP time in (c), p99",
+            baseline_figure=percentile(sends_ms, 0.99),
+            aim="≤ 250 ms",
+            met=p99 <= 250 and not missing,
+            notes=f"{int(50 * latency_seconds)} emails over {latency_seconds:g} s; p50 {p50:.1f} ms (baseline "
+            f"{percentile(sends_ms, 0.5):.2f})" + (f"; **{missing} not delivered in 30 s**" if missing else ""),
+        ),
+        Figure(
+            name="(e) two notifier workers: throughput",
+            figure=two,
+            unit="emails/s",
+            baseline="(a) one worker",
+            baseline_figure=a,
+            aim="≥ 1.5× one worker",
+            met=two >= 1.5 * a,
+            notes=f"{2 * n} emails; {_cpu_line('e')}",
+        ),
     ]
 
 

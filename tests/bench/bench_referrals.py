@@ -59,8 +59,13 @@ from tests.bench.figures import Figure, markdown, percentile, unthrottled
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "benchmark password 2026"
 # The Contract's reason codes that create referrals, with the categories their partners need.
-REASONS = ["calf_swelling_one_side", "suspected_fracture", "radiating_numbness", "rehab_exercise_needed",
-           "strength_posture_goals"]
+REASONS = [
+    "calf_swelling_one_side",
+    "suspected_fracture",
+    "radiating_numbness",
+    "rehab_exercise_needed",
+    "strength_posture_goals",
+]
 CATEGORIES = ["primary_care", "orthopedics", "neurology", "physical_therapy", "personal_training"]
 REFERENCE = re.compile(r"HX-[A-Z0-9]{8}")
 
@@ -69,15 +74,20 @@ def referral(n: int) -> dict:
     """The ``n``th referral's body: the reasons in turn, partners chosen by suggestion."""
     reason = REASONS[n % len(REASONS)]
     scope = ["non_clinical"] if reason == "strength_posture_goals" else ["clinical"]
-    return {"client": {"name": f"Bench Client {n}", "postal_code": "33701"},
-            "consent": {"given": True, "method": "verbal", "scope": scope},
-            "reasons": [reason], "note": "Observed during a benchmark."}
+    return {
+        "client": {"name": f"Bench Client {n}", "postal_code": "33701"},
+        "consent": {"given": True, "method": "verbal", "scope": scope},
+        "reasons": [reason],
+        "note": "Observed during a benchmark.",
+    }
 
 
 def summary(label: str, seconds: list[float]) -> str:
     ms = [s * 1000 for s in seconds]
-    return (f"{label}: n={len(ms)} p50={statistics.median(ms):.1f} ms p99={percentile(ms, 0.99):.1f} ms "
-            f"max={max(ms):.1f} ms")
+    return (
+        f"{label}: n={len(ms)} p50={statistics.median(ms):.1f} ms p99={percentile(ms, 0.99):.1f} ms "
+        f"max={max(ms):.1f} ms"
+    )
 
 
 # --- the bare baseline (a uvicorn factory) ------------------------------------------------------
@@ -104,11 +114,20 @@ def bare_app() -> Litestar:
     @post("/mailed", sync_to_thread=True)
     def mailed(data: dict) -> Response:
         reference = f"HX-B{next(numbers):07d}"
-        rendered = renderer.render("offer", EmailContext(
-            recipient_name="Bench Partner", partner_name="Bench Partner", reference=reference, urgency="routine",
-            action_url="http://127.0.0.1/respond/bench.token", expires_at=datetime.now(UTC)))
-        message = compose(rendered=rendered, to="partner@bench.example", notification_id=reference,
-                          mail_from="handoff@localhost")
+        rendered = renderer.render(
+            "offer",
+            EmailContext(
+                recipient_name="Bench Partner",
+                partner_name="Bench Partner",
+                reference=reference,
+                urgency="routine",
+                action_url="http://127.0.0.1/respond/bench.token",
+                expires_at=datetime.now(UTC),
+            ),
+        )
+        message = compose(
+            rendered=rendered, to="partner@bench.example", notification_id=reference, mail_from="handoff@localhost"
+        )
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
             smtp.sendmail(message.sender, [message.recipient], message.data)
         return Response({"reference": reference}, status_code=201)
@@ -135,18 +154,34 @@ class Bench:
         if db_url:
             self.env["HANDOFF_REFERRALS_DB_URL"] = db_url
         self.processes: list[subprocess.Popen] = []
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30,
-                                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+        self.http = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}",
+            timeout=30,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        )
 
     def handoff(self, *args: str, stdin: str = "") -> None:
-        done = subprocess.run([sys.executable, "-m", "services.cli", *args], input=stdin, text=True,
-                              capture_output=True, env=self.env, cwd=ROOT, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            input=stdin,
+            text=True,
+            capture_output=True,
+            env=self.env,
+            cwd=ROOT,
+            timeout=120,
+        )
         if done.returncode != 0:
             raise SystemExit(f"handoff {' '.join(args)} failed:\n{done.stderr}")
 
     def start(self, *args: str) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=self.env, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", *args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.processes.append(process)
         return process
 
@@ -162,15 +197,21 @@ class Bench:
                 for i in range(partners):
                     # Spread around St. Petersburg, FL, up to ~40 km from 33701.
                     snapshot = PartnerSnapshot(
-                        id=f"bench-{i:03d}", slug=f"bench-{i:03d}", name=f"Bench Partner {i:03d}",
-                        category=CATEGORIES[i % len(CATEGORIES)], email=f"partner{i:03d}@bench.example",
-                        status="active", accepting_new_clients="yes" if i % 4 else "waitlist",
+                        id=f"bench-{i:03d}",
+                        slug=f"bench-{i:03d}",
+                        name=f"Bench Partner {i:03d}",
+                        category=CATEGORIES[i % len(CATEGORIES)],
+                        email=f"partner{i:03d}@bench.example",
+                        status="active",
+                        accepting_new_clients="yes" if i % 4 else "waitlist",
                         address=Address(city="St. Petersburg", state="FL", postal_code="33701"),
                         location=Location(lat=27.77 + (i % 10) * 0.03, lon=-82.64 + (i // 10) * 0.03),
-                        languages=["English", "Spanish"] if i % 3 == 0 else ["English"], telehealth=i % 2 == 0,
+                        languages=["English", "Spanish"] if i % 3 == 0 else ["English"],
+                        telehealth=i % 2 == 0,
                     )
                     await runtime.referrals.apply_partner_changed(
-                        PartnerChanged(partner=snapshot, version=1, changed_at=datetime.now(UTC)))
+                        PartnerChanged(partner=snapshot, version=1, changed_at=datetime.now(UTC))
+                    )
             finally:
                 await runtime.close()
 
@@ -179,17 +220,40 @@ class Bench:
     def start_bare(self) -> str:
         """The bare baseline app (see :func:`bare_app`) on its own port; its base URL."""
         port = free_port()
-        argv = [sys.executable, "-m", "uvicorn", "tests.bench.bench_referrals:bare_app", "--factory", "--host",
-                "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log", "--no-server-header"]
-        process = subprocess.Popen(argv, env={**os.environ, "BENCH_ANSWER_FILE": str(self.workdir / "answer.json"),
-                                              "BENCH_SMTP_PORT": str(self.mail.port)},
-                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.bench.bench_referrals:bare_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--no-server-header",
+        ]
+        process = subprocess.Popen(
+            argv,
+            env={
+                **os.environ,
+                "BENCH_ANSWER_FILE": str(self.workdir / "answer.json"),
+                "BENCH_SMTP_PORT": str(self.mail.port),
+            },
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.processes.append(process)
         self.wait_healthy(process, f"http://127.0.0.1:{port}/schema/openapi.json", name="the bare app")
         return f"http://127.0.0.1:{port}"
 
-    def wait_healthy(self, process: subprocess.Popen, url: str = "/health", *, name: str = "handoff serve referrals"
-                     ) -> None:
+    def wait_healthy(
+        self, process: subprocess.Popen, url: str = "/health", *, name: str = "handoff serve referrals"
+    ) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -251,23 +315,29 @@ def breakdown(redis: Redis, sent: dict[str, float]) -> str:
 
     queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
     parts: dict[str, list[float]] = {"relay": [], "queue": [], "send": []}
-    for job in Job.fetch_many(FinishedJobRegistry(queue=queue).get_job_ids(), connection=redis,
-                              serializer=queue.serializer):
+    for job in Job.fetch_many(
+        FinishedJobRegistry(queue=queue).get_job_ids(), connection=redis, serializer=queue.serializer
+    ):
         if job is None or not job.enqueued_at or not job.started_at or not job.ended_at:
             continue
         reference = codec.decode(job.args[0]).context.reference
         if reference not in sent:
             continue
-        enqueued, started, ended = (moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
-                                    for moment in (job.enqueued_at, job.started_at, job.ended_at))
+        enqueued, started, ended = (
+            moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
+            for moment in (job.enqueued_at, job.started_at, job.ended_at)
+        )
         parts["relay"].append(enqueued - sent[reference])
         parts["queue"].append(started - enqueued)
         parts["send"].append(ended - started)
-    return "; ".join(summary(name, values).split(": ", 1)[1].replace("n=", f"{name}: n=")
-                              for name, values in parts.items() if values)
+    return "; ".join(
+        summary(name, values).split(": ", 1)[1].replace("n=", f"{name}: n=") for name, values in parts.items() if values
+    )
 
 
-def concurrently(bench: Bench, headers: dict[str, str], *, url: str, count: int, clients: int) -> tuple[list[float], float]:
+def concurrently(
+    bench: Bench, headers: dict[str, str], *, url: str, count: int, clients: int
+) -> tuple[list[float], float]:
     """``count`` creates from ``clients`` threads at once; (each one's seconds, creates per second)."""
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -275,8 +345,9 @@ def concurrently(bench: Bench, headers: dict[str, str], *, url: str, count: int,
     return took, count / (time.perf_counter() - started)
 
 
-def steady(bench: Bench, headers: dict[str, str], *, url: str, rate: float, seconds: float
-           ) -> tuple[dict[str, float], list[float], float]:
+def steady(
+    bench: Bench, headers: dict[str, str], *, url: str, rate: float, seconds: float
+) -> tuple[dict[str, float], list[float], float]:
     """POST to ``url`` at ``rate`` per second for ``seconds``, each on time whatever the others
     take; (each reference's wall-clock send time, each POST's seconds, the rate achieved)."""
     sent: dict[str, float] = {}
@@ -316,20 +387,30 @@ def clear(mail: Path) -> None:
         path.unlink()
 
 
-def latency(name: str, real: list[float], bare: list[float], *, baseline: str, limit_ms: float = 0.0,
-            notes: str = "") -> Figure:
+def latency(
+    name: str, real: list[float], bare: list[float], *, baseline: str, limit_ms: float = 0.0, notes: str = ""
+) -> Figure:
     """p99 of ``real`` beside p99 of ``bare`` (seconds in, ms out); ``limit_ms`` is the aim."""
     real_ms, bare_ms = [t * 1000 for t in real], [t * 1000 for t in bare]
     p99 = percentile(real_ms, 0.99)
     aim = {"aim": f"≤ {limit_ms:g} ms", "met": p99 <= limit_ms} if limit_ms else {}
-    return Figure(name=name, figure=p99, unit="ms", baseline=baseline, baseline_figure=percentile(bare_ms, 0.99),
-                  notes=(f"n={len(real_ms)}, p50 {percentile(real_ms, 0.5):.1f} ms (baseline "
-                         f"{percentile(bare_ms, 0.5):.1f}), max {max(real_ms):.1f} ms" + (f"; {notes}" if notes else "")),
-                  **aim)
+    return Figure(
+        name=name,
+        figure=p99,
+        unit="ms",
+        baseline=baseline,
+        baseline_figure=percentile(bare_ms, 0.99),
+        notes=(
+            f"n={len(real_ms)}, p50 {percentile(real_ms, 0.5):.1f} ms (baseline "
+            f"{percentile(bare_ms, 0.5):.1f}), max {max(real_ms):.1f} ms" + (f"; {notes}" if notes else "")
+        ),
+        **aim,
+    )
 
 
-def run(*, partners: int, creates: int, concurrency: int, rate: float, seconds: float, db_url: str = ""
-        ) -> list[Figure]:
+def run(
+    *, partners: int, creates: int, concurrency: int, rate: float, seconds: float, db_url: str = ""
+) -> list[Figure]:
     """(a), (b) and (c) beside their bare baselines (see the module's docstring)."""
     bare_create = "bare Litestar handler, same body and answer"
     with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp:
@@ -337,8 +418,9 @@ def run(*, partners: int, creates: int, concurrency: int, rate: float, seconds: 
         mail = bench.workdir / "mail"
         try:
             bench.handoff("db", "upgrade", "referrals")
-            bench.handoff("user", "add", "--email", "bench@clinic.example", "--role", "therapist",
-                          stdin=PASSWORD + "\n")
+            bench.handoff(
+                "user", "add", "--email", "bench@clinic.example", "--role", "therapist", stdin=PASSWORD + "\n"
+            )
             bench.seed(partners)
             server = bench.start("serve", "referrals")
             bench.wait_healthy(server)
@@ -357,10 +439,12 @@ def run(*, partners: int, creates: int, concurrency: int, rate: float, seconds: 
             one_real = [bench.create(headers, n)[0] for n in range(creates)]
             one_bare = [bench.create(headers, n, url=f"{bare}/api/v1/referrals")[0] for n in range(creates)]
             print(summary("(a) create, sequential", one_real), flush=True)
-            many_real, rate_real = concurrently(bench, headers, url="/api/v1/referrals", count=creates,
-                                                clients=concurrency)
-            many_bare, rate_bare = concurrently(bench, headers, url=f"{bare}/api/v1/referrals", count=creates,
-                                                clients=concurrency)
+            many_real, rate_real = concurrently(
+                bench, headers, url="/api/v1/referrals", count=creates, clients=concurrency
+            )
+            many_bare, rate_bare = concurrently(
+                bench, headers, url=f"{bare}/api/v1/referrals", count=creates, clients=concurrency
+            )
             print(summary(f"(b) create, {concurrency} concurrent clients", many_real), flush=True)
 
             # (c), baseline first: the same rate into a handler that sends the email inline
@@ -382,8 +466,11 @@ def run(*, partners: int, creates: int, concurrency: int, rate: float, seconds: 
             clear(mail)
             sent, posts, achieved = steady(bench, headers, url="/api/v1/referrals", rate=rate, seconds=seconds)
             delays = delivered(mail, sent)
-            print(f"(c) offered {len(sent)} referrals at {achieved:.1f}/s (asked {rate:g}/s); "
-                  f"emails caught: {len(delays)}/{len(sent)}", flush=True)
+            print(
+                f"(c) offered {len(sent)} referrals at {achieved:.1f}/s (asked {rate:g}/s); "
+                f"emails caught: {len(delays)}/{len(sent)}",
+                flush=True,
+            )
             where = breakdown(redis, sent)
             redis.close()
         finally:
@@ -403,15 +490,40 @@ def run(*, partners: int, creates: int, concurrency: int, rate: float, seconds: 
         raise SystemExit(f"(c) no email arrived within 60 s: {caught}")
     return [
         latency("create one at a time: p99", one_real, one_bare, baseline=bare_create, limit_ms=50),
-        Figure(name="create one at a time: throughput", figure=creates / sum(one_real), unit="req/s",
-               baseline=bare_create, baseline_figure=creates / sum(one_bare), notes=f"{creates} creates"),
-        latency(f"create, {concurrency} concurrent clients: p99", many_real, many_bare, baseline=bare_create,
-                notes="the aim is read as one request at a time"),
-        Figure(name=f"create, {concurrency} concurrent clients: throughput", figure=rate_real, unit="req/s",
-               baseline=bare_create, baseline_figure=rate_bare, notes=f"{creates} creates"),
-        latency(f"{end_to_end}: p99", list(delays.values()), list(bare_delays.values()), baseline=inline,
-                limit_ms=1000, notes=(f"{caught}; achieved {achieved:.1f}/s; p99 per 10 s window (ms): {per_window}; "
-                                      f"the POST itself p99 {percentile(posts, 0.99) * 1000:.1f} ms; {where}")),
+        Figure(
+            name="create one at a time: throughput",
+            figure=creates / sum(one_real),
+            unit="req/s",
+            baseline=bare_create,
+            baseline_figure=creates / sum(one_bare),
+            notes=f"{creates} creates",
+        ),
+        latency(
+            f"create, {concurrency} concurrent clients: p99",
+            many_real,
+            many_bare,
+            baseline=bare_create,
+            notes="the aim is read as one request at a time",
+        ),
+        Figure(
+            name=f"create, {concurrency} concurrent clients: throughput",
+            figure=rate_real,
+            unit="req/s",
+            baseline=bare_create,
+            baseline_figure=rate_bare,
+            notes=f"{creates} creates",
+        ),
+        latency(
+            f"{end_to_end}: p99",
+            list(delays.values()),
+            list(bare_delays.values()),
+            baseline=inline,
+            limit_ms=1000,
+            notes=(
+                f"{caught}; achieved {achieved:.1f}/s; p99 per 10 s window (ms): {per_window}; "
+                f"the POST itself p99 {percentile(posts, 0.99) * 1000:.1f} ms; {where}"
+            ),
+        ),
     ]
 
 
@@ -425,8 +537,14 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long (c) runs")
     parser.add_argument("--db-url", default="", help="referrals database (default: SQLite in a temp dir)")
     args = parser.parse_args(argv)
-    measured = run(partners=args.partners, creates=args.creates, concurrency=args.concurrency, rate=args.rate,
-                   seconds=args.seconds, db_url=args.db_url)
+    measured = run(
+        partners=args.partners,
+        creates=args.creates,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        seconds=args.seconds,
+        db_url=args.db_url,
+    )
     print(markdown(measured), flush=True)
     return measured
 

@@ -42,11 +42,15 @@ def _number(value: float) -> str:
 
 def markdown(figures: list[Figure]) -> str:
     """The figures as a Markdown table, each beside its baseline."""
-    lines = ["| figure | value | baseline (same run) | baseline value | value/baseline | aim | met | notes |",
-             "| --- | ---: | --- | ---: | ---: | --- | --- | --- |"]
+    lines = [
+        "| figure | value | baseline (same run) | baseline value | value/baseline | aim | met | notes |",
+        "| --- | ---: | --- | ---: | ---: | --- | --- | --- |",
+    ]
     for f in figures:
         ratio = f"{f.ratio:.2f}×" if f.ratio is not None else "—"
         met = {True: "met", False: "**not met**", None: "—"}[f.met]
-        lines.append(f"| {f.name} | {_number(f.figure)} {f.unit} | {f.baseline} | {_number(f.baseline_figure)} "
-                     f"{f.unit} | {ratio} | {f.aim or '—'} | {met} | {f.notes} |")
+        lines.append(
+            f"| {f.name} | {_number(f.figure)} {f.unit} | {f.baseline} | {_number(f.baseline_figure)} "
+            f"{f.unit} | {ratio} | {f.aim or '—'} | {met} | {f.notes} |"
+        )
     return "\n".join(lines)

@@ -37,14 +37,28 @@ ROOT = Path(__file__).resolve().parents[2]
 FUZZ_TEST = "tests/e2e/test_api_fuzz.py"
 # Each benchmark's module and its arguments for a quick run; a full run uses the module's defaults.
 BENCHMARKS = {
-    "directory": (bench_directory, ["--sizes", "1000", "--seconds", "1", "--repeat", "1", "--rate", "20",
-                                    "--connections", "4"]),
-    "referrals": (bench_referrals, ["--partners", "20", "--creates", "30", "--concurrency", "2", "--rate", "5",
-                                    "--seconds", "4"]),
+    "directory": (
+        bench_directory,
+        ["--sizes", "1000", "--seconds", "1", "--repeat", "1", "--rate", "20", "--connections", "4"],
+    ),
+    "referrals": (
+        bench_referrals,
+        ["--partners", "20", "--creates", "30", "--concurrency", "2", "--rate", "5", "--seconds", "4"],
+    ),
     "notifier": (bench_notifier, ["--emails", "100", "--latency-seconds", "2"]),
 }
-LIBRARIES = ["litestar", "uvicorn", "msgspec", "sqlalchemy", "aiosqlite", "asyncpg", "redis", "rq", "aiosmtpd",
-             "schemathesis"]
+LIBRARIES = [
+    "litestar",
+    "uvicorn",
+    "msgspec",
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "redis",
+    "rq",
+    "aiosmtpd",
+    "schemathesis",
+]
 
 
 class Machine(msgspec.Struct, kw_only=True):
@@ -192,13 +206,20 @@ def benchmark(name: str, argv: list[str]) -> Benchmark:
     error = ""
     try:
         figures = module.main(argv)
-    except (Exception, SystemExit) as failure:  # noqa: BLE001 - one benchmark's failure is reported, not fatal
+    except (Exception, SystemExit) as failure:
         error = "".join(traceback.format_exception_only(failure)).strip()
         if not isinstance(failure, SystemExit):
             error += "\n" + "".join(traceback.format_tb(failure.__traceback__)[-3:])
         print(f"{name} failed: {error}", file=sys.stderr, flush=True)
-    return Benchmark(name=name, command=command, seconds=round(time.monotonic() - started, 1),
-                     load_before=load_before, load_after=_loadavg(), figures=figures, error=error)
+    return Benchmark(
+        name=name,
+        command=command,
+        seconds=round(time.monotonic() - started, 1),
+        load_before=load_before,
+        load_after=_loadavg(),
+        figures=figures,
+        error=error,
+    )
 
 
 def pytest_summary(output: str) -> str:
@@ -207,7 +228,7 @@ def pytest_summary(output: str) -> str:
     lines = output.strip().splitlines()
     errors = list(dict.fromkeys(line for line in lines if line.startswith("E ")))[:10]
     marks = [n for n, line in enumerate(lines) if "short test summary info" in line]
-    return "\n".join(errors + lines[marks[-1] if marks else -5:])
+    return "\n".join(errors + lines[marks[-1] if marks else -5 :])
 
 
 def fuzz(*, examples: int, log: Path) -> Fuzz:
@@ -219,15 +240,27 @@ def fuzz(*, examples: int, log: Path) -> Fuzz:
     with log.open("w") as output:
         try:
             # Generous: only a guard against a run that hangs.
-            status = subprocess.run(argv, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, timeout=4 * 3600,
-                                    env={**os.environ, "HANDOFF_TEST_FUZZ_EXAMPLES": str(examples)}).returncode
+            status = subprocess.run(
+                argv,
+                cwd=ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=4 * 3600,
+                env={**os.environ, "HANDOFF_TEST_FUZZ_EXAMPLES": str(examples)},
+            ).returncode
         except subprocess.TimeoutExpired as timeout:
             status = -1
             output.write(f"\nstopped after {timeout.timeout:.0f} s\n")
     summary = pytest_summary(log.read_text())
     print(summary, flush=True)
-    return Fuzz(command=command, examples=examples, passed=status == 0, exit_status=status,
-                seconds=round(time.monotonic() - started, 1), summary=summary)
+    return Fuzz(
+        command=command,
+        examples=examples,
+        passed=status == 0,
+        exit_status=status,
+        seconds=round(time.monotonic() - started, 1),
+        summary=summary,
+    )
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -267,15 +300,27 @@ def to_markdown(report: Report) -> str:
         f"| libraries | {', '.join(f'{name} {version}' for name, version in m.libraries.items())} |",
     ]
     for b in report.benchmarks:
-        lines += ["", f"## {b.name.capitalize()}", "",
-                  f"`{b.command}` · {b.seconds:.0f} s · load before {_load(b.load_before)}, after {_load(b.load_after)}",
-                  ""]
+        lines += [
+            "",
+            f"## {b.name.capitalize()}",
+            "",
+            f"`{b.command}` · {b.seconds:.0f} s · load before {_load(b.load_before)}, after {_load(b.load_after)}",
+            "",
+        ]
         lines += [f"**Failed:**\n\n```\n{b.error}\n```"] if b.error else [markdown(b.figures)]
     if report.fuzz:
         f = report.fuzz
-        lines += ["", f"## API fuzzing ({f.examples} examples per operation)", "",
-                  f"`{f.command}` · **{'passed' if f.passed else 'FAILED'}** (exit status {f.exit_status}) · "
-                  f"{f.seconds:.0f} s · whole output in `fuzz.log`", "", "```", f.summary, "```"]
+        lines += [
+            "",
+            f"## API fuzzing ({f.examples} examples per operation)",
+            "",
+            f"`{f.command}` · **{'passed' if f.passed else 'FAILED'}** (exit status {f.exit_status}) · "
+            f"{f.seconds:.0f} s · whole output in `fuzz.log`",
+            "",
+            "```",
+            f.summary,
+            "```",
+        ]
     return "\n".join(lines) + "\n"
 
 

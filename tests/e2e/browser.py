@@ -109,7 +109,8 @@ def blocking_violations(page: Page) -> list[str]:
     result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at {' '.join(node['target'])}: {node['failureSummary']}"
-        for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS
+        for v in result["violations"]
+        if v["impact"] in BLOCKING_IMPACTS
         for node in v["nodes"]
     ]
 

@@ -57,9 +57,11 @@ class FuzzRun:
 
     def summary(self) -> str:
         statuses = ", ".join(f"{status}×{count}" for status, count in sorted(self.statuses.items()))
-        return (f"API fuzz {self.service}: {len(self.operations)} operations, {self.statuses.total()} requests "
-                f"(up to {EXAMPLES} examples per operation; answers {statuses}), "
-                f"{len(self.failures)} failing operations")
+        return (
+            f"API fuzz {self.service}: {len(self.operations)} operations, {self.statuses.total()} requests "
+            f"(up to {EXAMPLES} examples per operation; answers {statuses}), "
+            f"{len(self.failures)} failing operations"
+        )
 
     def report(self) -> str:
         return "\n\n".join(f"=== {label}\n{text}" for label, text in self.failures.items())
@@ -86,8 +88,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     system = System(Path(tmp_path_factory.mktemp("fuzz")) / "data")
     system.start()
     try:
-        added = system.handoff("user", "add", "--email", "fuzz@clinic.example", "--role", "admin",
-                               stdin=PASSWORD + "\n")
+        added = system.handoff(
+            "user", "add", "--email", "fuzz@clinic.example", "--role", "admin", stdin=PASSWORD + "\n"
+        )
         assert added.returncode == 0, added.stderr
         assert system.handoff("seed", "--demo").returncode == 0
         headers = token(system, "fuzz@clinic.example")
@@ -100,32 +103,42 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
 def known_values(system: System, headers: dict[str, str]) -> Known:
     """Demo partners, referrals issued to them, category slugs, reason codes, and names, emails
     and a consent the domain accepts."""
-    partners = [p["id"] for p in
-                system.directory.get("/api/v1/partners", params={"limit": 50}, headers=headers).json()["items"]]
+    partners = [
+        p["id"] for p in system.directory.get("/api/v1/partners", params={"limit": 50}, headers=headers).json()["items"]
+    ]
     categories = [c["slug"] for c in system.directory.get("/api/v1/categories").json()]
     reasons = [r["code"] for r in system.referrals.get("/api/v1/scope/reasons", headers=headers).json()["reasons"]]
 
     def suggested() -> list[dict]:
-        answer = system.referrals.post("/api/v1/referrals/suggestions", headers=headers,
-                                       json={"reasons": ["rehab_exercise_needed"]})
+        answer = system.referrals.post(
+            "/api/v1/referrals/suggestions", headers=headers, json={"reasons": ["rehab_exercise_needed"]}
+        )
         return answer.json() if answer.status_code == 200 else []
 
     eventually(suggested, what="demo partners in the referrals replica")
     referrals = []
     for n in range(3):
-        issued = system.referrals.post("/api/v1/referrals", headers=headers, json={
-            "client": {"name": f"Fuzz Client {n}"}, "reasons": ["rehab_exercise_needed"],
-            "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
-        })
+        issued = system.referrals.post(
+            "/api/v1/referrals",
+            headers=headers,
+            json={
+                "client": {"name": f"Fuzz Client {n}"},
+                "reasons": ["rehab_exercise_needed"],
+                "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
+            },
+        )
         assert issued.status_code == 201, issued.text
         referrals.append(issued.json()["id"])
     return Known(
         path={"partner_id": partners, "referral_id": referrals},
         body={
-            "name": ["Dr. Ada Fuzz", "Bayside Physical Therapy"], "email": ["ada@fuzz.example", "desk@bayside.example"],
-            "category": categories, "reasons": [[code] for code in reasons],
+            "name": ["Dr. Ada Fuzz", "Bayside Physical Therapy"],
+            "email": ["ada@fuzz.example", "desk@bayside.example"],
+            "category": categories,
+            "reasons": [[code] for code in reasons],
             "consent": [{"given": True, "method": "verbal", "scope": ["clinical", "non_clinical"]}],
-            "partner_id": partners, "partner_ids": [[partner] for partner in partners],
+            "partner_id": partners,
+            "partner_ids": [[partner] for partner in partners],
         },
     )
 
@@ -134,8 +147,9 @@ def known_values(system: System, headers: dict[str, str]) -> Known:
 def realistic(draw: strategies.DrawFn, operation: APIOperation, known: Known) -> schemathesis.Case:
     """A request the document allows, naming a real partner or referral in its path and real
     values in the body fields it sends that :class:`Known` has values for."""
-    named = {name: draw(strategies.sampled_from(ids)) for name, ids in known.path.items()
-             if f"{{{name}}}" in operation.path}
+    named = {
+        name: draw(strategies.sampled_from(ids)) for name, ids in known.path.items() if f"{{{name}}}" in operation.path
+    }
     case = draw(operation.as_strategy(path_parameters=named or None))
     if isinstance(case.body, dict):
         for name, options in known.body.items():
@@ -157,14 +171,20 @@ def fuzz(service: str, system_url: str, fuzzed: Fuzzed) -> FuzzRun:
         operation = result.ok()
         # Requests the document allows, requests it forbids (which must be refused with a 4xx),
         # and allowed ones that name things that exist, so success answers are checked too.
-        cases = strategies.one_of(operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE),
-                                  realistic(operation, fuzzed.known))
+        cases = strategies.one_of(
+            operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE), realistic(operation, fuzzed.known)
+        )
 
         # One bug per operation is reported (the first found, shrunk): the rest of the budget
         # goes to the other operations rather than to hunting a second one here.
         @given(case=cases)
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None, report_multiple_bugs=False)
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            report_multiple_bugs=False,
+        )
         def answers_as_documented(case: schemathesis.Case) -> None:
             response = case.call(headers=fuzzed.headers)
             run.statuses[response.status_code] += 1
@@ -183,7 +203,9 @@ def fuzz(service: str, system_url: str, fuzzed: Fuzzed) -> FuzzRun:
 def check(run: FuzzRun, capsys: pytest.CaptureFixture[str], expected: set[str]) -> None:
     with capsys.disabled():  # the summary is the figure `make bench` reports
         print(f"\n{run.summary()}")
-    assert expected <= set(run.operations), f"operations missing from the OpenAPI document: {expected - set(run.operations)}"
+    assert expected <= set(run.operations), (
+        f"operations missing from the OpenAPI document: {expected - set(run.operations)}"
+    )
     if run.failures:
         pytest.fail(f"{run.summary()}\n\n{run.report()}", pytrace=False)
 

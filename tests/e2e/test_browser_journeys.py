@@ -13,8 +13,19 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e.browser import (  # noqa: F401  (fixtures)
-    PHONE, THERAPIST, Screenshots, assert_accessible, browser, contexts, directory_url, emailed_link, log_in,
-    open_page, referrals_url, shots, system,
+    PHONE,
+    THERAPIST,
+    Screenshots,
+    assert_accessible,
+    browser,
+    contexts,
+    directory_url,
+    emailed_link,
+    log_in,
+    open_page,
+    referrals_url,
+    shots,
+    system,
 )
 from tests.e2e.polling import eventually
 from tests.e2e.test_walking_skeleton import PASSWORD, System, token
@@ -30,8 +41,11 @@ def demo_directory(system: System) -> Iterator[None]:
     therapist = token(system, THERAPIST)
 
     def replicated() -> bool:
-        answer = system.referrals.post("/api/v1/referrals/suggestions", headers=therapist,
-                                       json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"})
+        answer = system.referrals.post(
+            "/api/v1/referrals/suggestions",
+            headers=therapist,
+            json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"},
+        )
         return answer.status_code == 200 and len(answer.json()) >= 3
 
     eventually(replicated, timeout=60, what="the demo partners in the referrals replica")
@@ -39,7 +53,10 @@ def demo_directory(system: System) -> Iterator[None]:
 
 
 def test_a_client_on_a_phone_finds_a_physical_therapist_near_them(
-    browser: Browser, contexts: list[BrowserContext], system: System, shots: Screenshots,
+    browser: Browser,
+    contexts: list[BrowserContext],
+    system: System,
+    shots: Screenshots,
 ) -> None:
     page = open_page(contexts, browser, **PHONE)
     page.goto(f"{directory_url(system)}/partners-in-health")
@@ -82,7 +99,9 @@ def test_a_client_on_a_phone_finds_a_physical_therapist_near_them(
 
     cards.first.get_by_role("link", name="Bay Physical Therapy (demo)", exact=True).tap()
     expect(page.get_by_role("heading", level=1)).to_have_text("Bay Physical Therapy (demo), DPT")
-    expect(page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Physical therapy")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Physical therapy")
+    ).to_be_visible()
     expect(page.get_by_text("100 Central Ave")).to_be_visible()
     phone = page.get_by_role("link", name=re.compile(r"^\(\d{3}\) \d{3}-\d{4}$"))
     expect(phone).to_have_attribute("href", re.compile(r"^tel:\+1\d{10}$"))
@@ -95,7 +114,10 @@ def test_a_client_on_a_phone_finds_a_physical_therapist_near_them(
 
 
 def test_a_therapist_stops_at_an_emergency_then_refers_a_routine_case(
-    browser: Browser, contexts: list[BrowserContext], system: System, shots: Screenshots,
+    browser: Browser,
+    contexts: list[BrowserContext],
+    system: System,
+    shots: Screenshots,
 ) -> None:
     page = open_page(contexts, browser)
     # A staff page sends a visitor who is not logged in to the login page, then back.
@@ -130,7 +152,8 @@ def test_a_therapist_stops_at_an_emergency_then_refers_a_routine_case(
     expect(page.get_by_role("checkbox", name=re.compile(r"^Sudden breathlessness"))).to_be_hidden()
     page.get_by_role("checkbox", name=re.compile(r"^Needs a rehabilitation exercise plan")).check()
     page.get_by_label("What you observed, in your words").fill(
-        "Stiff left knee six weeks after a fall; climbs stairs one step at a time.")
+        "Stiff left knee six weeks after a fall; climbs stairs one step at a time."
+    )
     shots(page, "routine-reason")
     page.get_by_role("button", name="Next: rules, consent and partners").click()
 
@@ -168,18 +191,29 @@ def test_a_therapist_stops_at_an_emergency_then_refers_a_routine_case(
 
 
 def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
-    browser: Browser, contexts: list[BrowserContext], system: System, shots: Screenshots,
+    browser: Browser,
+    contexts: list[BrowserContext],
+    system: System,
+    shots: Screenshots,
 ) -> None:
     therapist = token(system, THERAPIST)
-    suggestions = system.referrals.post("/api/v1/referrals/suggestions", headers=therapist,
-                                        json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"}).json()
+    suggestions = system.referrals.post(
+        "/api/v1/referrals/suggestions",
+        headers=therapist,
+        json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"},
+    ).json()
     partner = suggestions[0]
-    issued = system.referrals.post("/api/v1/referrals", headers=therapist, json={
-        "client": {"name": "Casey Lindqvist-Moore", "postal_code": "33701"},
-        "consent": {"given": True, "method": "written", "scope": ["clinical"]},
-        "reasons": ["rehab_exercise_needed"], "note": "Right shoulder stiff since March; no fall.",
-        "partner_ids": [partner["partner_id"]],
-    })
+    issued = system.referrals.post(
+        "/api/v1/referrals",
+        headers=therapist,
+        json={
+            "client": {"name": "Casey Lindqvist-Moore", "postal_code": "33701"},
+            "consent": {"given": True, "method": "written", "scope": ["clinical"]},
+            "reasons": ["rehab_exercise_needed"],
+            "note": "Right shoulder stiff since March; no fall.",
+            "partner_ids": [partner["partner_id"]],
+        },
+    )
     assert issued.status_code == 201, issued.text
     referral = issued.json()
 
@@ -205,7 +239,9 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     page.goto(report_link)
     expect(page.get_by_role("heading", level=1)).to_have_text("How did the referral go?")
     assert_accessible(page, "the partner's outcome report form")
-    page.get_by_role("group", name="Outcome").get_by_role("radio", name="Seen: our part of the care is complete").check()
+    page.get_by_role("group", name="Outcome").get_by_role(
+        "radio", name="Seen: our part of the care is complete"
+    ).check()
     clearance = page.get_by_role("group", name=re.compile(r"^Massage clearance"))
     clearance.get_by_role("radio", name="Massage with precautions").check()
     clearance.get_by_label("Precautions: areas to avoid").fill("right shoulder blade")
@@ -255,4 +291,3 @@ def _describe_client(page: Page) -> None:
 
 def _fits_the_screen(page: Page) -> bool:
     return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
-

@@ -40,7 +40,16 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e.browser import (  # noqa: F401  (fixtures)
-    ADMIN, THERAPIST, browser, contexts, directory_url, emailed_link, log_in, open_page, referrals_url, system,
+    ADMIN,
+    THERAPIST,
+    browser,
+    contexts,
+    directory_url,
+    emailed_link,
+    log_in,
+    open_page,
+    referrals_url,
+    system,
 )
 from tests.e2e.polling import eventually
 from tests.e2e.test_walking_skeleton import System, token
@@ -68,19 +77,35 @@ def partner_fields(who: str) -> dict[str, str]:
     """Every free-text partner field as a flat record (the CSV columns, the admin form's fields),
     each holding the payload (or the most of it the field's length allows)."""
     return {
-        "name": f"{who} {PAYLOAD}", "credentials": SHORT, "category": "physical_therapy",
-        "practice": f"{who} practice {PAYLOAD}", "specialties": "; ".join(VECTORS), "bio": f"{who} bio {PAYLOAD}",
-        "website": WEBSITE, "address_line1": f"{who} street {PAYLOAD}", "address_line2": f"{who} suite {PAYLOAD}",
-        "city": f"{who} {SHORT}", "state": CLOSES_DOUBLE_QUOTE, "postal_code": "33701",
-        "languages": "; ".join(VECTORS[1:]), "hours": f"{who} hours {PAYLOAD}",
-        "insurance_notes": f"{who} insurance {PAYLOAD}", "accessibility_notes": f"{who} access {PAYLOAD}",
-        "license_number": CLOSES_DOUBLE_QUOTE, "accepts_referrals_from": "; ".join(VECTORS[:2]),
+        "name": f"{who} {PAYLOAD}",
+        "credentials": SHORT,
+        "category": "physical_therapy",
+        "practice": f"{who} practice {PAYLOAD}",
+        "specialties": "; ".join(VECTORS),
+        "bio": f"{who} bio {PAYLOAD}",
+        "website": WEBSITE,
+        "address_line1": f"{who} street {PAYLOAD}",
+        "address_line2": f"{who} suite {PAYLOAD}",
+        "city": f"{who} {SHORT}",
+        "state": CLOSES_DOUBLE_QUOTE,
+        "postal_code": "33701",
+        "languages": "; ".join(VECTORS[1:]),
+        "hours": f"{who} hours {PAYLOAD}",
+        "insurance_notes": f"{who} insurance {PAYLOAD}",
+        "accessibility_notes": f"{who} access {PAYLOAD}",
+        "license_number": CLOSES_DOUBLE_QUOTE,
+        "accepts_referrals_from": "; ".join(VECTORS[:2]),
     }
 
 
 # The JSON API's address fields, and the flat record's column for each.
-ADDRESS = {"line1": "address_line1", "line2": "address_line2", "city": "city", "state": "state",
-           "postal_code": "postal_code"}
+ADDRESS = {
+    "line1": "address_line1",
+    "line2": "address_line2",
+    "city": "city",
+    "state": "state",
+    "postal_code": "postal_code",
+}
 LISTS = ("specialties", "languages", "accepts_referrals_from")
 
 
@@ -110,26 +135,30 @@ def partners(system: System) -> Iterator[dict[str, dict]]:
     """Partners A (JSON API), B (CSV import) and C (JSON API) as the directory answers, once the
     referrals service has them too."""
     admin = token(system, ADMIN)
-    refused = system.directory.post("/api/v1/partners", headers=admin,
-                                    json=as_json(A | {"website": "javascript:alert(1)"}, email="a@xss.example"))
+    refused = system.directory.post(
+        "/api/v1/partners", headers=admin, json=as_json(A | {"website": "javascript:alert(1)"}, email="a@xss.example")
+    )
     assert refused.status_code == 422 and refused.json()["extra"]["key"] == "website", refused.text
     stored = {}
     for name, record, email in (("A", A, "a@xss.example"), ("C", C, "c@xss.example")):
         created = system.directory.post("/api/v1/partners", headers=admin, json=as_json(record, email=email))
         assert created.status_code == 201, created.text
         stored[name] = created.json()
-    imported = system.directory.post("/api/v1/partners/import", headers={**admin, "content-type": "text/csv"},
-                                     content=as_csv(B))
+    imported = system.directory.post(
+        "/api/v1/partners/import", headers={**admin, "content-type": "text/csv"}, content=as_csv(B)
+    )
     assert imported.status_code == 200, imported.text
     found = system.directory.get("/api/v1/partners", params={"q": "Bravo"}).json()
     stored["B"] = next(p for p in found["items"] if p["name"] == B["name"])
     therapist = token(system, THERAPIST)
 
     def replicated() -> bool:
-        answer = system.referrals.post("/api/v1/referrals/suggestions", headers=therapist,
-                                       json={"reasons": ["rehab_exercise_needed"], "limit": 10})
+        answer = system.referrals.post(
+            "/api/v1/referrals/suggestions", headers=therapist, json={"reasons": ["rehab_exercise_needed"], "limit": 10}
+        )
         return answer.status_code == 200 and {p["id"] for p in stored.values()} <= {
-            s["partner_id"] for s in answer.json()}
+            s["partner_id"] for s in answer.json()
+        }
 
     eventually(replicated, timeout=60, what="the partners in the referrals replica")
     yield stored
@@ -144,7 +173,7 @@ def watched(contexts: list[BrowserContext], browser: Browser, dialogs: list[str]
     """A page with the CSP bypassed whose every dialog is recorded (and dismissed)."""
     page = open_page(contexts, browser, bypass_csp=True)
 
-    def record(dialog) -> None:  # noqa: ANN001
+    def record(dialog) -> None:
         dialogs.append(f"{dialog.type} {dialog.message!r} on {page.url}")
         dialog.dismiss()
 
@@ -163,12 +192,17 @@ def assert_inert(page: Page, dialogs: list[str], *shown: str) -> None:
 
 
 def test_partner_fields_render_as_text(
-    browser: Browser, contexts: list[BrowserContext], system: System, partners: dict[str, dict], dialogs: list[str],
+    browser: Browser,
+    contexts: list[BrowserContext],
+    system: System,
+    partners: dict[str, dict],
+    dialogs: list[str],
 ) -> None:
     public = watched(contexts, browser, dialogs)
     public.goto(f"{directory_url(system)}/partners-in-health")
-    assert_inert(public, dialogs, *(r["name"] for r in (A, B, C)), A["address_line1"], A["city"],
-                 CLOSES_SINGLE_QUOTE, A["hours"])
+    assert_inert(
+        public, dialogs, *(r["name"] for r in (A, B, C)), A["address_line1"], A["city"], CLOSES_SINGLE_QUOTE, A["hours"]
+    )
     public.get_by_role("search", name="Find a partner").get_by_label("Search").fill("Alpha")
     public.get_by_role("button", name="Show partners").click()
     expect(public.get_by_role("status")).to_have_text("Showing 1 partner.")
@@ -179,9 +213,20 @@ def test_partner_fields_render_as_text(
         expect(public).to_have_title(f"{record['name']} · Handoff Demo Clinic")
         expect(public.get_by_role("heading", level=1)).to_have_text(f"{record['name']}, {record['credentials']}")
         expect(public.get_by_role("link", name=WEBSITE)).to_have_attribute("href", WEBSITE)
-        assert_inert(public, dialogs, record["bio"], record["practice"], record["address_line1"],
-                     record["address_line2"], record["city"], record["hours"], record["insurance_notes"],
-                     record["accessibility_notes"], CLOSES_RCDATA, CLOSES_SCRIPT)
+        assert_inert(
+            public,
+            dialogs,
+            record["bio"],
+            record["practice"],
+            record["address_line1"],
+            record["address_line2"],
+            record["city"],
+            record["hours"],
+            record["insurance_notes"],
+            record["accessibility_notes"],
+            CLOSES_RCDATA,
+            CLOSES_SCRIPT,
+        )
 
     admin = watched(contexts, browser, dialogs)
     log_in(admin, system, ADMIN)
@@ -191,8 +236,10 @@ def test_partner_fields_render_as_text(
     _upload(admin, bad_header)
     expect(admin.get_by_role("alert")).to_contain_text("unknown column(s)")
     assert_inert(admin, dialogs, PAYLOAD)
-    bad_rows = as_csv(A | {"name": "Echo", "email": "e@xss.example", "website": "javascript:alert(7)"},
-                      A | {"name": "Foxtrot", "email": CLOSES_RCDATA})
+    bad_rows = as_csv(
+        A | {"name": "Echo", "email": "e@xss.example", "website": "javascript:alert(7)"},
+        A | {"name": "Foxtrot", "email": CLOSES_RCDATA},
+    )
     _upload(admin, bad_rows)
     report = admin.get_by_role("alert")
     expect(report).to_contain_text("2 row(s) cannot be imported, so nothing was imported.")
@@ -221,17 +268,30 @@ def test_partner_fields_render_as_text(
 
 
 FORM_LABELS = {
-    "name": "Name", "credentials": "Credentials", "practice": "Practice or organisation", "specialties": "Specialties",
-    "bio": "Short bio", "website": "Website", "address_line1": "Address", "address_line2": "Address, line 2",
-    "city": "City", "state": "State", "postal_code": "ZIP code", "languages": "Languages", "hours": "Hours",
-    "insurance_notes": "Insurance notes", "accessibility_notes": "Accessibility notes",
-    "license_number": "Licence number", "accepts_referrals_from": "Takes referrals from",
+    "name": "Name",
+    "credentials": "Credentials",
+    "practice": "Practice or organisation",
+    "specialties": "Specialties",
+    "bio": "Short bio",
+    "website": "Website",
+    "address_line1": "Address",
+    "address_line2": "Address, line 2",
+    "city": "City",
+    "state": "State",
+    "postal_code": "ZIP code",
+    "languages": "Languages",
+    "hours": "Hours",
+    "insurance_notes": "Insurance notes",
+    "accessibility_notes": "Accessibility notes",
+    "license_number": "Licence number",
+    "accepts_referrals_from": "Takes referrals from",
 }
 
 
 def _upload(page: Page, text: str) -> None:
     page.get_by_label("CSV file").set_input_files(
-        files=[{"name": "partners.csv", "mimeType": "text/csv", "buffer": text.encode()}])
+        files=[{"name": "partners.csv", "mimeType": "text/csv", "buffer": text.encode()}]
+    )
     page.get_by_role("button", name="Import").click()
 
 
@@ -242,26 +302,45 @@ def _assert_form_holds(page: Page, record: dict[str, str]) -> None:
 
 
 def test_referral_fields_render_as_text(
-    browser: Browser, contexts: list[BrowserContext], system: System, partners: dict[str, dict], dialogs: list[str],
+    browser: Browser,
+    contexts: list[BrowserContext],
+    system: System,
+    partners: dict[str, dict],
+    dialogs: list[str],
 ) -> None:
     therapist_api = token(system, THERAPIST)
 
     def issue(client: str, partner: str, **extra: object) -> dict:
-        issued = system.referrals.post("/api/v1/referrals", headers=therapist_api, json={
-            "client": {"name": client, "postal_code": "33701", "language": CLOSES_DOUBLE_QUOTE},
-            "consent": {"given": True, "method": "written", "scope": ["clinical"], "given_by": f"guardian {PAYLOAD}"},
-            "reasons": ["rehab_exercise_needed"], "partner_ids": [partners[partner]["id"]], **extra,
-        })
+        issued = system.referrals.post(
+            "/api/v1/referrals",
+            headers=therapist_api,
+            json={
+                "client": {"name": client, "postal_code": "33701", "language": CLOSES_DOUBLE_QUOTE},
+                "consent": {
+                    "given": True,
+                    "method": "written",
+                    "scope": ["clinical"],
+                    "given_by": f"guardian {PAYLOAD}",
+                },
+                "reasons": ["rehab_exercise_needed"],
+                "partner_ids": [partners[partner]["id"]],
+                **extra,
+            },
+        )
         assert issued.status_code == 201, issued.text
         return issued.json()
 
     held = issue(f"Held {PAYLOAD}", "A")
-    hold = system.referrals.post(f"/api/v1/referrals/{held['id']}/hold", headers=therapist_api,
-                                 json={"reason": f"hold reason {PAYLOAD}"})
+    hold = system.referrals.post(
+        f"/api/v1/referrals/{held['id']}/hold", headers=therapist_api, json={"reason": f"hold reason {PAYLOAD}"}
+    )
     assert hold.status_code == 200, hold.text
     cancelled = issue(f"Cancelled {PAYLOAD}", "A")
-    cancel = system.referrals.post(f"/api/v1/referrals/{cancelled['id']}/cancel", headers=therapist_api,
-                                   json={"reason": f"cancel reason {PAYLOAD}"})
+    cancel = system.referrals.post(
+        f"/api/v1/referrals/{cancelled['id']}/cancel",
+        headers=therapist_api,
+        json={"reason": f"cancel reason {PAYLOAD}"},
+    )
     assert cancel.status_code == 200, cancel.text
     waiting = issue(f"Waiting {PAYLOAD}", "A", note=f"api note {PAYLOAD}")
 
@@ -333,8 +412,16 @@ def test_referral_fields_render_as_text(
     cleared = staff.get_by_role("region", name="Massage clearance: Massage with precautions")
     expect(cleared).to_contain_text(f"Areas to avoid: areas {PAYLOAD}")
     expect(cleared).to_contain_text(f"Pressure limits: pressure {PAYLOAD}")
-    assert_inert(staff, dialogs, f"for Formed {PAYLOAD}", f"form note {PAYLOAD}", f"given by parent {PAYLOAD}",
-                 f"outcome note {PAYLOAD}", f"declined by {A['name']}: Other", f"accepted by {C['name']}")
+    assert_inert(
+        staff,
+        dialogs,
+        f"for Formed {PAYLOAD}",
+        f"form note {PAYLOAD}",
+        f"given by parent {PAYLOAD}",
+        f"outcome note {PAYLOAD}",
+        f"declined by {A['name']}: Other",
+        f"accepted by {C['name']}",
+    )
     staff.goto(f"{referrals_url(system)}/referrals/{held['id']}")
     assert_inert(staff, dialogs, f"Held {PAYLOAD}", f"hold reason {PAYLOAD}", f"given by guardian {PAYLOAD}")
     staff.goto(f"{referrals_url(system)}/referrals/{cancelled['id']}")
@@ -347,12 +434,12 @@ def test_referral_fields_render_as_text(
     staff.get_by_role("search").get_by_label("Reference or client").fill("Formed")
     staff.get_by_role("search").get_by_role("button", name="Show").click()
     # The median-time-to-accept chart names C in SVG text, and its table in HTML.
-    assert_inert(staff, dialogs, f"Formed {PAYLOAD}", f"Referrals matching “Formed”")
-    expect(staff.get_by_role("table", name=re.compile("^Median time to accept"))).to_contain_text(
-        C["name"])
+    assert_inert(staff, dialogs, f"Formed {PAYLOAD}", "Referrals matching “Formed”")
+    expect(staff.get_by_role("table", name=re.compile("^Median time to accept"))).to_contain_text(C["name"])
 
     staff.goto(f"{formed_url}/handout")
-    assert_inert(staff, dialogs, f"Prepared for Formed {PAYLOAD}", C["name"], C["practice"], C["address_line1"],
-                 WEBSITE)
+    assert_inert(
+        staff, dialogs, f"Prepared for Formed {PAYLOAD}", C["name"], C["practice"], C["address_line1"], WEBSITE
+    )
     staff.goto(f"{referrals_url(system)}/referrals/{held['id']}/handout")
     assert_inert(staff, dialogs, f"Prepared for Held {PAYLOAD}", A["name"])

@@ -19,9 +19,9 @@ import pytest
 from redis import Redis
 
 from services.dev.ports import free_port
-from tests.e2e.polling import eventually
 from shared import categories, queues
 from shared.auth import Staff, issue_staff_token
+from tests.e2e.polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "directory-e2e-secret-of-at-least-32-bytes"
@@ -49,13 +49,24 @@ class Directory:
         self.process: subprocess.Popen | None = None
 
     def handoff(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "services.cli", *args], text=True, capture_output=True,
-                              env=self.env, cwd=REPO, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            text=True,
+            capture_output=True,
+            env=self.env,
+            cwd=REPO,
+            timeout=120,
+        )
 
     def serve(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "directory"],
-                                        env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "directory"],
+            env=self.env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
         def healthy() -> bool:
             if self.process.poll() is not None:
@@ -109,18 +120,28 @@ def test_the_directory_through_its_contract(directory: Directory, tmp_path: Path
     assert directory.http.get("/partners-in-health", headers={"If-None-Match": tag}).status_code == 304
 
     good = tmp_path / "good.csv"
-    good.write_text("name,category,email,postal_code,languages\nZed Newcomer PT,physical_therapy,zed@pt.example,33701,Greek\n")
+    good.write_text(
+        "name,category,email,postal_code,languages\nZed Newcomer PT,physical_therapy,zed@pt.example,33701,Greek\n"
+    )
     assert directory.handoff("partners", "import", str(good)).returncode == 0
     # Imported by another process: the server sees the new catalogue revision on its own.
-    eventually(lambda: "Zed Newcomer PT" in directory.http.get("/partners-in-health", params={"q": "zed"}).text,
-               what="the imported partner on the public page")
+    eventually(
+        lambda: "Zed Newcomer PT" in directory.http.get("/partners-in-health", params={"q": "zed"}).text,
+        what="the imported partner on the public page",
+    )
     again = directory.handoff("partners", "import", str(good))
     assert "0 created, 0 updated, 1 unchanged" in again.stdout
 
-    created = directory.http.post("/api/v1/partners", headers=admin_headers(), json={
-        "name": "Yara Quickly", "category": "dietitian", "email": "yara@diet.example",
-        "address": {"line1": "1 Central Ave", "city": "St. Petersburg", "state": "FL", "postal_code": "33701"},
-    }).json()
+    created = directory.http.post(
+        "/api/v1/partners",
+        headers=admin_headers(),
+        json={
+            "name": "Yara Quickly",
+            "category": "dietitian",
+            "email": "yara@diet.example",
+            "address": {"line1": "1 Central Ave", "city": "St. Petersburg", "state": "FL", "postal_code": "33701"},
+        },
+    ).json()
     assert "Yara Quickly" in directory.http.get("/partners-in-health", params={"category": "dietitian"}).text
     found = directory.http.get("/api/v1/partners", params={"zip": "33701", "radius_km": 5, "category": "dietitian"})
     assert "Yara Quickly" in [item["name"] for item in found.json()["items"]]

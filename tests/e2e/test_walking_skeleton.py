@@ -42,8 +42,15 @@ class System:
         self.referrals = httpx.Client(base_url=f"http://127.0.0.1:{self.referrals_port}", timeout=10)
 
     def handoff(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "services.cli", *args], input=stdin, text=True,
-                              capture_output=True, env=self.env, cwd=REPO, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            input=stdin,
+            text=True,
+            capture_output=True,
+            env=self.env,
+            cwd=REPO,
+            timeout=60,
+        )
 
     def start(self) -> None:
         # A file, not a pipe: nobody reads a pipe until stop(), and a chatty run (DEBUG) would
@@ -51,8 +58,12 @@ class System:
         self.output = self.data_dir.parent / "handoff-dev.out"
         with self.output.open("w") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "dev"], env=self.env, cwd=REPO,
-                stdout=output, stderr=subprocess.STDOUT, text=True,
+                [sys.executable, "-m", "services.cli", "dev"],
+                env=self.env,
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
 
         def healthy() -> bool:
@@ -111,8 +122,12 @@ def test_a_referral_travels_through_all_three_services(system: System) -> None:
     assert system.referrals.get("/ready").status_code == 200
 
     # An admin creates a partner in directory; a therapist may not.
-    partner_in = {"name": "Dr. Rosa Delgado", "category": "primary_care", "email": "rosa@bayside-family.example",
-                  "accepting_new_clients": "yes"}
+    partner_in = {
+        "name": "Dr. Rosa Delgado",
+        "category": "primary_care",
+        "email": "rosa@bayside-family.example",
+        "accepting_new_clients": "yes",
+    }
     assert system.directory.post("/api/v1/partners", json=partner_in).status_code == 401
     assert system.directory.post("/api/v1/partners", json=partner_in, headers=therapist).status_code == 403
     created = system.directory.post("/api/v1/partners", json=partner_in, headers=admin)
@@ -122,15 +137,20 @@ def test_a_referral_travels_through_all_three_services(system: System) -> None:
 
     # PartnerChanged reaches the referrals replica.
     def suggested() -> bool:
-        response = system.referrals.post("/api/v1/referrals/suggestions", headers=therapist,
-                                         json={"reasons": ["calf_swelling_one_side"]})
+        response = system.referrals.post(
+            "/api/v1/referrals/suggestions", headers=therapist, json={"reasons": ["calf_swelling_one_side"]}
+        )
         return response.status_code == 200 and partner["id"] in [s["partner_id"] for s in response.json()]
 
     eventually(suggested, what="the partner in the referrals replica")
 
     # Consent is required; then the referral is issued.
-    referral_in = {"client": {"name": "Wilhelmina Sentinel-Client"}, "reasons": ["calf_swelling_one_side"],
-                   "note": "Left calf warm and swollen since Tuesday.", "partner_ids": [partner["id"]]}
+    referral_in = {
+        "client": {"name": "Wilhelmina Sentinel-Client"},
+        "reasons": ["calf_swelling_one_side"],
+        "note": "Left calf warm and swollen since Tuesday.",
+        "partner_ids": [partner["id"]],
+    }
     refused = system.referrals.post("/api/v1/referrals", json=referral_in, headers=therapist)
     assert refused.status_code == 400 and "consent" in refused.text
     referral_in["consent"] = {"given": True, "method": "verbal", "scope": ["clinical"]}
@@ -140,8 +160,10 @@ def test_a_referral_travels_through_all_three_services(system: System) -> None:
     assert referral["status"] == "requested" and referral["urgency"] == "urgent"
 
     # The notifier emails the partner a /respond/{token} link, with no client data.
-    offer = eventually(lambda: next((m for m in system.mail() if m["To"] == partner_in["email"]), None),
-                       what="the offer email in the SMTP catcher")
+    offer = eventually(
+        lambda: next((m for m in system.mail() if m["To"] == partner_in["email"]), None),
+        what="the offer email in the SMTP catcher",
+    )
     text = body_text(offer)
     for private in ("Wilhelmina", "Sentinel-Client", "calf", "swollen"):
         assert private not in offer.as_string()
@@ -161,8 +183,10 @@ def test_a_referral_travels_through_all_three_services(system: System) -> None:
     assert system.referrals.post(path, data={"decision": "accept", "_csrf_token": csrf}).status_code == 410
 
     # The therapist hears of it, and the delivery reports come back onto the timeline.
-    eventually(lambda: any(m["To"] == "tess@clinic.example" for m in system.mail()),
-               what="the acceptance email to the therapist")
+    eventually(
+        lambda: any(m["To"] == "tess@clinic.example" for m in system.mail()),
+        what="the acceptance email to the therapist",
+    )
 
     def reported() -> bool:
         timeline = system.referrals.get(f"/api/v1/referrals/{referral['id']}", headers=therapist).json()["timeline"]

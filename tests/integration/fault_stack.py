@@ -72,8 +72,12 @@ def locked(db_url: str) -> Iterator[None]:
     with asyncio.Runner() as runner:
         admin = runner.run(asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)))
         try:
-            runner.run(admin.execute("BEGIN; LOCK TABLE referrals, offers, referral_events, outbox, idempotency_keys "
-                                     "IN ACCESS EXCLUSIVE MODE"))
+            runner.run(
+                admin.execute(
+                    "BEGIN; LOCK TABLE referrals, offers, referral_events, outbox, idempotency_keys "
+                    "IN ACCESS EXCLUSIVE MODE"
+                )
+            )
             yield
             runner.run(admin.execute("ROLLBACK"))
         finally:
@@ -89,7 +93,7 @@ class Mailbox(Counting):
         self.offers: Counter[str] = Counter()
         self.reference_of: dict[str, str] = {}  # Message-ID -> reference
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+    async def handle_DATA(self, server, session, envelope) -> str:
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
         found = REFERENCE.search(str(message["Subject"]))
         if found and str(message["To"]).endswith("@partners.example"):
@@ -108,8 +112,12 @@ class Process:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", *self.argv], cwd=ROOT, env=self.env,
-                stdout=out, stderr=subprocess.STDOUT, preexec_fn=processes.die_with_parent,
+                [sys.executable, "-m", "services.cli", *self.argv],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=processes.die_with_parent,
             )
 
     @property
@@ -155,8 +163,10 @@ class Stream:
         self.stack, self.drill, self.count, self.interval = stack, drill, count, interval
         self.attempts: list[Attempt] = []
         self.began = 0.0
-        self._lanes = [threading.Thread(target=self._post, args=(lane, lanes), name=f"{drill}-{lane}", daemon=True)
-                       for lane in range(lanes)]
+        self._lanes = [
+            threading.Thread(target=self._post, args=(lane, lanes), name=f"{drill}-{lane}", daemon=True)
+            for lane in range(lanes)
+        ]
 
     def start(self) -> None:
         self.began = time.monotonic()
@@ -171,9 +181,12 @@ class Stream:
         with self.stack.client() as client:
             for i in range(first, self.count, step):
                 started = time.monotonic()
-                body = {"client": {"name": f"{self.drill} client {i}"}, "consent": CONSENT,
-                        "reasons": ["rehab_exercise_needed"],
-                        "partner_ids": [self.stack.partner_ids[i % len(self.stack.partner_ids)]]}
+                body = {
+                    "client": {"name": f"{self.drill} client {i}"},
+                    "consent": CONSENT,
+                    "reasons": ["rehab_exercise_needed"],
+                    "partner_ids": [self.stack.partner_ids[i % len(self.stack.partner_ids)]],
+                }
                 self.attempts.append(self.stack.post_referral(client, Attempt(key=str(uuid.uuid4()), body=body)))
                 time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
@@ -202,9 +215,12 @@ class Tally:
     def line(self) -> str:
         refused = ", ".join(f"{n}x{status}" for status, n in sorted(self.refused.items())) or "none"
         notes = "; ".join(f"{k} {v}" for k, v in self.notes.items())
-        return (f"{self.drill}: sent {self.sent}, 2xx {self.accepted}, refused {refused}, stored {self.stored}, "
-                f"emails received {self.received}, duplicates {self.duplicates}, lost {self.lost}"
-                + f"; {self.seconds:.0f} s" + (f" ({notes})" if notes else ""))
+        return (
+            f"{self.drill}: sent {self.sent}, 2xx {self.accepted}, refused {refused}, stored {self.stored}, "
+            f"emails received {self.received}, duplicates {self.duplicates}, lost {self.lost}"
+            + f"; {self.seconds:.0f} s"
+            + (f" ({notes})" if notes else "")
+        )
 
     def publish(self, config: pytest.Config) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -252,8 +268,10 @@ class Stack:
         self.processes = {
             name: Process(name, argv, env=self.env, log=self.log)
             for name, argv in (
-                ("directory", ["serve", "directory"]), ("referrals", ["serve", "referrals"]),
-                ("referrals-worker", ["worker", "referrals"]), ("notifier", ["worker", "notifier"]),
+                ("directory", ["serve", "directory"]),
+                ("referrals", ["serve", "referrals"]),
+                ("referrals-worker", ["worker", "referrals"]),
+                ("notifier", ["worker", "notifier"]),
             )
         }
         self.headers: dict[str, str] = {}
@@ -275,10 +293,16 @@ class Stack:
         self.headers = {"Authorization": f"Bearer {self.token(THERAPIST)}"}
         with httpx.Client(base_url=self.directory_url, timeout=30) as directory:
             for i in range(PARTNERS):
-                created = directory.post("/api/v1/partners", headers=admin, json={
-                    "name": f"Bay Physio {i}", "category": "physical_therapy", "email": f"pt-{i}@partners.example",
-                    "accepting_new_clients": "yes",
-                })
+                created = directory.post(
+                    "/api/v1/partners",
+                    headers=admin,
+                    json={
+                        "name": f"Bay Physio {i}",
+                        "category": "physical_therapy",
+                        "email": f"pt-{i}@partners.example",
+                        "accepting_new_clients": "yes",
+                    },
+                )
                 assert created.status_code == 201, created.text
                 self.partner_ids.append(created.json()["id"])
         self.wait(self._replicated, limit=START_LIMIT_SECONDS, what="the partners in the referrals replica")
@@ -291,19 +315,31 @@ class Stack:
         self.redis.stop()
 
     def cli(self, *args: str, stdin: str = "") -> None:
-        done = subprocess.run([sys.executable, "-m", "services.cli", *args], input=stdin, text=True,
-                              capture_output=True, env=self.env, cwd=ROOT, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            input=stdin,
+            text=True,
+            capture_output=True,
+            env=self.env,
+            cwd=ROOT,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
 
     def token(self, address: str) -> str:
-        answer = httpx.post(f"{self.referrals_url}/api/v1/auth/token", json={"email": address, "password": PASSWORD},
-                            timeout=30)
+        answer = httpx.post(
+            f"{self.referrals_url}/api/v1/auth/token", json={"email": address, "password": PASSWORD}, timeout=30
+        )
         assert answer.status_code == 200, answer.text
         return answer.json()["access_token"]
 
     def _replicated(self) -> bool:
-        answer = httpx.post(f"{self.referrals_url}/api/v1/referrals/suggestions", headers=self.headers,
-                            json={"reasons": ["rehab_exercise_needed"], "limit": 50}, timeout=30)
+        answer = httpx.post(
+            f"{self.referrals_url}/api/v1/referrals/suggestions",
+            headers=self.headers,
+            json={"reasons": ["rehab_exercise_needed"], "limit": 50},
+            timeout=30,
+        )
         return answer.status_code == 200 and set(self.partner_ids) <= {s["partner_id"] for s in answer.json()}
 
     # ------------------------------------------------------------------ parts a drill breaks
@@ -342,8 +378,10 @@ class Stack:
             return False
 
     def all_ready(self) -> bool:
-        return all((r := self.ready(url)) is not None and r.status_code == 200
-                   for url in (self.directory_url, self.referrals_url))
+        return all(
+            (r := self.ready(url)) is not None and r.status_code == 200
+            for url in (self.directory_url, self.referrals_url)
+        )
 
     def pids(self) -> dict[str, int | None]:
         """Each process's pid, None for one that has exited."""
@@ -359,8 +397,9 @@ class Stack:
         """Post ``attempt``'s body under its Idempotency-Key and note the answer on it."""
         attempt.started = time.monotonic()
         try:
-            answer = client.post("/api/v1/referrals", json=attempt.body,
-                                 headers={**self.headers, "Idempotency-Key": attempt.key})
+            answer = client.post(
+                "/api/v1/referrals", json=attempt.body, headers={**self.headers, "Idempotency-Key": attempt.key}
+            )
         except httpx.TransportError as exc:
             attempt.status, attempt.error = 0, f"{type(exc).__name__}: {exc}"
             return attempt
@@ -380,8 +419,9 @@ class Stack:
             engine = database.create_engine(self.referrals_db_url, reads_only=True)
             try:
                 async with engine.connect() as connection:
-                    rows = (await connection.execute(select(referrals.c.id, referrals.c.reference,
-                                                            referrals.c.client))).all()
+                    rows = (
+                        await connection.execute(select(referrals.c.id, referrals.c.reference, referrals.c.client))
+                    ).all()
                     mine = {r.id: r.reference for r in rows if r.client["name"].startswith(f"{drill} client ")}
                     by_offer = Counter()
                     offered = Counter()
@@ -395,8 +435,10 @@ class Stack:
                             staged[message.referral_id] += 1
             finally:
                 await engine.dispose()
-            return {rid: Stored(reference=ref, offers=by_offer[rid], offered=offered[rid],
-                                offer_emails_staged=staged[rid]) for rid, ref in mine.items()}
+            return {
+                rid: Stored(reference=ref, offers=by_offer[rid], offered=offered[rid], offer_emails_staged=staged[rid])
+                for rid, ref in mine.items()
+            }
 
         return asyncio.run(read())
 
@@ -406,16 +448,23 @@ class Stack:
         ``retries``: the same requests sent again (same Idempotency-Key) after a refusal."""
         stored = self.stored(stream.drill)
         references = {s.reference for s in stored.values()}
-        self.wait(lambda: references <= set(self.mailbox.offers), limit=limit,
-                  what=f"the offer email of each of {len(stored)} referrals", fail=False)
+        self.wait(
+            lambda: references <= set(self.mailbox.offers),
+            limit=limit,
+            what=f"the offer email of each of {len(stored)} referrals",
+            fail=False,
+        )
         self.wait(self._notifications_settled, limit=limit, what="the notifications queue to settle", fail=False)
         attempts = [*stream.attempts, *retries]
         accepted = {a.key: a.answer.get("reference") for a in attempts if a.ok}
         received = {ref for ref in references if self.mailbox.offers[ref]}
         return Tally(
-            drill=stream.drill, sent=len({a.key for a in attempts}), accepted=len(accepted),
+            drill=stream.drill,
+            sent=len({a.key for a in attempts}),
+            accepted=len(accepted),
             refused=dict(Counter(str(a.status or a.error.split(":")[0]) for a in attempts if not a.ok)),
-            stored=len(stored), received=len(received),
+            stored=len(stored),
+            received=len(received),
             duplicates=sum(self.mailbox.offers[ref] - 1 for ref in received),
             lost=len((set(accepted.values()) - references) | (references - received)),
             seconds=round(time.monotonic() - stream.began, 1),

@@ -54,7 +54,7 @@ def admin(client: TestClient) -> TestClient:  # noqa: F811
     return client
 
 
-def csrf(page) -> str:  # noqa: ANN001
+def csrf(page) -> str:
     return re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
 
 
@@ -82,7 +82,8 @@ FORM = {
 
 
 def test_admin_pages_send_strangers_to_the_referrals_login_and_refuse_therapists(
-    client: TestClient, settings: Settings  # noqa: F811
+    client: TestClient,
+    settings: Settings,  # noqa: F811
 ) -> None:
     response = client.get("/admin/partners", follow_redirects=False)
     assert response.status_code == 303
@@ -149,9 +150,12 @@ def test_every_form_needs_its_csrf_token(admin: TestClient, settings: Settings) 
 
 
 def test_a_file_with_three_bad_rows_reports_all_three_and_imports_nothing(
-    client: TestClient, settings: Settings  # noqa: F811
+    client: TestClient,
+    settings: Settings,  # noqa: F811
 ) -> None:
-    response = client.post("/api/v1/partners/import", content=THREE_BAD_CSV, headers={**ADMIN, "Content-Type": "text/csv"})
+    response = client.post(
+        "/api/v1/partners/import", content=THREE_BAD_CSV, headers={**ADMIN, "Content-Type": "text/csv"}
+    )
 
     assert response.status_code == 422, response.text
     errors = response.json()["extra"]["errors"]
@@ -160,7 +164,9 @@ def test_a_file_with_three_bad_rows_reports_all_three_and_imports_nothing(
     assert count_rows(settings.directory_db_url) == (0, 0)
 
     skipping = client.post(
-        "/api/v1/partners/import", params={"skip_invalid": "true"}, content=THREE_BAD_CSV,
+        "/api/v1/partners/import",
+        params={"skip_invalid": "true"},
+        content=THREE_BAD_CSV,
         headers={**ADMIN, "Content-Type": "text/csv"},
     )
     assert skipping.status_code == 200
@@ -194,7 +200,9 @@ def test_export_then_import_changes_nothing(client: TestClient, settings: Settin
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     assert client.get("/api/v1/partners/export").status_code == 401
 
-    response = client.post("/api/v1/partners/import", content=exported.text, headers={**ADMIN, "Content-Type": "text/csv"})
+    response = client.post(
+        "/api/v1/partners/import", content=exported.text, headers={**ADMIN, "Content-Type": "text/csv"}
+    )
     assert response.json() == {"created": 0, "updated": 0, "unchanged": 2, "skipped": 0, "errors": []}
 
 
@@ -203,7 +211,9 @@ def test_an_in_file_repeat_and_a_bad_header_are_reported(client: TestClient) -> 
     response = client.post("/api/v1/partners/import", content=repeated, headers={**ADMIN, "Content-Type": "text/csv"})
     assert response.status_code == 422
     assert [(e["line"], e["column"]) for e in response.json()["extra"]["errors"]] == [(5, "name")]
-    header = client.post("/api/v1/partners/import", content="nom,email\n", headers={**ADMIN, "Content-Type": "text/csv"})
+    header = client.post(
+        "/api/v1/partners/import", content="nom,email\n", headers={**ADMIN, "Content-Type": "text/csv"}
+    )
     assert header.status_code == 422 and header.json()["extra"]["key"] == "header"
     assert client.post("/api/v1/partners/import", content=GOOD_CSV).status_code == 401
 

@@ -19,7 +19,7 @@ def _schema(url: str) -> tuple[str | None, set[str], list]:
         try:
             async with engine.connect() as connection:
 
-                def inspect_sync(sync_connection):  # noqa: ANN001, ANN202
+                def inspect_sync(sync_connection):
                     context = MigrationContext.configure(sync_connection)
                     return (
                         context.get_current_revision(),

@@ -66,8 +66,14 @@ def assert_accessible(page: Structure) -> None:
 
 
 def test_the_page_lists_partners_by_kind_with_filters_and_a_detail_page(client: TestClient) -> None:  # noqa: F811
-    pt = create(client, specialties=["knees"], hours="Mon–Fri 8–5", accepts_referrals_from=["massage therapist"],
-                bio="We fix knees.", website="https://baypt.example")
+    pt = create(
+        client,
+        specialties=["knees"],
+        hours="Mon–Fri 8–5",
+        accepts_referrals_from=["massage therapist"],
+        bio="We fix knees.",
+        website="https://baypt.example",
+    )
     create(client, name="Gulf Chiropractic", category="chiropractic")
 
     page = client.get("/partners-in-health")
@@ -75,7 +81,14 @@ def test_the_page_lists_partners_by_kind_with_filters_and_a_detail_page(client: 
     assert page.status_code == 200
     html = page.text
     assert html.index('id="kind-physical_therapy"') < html.index('id="kind-chiropractic"')
-    for shown in ("Bay Physical Therapy", "+17275550100", "Mon–Fri 8–5", "massage therapist", "English, Spanish", "St. Petersburg"):
+    for shown in (
+        "Bay Physical Therapy",
+        "+17275550100",
+        "Mon–Fri 8–5",
+        "massage therapist",
+        "English, Spanish",
+        "St. Petersburg",
+    ):
         assert shown in html, shown
     assert_accessible(structure(html))
     detail = client.get(f"/partners-in-health/{pt['slug']}")
@@ -95,7 +108,9 @@ def test_filters_work_without_javascript(client: TestClient) -> None:  # noqa: F
     assert "Near PT" in near.text and "Tampa PT" not in near.text
     assert "0.0 km away" in near.text
     accepting = client.get("/partners-in-health", params={"accepting": "yes", "category": "physical_therapy"})
-    assert "Near PT" in accepting.text and "Tampa PT" not in accepting.text and "Gulf Chiropractic" not in accepting.text
+    assert (
+        "Near PT" in accepting.text and "Tampa PT" not in accepting.text and "Gulf Chiropractic" not in accepting.text
+    )
     searched = client.get("/partners-in-health", params={"q": "gulf"})
     assert "Gulf Chiropractic" in searched.text and "Near PT" not in searched.text
     bad = client.get("/partners-in-health", params={"zip": "abc"})

@@ -32,7 +32,7 @@ def spread(client: TestClient) -> dict[str, dict]:  # noqa: F811
     }
 
 
-def names(response) -> list[str]:  # noqa: ANN001
+def names(response) -> list[str]:
     assert response.status_code == 200, response.text
     return [item["name"] for item in response.json()["items"]]
 
@@ -147,13 +147,18 @@ def test_a_new_postal_code_moves_a_geocoded_partner_and_given_coordinates_stay(c
 
 def test_an_npi_belongs_to_one_partner(client: TestClient) -> None:  # noqa: F811
     first = create(client, npi="1234567893")
-    duplicate = client.post("/api/v1/partners", json={**PARTNER_BODY, "name": "Other", "npi": "1234567893"}, headers=ADMIN)
+    duplicate = client.post(
+        "/api/v1/partners", json={**PARTNER_BODY, "name": "Other", "npi": "1234567893"}, headers=ADMIN
+    )
     assert duplicate.status_code == 409
     assert fields_at_fault(duplicate) == ["npi"]
     other = create(client, name="Other")
     taken = client.patch(f"/api/v1/partners/{other['id']}", json={"version": 1, "npi": "1234567893"}, headers=ADMIN)
     assert taken.status_code == 409
-    assert client.patch(f"/api/v1/partners/{first['id']}", json={"version": 1, "npi": None}, headers=ADMIN).status_code == 200
+    assert (
+        client.patch(f"/api/v1/partners/{first['id']}", json={"version": 1, "npi": None}, headers=ADMIN).status_code
+        == 200
+    )
 
 
 def test_anonymous_searches_carry_an_etag_that_changes_with_the_directory(client: TestClient) -> None:  # noqa: F811

@@ -152,7 +152,7 @@ def test_hidden_partners_are_found_only_when_asked_for(db_url: str, redis_url: s
     run(db_url, redis_url, scenario)
 
 
-def test_reads_do_not_wait_for_a_writer_on_sqlite(tmp_path) -> None:  # noqa: ANN001
+def test_reads_do_not_wait_for_a_writer_on_sqlite(tmp_path) -> None:
     """The public pages keep answering during a long write (an import): on SQLite their reads
     use an engine whose transactions take no write lock."""
     from sqlalchemy import text

@@ -86,7 +86,7 @@ def create(client: TestClient, **changes: object) -> dict:
     return response.json()
 
 
-def fields_at_fault(response) -> list[str]:  # noqa: ANN001
+def fields_at_fault(response) -> list[str]:
     """The fields an error names: Litestar lists its validation problems, a domain error carries
     one ``key`` (see shared.web)."""
     extra = response.json()["extra"]
@@ -132,9 +132,7 @@ def published(redis_url: str, *, expected: int, timeout: float = 10.0) -> list[P
 # --- create and publish --------------------------------------------------------------------------
 
 
-def test_create_stores_an_active_partner_and_publishes_version_1(
-    client: TestClient, settings: Settings
-) -> None:
+def test_create_stores_an_active_partner_and_publishes_version_1(client: TestClient, settings: Settings) -> None:
     created = create(client)
 
     assert created["status"] == "active"

@@ -70,9 +70,12 @@ def test_redis_restarted_while_referrals_flow(stack: Stack, request: pytest.Fixt
     stack.wait(stack.all_ready, limit=READY_LIMIT_SECONDS, what="both services ready again")
 
     tally = stack.tally(stream, limit=DELIVERY_LIMIT_SECONDS)
-    tally.notes = {"redis down (s)": round(down_for, 1), "posted while down": posted_while_down,
-                   "/ready while down": sorted(r.status_code if r else 0 for r in while_down.values()),
-                   "processes restarted": sorted(n for n, pid in stack.pids().items() if pid != before[n])}
+    tally.notes = {
+        "redis down (s)": round(down_for, 1),
+        "posted while down": posted_while_down,
+        "/ready while down": sorted(r.status_code if r else 0 for r in while_down.values()),
+        "processes restarted": sorted(n for n, pid in stack.pids().items() if pid != before[n]),
+    }
     tally.publish(request.config)
 
     for answer in while_down.values():
@@ -100,14 +103,20 @@ def test_notifier_sigkilled_while_emails_go_out(stack: Stack, request: pytest.Fi
     held = mailbox.reference_of[mailbox.held_id]
     # The scheduler the worker forked stops with it (its lock would stall the new one's retries).
     for child in scheduler:
-        stack.wait(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, limit=30,
-                   what="the killed notifier's scheduler to stop")
+        stack.wait(
+            lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+            limit=30,
+            what="the killed notifier's scheduler to stop",
+        )
     notifier.start()  # what the supervisor does (handoff dev, compose's restart policy)
     stream.join()
 
     tally = stack.tally(stream, limit=CRASH_RECOVERY_SECONDS)
-    duplicated = sorted(ref for ref, n in mailbox.offers.items() if n > 1 and ref in {
-        a.answer.get("reference") for a in stream.attempts})
+    duplicated = sorted(
+        ref
+        for ref, n in mailbox.offers.items()
+        if n > 1 and ref in {a.answer.get("reference") for a in stream.attempts}
+    )
     tally.notes = {"email in flight at the kill": held, "duplicated": duplicated}
     tally.publish(request.config)
 
@@ -124,13 +133,13 @@ def retried_by(outage: float) -> float:
     for due in itertools.accumulate(retry.intervals[: retry.max]):
         if due >= outage:
             return due
-    pytest.fail(f"the notifier's retries end {sum(retry.intervals)} s after the first try: "
-                f"they do not cover an SMTP outage of {outage:.0f} s")
+    pytest.fail(
+        f"the notifier's retries end {sum(retry.intervals)} s after the first try: "
+        f"they do not cover an SMTP outage of {outage:.0f} s"
+    )
 
 
-def test_smtp_server_down_for_a_while_delivers_every_email_once(
-    stack: Stack, request: pytest.FixtureRequest
-) -> None:
+def test_smtp_server_down_for_a_while_delivers_every_email_once(stack: Stack, request: pytest.FixtureRequest) -> None:
     worst = retried_by(SMTP_OUTAGE_SECONDS)
     stream = Stream(stack, "smtp-outage", count=REFERRALS_PER_DRILL, interval=0.4)
     stream.start()
@@ -144,8 +153,11 @@ def test_smtp_server_down_for_a_while_delivers_every_email_once(
     down_for = time.monotonic() - down_at
 
     tally = stack.tally(stream, limit=worst - SMTP_OUTAGE_SECONDS + DELIVERY_LIMIT_SECONDS)
-    tally.notes = {"smtp down (s)": round(down_for, 1), "posted while down": posted_while_down,
-                   "last retry due (s after first try)": worst}
+    tally.notes = {
+        "smtp down (s)": round(down_for, 1),
+        "posted while down": posted_while_down,
+        "last retry due (s after first try)": worst,
+    }
     tally.publish(request.config)
 
     assert tally.accepted == tally.stored == REFERRALS_PER_DRILL, stream.attempts
@@ -163,8 +175,11 @@ def db_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         return
     directory_db, referrals_db = _postgres_database(), _postgres_database()
     try:
-        system = Stack(tmp_path_factory.mktemp("drills-pg"), directory_db_url=next(directory_db),
-                       referrals_db_url=next(referrals_db)).start()
+        system = Stack(
+            tmp_path_factory.mktemp("drills-pg"),
+            directory_db_url=next(directory_db),
+            referrals_db_url=next(referrals_db),
+        ).start()
         try:
             yield system
         finally:
@@ -188,8 +203,12 @@ def test_database_locked_answers_503_and_writes_nothing_by_half(
         locked_at = time.monotonic()
         ready = stack.ready(stack.referrals_url)
         time.sleep(max(0.0, LOCK_HELD_SECONDS - (time.monotonic() - locked_at)))
-        stack.wait(lambda: sum(a.status == 503 for a in stream.attempts) >= LOCK_REFUSALS,
-                   limit=LOCK_LIMIT_SECONDS, what=f"{LOCK_REFUSALS} requests refused", fail=False)
+        stack.wait(
+            lambda: sum(a.status == 503 for a in stream.attempts) >= LOCK_REFUSALS,
+            limit=LOCK_LIMIT_SECONDS,
+            what=f"{LOCK_REFUSALS} requests refused",
+            fail=False,
+        )
         locked_for = time.monotonic() - locked_at
     stream.join()
 
@@ -200,8 +219,11 @@ def test_database_locked_answers_503_and_writes_nothing_by_half(
     answered = {a.key: a for a in stream.attempts} | {a.key: a for a in retried}
     tally = stack.tally(stream, limit=DELIVERY_LIMIT_SECONDS, retries=retried)
     stored = stack.stored(drill)
-    tally.notes = {"locked (s)": round(locked_for, 1), "/ready while locked": ready.status_code if ready else 0,
-                   "retried after 503": dict(Counter(a.status for a in retried))}
+    tally.notes = {
+        "locked (s)": round(locked_for, 1),
+        "/ready while locked": ready.status_code if ready else 0,
+        "retried after 503": dict(Counter(a.status for a in retried)),
+    }
     tally.publish(request.config)
 
     assert refused, "no request met the lock: the drill proved nothing"

@@ -5,7 +5,6 @@ jobs (``handoff notifier failed`` / ``requeue``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,16 @@ from services.dev.ports import free_port
 from services.notifier import failures, runtime
 from services.notifier.runtime import Runtime
 from services.notifier.throttle import RateLimiter, account_key
-from shared import codec, queues
+from shared import queues
 from shared.config import load_settings
-from tests.integration.test_notifier_worker import deliveries, notifications, notifier_settings, offer, work
-from tests.integration.test_notifier_worker import redis  # noqa: F401  (fixture)
+from tests.integration.test_notifier_worker import (
+    deliveries,
+    notifications,
+    notifier_settings,
+    offer,
+    redis,  # noqa: F401  (fixture)
+    work,
+)
 
 
 def install(redis_url: str, smtp_port: int, data_dir: Path, **settings: object) -> Runtime:
@@ -63,9 +68,7 @@ def test_retries_wait_longer_and_longer_then_fail_and_report(redis: Redis, redis
     assert reports["delivery-n-1-failed"].detail.startswith("gave up retrying: ")
 
 
-def test_a_refused_recipient_is_not_retried_and_is_reported(
-    redis: Redis, redis_url: str, tmp_path: Path
-) -> None:
+def test_a_refused_recipient_is_not_retried_and_is_reported(redis: Redis, redis_url: str, tmp_path: Path) -> None:
     from tests.integration.test_notifier_mailer import Server
 
     server = Server(free_port()).start()
@@ -210,7 +213,10 @@ def test_failed_lists_each_job_with_its_reason_and_no_address(
 
 
 def test_requeued_jobs_get_their_retries_back_and_still_send_once(
-    redis: Redis, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    redis: Redis,
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     port = free_port()  # SMTP is down until the operator has fixed it
@@ -257,7 +263,11 @@ def test_requeue_of_an_unknown_id_changes_nothing(
 
 @pytest.mark.usefixtures("two_failed")
 def test_requeue_all_puts_every_failed_job_back(
-    redis: Redis, redis_url: str, mail_catcher: MailCatcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    redis: Redis,
+    redis_url: str,
+    mail_catcher: MailCatcher,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert cli_run(monkeypatch, redis_url, "requeue", "--all") == 0
     queue = notifications(redis)

@@ -23,8 +23,10 @@ from redis import Redis
 from services.dev import processes
 from services.dev.ports import free_port
 from shared import codec, queues
-from tests.integration.test_notifier_worker import offer
-from tests.integration.test_notifier_worker import redis  # noqa: F401  (fixture)
+from tests.integration.test_notifier_worker import (
+    offer,
+    redis,  # noqa: F401  (fixture)
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAILS = 40
@@ -46,7 +48,7 @@ class Counting:
         self.release = threading.Event()
         self.held_id = ""
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+    async def handle_DATA(self, server, session, envelope) -> str:
         content = envelope.original_content or envelope.content
         message_id = next(
             line.split(b":", 1)[1].strip().decode()
@@ -92,7 +94,10 @@ class WorkerProcess:
         self._log = log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "worker", "notifier"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def children(self) -> list[psutil.Process]:
@@ -166,11 +171,7 @@ def idle(redis: Redis) -> bool:
     job is rescheduled right then, and must be seen. Counted one by one, the registries can still
     miss a retry the scheduler queues between two counts."""
     queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
-    return (
-        queue.count == 0
-        and queue.started_job_registry.count == 0
-        and queue.scheduled_job_registry.count == 0
-    )
+    return queue.count == 0 and queue.started_job_registry.count == 0 and queue.scheduled_job_registry.count == 0
 
 
 def settled(redis: Redis, ids: list[str]) -> bool:
@@ -201,12 +202,19 @@ def test_a_worker_killed_mid_batch_is_recovered_and_every_email_arrives(
         assert handler.held_id in message_ids(ids)
         # The scheduler the worker forked stops with it, freeing the queue's scheduler lock.
         for child in scheduler:
-            wait_for(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
-                     limit=10, what="the scheduler to stop")
+            wait_for(
+                lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+                limit=10,
+                what="the scheduler to stop",
+            )
 
         start_worker(server.port)
-        wait_for(lambda: set(handler.received) == message_ids(ids), limit=RECOVERY_LIMIT_SECONDS,
-                 what="every email after the restart", log=log)
+        wait_for(
+            lambda: set(handler.received) == message_ids(ids),
+            limit=RECOVERY_LIMIT_SECONDS,
+            what="every email after the restart",
+            log=log,
+        )
         wait_for(lambda: settled(redis, ids), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
 
     duplicates = {message_id: n - 1 for message_id, n in handler.received.items() if n > 1}
@@ -226,15 +234,23 @@ def test_smtp_down_for_a_while_then_back_delivers_every_email_once(
     start_worker(port)
 
     # Every email has been tried and deferred before the server comes back.
-    wait_for(lambda: reports(redis, "deferred") == set(ids), limit=DELIVERY_LIMIT_SECONDS,
-             what="every email to be deferred", log=log)
+    wait_for(
+        lambda: reports(redis, "deferred") == set(ids),
+        limit=DELIVERY_LIMIT_SECONDS,
+        what="every email to be deferred",
+        log=log,
+    )
     assert reports(redis, "sent") == set()
 
     handler = Counting()
     with SmtpServer(handler, port=port):
         # The retries come from RQ's scheduler in the worker, 5 s after each failure.
-        wait_for(lambda: set(handler.received) == message_ids(ids), limit=DELIVERY_LIMIT_SECONDS,
-                 what="every email once the server is back", log=log)
+        wait_for(
+            lambda: set(handler.received) == message_ids(ids),
+            limit=DELIVERY_LIMIT_SECONDS,
+            what="every email once the server is back",
+            log=log,
+        )
         wait_for(lambda: settled(redis, ids), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
 
     assert all(count == 1 for count in handler.received.values())
@@ -249,7 +265,7 @@ class Stamping(Counting):
         super().__init__()
         self.accepted_at: list[float] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.accepted_at.append(time.time())
         return await super().handle_DATA(server, session, envelope)
 
@@ -266,8 +282,12 @@ def test_the_rate_limit_paces_two_workers_without_dropping_or_spending_retries(
         # to 5 s ahead sleeps for it, one whose slot is further ahead is scheduled again.
         start_worker(server.port, HANDOFF_SMTP_RATE_PER_MINUTE="20")
         start_worker(server.port, HANDOFF_SMTP_RATE_PER_MINUTE="20")
-        wait_for(lambda: set(handler.received) == message_ids(ids), limit=DELIVERY_LIMIT_SECONDS,
-                 what="every email under the rate limit", log=log)
+        wait_for(
+            lambda: set(handler.received) == message_ids(ids),
+            limit=DELIVERY_LIMIT_SECONDS,
+            what="every email under the rate limit",
+            log=log,
+        )
         wait_for(lambda: settled(redis, ids), limit=DELIVERY_LIMIT_SECONDS, what="the queue to settle", log=log)
 
     assert all(n == 1 for n in handler.received.values())

@@ -30,12 +30,12 @@ class Recorder:
         self.sessions = 0
         self.received: list[bytes] = []
 
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001, ANN201, N802
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.sessions += 1
         session.host_name = hostname
         return responses
 
-    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: ANN001, ANN201, N802
+    async def handle_RCPT(self, server, session, envelope, address, options):
         if address.startswith("reject"):
             return "550 5.1.1 no such mailbox"
         if address.startswith("busy"):
@@ -43,7 +43,7 @@ class Recorder:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+    async def handle_DATA(self, server, session, envelope):
         self.received.append(envelope.original_content or envelope.content)
         return "250 Message accepted for delivery"
 
@@ -142,9 +142,22 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         [
-            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
         ],
         check=True,
         capture_output=True,
@@ -158,7 +171,7 @@ def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     return context
 
 
-def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
+def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"clinic", b"s3cret")
     # handled=False: aiosmtpd answers (235 or 535) itself.
     return AuthResult(success=ok, handled=False)
@@ -177,8 +190,12 @@ class SecureServer:
         else:
             options = {"tls_context": context, "require_starttls": True}
         self._controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port,
-            auth_required=True, authenticator=authenticator, **options,
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            auth_required=True,
+            authenticator=authenticator,
+            **options,
         )
 
     def __enter__(self) -> SecureServer:
@@ -191,8 +208,13 @@ class SecureServer:
 
 def secure_mailer(port: int, certificate: tuple[Path, Path], **changes: object) -> Mailer:
     options: dict = {
-        "host": "127.0.0.1", "port": port, "security": "starttls", "username": "clinic", "password": "s3cret",
-        "timeout": 5, "ca_file": str(certificate[0]),
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "starttls",
+        "username": "clinic",
+        "password": "s3cret",
+        "timeout": 5,
+        "ca_file": str(certificate[0]),
     }
     return Mailer(**{**options, **changes})
 

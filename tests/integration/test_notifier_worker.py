@@ -75,7 +75,7 @@ def deliveries(redis: Redis) -> dict[str, EmailDelivery]:
     return {job.id: codec.decode(job.args[0]) for job in jobs}
 
 
-def notifications(redis: Redis):  # noqa: ANN201
+def notifications(redis: Redis):
     return queues.rq_queue(queues.NOTIFICATIONS, redis)
 
 

@@ -100,7 +100,7 @@ def test_a_limit_on_a_route_the_app_lacks_stops_it_starting(tmp_path: Path, redi
     from shared.ratelimit import anonymous_search
 
     limits = RateLimits(redis_url, {("GET", "/no-such-route"): anonymous_search(5)})
-    with pytest.raises(Exception) as failed:  # noqa: PT011 - the lifespan's task group wraps it
+    with pytest.raises(Exception) as failed:
         with TestClient(Litestar(route_handlers=[], lifespan=[limits.lifespan])):
             pass
     assert "ValueError" in repr(failed.value) and "/no-such-route" in repr(failed.value)
@@ -130,8 +130,10 @@ def test_sign_in_is_limited_per_address_and_email(limited: Settings) -> None:
         assert "access_token" not in refused.text
 
         # The login form shares the count, and shows a page rather than JSON.
-        page = client.post("/login", data={"email": "tess@clinic.example", "password": PASSWORD,
-                                           "_csrf_token": csrf(client.get("/login").text)})
+        page = client.post(
+            "/login",
+            data={"email": "tess@clinic.example", "password": PASSWORD, "_csrf_token": csrf(client.get("/login").text)},
+        )
         assert page.status_code == 429 and page.headers["retry-after"]
         assert page.headers["content-type"].startswith("text/html") and "Too many requests" in page.text
         assert STAFF_COOKIE not in client.cookies
@@ -164,17 +166,24 @@ def test_a_malformed_sign_in_body_is_still_a_400(limited: Settings) -> None:
 
 @pytest.fixture
 def directory(tmp_path: Path, redis_url: str) -> Settings:
-    settings = load_settings(environ={}, data_dir=str(tmp_path / "data"), redis_url=redis_url, secret_key=SECRET,
-                             search_rate_limit=4)
+    settings = load_settings(
+        environ={}, data_dir=str(tmp_path / "data"), redis_url=redis_url, secret_key=SECRET, search_rate_limit=4
+    )
     database.upgrade(migrations=DIRECTORY_MIGRATIONS, url=settings.db_url("directory"))
     return settings
 
 
 def test_anonymous_searches_share_one_limit(directory: Settings) -> None:
     with TestClient(directory_app(directory)) as client:
-        answers = [client.get(path).status_code for path in
-                   ("/api/v1/partners", "/partners-in-health?q=physio", "/api/v1/partners/nobody",
-                    "/partners-in-health?zip=33701&kind=clinical")]
+        answers = [
+            client.get(path).status_code
+            for path in (
+                "/api/v1/partners",
+                "/partners-in-health?q=physio",
+                "/api/v1/partners/nobody",
+                "/partners-in-health?zip=33701&kind=clinical",
+            )
+        ]
         assert answers == [200, 200, 404, 200]
         refused = client.get("/api/v1/partners", params={"q": "physio"})
         assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 60
@@ -205,7 +214,10 @@ def test_staff_are_never_limited_on_search(directory: Settings) -> None:
 
 
 def test_an_unreachable_redis_lets_everyone_through_with_a_warning(
-    tmp_path: Path, closed_redis_url: str, settings: Settings, caplog: pytest.LogCaptureFixture  # noqa: F811
+    tmp_path: Path,
+    closed_redis_url: str,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="shared.ratelimit")
     away = msgspec.structs.replace(settings, login_rate_limit=1, redis_url=closed_redis_url)
@@ -214,8 +226,9 @@ def test_an_unreachable_redis_lets_everyone_through_with_a_warning(
             assert sign_in(client, "tess@clinic.example", PASSWORD).status_code == 200
     assert any("rate limits not enforced" in r.getMessage() for r in caplog.records if r.name == "shared.ratelimit")
 
-    directory = load_settings(environ={}, data_dir=str(tmp_path / "d"), redis_url=closed_redis_url, secret_key=SECRET,
-                              search_rate_limit=1)
+    directory = load_settings(
+        environ={}, data_dir=str(tmp_path / "d"), redis_url=closed_redis_url, secret_key=SECRET, search_rate_limit=1
+    )
     database.upgrade(migrations=DIRECTORY_MIGRATIONS, url=directory.db_url("directory"))
     with TestClient(directory_app(directory)) as client:
         assert {client.get("/api/v1/partners").status_code for _ in range(3)} == {200}

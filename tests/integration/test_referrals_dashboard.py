@@ -11,16 +11,30 @@ from litestar.testing import TestClient
 
 from tests.integration.test_referrals_outcomes import accept, report
 from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    CLIENT, flush, link_path, login, new_referral, queued_emails, settings,
+    CLIENT,
+    flush,
+    link_path,
+    login,
+    new_referral,
+    queued_emails,
+    settings,
 )
 from tests.integration.test_referrals_sweep import START, Clock, client, clock, sweep  # noqa: F401
 from tests.integration.test_referrals_web import log_in
 
 
 def referral_for(client: TestClient, headers: dict, name: str, **body: object) -> dict:
-    response = client.post("/api/v1/referrals", headers=headers, json={
-        "client": {**CLIENT, "name": name}, "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
-        "reasons": ["calf_swelling_one_side"], "partner_ids": ["gp1", "gp2"], **body})
+    response = client.post(
+        "/api/v1/referrals",
+        headers=headers,
+        json={
+            "client": {**CLIENT, "name": name},
+            "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
+            "reasons": ["calf_swelling_one_side"],
+            "partner_ids": ["gp1", "gp2"],
+            **body,
+        },
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -29,7 +43,7 @@ def section(html: str, title_id: str) -> str:
     return re.search(rf'<section aria-labelledby="{title_id}".*?</section>', html, re.S).group(0)
 
 
-def test_dashboard_with_seeded_referrals(client: TestClient, settings, clock: Clock) -> None:  # noqa: ANN001
+def test_dashboard_with_seeded_referrals(client: TestClient, settings, clock: Clock) -> None:
     headers = login(client)
     # Completed: accepted by gp1 two hours after the offer, booked, seen with a clearance.
     done, path = accept(client, settings, headers)
@@ -64,9 +78,13 @@ def test_dashboard_with_seeded_referrals(client: TestClient, settings, clock: Cl
 
     # Search by reference, by part of the client's name.
     found = client.get("/", params={"q": quiet["reference"]}).text
-    assert quiet["reference"] in section(found, "recent-title") and physio["reference"] not in section(found, "recent-title")
+    assert quiet["reference"] in section(found, "recent-title") and physio["reference"] not in section(
+        found, "recent-title"
+    )
     found = client.get("/", params={"q": "pat phys"}).text
-    assert physio["reference"] in section(found, "recent-title") and quiet["reference"] not in section(found, "recent-title")
+    assert physio["reference"] in section(found, "recent-title") and quiet["reference"] not in section(
+        found, "recent-title"
+    )
     assert "No referral matches" in client.get("/", params={"q": "nobody at all"}).text
 
     # An expiry still needs attention once the next partner has it; the API agrees with the page.

@@ -14,12 +14,17 @@ from services.referrals.web.app import create_app
 from shared import database
 from shared.messages import Address
 from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    changed, deliver, login, new_referral, partner, settings,
+    changed,
+    deliver,
+    login,
+    new_referral,
+    partner,
+    settings,
 )
 from tests.integration.test_referrals_web import csrf, log_in
 
 
-def audited(settings) -> list[str]:  # noqa: ANN001
+def audited(settings) -> list[str]:
     async def run() -> list[str]:
         engine = database.create_engine(settings.db_url("referrals"))
         async with engine.connect() as connection:
@@ -30,13 +35,17 @@ def audited(settings) -> list[str]:  # noqa: ANN001
     return asyncio.run(run())
 
 
-def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:  # noqa: ANN001
+def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:
     gp1 = msgspec.structs.replace(
-        partner("gp1", "primary_care", name="Dr. Ana Gomez"), phone="+17275550101", website="https://gomez.example",
+        partner("gp1", "primary_care", name="Dr. Ana Gomez"),
+        phone="+17275550101",
+        website="https://gomez.example",
         address=Address(line1="200 Central Ave", city="St. Petersburg", state="FL", postal_code="33701"),
     )
     deliver(settings, changed(gp1, version=2))
-    clinic = msgspec.structs.replace(settings, clinic_phone="+17275550199", clinic_address="1 Bay St, St. Petersburg, FL")
+    clinic = msgspec.structs.replace(
+        settings, clinic_phone="+17275550199", clinic_address="1 Bay St, St. Petersburg, FL"
+    )
     with TestClient(create_app(clinic)) as client:
         referral = new_referral(client, login(client), note="Left calf warm and swollen since Tuesday.")
         path = f"/referrals/{referral['id']}/handout"
@@ -66,14 +75,15 @@ def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:  # n
         assert f'href="{path}"' in client.get(f"/referrals/{referral['id']}").text
 
 
-def test_another_therapist_cannot_see_the_handout(settings) -> None:  # noqa: ANN001
+def test_another_therapist_cannot_see_the_handout(settings) -> None:
     from services.referrals import identity
     from tests.integration.test_referrals_service import PASSWORD
 
     async def add() -> None:
         engine = database.create_engine(settings.db_url("referrals"))
-        await identity.add_user(database.sessions(engine), email="other@clinic.example", role="therapist",
-                                password=PASSWORD)
+        await identity.add_user(
+            database.sessions(engine), email="other@clinic.example", role="therapist", password=PASSWORD
+        )
         await engine.dispose()
 
     asyncio.run(add())

@@ -8,18 +8,25 @@ from litestar.testing import TestClient
 
 from tests.integration.test_referrals_outcomes import accept, report
 from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    flush, link_path, login, new_referral, queued_emails, settings,
+    flush,
+    link_path,
+    login,
+    new_referral,
+    queued_emails,
+    settings,
 )
 from tests.integration.test_referrals_sweep import START, Clock, client, clock, sent, sweep  # noqa: F401
 from tests.integration.test_referrals_web import csrf, log_in
 
 
-def api(client: TestClient, headers: dict, referral: dict, action: str, **body: object):  # noqa: ANN201
+def api(client: TestClient, headers: dict, referral: dict, action: str, **body: object):
     return client.post(f"/api/v1/referrals/{referral['id']}/{action}", json=body or None, headers=headers)
 
 
 def test_hold_withdraws_the_waiting_offer_and_resume_offers_it_afresh(
-    client: TestClient, settings, clock: Clock  # noqa: ANN001
+    client: TestClient,
+    settings,
+    clock: Clock,
 ) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
@@ -46,7 +53,7 @@ def test_hold_withdraws_the_waiting_offer_and_resume_offers_it_afresh(
     assert api(client, headers, referral, "resume").status_code == 409
 
 
-def test_no_show_then_resume_sends_a_fresh_report_link(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_no_show_then_resume_sends_a_fresh_report_link(client: TestClient, settings) -> None:
     headers = login(client)
     referral, path = accept(client, settings, headers)
     assert report(client, path, outcome="no_show").status_code == 200
@@ -59,7 +66,7 @@ def test_no_show_then_resume_sends_a_fresh_report_link(client: TestClient, setti
     assert client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["status"] == "in-progress"
 
 
-def test_forward_a_failed_referral_to_a_partner_in_scope(client: TestClient, settings, clock: Clock) -> None:  # noqa: ANN001
+def test_forward_a_failed_referral_to_a_partner_in_scope(client: TestClient, settings, clock: Clock) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     assert api(client, headers, referral, "forward", partner_id="gp1").status_code == 409  # still requested
@@ -77,30 +84,42 @@ def test_forward_a_failed_referral_to_a_partner_in_scope(client: TestClient, set
     body = forwarded.json()
     assert body["status"] == "requested"
     assert [(o["partner_id"], o["status"]) for o in body["offers"]] == [
-        ("gp1", "expired"), ("gp2", "expired"), ("gp1", "offered")]
+        ("gp1", "expired"),
+        ("gp2", "expired"),
+        ("gp1", "offered"),
+    ]
     flush(client)
     assert sent(settings)[-1] == ("offer", "gp1@partners.example")
     assert any("forwarded by the therapist to Dr. Ana Gomez" in e["why"] for e in body["timeline"])
 
 
-def test_staff_pages_hold_resume_and_forward_with_csrf(client: TestClient, settings, clock: Clock) -> None:  # noqa: ANN001
+def test_staff_pages_hold_resume_and_forward_with_csrf(client: TestClient, settings, clock: Clock) -> None:
     referral = new_referral(client, login(client))
     log_in(client)
     page = client.get(f"/referrals/{referral['id']}")
     assert 'action="/referrals/' + referral["id"] + '/hold"' in page.text and "/resume" not in page.text
     assert client.post(f"/referrals/{referral['id']}/hold", data={"reason": "x"}).status_code == 403
-    held = client.post(f"/referrals/{referral['id']}/hold", data={"reason": "x", "_csrf_token": csrf(page.text)},
-                       follow_redirects=False)
+    held = client.post(
+        f"/referrals/{referral['id']}/hold",
+        data={"reason": "x", "_csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
     assert held.status_code == 303
     page = client.get(f"/referrals/{referral['id']}")
     assert "on-hold" in page.text and "/resume" in page.text and 'name="partner_id"' in page.text
     # Only partners in scope are offered for forwarding.
     assert "Dr. Ben Ode" in page.text and "Coach Kim" not in page.text
-    forwarded = client.post(f"/referrals/{referral['id']}/forward",
-                            data={"partner_id": "gp2", "_csrf_token": csrf(page.text)}, follow_redirects=False)
+    forwarded = client.post(
+        f"/referrals/{referral['id']}/forward",
+        data={"partner_id": "gp2", "_csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
     assert forwarded.status_code == 303
     page = client.get(f"/referrals/{referral['id']}")
     assert "forwarded by the therapist to Dr. Ben Ode" in page.text
-    refused = client.post(f"/referrals/{referral['id']}/forward",
-                          data={"partner_id": "gp1", "_csrf_token": csrf(page.text)}, follow_redirects=False)
+    refused = client.post(
+        f"/referrals/{referral['id']}/forward",
+        data={"partner_id": "gp1", "_csrf_token": csrf(page.text)},
+        follow_redirects=False,
+    )
     assert refused.status_code == 409 and "cannot be forwarded" in refused.text

@@ -19,10 +19,13 @@ def _schema(url: str) -> tuple[str | None, set[str], list]:
         try:
             async with engine.connect() as connection:
 
-                def inspect_sync(sync_connection):  # noqa: ANN001, ANN202
+                def inspect_sync(sync_connection):
                     context = MigrationContext.configure(sync_connection)
-                    return (context.get_current_revision(), set(inspect(sync_connection).get_table_names()),
-                            compare_metadata(context, metadata))
+                    return (
+                        context.get_current_revision(),
+                        set(inspect(sync_connection).get_table_names()),
+                        compare_metadata(context, metadata),
+                    )
 
                 return await connection.run_sync(inspect_sync)
         finally:

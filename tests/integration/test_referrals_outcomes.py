@@ -10,12 +10,19 @@ import msgspec
 from litestar.testing import TestClient
 
 from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    CLIENT, client, flush, link_path, login, new_referral, queued_emails, settings,
+    CLIENT,
+    client,
+    flush,
+    link_path,
+    login,
+    new_referral,
+    queued_emails,
+    settings,
 )
 from tests.integration.test_referrals_web import csrf, log_in
 
 
-def accept(client: TestClient, settings, headers: dict, **overrides: object) -> tuple[dict, str]:  # noqa: ANN001
+def accept(client: TestClient, settings, headers: dict, **overrides: object) -> tuple[dict, str]:
     """Issue a referral, have gp1 accept it; the path of the report link emailed to gp1."""
     referral = new_referral(client, headers, **overrides)
     flush(client)
@@ -26,7 +33,7 @@ def accept(client: TestClient, settings, headers: dict, **overrides: object) -> 
     return referral, report_link(settings)
 
 
-def report_link(settings) -> str:  # noqa: ANN001
+def report_link(settings) -> str:
     emails = [e for e in queued_emails(settings.redis_url) if e.kind == "report_outcome"]
     assert emails and emails[-1].to == "gp1@partners.example"
     raw = msgspec.json.encode(emails[-1]).decode()
@@ -35,7 +42,7 @@ def report_link(settings) -> str:  # noqa: ANN001
     return link_path(emails[-1])
 
 
-def report(client: TestClient, path: str, **fields: str):  # noqa: ANN201
+def report(client: TestClient, path: str, **fields: str):
     page = client.get(path)
     assert page.status_code == 200, page.text
     return client.post(path, data={**fields, "_csrf_token": csrf(page.text)})
@@ -45,7 +52,7 @@ def status(client: TestClient, headers: dict, referral: dict) -> dict:
     return client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
 
 
-def test_booked_then_completed_with_precautions_shown_on_the_referral(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_booked_then_completed_with_precautions_shown_on_the_referral(client: TestClient, settings) -> None:
     headers = login(client)
     referral, path = accept(client, settings, headers)
     assert path.startswith("/report/")
@@ -64,8 +71,15 @@ def test_booked_then_completed_with_precautions_shown_on_the_referral(client: Te
     assert missing.status_code == 422 and "massage is cleared" in missing.text
     vague = report(client, second, outcome="completed", clearance="precautions")
     assert vague.status_code == 422 and "areas to avoid" in vague.text
-    done = report(client, second, outcome="completed", clearance="precautions",
-                  areas_to_avoid="left calf", pressure_limit="light pressure only", note="Scan clear; follow up in 2 weeks")
+    done = report(
+        client,
+        second,
+        outcome="completed",
+        clearance="precautions",
+        areas_to_avoid="left calf",
+        pressure_limit="light pressure only",
+        note="Scan clear; follow up in 2 weeks",
+    )
     assert done.status_code == 200
     body = status(client, headers, referral)
     assert body["status"] == "completed"
@@ -88,13 +102,20 @@ def test_booked_then_completed_with_precautions_shown_on_the_referral(client: Te
     assert later["clearance"]["from_earlier_referral"] is True
     assert later["clearance"]["reference"] == referral["reference"]
     assert "earlier referral " + referral["reference"] in client.get(f"/referrals/{later['id']}").text
-    other = client.post("/api/v1/referrals", headers=headers, json={
-        "client": {**CLIENT, "name": "Someone Else"}, "consent": {"given": True, "method": "verbal",
-        "scope": ["clinical"]}, "reasons": ["rehab_exercise_needed"], "partner_ids": ["pt1"]}).json()
+    other = client.post(
+        "/api/v1/referrals",
+        headers=headers,
+        json={
+            "client": {**CLIENT, "name": "Someone Else"},
+            "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
+            "reasons": ["rehab_exercise_needed"],
+            "partner_ids": ["pt1"],
+        },
+    ).json()
     assert other["clearance"] is None
 
 
-def test_no_show_goes_back_to_the_therapist(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_no_show_goes_back_to_the_therapist(client: TestClient, settings) -> None:
     headers = login(client)
     referral, path = accept(client, settings, headers)
     assert report(client, path, outcome="no_show", note="Two calls unanswered").status_code == 200
@@ -106,7 +127,7 @@ def test_no_show_goes_back_to_the_therapist(client: TestClient, settings) -> Non
     assert client.get(path).status_code == 410
 
 
-def test_report_links_are_checked(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_report_links_are_checked(client: TestClient, settings) -> None:
     headers = login(client)
     _, path = accept(client, settings, headers)
     assert client.get(path[:-3] + "xyz").status_code == 403

@@ -10,7 +10,8 @@ from pathlib import Path
 from redis import Redis
 
 from services.referrals.storage import MIGRATIONS, outbox
-from shared import database, outbox as outbox_module, queues
+from shared import database, queues
+from shared import outbox as outbox_module
 from shared.messages import EmailContext, SendEmail
 
 # Far longer than the test waits: only a nudge can make the second row leave in time.
@@ -33,9 +34,12 @@ class HeldRelay(outbox_module.Relay):
 
 
 def email(notification_id: str) -> SendEmail:
-    return SendEmail(notification_id=notification_id, kind="offer", to="p@partners.example",
-                     context=EmailContext(reference="HX-TEST0001", urgency="routine",
-                                          action_url="http://localhost:8002/respond/x"))
+    return SendEmail(
+        notification_id=notification_id,
+        kind="offer",
+        to="p@partners.example",
+        context=EmailContext(reference="HX-TEST0001", urgency="routine", action_url="http://localhost:8002/respond/x"),
+    )
 
 
 def test_a_nudge_during_a_flush_is_not_lost(tmp_path: Path, redis_url: str) -> None:

@@ -28,12 +28,17 @@ CLIENT = {"name": "Zelda Quintessa Marchbanks", "postal_code": "33701"}
 
 def partner(pid: str, category: str, *, name: str | None = None, status: str = "active") -> PartnerSnapshot:
     return PartnerSnapshot(
-        id=pid, slug=pid, name=name or f"Partner {pid}", category=category, email=f"{pid}@partners.example",
-        status=status, address=Address(city="St. Petersburg", state="FL", postal_code="33701"),
+        id=pid,
+        slug=pid,
+        name=name or f"Partner {pid}",
+        category=category,
+        email=f"{pid}@partners.example",
+        status=status,
+        address=Address(city="St. Petersburg", state="FL", postal_code="33701"),
     )
 
 
-def deliver(settings, message) -> None:  # noqa: ANN001
+def deliver(settings, message) -> None:
     """Run one message through the referrals worker's job function, as RQ would."""
     jobs.use(bootstrap.build(settings))
     jobs.handle(codec.encode(message))
@@ -44,9 +49,12 @@ def changed(snapshot: PartnerSnapshot, version: int = 1) -> PartnerChanged:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, db_url: str, redis_url: str):  # noqa: ANN201
+def settings(tmp_path: Path, db_url: str, redis_url: str):
     settings = load_settings(
-        environ={}, data_dir=str(tmp_path), referrals_db_url=db_url, redis_url=redis_url,
+        environ={},
+        data_dir=str(tmp_path),
+        referrals_db_url=db_url,
+        redis_url=redis_url,
         secret_key="test-secret-key-for-referrals-0123456789",
     )
     database.upgrade(migrations=MIGRATIONS, url=settings.db_url("referrals"))
@@ -70,7 +78,7 @@ def settings(tmp_path: Path, db_url: str, redis_url: str):  # noqa: ANN201
 
 
 @pytest.fixture
-def client(settings):  # noqa: ANN001, ANN201
+def client(settings):
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -81,7 +89,7 @@ def login(client: TestClient, email: str = "tess@clinic.example") -> dict[str, s
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def count(settings, table) -> int:  # noqa: ANN001
+def count(settings, table) -> int:
     async def run() -> int:
         engine = database.create_engine(settings.db_url("referrals"))
         async with engine.connect() as connection:
@@ -108,8 +116,13 @@ def link_path(email: SendEmail) -> str:
 
 
 def new_referral(client: TestClient, headers: dict, **overrides: object) -> dict:
-    body = {"client": CLIENT, "consent": CONSENT, "reasons": ["calf_swelling_one_side"],
-            "partner_ids": ["gp1", "gp2"], **overrides}
+    body = {
+        "client": CLIENT,
+        "consent": CONSENT,
+        "reasons": ["calf_swelling_one_side"],
+        "partner_ids": ["gp1", "gp2"],
+        **overrides,
+    }
     response = client.post("/api/v1/referrals", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
@@ -123,7 +136,7 @@ def test_staff_token_is_required_and_checked(client: TestClient) -> None:
     assert client.get("/api/v1/referrals", headers=login(client)).status_code == 200
 
 
-def test_referral_is_offered_by_email_without_client_data(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_referral_is_offered_by_email_without_client_data(client: TestClient, settings) -> None:
     referral = new_referral(client, login(client), note="Left calf warm and swollen since Tuesday.")
     assert referral["status"] == "requested" and referral["urgency"] == "urgent"
     assert [(o["partner_id"], o["status"]) for o in referral["offers"]] == [("gp1", "offered"), ("gp2", "queued")]
@@ -137,9 +150,10 @@ def test_referral_is_offered_by_email_without_client_data(client: TestClient, se
     assert "/respond/" in emails[0].context.action_url
 
 
-def test_emergency_reason_stops_and_only_audits(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_emergency_reason_stops_and_only_audits(client: TestClient, settings) -> None:
     response = client.post(
-        "/api/v1/referrals", headers=login(client),
+        "/api/v1/referrals",
+        headers=login(client),
         json={"client": CLIENT, "consent": CONSENT, "reasons": ["chest_pain_breathless"]},
     )
     assert response.status_code == 422
@@ -149,9 +163,10 @@ def test_emergency_reason_stops_and_only_audits(client: TestClient, settings) ->
     assert count(settings, audit_log) == 1
 
 
-def test_scope_violation_names_partner_and_reason(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_scope_violation_names_partner_and_reason(client: TestClient, settings) -> None:
     response = client.post(
-        "/api/v1/referrals", headers=login(client),
+        "/api/v1/referrals",
+        headers=login(client),
         json={"client": CLIENT, "consent": CONSENT, "reasons": ["calf_swelling_one_side"], "partner_ids": ["pt1"]},
     )
     assert response.status_code == 422
@@ -165,19 +180,28 @@ def test_scope_violation_names_partner_and_reason(client: TestClient, settings) 
     ("body", "status", "field"),
     [
         ({"client": CLIENT, "reasons": ["suspected_fracture"]}, 400, "consent"),
-        ({"client": CLIENT, "consent": {**CONSENT, "given": False}, "reasons": ["suspected_fracture"]}, 422,
-         "consent.given"),
-        ({"client": CLIENT, "consent": CONSENT, "reasons": ["suspected_fracture"], "partner_ids": ["nobody"]}, 422,
-         "partner_ids[0]"),
+        (
+            {"client": CLIENT, "consent": {**CONSENT, "given": False}, "reasons": ["suspected_fracture"]},
+            422,
+            "consent.given",
+        ),
+        (
+            {"client": CLIENT, "consent": CONSENT, "reasons": ["suspected_fracture"], "partner_ids": ["nobody"]},
+            422,
+            "partner_ids[0]",
+        ),
         ({"client": CLIENT, "consent": CONSENT, "reasons": ["no_such_reason"]}, 422, "reasons[0]"),
         ({"client": {"name": 42}, "consent": CONSENT, "reasons": ["suspected_fracture"]}, 400, "client.name"),
         ({"client": {}, "consent": CONSENT, "reasons": ["suspected_fracture"]}, 400, "client.name"),
         ({"client": CLIENT, "consent": {"given": True}, "reasons": ["suspected_fracture"]}, 400, "consent.method"),
-        ({"client": CLIENT, "consent": CONSENT, "reasons": ["strength_posture_goals"], "partner_ids": ["trn"]}, 422,
-         "consent.scope"),
+        (
+            {"client": CLIENT, "consent": CONSENT, "reasons": ["strength_posture_goals"], "partner_ids": ["trn"]},
+            422,
+            "consent.scope",
+        ),
     ],
 )
-def test_bad_input_names_the_field_and_stores_nothing(client, settings, body, status, field) -> None:  # noqa: ANN001
+def test_bad_input_names_the_field_and_stores_nothing(client, settings, body, status, field) -> None:
     response = client.post("/api/v1/referrals", json=body, headers=login(client))
     assert response.status_code == status, response.text
     extra = response.json()["extra"]
@@ -186,20 +210,23 @@ def test_bad_input_names_the_field_and_stores_nothing(client, settings, body, st
     assert count(settings, referrals) == 0 and count(settings, outbox) == 0
 
 
-def test_malformed_json_is_a_400(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_malformed_json_is_a_400(client: TestClient, settings) -> None:
     headers = {**login(client), "Content-Type": "application/json"}
     response = client.post("/api/v1/referrals", content=b'{"client": ', headers=headers)
     assert response.status_code == 400 and "Traceback" not in response.text
     assert count(settings, referrals) == 0
 
 
-def test_idempotency_key_replays_once_and_refuses_another_body(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_idempotency_key_replays_once_and_refuses_another_body(client: TestClient, settings) -> None:
     headers = {**login(client), "Idempotency-Key": "visit-2026-11-23-1"}
     first = new_referral(client, headers)
     again = new_referral(client, headers)
     assert again == first and count(settings, referrals) == 1
-    other = client.post("/api/v1/referrals", headers=headers,
-                        json={"client": CLIENT, "consent": CONSENT, "reasons": ["suspected_fracture"]})
+    other = client.post(
+        "/api/v1/referrals",
+        headers=headers,
+        json={"client": CLIENT, "consent": CONSENT, "reasons": ["suspected_fracture"]},
+    )
     assert other.status_code == 422 and "Idempotency-Key" in other.text
 
 
@@ -212,7 +239,7 @@ def test_suggestions_are_used_when_no_partner_is_chosen(client: TestClient) -> N
     assert [o["partner_id"] for o in referral["offers"]] == ["pt1"]
 
 
-def test_partner_accepts_through_the_link_once(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_partner_accepts_through_the_link_once(client: TestClient, settings) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     flush(client)
@@ -235,7 +262,7 @@ def test_partner_accepts_through_the_link_once(client: TestClient, settings) -> 
     assert ("referral_accepted", "tess@clinic.example") in [(e.kind, e.to) for e in queued_emails(settings.redis_url)]
 
 
-def test_decline_offers_the_next_partner_then_fails(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_decline_offers_the_next_partner_then_fails(client: TestClient, settings) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     for expected_next in ("gp2@partners.example", None):
@@ -258,11 +285,12 @@ def test_decline_offers_the_next_partner_then_fails(client: TestClient, settings
     assert kinds.count("referral_declined") == 2 and "no_partner_left" in kinds
 
 
-def test_cancel_withdraws_the_offer(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_cancel_withdraws_the_offer(client: TestClient, settings) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
-    response = client.post(f"/api/v1/referrals/{referral['id']}/cancel", json={"reason": "client moved"},
-                           headers=headers)
+    response = client.post(
+        f"/api/v1/referrals/{referral['id']}/cancel", json={"reason": "client moved"}, headers=headers
+    )
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert client.post(f"/api/v1/referrals/{referral['id']}/cancel", headers=headers).status_code == 409
     flush(client)
@@ -278,7 +306,7 @@ def test_therapists_see_only_their_referrals(client: TestClient) -> None:
     assert client.get("/api/v1/referrals", params={"status": "bogus"}, headers=admin).status_code == 422
 
 
-def test_replica_applies_versions_in_order_and_pausing_moves_the_offer(client, settings) -> None:  # noqa: ANN001
+def test_replica_applies_versions_in_order_and_pausing_moves_the_offer(client, settings) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     deliver(settings, changed(partner("gp1", "primary_care", name="Dr. Ana Gomez (old)"), version=1))
@@ -286,17 +314,19 @@ def test_replica_applies_versions_in_order_and_pausing_moves_the_offer(client, s
     deliver(settings, changed(partner("gp1", "primary_care", name="stale"), version=1))
     detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
     assert [(o["partner_name"], o["status"]) for o in detail["offers"]] == [
-        ("Dr. Ana Gomez", "withdrawn"), ("Dr. Ben Ode", "offered"),
+        ("Dr. Ana Gomez", "withdrawn"),
+        ("Dr. Ben Ode", "offered"),
     ]
 
 
-def test_delivery_report_lands_on_the_timeline_once(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_delivery_report_lands_on_the_timeline_once(client: TestClient, settings) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     flush(client)
     email = queued_emails(settings.redis_url)[0]
-    report = EmailDelivery(notification_id=email.notification_id, outcome="sent", at=datetime.now(UTC),
-                           referral_id=referral["id"])
+    report = EmailDelivery(
+        notification_id=email.notification_id, outcome="sent", at=datetime.now(UTC), referral_id=referral["id"]
+    )
     deliver(settings, report)
     deliver(settings, report)
     timeline = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["timeline"]
@@ -304,14 +334,18 @@ def test_delivery_report_lands_on_the_timeline_once(client: TestClient, settings
     assert len(sent) == 1 and "gp1@partners.example" in sent[0]["why"] and sent[0]["why"].endswith("sent")
 
 
-def test_undecodable_job_fails_without_retry(settings) -> None:  # noqa: ANN001
+def test_undecodable_job_fails_without_retry(settings) -> None:
     from rq import Queue, SimpleWorker
     from rq.registry import FailedJobRegistry
 
     connection = Redis.from_url(settings.redis_url)
     queue = queues.rq_queue(queues.REFERRALS, connection)
-    queue.enqueue_call(queues.ROUTES[queues.REFERRALS].handler, args=('{"type": "nonsense"}',),
-                       retry=queues.ROUTES[queues.REFERRALS].retry, job_id="bad-1")
+    queue.enqueue_call(
+        queues.ROUTES[queues.REFERRALS].handler,
+        args=('{"type": "nonsense"}',),
+        retry=queues.ROUTES[queues.REFERRALS].retry,
+        job_id="bad-1",
+    )
     jobs.use(bootstrap.build(settings))
     SimpleWorker([queue], connection=connection, serializer=queue.serializer).work(burst=True)
     failed = FailedJobRegistry(queue=queue)
@@ -325,8 +359,13 @@ def test_ready_reports_redis_down_and_recovers_without_restart(tmp_path: Path, d
     from services.dev.redis_server import RedisServer
 
     port = free_port()
-    settings = load_settings(environ={}, data_dir=str(tmp_path), referrals_db_url=db_url,
-                             redis_url=f"redis://127.0.0.1:{port}/0", secret_key="k" * 40)
+    settings = load_settings(
+        environ={},
+        data_dir=str(tmp_path),
+        referrals_db_url=db_url,
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        secret_key="k" * 40,
+    )
     database.upgrade(migrations=MIGRATIONS, url=settings.db_url("referrals"))
     with TestClient(create_app(settings)) as client:
         assert client.get("/health").status_code == 200

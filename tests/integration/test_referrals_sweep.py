@@ -18,7 +18,12 @@ from services.referrals import bootstrap, jobs
 from services.referrals.web.app import create_app
 from shared import queues
 from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    flush, link_path, login, new_referral, queued_emails, settings,
+    flush,
+    link_path,
+    login,
+    new_referral,
+    queued_emails,
+    settings,
 )
 
 # A Monday, 9:00 in the clinic's time zone (America/New_York, EST). In the future because a
@@ -42,19 +47,19 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def client(settings, clock: Clock):  # noqa: ANN001, ANN201
+def client(settings, clock: Clock):
     with TestClient(create_app(settings, clock=clock)) as client:
         yield client
 
 
-def sweep(client: TestClient):  # noqa: ANN201
+def sweep(client: TestClient):
     with client.portal() as portal:
         report = portal.call(client.app.state.runtime.referrals.sweep)
         portal.call(client.app.state.runtime.relay.flush)
     return report
 
 
-def sent(settings) -> list[tuple[str, str]]:  # noqa: ANN001
+def sent(settings) -> list[tuple[str, str]]:
     return [(e.kind, e.to) for e in queued_emails(settings.redis_url)]
 
 
@@ -63,7 +68,7 @@ def offers_of(client: TestClient, referral_id: str, headers: dict) -> tuple[str,
     return body["status"], [(o["partner_id"], o["status"]) for o in body["offers"]]
 
 
-def test_reminder_at_half_the_deadline_once(client: TestClient, settings, clock: Clock) -> None:  # noqa: ANN001
+def test_reminder_at_half_the_deadline_once(client: TestClient, settings, clock: Clock) -> None:
     headers = login(client)
     new_referral(client, headers)  # urgent: one business day, gp1 then gp2
     flush(client)
@@ -85,7 +90,9 @@ def test_reminder_at_half_the_deadline_once(client: TestClient, settings, clock:
 
 
 def test_expiry_offers_the_next_partner_and_the_last_fails_the_referral(
-    client: TestClient, settings, clock: Clock  # noqa: ANN001
+    client: TestClient,
+    settings,
+    clock: Clock,
 ) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
@@ -112,15 +119,17 @@ def test_expiry_offers_the_next_partner_and_the_last_fails_the_referral(
     assert sweep(client).expired == 1
     status, offers = offers_of(client, referral["id"], headers)
     assert status == "failed" and offers == [("gp1", "expired"), ("gp2", "expired")]
-    assert sent(settings)[5:] == [("offer_withdrawn", "gp2@partners.example"),
-                                  ("no_partner_left", "tess@clinic.example")]
+    assert sent(settings)[5:] == [
+        ("offer_withdrawn", "gp2@partners.example"),
+        ("no_partner_left", "tess@clinic.example"),
+    ]
     body = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
     assert body["needs_attention"] and any(e["to_status"] == "failed" for e in body["timeline"])
     again = sweep(client)
     assert (again.reminded, again.expired) == (0, 0)
 
 
-def test_an_outage_changes_nothing_but_lateness(client: TestClient, settings, clock: Clock) -> None:  # noqa: ANN001
+def test_an_outage_changes_nothing_but_lateness(client: TestClient, settings, clock: Clock) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     flush(client)
@@ -137,7 +146,7 @@ def test_an_outage_changes_nothing_but_lateness(client: TestClient, settings, cl
     assert "offer_reminder" not in kinds and kinds.count("offer") == 2
 
 
-def test_holidays_and_weekends_are_not_business_days(settings, clock: Clock) -> None:  # noqa: ANN001
+def test_holidays_and_weekends_are_not_business_days(settings, clock: Clock) -> None:
     # Friday 9:00, with Monday a holiday: an urgent offer is due Tuesday 9:00.
     clock.now = datetime(2030, 11, 8, 14, 0, tzinfo=UTC)
     holiday_settings = msgspec.structs.replace(settings, clinic_holidays="2030-11-11")
@@ -146,7 +155,7 @@ def test_holidays_and_weekends_are_not_business_days(settings, clock: Clock) -> 
         assert referral["offers"][0]["expires_at"].startswith("2030-11-12T14:00:00")
 
 
-def test_two_sweeps_at_once_send_each_email_once(client: TestClient, settings, clock: Clock) -> None:  # noqa: ANN001
+def test_two_sweeps_at_once_send_each_email_once(client: TestClient, settings, clock: Clock) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     flush(client)
@@ -156,7 +165,7 @@ def test_two_sweeps_at_once_send_each_email_once(client: TestClient, settings, c
         reports: list = []
 
         def run() -> None:
-            async def go():  # noqa: ANN202
+            async def go():
                 runtime = bootstrap.build(settings, clock=clock)
                 try:
                     barrier.wait()
@@ -190,7 +199,7 @@ def test_two_sweeps_at_once_send_each_email_once(client: TestClient, settings, c
     assert [e["why"].startswith("offer to Dr. Ana Gomez expired") for e in body["timeline"]].count(True) == 1
 
 
-def test_the_sweep_is_scheduled_once_per_slot(settings, clock: Clock) -> None:  # noqa: ANN001
+def test_the_sweep_is_scheduled_once_per_slot(settings, clock: Clock) -> None:
     connection = Redis.from_url(settings.redis_url)
     now = datetime(2030, 11, 4, 14, 0, 30, tzinfo=UTC)
     assert jobs.schedule_sweep(connection, interval=60, now=now) is True

@@ -16,7 +16,17 @@ from services.referrals.storage import audit_log, referrals
 from shared.messages import EmailDelivery, Location, PartnerSnapshot
 from shared.web import STAFF_COOKIE
 from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    PASSWORD, changed, client, count, deliver, flush, link_path, login, new_referral, partner, queued_emails,
+    PASSWORD,
+    changed,
+    client,
+    count,
+    deliver,
+    flush,
+    link_path,
+    login,
+    new_referral,
+    partner,
+    queued_emails,
     settings,
 )
 
@@ -27,8 +37,11 @@ def csrf(page_text: str) -> str:
 
 def log_in(client: TestClient, email: str = "tess@clinic.example", next_url: str = "") -> object:
     token = csrf(client.get("/login").text)
-    return client.post("/login", data={"email": email, "password": PASSWORD, "next": next_url, "_csrf_token": token},
-                       follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"email": email, "password": PASSWORD, "next": next_url, "_csrf_token": token},
+        follow_redirects=False,
+    )
 
 
 def form_token(client: TestClient, path: str = "/referrals/new") -> str:
@@ -37,14 +50,22 @@ def form_token(client: TestClient, path: str = "/referrals/new") -> str:
 
 # ------------------------------------------------------------------ login and logout
 
+
 def test_pages_redirect_to_login_and_login_sets_the_shared_cookie(client: TestClient) -> None:
     away = client.get("/referrals/new", follow_redirects=False)
     assert away.status_code == 303
     assert urlsplit(away.headers["location"]).path == "/login"
     assert parse_qs(urlsplit(away.headers["location"]).query)["next"][0].endswith("/referrals/new")
 
-    wrong = client.post("/login", data={"email": "tess@clinic.example", "password": "nope", "next": "",
-                                        "_csrf_token": csrf(client.get("/login").text)})
+    wrong = client.post(
+        "/login",
+        data={
+            "email": "tess@clinic.example",
+            "password": "nope",
+            "next": "",
+            "_csrf_token": csrf(client.get("/login").text),
+        },
+    )
     assert wrong.status_code == 401 and "Invalid email or password" in wrong.text
     assert STAFF_COOKIE not in client.cookies
 
@@ -57,8 +78,15 @@ def test_pages_redirect_to_login_and_login_sets_the_shared_cookie(client: TestCl
 
 @pytest.mark.parametrize(
     "next_url",
-    ["https://evil.example/", "//evil.example/x", "http://localhost:8001@evil.example/", "javascript:alert(1)",
-     "http://localhost:9999/", "/\\evil.example", "https://localhost:8001/"],
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "http://localhost:8001@evil.example/",
+        "javascript:alert(1)",
+        "http://localhost:9999/",
+        "/\\evil.example",
+        "https://localhost:8001/",
+    ],
 )
 def test_login_never_redirects_off_the_clinics_services(client: TestClient, next_url: str) -> None:
     done = log_in(client, next_url=next_url)
@@ -84,7 +112,8 @@ def test_logout_clears_the_cookie_only_from_the_clinics_own_pages(client: TestCl
 
 # ------------------------------------------------------------------ the new-referral flow
 
-def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings) -> None:  # noqa: ANN001
+
+def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings) -> None:
     log_in(client)
     first = client.get("/referrals/new")
     assert first.status_code == 200
@@ -92,8 +121,13 @@ def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings
         assert shown in first.text
     token = csrf(first.text)
 
-    step = {"client_name": "Zelda Quintessa Marchbanks", "client_postal_code": "33701", "reasons": "radiating_numbness",
-            "note": "You have sciatica, tingling down the left leg", "_csrf_token": token}
+    step = {
+        "client_name": "Zelda Quintessa Marchbanks",
+        "client_postal_code": "33701",
+        "reasons": "radiating_numbness",
+        "note": "You have sciatica, tingling down the left leg",
+        "_csrf_token": token,
+    }
     review = client.post("/referrals/new", data=step)
     assert review.status_code == 200, review.text
     assert "soon" in review.text and "Possible nerve involvement" in review.text
@@ -102,9 +136,17 @@ def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings
     assert "Bay Physio" not in review.text  # physical therapy is outside this reason's scope
     key = re.search(r'name="idempotency_key" value="([^"]+)"', review.text).group(1)
 
-    send = {**step, "note": "Tingling down the left leg since Monday", "idempotency_key": key,
-            "consent_given": "yes", "consent_method": "verbal", "consent_scope": "clinical",
-            "partner_ids": ["gp2", "gp1"], "order_gp2": "2", "order_gp1": "1"}
+    send = {
+        **step,
+        "note": "Tingling down the left leg since Monday",
+        "idempotency_key": key,
+        "consent_given": "yes",
+        "consent_method": "verbal",
+        "consent_scope": "clinical",
+        "partner_ids": ["gp2", "gp1"],
+        "order_gp2": "2",
+        "order_gp1": "1",
+    }
     sent = client.post("/referrals/new/send", data=send, follow_redirects=False)
     assert sent.status_code == 303, sent.text
     again = client.post("/referrals/new/send", data=send, follow_redirects=False)
@@ -117,29 +159,46 @@ def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings
     assert "tess@clinic.example" in page.text and "requested" in page.text
 
 
-def test_flow_without_consent_explains_and_sends_nothing(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_flow_without_consent_explains_and_sends_nothing(client: TestClient, settings) -> None:
     log_in(client)
-    data = {"client_name": "Zed", "reasons": "strength_posture_goals", "partner_ids": "trn", "consent_given": "yes",
-            "consent_method": "verbal", "consent_scope": "clinical", "_csrf_token": form_token(client)}
+    data = {
+        "client_name": "Zed",
+        "reasons": "strength_posture_goals",
+        "partner_ids": "trn",
+        "consent_given": "yes",
+        "consent_method": "verbal",
+        "consent_scope": "clinical",
+        "_csrf_token": form_token(client),
+    }
     refused = client.post("/referrals/new/send", data=data)
     assert refused.status_code == 422 and "does not cover non-clinical partners" in refused.text
     assert count(settings, referrals) == 0
 
 
-def test_an_edited_form_with_an_unknown_reason_is_refused_plainly(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_an_edited_form_with_an_unknown_reason_is_refused_plainly(client: TestClient, settings) -> None:
     log_in(client)
-    data = {"client_name": "Zed", "reasons": "no_such_reason", "partner_ids": "gp1", "consent_given": "yes",
-            "consent_method": "verbal", "consent_scope": "clinical", "_csrf_token": form_token(client)}
+    data = {
+        "client_name": "Zed",
+        "reasons": "no_such_reason",
+        "partner_ids": "gp1",
+        "consent_given": "yes",
+        "consent_method": "verbal",
+        "consent_scope": "clinical",
+        "_csrf_token": form_token(client),
+    }
     for path in ("/referrals/new", "/referrals/new/send"):
         refused = client.post(path, data=data)
         assert refused.status_code == 422 and "unknown reason code" in refused.text and "Traceback" not in refused.text
     assert count(settings, referrals) == 0
 
 
-def test_emergency_reason_shows_the_instruction_audits_and_creates_nothing(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_emergency_reason_shows_the_instruction_audits_and_creates_nothing(client: TestClient, settings) -> None:
     log_in(client)
-    data = {"client_name": "Zed", "reasons": ["persistent_anxiety_depression", "active_suicidal_intent"],
-            "_csrf_token": form_token(client)}
+    data = {
+        "client_name": "Zed",
+        "reasons": ["persistent_anxiety_depression", "active_suicidal_intent"],
+        "_csrf_token": form_token(client),
+    }
     page = client.post("/referrals/new", data=data)
     assert page.status_code == 200
     assert "988" in page.text and "This is not a referral" in page.text and 'href="tel:988"' in page.text
@@ -149,13 +208,15 @@ def test_emergency_reason_shows_the_instruction_audits_and_creates_nothing(clien
     assert "Call 911 now" in chest.text and count(settings, audit_log) == 2
 
 
-def test_cancel_from_the_referral_page_tells_the_partner(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_cancel_from_the_referral_page_tells_the_partner(client: TestClient, settings) -> None:
     referral = new_referral(client, login(client))
     log_in(client)
     page = client.get(f"/referrals/{referral['id']}")
     assert "Cancel this referral" in page.text
     assert client.post(f"/referrals/{referral['id']}/cancel", data={"reason": "client moved"}).status_code == 403
-    done = client.post(f"/referrals/{referral['id']}/cancel", data={"reason": "client moved", "_csrf_token": csrf(page.text)})
+    done = client.post(
+        f"/referrals/{referral['id']}/cancel", data={"reason": "client moved", "_csrf_token": csrf(page.text)}
+    )
     assert done.status_code == 200 and "cancelled" in done.text and "client moved" in done.text
     assert "Cancel this referral" not in done.text
     flush(client)
@@ -166,8 +227,15 @@ def test_a_therapist_cannot_open_another_therapists_referral_page(client: TestCl
     referral = new_referral(client, login(client))
     token = csrf(client.get("/login").text)
     client.post("/login", data={"email": "ada@clinic.example", "password": PASSWORD, "_csrf_token": token})
-    add = client.post("/admin/staff", data={"email": "other@clinic.example", "role": "therapist",
-                                           "password": PASSWORD, "_csrf_token": csrf(client.get("/admin/staff").text)})
+    add = client.post(
+        "/admin/staff",
+        data={
+            "email": "other@clinic.example",
+            "role": "therapist",
+            "password": PASSWORD,
+            "_csrf_token": csrf(client.get("/admin/staff").text),
+        },
+    )
     assert add.status_code == 200 and "other@clinic.example" in add.text
     client.cookies.clear()
     log_in(client, "other@clinic.example")
@@ -175,6 +243,7 @@ def test_a_therapist_cannot_open_another_therapists_referral_page(client: TestCl
 
 
 # ------------------------------------------------------------------ staff administration
+
 
 def test_admin_manages_staff_and_a_disabled_account_loses_access_at_once(client: TestClient) -> None:
     therapist_api = login(client)
@@ -186,38 +255,56 @@ def test_admin_manages_staff_and_a_disabled_account_loses_access_at_once(client:
     page = client.get("/admin/staff")
     assert page.status_code == 200 and "tess@clinic.example" in page.text
     token = csrf(page.text)
-    short = client.post("/admin/staff", data={"email": "new@clinic.example", "role": "therapist", "password": "short",
-                                              "_csrf_token": token})
+    short = client.post(
+        "/admin/staff",
+        data={"email": "new@clinic.example", "role": "therapist", "password": "short", "_csrf_token": token},
+    )
     assert short.status_code == 422 and "at least 10 characters" in short.text
 
-    disabled = client.post("/admin/staff/change", data={"email": "tess@clinic.example", "role": "therapist",
-                                                        "action": "disable", "_csrf_token": token})
+    disabled = client.post(
+        "/admin/staff/change",
+        data={"email": "tess@clinic.example", "role": "therapist", "action": "disable", "_csrf_token": token},
+    )
     assert disabled.status_code == 200 and "tess@clinic.example is disabled" in disabled.text
     assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 401
-    assert client.post("/api/v1/auth/token", json={"email": "tess@clinic.example", "password": PASSWORD}).status_code == 401
+    assert (
+        client.post("/api/v1/auth/token", json={"email": "tess@clinic.example", "password": PASSWORD}).status_code
+        == 401
+    )
 
     client.post("/admin/staff/change", data={"email": "tess@clinic.example", "action": "enable", "_csrf_token": token})
-    promoted = client.post("/admin/staff/change", data={"email": "tess@clinic.example", "role": "admin",
-                                                        "_csrf_token": token})
+    promoted = client.post(
+        "/admin/staff/change", data={"email": "tess@clinic.example", "role": "admin", "_csrf_token": token}
+    )
     assert "tess@clinic.example is active, admin" in promoted.text
     assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 200
 
     client.post("/admin/staff/change", data={"email": "tess@clinic.example", "action": "disable", "_csrf_token": token})
-    last = client.post("/admin/staff/change", data={"email": "ada@clinic.example", "action": "disable",
-                                                    "_csrf_token": token})
+    last = client.post(
+        "/admin/staff/change", data={"email": "ada@clinic.example", "action": "disable", "_csrf_token": token}
+    )
     assert last.status_code == 409 and "last active admin" in last.text
 
 
 # ------------------------------------------------------------------ needs attention
 
-def test_a_failed_email_puts_the_referral_under_needs_attention(client: TestClient, settings) -> None:  # noqa: ANN001
+
+def test_a_failed_email_puts_the_referral_under_needs_attention(client: TestClient, settings) -> None:
     headers = login(client)
     troubled = new_referral(client, headers)
     fine = new_referral(client, headers, reasons=["rehab_exercise_needed"], partner_ids=["pt1"])
     flush(client)
     offer = next(e for e in queued_emails(settings.redis_url) if e.referral_id == troubled["id"])
-    deliver(settings, EmailDelivery(notification_id=offer.notification_id, outcome="failed", at=datetime.now(UTC),
-                                    referral_id=troubled["id"], detail="550 mailbox unavailable"))
+    deliver(
+        settings,
+        EmailDelivery(
+            notification_id=offer.notification_id,
+            outcome="failed",
+            at=datetime.now(UTC),
+            referral_id=troubled["id"],
+            detail="550 mailbox unavailable",
+        ),
+    )
 
     flagged = client.get("/api/v1/referrals", params={"needs_attention": "true"}, headers=headers).json()
     assert [r["id"] for r in flagged] == [troubled["id"]]
@@ -238,7 +325,8 @@ def test_a_failed_email_puts_the_referral_under_needs_attention(client: TestClie
 
 # ------------------------------------------------------------------ partners acknowledging
 
-def test_received_is_an_explicit_post_never_a_get(client: TestClient, settings) -> None:  # noqa: ANN001
+
+def test_received_is_an_explicit_post_never_a_get(client: TestClient, settings) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     flush(client)
@@ -252,11 +340,21 @@ def test_received_is_an_explicit_post_never_a_get(client: TestClient, settings) 
     assert seen.status_code == 200 and "You have told the clinic" in seen.text
     detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
     assert detail["status"] == "received"
-    assert detail["timeline"][-1]["from_status"] == "requested" and "Dr. Ana Gomez has seen" in detail["timeline"][-1]["why"]
+    assert (
+        detail["timeline"][-1]["from_status"] == "requested"
+        and "Dr. Ana Gomez has seen" in detail["timeline"][-1]["why"]
+    )
 
     # Declining after acknowledging: back to requested, with the next partner offered.
-    declined = client.post(path, data={"decision": "decline", "reason": "no_capacity", "_csrf_token": csrf(page.text),
-                                       "note": "Booked until March <b>sorry</b>"})
+    declined = client.post(
+        path,
+        data={
+            "decision": "decline",
+            "reason": "no_capacity",
+            "_csrf_token": csrf(page.text),
+            "note": "Booked until March <b>sorry</b>",
+        },
+    )
     assert declined.status_code == 200
     detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
     assert detail["status"] == "requested"
@@ -269,7 +367,7 @@ def test_received_is_an_explicit_post_never_a_get(client: TestClient, settings) 
     assert client.post(f"{path}/received", data={"_csrf_token": csrf(page.text)}).status_code == 410
 
 
-def test_accept_after_acknowledging(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_accept_after_acknowledging(client: TestClient, settings) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     flush(client)
@@ -279,48 +377,68 @@ def test_accept_after_acknowledging(client: TestClient, settings) -> None:  # no
     assert client.post(path, data={"decision": "accept", "_csrf_token": token}).status_code == 200
     detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
     assert [e["to_status"] for e in detail["timeline"] if e["from_status"] != e["to_status"]][-2:] == [
-        "received", "accepted"]
+        "received",
+        "accepted",
+    ]
 
 
 # ------------------------------------------------------------------ suggestions
 
+
 def placed(pid: str, category: str, lat: float, lon: float, name: str) -> PartnerSnapshot:
-    return PartnerSnapshot(id=pid, slug=pid, name=name, category=category, email=f"{pid}@partners.example",
-                           status="active", location=Location(lat=lat, lon=lon))
+    return PartnerSnapshot(
+        id=pid,
+        slug=pid,
+        name=name,
+        category=category,
+        email=f"{pid}@partners.example",
+        status="active",
+        location=Location(lat=lat, lon=lon),
+    )
 
 
-def test_suggestions_rank_nearer_partners_higher_and_say_how_far(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_suggestions_rank_nearer_partners_higher_and_say_how_far(client: TestClient, settings) -> None:
     # 33701 is downtown St. Petersburg, FL. Tampa is ~30 km away; Orlando ~150 km.
     deliver(settings, changed(placed("far", "physical_therapy", 28.5383, -81.3792, "Orlando Physio")))
     deliver(settings, changed(placed("near", "physical_therapy", 27.7731, -82.6400, "Downtown Physio")))
     deliver(settings, changed(placed("mid", "physical_therapy", 27.9506, -82.4572, "Tampa Physio")))
     headers = login(client)
-    ranked = client.post("/api/v1/referrals/suggestions", headers=headers,
-                         json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"}).json()
+    ranked = client.post(
+        "/api/v1/referrals/suggestions",
+        headers=headers,
+        json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"},
+    ).json()
     named = [s["partner_id"] for s in ranked]
     assert named.index("near") < named.index("mid") < named.index("far")
     near = ranked[named.index("near")]
     assert near["distance_km"] < 5 and any("km from 33701" in line for line in near["why"])
-    unknown = client.post("/api/v1/referrals/suggestions", headers=headers,
-                          json={"reasons": ["rehab_exercise_needed"], "postal_code": "00000"})
+    unknown = client.post(
+        "/api/v1/referrals/suggestions",
+        headers=headers,
+        json={"reasons": ["rehab_exercise_needed"], "postal_code": "00000"},
+    )
     assert unknown.status_code == 422 and unknown.json()["extra"]["key"] == "postal_code"
 
 
-def test_suggestions_weigh_each_partners_acceptance_history(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_suggestions_weigh_each_partners_acceptance_history(client: TestClient, settings) -> None:
     headers = login(client)
     for _ in range(3):
         new_referral(client, headers, partner_ids=["gp2"])
         flush(client)
         path = link_path([e for e in queued_emails(settings.redis_url) if e.kind == "offer"][-1])
-        assert client.post(path, data={"decision": "accept", "_csrf_token": csrf(client.get(path).text)}).status_code == 200
-    ranked = client.post("/api/v1/referrals/suggestions", headers=headers,
-                         json={"reasons": ["calf_swelling_one_side"]}).json()
+        assert (
+            client.post(path, data={"decision": "accept", "_csrf_token": csrf(client.get(path).text)}).status_code
+            == 200
+        )
+    ranked = client.post(
+        "/api/v1/referrals/suggestions", headers=headers, json={"reasons": ["calf_swelling_one_side"]}
+    ).json()
     assert [s["partner_id"] for s in ranked] == ["gp2", "gp1"]
     assert any(line.startswith("accepted 3 of 3 offers (100%), usually within") for line in ranked[0]["why"])
     assert "no referral history yet" in ranked[1]["why"]
 
 
-def test_referral_without_partners_uses_the_clients_zip(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_referral_without_partners_uses_the_clients_zip(client: TestClient, settings) -> None:
     deliver(settings, changed(placed("far", "physical_therapy", 28.5383, -81.3792, "Orlando Physio")))
     deliver(settings, changed(placed("near", "physical_therapy", 27.7731, -82.6400, "Downtown Physio")))
     referral = new_referral(client, login(client), reasons=["rehab_exercise_needed"], partner_ids=None)
@@ -330,13 +448,17 @@ def test_referral_without_partners_uses_the_clients_zip(client: TestClient, sett
 
 # ------------------------------------------------------------------ the CLI equivalents
 
-def test_user_cli_lists_disables_enables_and_changes_role(settings, capsys) -> None:  # noqa: ANN001
+
+def test_user_cli_lists_disables_enables_and_changes_role(settings, capsys) -> None:
     import os
 
     from services import cli
 
-    env = {"HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url, "HANDOFF_DATA_DIR": settings.data_dir,
-           "HANDOFF_REDIS_URL": settings.redis_url}
+    env = {
+        "HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url,
+        "HANDOFF_DATA_DIR": settings.data_dir,
+        "HANDOFF_REDIS_URL": settings.redis_url,
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -357,6 +479,7 @@ def test_user_cli_lists_disables_enables_and_changes_role(settings, capsys) -> N
 
 # ------------------------------------------------------------------ the rules over the API
 
+
 def test_scope_reasons_cover_the_contracts_codes(client: TestClient) -> None:
     assert client.get("/api/v1/scope/reasons").status_code == 401
     body = client.get("/api/v1/scope/reasons", headers=login(client)).json()
@@ -376,11 +499,15 @@ def test_scope_reasons_cover_the_contracts_codes(client: TestClient) -> None:
     assert "988" in by_code["active_suicidal_intent"]["instruction"]
 
 
-def test_the_same_request_sent_twice_at_once_issues_one_referral(client: TestClient, settings) -> None:  # noqa: ANN001
+def test_the_same_request_sent_twice_at_once_issues_one_referral(client: TestClient, settings) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    body = {"client": {"name": "Zed"}, "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
-            "reasons": ["calf_swelling_one_side"], "partner_ids": ["gp1"]}
+    body = {
+        "client": {"name": "Zed"},
+        "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
+        "reasons": ["calf_swelling_one_side"],
+        "partner_ids": ["gp1"],
+    }
     headers = {**login(client), "Idempotency-Key": "sent-twice-1"}
     # Two threads: both requests run on the app's event loop at the same time.
     with ThreadPoolExecutor(2) as pool:

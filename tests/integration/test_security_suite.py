@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,32 +38,64 @@ from tests.integration.test_directory_web import PARTNER, make_settings
 from tests.integration.test_directory_web import bearer as directory_bearer
 from tests.integration.test_referrals_outcomes import accept
 from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    PASSWORD, client, flush, link_path, login, new_referral, queued_emails, settings,
+    PASSWORD,
+    client,
+    flush,
+    link_path,
+    login,
+    new_referral,
+    queued_emails,
+    settings,
 )
 from tests.integration.test_referrals_web import csrf
 
 Route = tuple[str, str]  # (method, path template as app.routes lists it)
 
 # The OpenAPI documents and the API viewers: public on purpose.
-SCHEMA = {("GET", path) for path in (
-    "/schema", "/schema/openapi.json", "/schema/openapi.yml", "/schema/openapi.yaml", "/schema/redoc",
-    "/schema/swagger", "/schema/rapidoc", "/schema/elements", "/schema/oauth2-redirect.html", "/schema/{path}",
-)}
+SCHEMA = {
+    ("GET", path)
+    for path in (
+        "/schema",
+        "/schema/openapi.json",
+        "/schema/openapi.yml",
+        "/schema/openapi.yaml",
+        "/schema/redoc",
+        "/schema/swagger",
+        "/schema/rapidoc",
+        "/schema/elements",
+        "/schema/oauth2-redirect.html",
+        "/schema/{path}",
+    )
+}
 # Operational endpoints: probes and Prometheus reach them without credentials.
 OPS = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
 # Every route anyone may use without a staff login. Anything else must refuse strangers.
 PUBLIC: dict[str, set[Route]] = {
-    "directory": OPS | SCHEMA | {
-        ("GET", "/api/v1/partners"), ("GET", "/api/v1/partners/{partner_id}"), ("GET", "/api/v1/categories"),
-        ("GET", "/partners-in-health"), ("GET", "/partners-in-health/{slug}"),
+    "directory": OPS
+    | SCHEMA
+    | {
+        ("GET", "/api/v1/partners"),
+        ("GET", "/api/v1/partners/{partner_id}"),
+        ("GET", "/api/v1/categories"),
+        ("GET", "/partners-in-health"),
+        ("GET", "/partners-in-health/{slug}"),
     },
-    "referrals": OPS | SCHEMA | {
+    "referrals": OPS
+    | SCHEMA
+    | {
         ("POST", "/api/v1/auth/token"),
-        ("GET", "/login"), ("POST", "/login"), ("GET", "/logout"), ("POST", "/logout"),
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("GET", "/logout"),
+        ("POST", "/logout"),
         # Partners hold a signed link instead of a login; see the link tests below.
-        ("GET", "/respond/{token}"), ("POST", "/respond/{token}"), ("POST", "/respond/{token}/received"),
-        ("GET", "/report/{token}"), ("POST", "/report/{token}"),
-        ("GET", "/static/{file_path}"), ("HEAD", "/static/{file_path}"),
+        ("GET", "/respond/{token}"),
+        ("POST", "/respond/{token}"),
+        ("POST", "/respond/{token}/received"),
+        ("GET", "/report/{token}"),
+        ("POST", "/report/{token}"),
+        ("GET", "/static/{file_path}"),
+        ("HEAD", "/static/{file_path}"),
     },
 }
 # The referrals routes for admins only; its other staff routes are for any staff member. (Every
@@ -74,8 +106,12 @@ REFERRALS_ADMIN_ONLY = {("GET", "/admin/staff"), ("POST", "/admin/staff"), ("POS
 def routes(app: Litestar) -> set[Route]:
     """Every (method, path) the app serves. OPTIONS is Litestar's own preflight answer, the same
     for every path, and carries no data."""
-    return {(method, route.path_format) for route in app.routes for method in getattr(route, "methods", ())
-            if method != "OPTIONS"}
+    return {
+        (method, route.path_format)
+        for route in app.routes
+        for method in getattr(route, "methods", ())
+        if method != "OPTIONS"
+    }
 
 
 def filled(path: str, values: dict[str, str] | None = None) -> str:
@@ -92,7 +128,7 @@ class Caller:
         self.client = client
         self.csrf = generate_csrf_token(secret=csrf_secret)
 
-    def __call__(self, method: str, path: str, *, token: str = "", csrf_token: bool = True, **kwargs: object):  # noqa: ANN204
+    def __call__(self, method: str, path: str, *, token: str = "", csrf_token: bool = True, **kwargs: object):
         self.client.cookies.clear()
         headers = dict(kwargs.pop("headers", {}))  # type: ignore[call-overload]
         if csrf_token:
@@ -152,22 +188,24 @@ def referrals_token(client: TestClient, email: str) -> str:  # noqa: F811
     return login(client, email)["Authorization"].split()[1]
 
 
-def snapshot(url: str, metadata) -> dict[str, list]:  # noqa: ANN001
+def snapshot(url: str, metadata) -> dict[str, list]:
     """Every row of every table of a service's database."""
 
     async def read() -> dict[str, list]:
         engine = database.create_engine(url)
         try:
             async with engine.connect() as connection:
-                return {name: sorted(map(repr, (await connection.execute(select(table))).all()))
-                        for name, table in metadata.tables.items()}
+                return {
+                    name: sorted(map(repr, (await connection.execute(select(table))).all()))
+                    for name, table in metadata.tables.items()
+                }
         finally:
             await engine.dispose()
 
     return asyncio.run(read())
 
 
-def settled(url: str, metadata) -> dict[str, list]:  # noqa: ANN001
+def settled(url: str, metadata) -> dict[str, list]:
     """:func:`snapshot` once nothing changes for a moment: a relay pass that began before a flush
     may still be marking its outbox rows sent."""
     previous, deadline = snapshot(url, metadata), time.monotonic() + 30
@@ -185,8 +223,13 @@ def settled(url: str, metadata) -> dict[str, list]:  # noqa: ANN001
 
 def directory_problems(directory: TestClient) -> list:
     guarded = routes(directory.app) - PUBLIC["directory"]
-    return guard_problems(Caller(directory, directory.app.state.signing_key), guarded, admin_only=guarded,
-                          admin=directory_token("admin"), therapist=directory_token("therapist"))
+    return guard_problems(
+        Caller(directory, directory.app.state.signing_key),
+        guarded,
+        admin_only=guarded,
+        admin=directory_token("admin"),
+        therapist=directory_token("therapist"),
+    )
 
 
 def test_every_directory_route_is_public_by_name_or_for_admins_only(directory: TestClient) -> None:
@@ -203,9 +246,16 @@ def test_every_referrals_route_is_public_by_name_or_for_staff(client: TestClient
     guarded = served - PUBLIC["referrals"]
     assert len(guarded) > 20
     call = Caller(client, client.app.state.signing_key)
-    assert guard_problems(call, guarded, admin_only=REFERRALS_ADMIN_ONLY,
-                          admin=referrals_token(client, "ada@clinic.example"),
-                          therapist=referrals_token(client, "tess@clinic.example")) == []
+    assert (
+        guard_problems(
+            call,
+            guarded,
+            admin_only=REFERRALS_ADMIN_ONLY,
+            admin=referrals_token(client, "ada@clinic.example"),
+            therapist=referrals_token(client, "tess@clinic.example"),
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("path", ["/api/v1/reports/everything", "/reports/everything"])
@@ -238,9 +288,17 @@ REFERRALS_FORMS: dict[str, dict] = {
     "/login": {"data": {"email": "tess@clinic.example", "password": PASSWORD}},
     "/logout": {},
     "/referrals/new": {"data": {"client_name": "Zed", "reasons": "chest_pain_breathless"}},
-    "/referrals/new/send": {"data": {
-        "client_name": "Zed", "reasons": "calf_swelling_one_side", "partner_ids": "gp1", "consent_given": "yes",
-        "consent_method": "verbal", "consent_scope": "clinical", "idempotency_key": "csrf-suite-1"}},
+    "/referrals/new/send": {
+        "data": {
+            "client_name": "Zed",
+            "reasons": "calf_swelling_one_side",
+            "partner_ids": "gp1",
+            "consent_given": "yes",
+            "consent_method": "verbal",
+            "consent_scope": "clinical",
+            "idempotency_key": "csrf-suite-1",
+        }
+    },
     "/referrals/{referral_id}/cancel": {"data": {"reason": "client moved"}},
     "/referrals/{referral_id}/hold": {"data": {"reason": "client travelling"}},
     "/referrals/{referral_id}/resume": {},
@@ -254,8 +312,17 @@ REFERRALS_FORMS: dict[str, dict] = {
 }
 
 
-def assert_forms_need_csrf(call: Caller, forms: dict[str, dict], *, served: set[Route], paths: dict[str, str],
-                           staff: str, db_url: str, metadata, origin: str) -> None:  # noqa: ANN001
+def assert_forms_need_csrf(
+    call: Caller,
+    forms: dict[str, dict],
+    *,
+    served: set[Route],
+    paths: dict[str, str],
+    staff: str,
+    db_url: str,
+    metadata,
+    origin: str,
+) -> None:
     """Each form (at ``paths[template]``) posted by signed-in ``staff`` without its CSRF token is
     refused with 403 and changes nothing in the database; the same post with the token then gets
     past the check, so the refusal was the token's doing."""
@@ -274,10 +341,14 @@ def assert_forms_need_csrf(call: Caller, forms: dict[str, dict], *, served: set[
 def test_every_directory_form_needs_its_csrf_token(directory: TestClient, directory_settings: Settings) -> None:
     partner = directory.post("/api/v1/partners", json=PARTNER, headers=directory_bearer("admin")).json()
     assert_forms_need_csrf(
-        Caller(directory, directory.app.state.signing_key), DIRECTORY_FORMS, served=routes(directory.app),
+        Caller(directory, directory.app.state.signing_key),
+        DIRECTORY_FORMS,
+        served=routes(directory.app),
         paths={template: filled(template, {"partner_id": partner["id"]}) for template in DIRECTORY_FORMS},
-        staff=directory_token("admin"), db_url=directory_settings.db_url("directory"),
-        metadata=directory_storage.metadata, origin=directory_settings.public_url("directory"),
+        staff=directory_token("admin"),
+        db_url=directory_settings.db_url("directory"),
+        metadata=directory_storage.metadata,
+        origin=directory_settings.public_url("directory"),
     )
 
 
@@ -289,10 +360,14 @@ def test_every_referrals_form_needs_its_csrf_token(client: TestClient, settings:
     _, report_path = accept(client, settings, therapist)
     values = {"referral_id": referral["id"], "token": link_path(offer).rsplit("/", 1)[1]}
     assert_forms_need_csrf(
-        Caller(client, client.app.state.signing_key), REFERRALS_FORMS, served=routes(client.app),
+        Caller(client, client.app.state.signing_key),
+        REFERRALS_FORMS,
+        served=routes(client.app),
         paths={template: filled(template, values) for template in REFERRALS_FORMS} | {"/report/{token}": report_path},
-        staff=referrals_token(client, "ada@clinic.example"), db_url=settings.db_url("referrals"),
-        metadata=referrals_storage.metadata, origin=settings.public_url("referrals"),
+        staff=referrals_token(client, "ada@clinic.example"),
+        db_url=settings.db_url("referrals"),
+        metadata=referrals_storage.metadata,
+        origin=settings.public_url("referrals"),
     )
 
 
@@ -312,19 +387,26 @@ def with_claims(token: str, **changes: object) -> str:
 
 
 def offer_token(settings: Settings, referral: dict, to: str) -> str:  # noqa: F811
-    email = [e for e in queued_emails(settings.redis_url) if e.referral_id == referral["id"] and e.kind == "offer"
-             and e.to == to][-1]
+    email = [
+        e
+        for e in queued_emails(settings.redis_url)
+        if e.referral_id == referral["id"] and e.kind == "offer" and e.to == to
+    ][-1]
     return link_path(email).rsplit("/", 1)[1]
 
 
 def test_partner_links_tampered_forged_or_aimed_at_another_offer_are_refused(
-    client: TestClient, settings: Settings  # noqa: F811
+    client: TestClient,
+    settings: Settings,  # noqa: F811
 ) -> None:
     headers = login(client)
     mine = new_referral(client, headers)
     other = new_referral(client, headers, reasons=["rehab_exercise_needed"], partner_ids=["pt1"])
     flush(client)
-    token, others = offer_token(settings, mine, "gp1@partners.example"), offer_token(settings, other, "pt1@partners.example")
+    token, others = (
+        offer_token(settings, mine, "gp1@partners.example"),
+        offer_token(settings, other, "pt1@partners.example"),
+    )
     page = client.get(f"/respond/{token}")
     form_token = csrf(page.text)
     stored = settled(settings.db_url("referrals"), referrals_storage.metadata)
@@ -335,13 +417,22 @@ def test_partner_links_tampered_forged_or_aimed_at_another_offer_are_refused(
         "offer swapped": with_claims(token, oid=claims(others)["oid"]),
         "deadline moved": with_claims(token, exp=claims(token)["exp"] + 86400 * 365),
         "signature cut": token[:-6],
-        "signed with another key": links.issue(key="not-the-clinics-key-" * 3, offer_id=claims(others)["oid"],
-                                               expires_at=datetime.now(UTC) + timedelta(days=1)),
-        "made for reports": links.issue(key=settings.secret_key, offer_id=claims(token)["oid"], purpose="report",
-                                        nonce="guess", expires_at=datetime.now(UTC) + timedelta(days=1)),
+        "signed with another key": links.issue(
+            key="not-the-clinics-key-" * 3,
+            offer_id=claims(others)["oid"],
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        ),
+        "made for reports": links.issue(
+            key=settings.secret_key,
+            offer_id=claims(token)["oid"],
+            purpose="report",
+            nonce="guess",
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        ),
         "a staff token": staff_token,
-        "an offer that does not exist": links.issue(key=settings.secret_key, offer_id="no-such-offer",
-                                                    expires_at=datetime.now(UTC) + timedelta(days=1)),
+        "an offer that does not exist": links.issue(
+            key=settings.secret_key, offer_id="no-such-offer", expires_at=datetime.now(UTC) + timedelta(days=1)
+        ),
     }
     for why, forged in attempts.items():
         assert client.get(f"/respond/{forged}").status_code == 403, why
@@ -360,7 +451,8 @@ def test_partner_links_tampered_forged_or_aimed_at_another_offer_are_refused(
 
 
 def test_expired_and_used_links_are_gone_and_cannot_touch_the_next_offer(
-    client: TestClient, settings: Settings  # noqa: F811
+    client: TestClient,
+    settings: Settings,  # noqa: F811
 ) -> None:
     headers = login(client)
     referral = new_referral(client, headers)  # gp1 is offered it, gp2 waits
@@ -370,16 +462,18 @@ def test_expired_and_used_links_are_gone_and_cannot_touch_the_next_offer(
     stored = settled(settings.db_url("referrals"), referrals_storage.metadata)
 
     # Properly signed, but past its time.
-    expired = links.issue(key=settings.secret_key, offer_id=claims(first)["oid"],
-                          expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    expired = links.issue(
+        key=settings.secret_key, offer_id=claims(first)["oid"], expires_at=datetime.now(UTC) - timedelta(minutes=1)
+    )
     assert client.get(f"/respond/{expired}").status_code == 410
     assert client.post(f"/respond/{expired}", data={"decision": "accept", "_csrf_token": form_token}).status_code == 410
     assert client.post(f"/respond/{expired}/received", data={"_csrf_token": form_token}).status_code == 410
     assert snapshot(settings.db_url("referrals"), referrals_storage.metadata) == stored
 
     # gp1 declines; gp2 is offered it. gp1's link, used, can do nothing to gp2's offer.
-    declined = client.post(f"/respond/{first}", data={"decision": "decline", "reason": "no_capacity",
-                                                      "_csrf_token": form_token})
+    declined = client.post(
+        f"/respond/{first}", data={"decision": "decline", "reason": "no_capacity", "_csrf_token": form_token}
+    )
     assert declined.status_code == 200
     flush(client)
     second = offer_token(settings, referral, "gp2@partners.example")
@@ -397,9 +491,11 @@ def test_expired_and_used_links_are_gone_and_cannot_touch_the_next_offer(
     async def past_deadline() -> None:
         engine = database.create_engine(settings.db_url("referrals"))
         async with engine.begin() as connection:
-            await connection.execute(update(referrals_storage.offers)
-                                     .where(referrals_storage.offers.c.id == claims(second)["oid"])
-                                     .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+            await connection.execute(
+                update(referrals_storage.offers)
+                .where(referrals_storage.offers.c.id == claims(second)["oid"])
+                .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+            )
         await engine.dispose()
 
     asyncio.run(past_deadline())
@@ -421,8 +517,12 @@ def test_a_whole_referral_at_debug_level_logs_no_secret_token_or_client_data(tmp
     unique = secrets.token_hex(4)
     key, admin_password, therapist_password = secrets.token_urlsafe(48), f"adm-{unique}-pw", f"thr-{unique}-pw"
     wrong_password = f"not-{unique}-it"
-    person = {"name": f"Ottoline Quarrington{unique}", "email": f"ottoline.{unique}@client.example",
-              "phone": "+17275550187", "postal_code": "33701"}
+    person = {
+        "name": f"Ottoline Quarrington{unique}",
+        "email": f"ottoline.{unique}@client.example",
+        "phone": "+17275550187",
+        "postal_code": "33701",
+    }
     note = f"Tender left calf since the long flight home {unique}"
     outcome_note = f"Seen twice, ultrasound clear {unique}"
 
@@ -431,13 +531,16 @@ def test_a_whole_referral_at_debug_level_logs_no_secret_token_or_client_data(tmp
     cli_output = []
     system.start()
     try:
-        for address, role, password in (("admin@clinic.example", "admin", admin_password),
-                                        ("tess@clinic.example", "therapist", therapist_password)):
+        for address, role, password in (
+            ("admin@clinic.example", "admin", admin_password),
+            ("tess@clinic.example", "therapist", therapist_password),
+        ):
             added = system.handoff("user", "add", "--email", address, "--role", role, stdin=password + "\n")
             assert added.returncode == 0, added.stderr
             cli_output.append(added.stdout + added.stderr)
-        refused = system.referrals.post("/api/v1/auth/token", json={"email": "tess@clinic.example",
-                                                                    "password": wrong_password})
+        refused = system.referrals.post(
+            "/api/v1/auth/token", json={"email": "tess@clinic.example", "password": wrong_password}
+        )
         assert refused.status_code == 401
 
         def bearer(email_address: str, password: str) -> str:
@@ -445,58 +548,105 @@ def test_a_whole_referral_at_debug_level_logs_no_secret_token_or_client_data(tmp
             assert answer.status_code == 200, answer.text
             return answer.json()["access_token"]
 
-        admin, therapist = bearer("admin@clinic.example", admin_password), bearer("tess@clinic.example", therapist_password)
-        signed_in = system.referrals.post("/login", data={
-            "email": "tess@clinic.example", "password": therapist_password,
-            "_csrf_token": csrf(system.referrals.get("/login").text)})
+        admin, therapist = (
+            bearer("admin@clinic.example", admin_password),
+            bearer("tess@clinic.example", therapist_password),
+        )
+        signed_in = system.referrals.post(
+            "/login",
+            data={
+                "email": "tess@clinic.example",
+                "password": therapist_password,
+                "_csrf_token": csrf(system.referrals.get("/login").text),
+            },
+        )
         assert signed_in.status_code == 303
         cookie = system.referrals.cookies[STAFF_COOKIE]
 
-        partner = system.directory.post("/api/v1/partners", headers={"Authorization": f"Bearer {admin}"}, json={
-            "name": "Dr. Rosa Delgado", "category": "primary_care", "email": "rosa@bayside.example",
-            "accepting_new_clients": "yes"}).json()
+        partner = system.directory.post(
+            "/api/v1/partners",
+            headers={"Authorization": f"Bearer {admin}"},
+            json={
+                "name": "Dr. Rosa Delgado",
+                "category": "primary_care",
+                "email": "rosa@bayside.example",
+                "accepting_new_clients": "yes",
+            },
+        ).json()
 
         def replicated() -> bool:
-            ranked = system.referrals.post("/api/v1/referrals/suggestions", headers={"Authorization": f"Bearer {therapist}"},
-                                           json={"reasons": ["calf_swelling_one_side"]})
+            ranked = system.referrals.post(
+                "/api/v1/referrals/suggestions",
+                headers={"Authorization": f"Bearer {therapist}"},
+                json={"reasons": ["calf_swelling_one_side"]},
+            )
             return partner["id"] in [s["partner_id"] for s in ranked.json()]
 
         eventually(replicated, what="the partner in the referrals replica")
-        issued = system.referrals.post("/api/v1/referrals", headers={"Authorization": f"Bearer {therapist}"}, json={
-            "client": person, "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
-            "reasons": ["calf_swelling_one_side"], "note": note, "partner_ids": [partner["id"]]})
+        issued = system.referrals.post(
+            "/api/v1/referrals",
+            headers={"Authorization": f"Bearer {therapist}"},
+            json={
+                "client": person,
+                "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
+                "reasons": ["calf_swelling_one_side"],
+                "note": note,
+                "partner_ids": [partner["id"]],
+            },
+        )
         assert issued.status_code == 201, issued.text
         referral = issued.json()
         assert person["name"] in system.referrals.get(f"/referrals/{referral['id']}").text
 
         def link(kind: str) -> str:
-            message = eventually(lambda: next((m for m in system.mail() if f"/{kind}/" in body_text(m)), None),
-                                 what=f"the email with a /{kind}/ link")
+            message = eventually(
+                lambda: next((m for m in system.mail() if f"/{kind}/" in body_text(m)), None),
+                what=f"the email with a /{kind}/ link",
+            )
             return "/" + kind + "/" + re.search(rf"/{kind}/(\S+)", body_text(message)).group(1)
 
         respond = link("respond")
-        answered = system.referrals.post(respond, data={"decision": "accept",
-                                                       "_csrf_token": csrf(system.referrals.get(respond).text)})
+        answered = system.referrals.post(
+            respond, data={"decision": "accept", "_csrf_token": csrf(system.referrals.get(respond).text)}
+        )
         assert answered.status_code == 200, answered.text
         report = link("report")
-        reported = system.referrals.post(report, data={
-            "outcome": "completed", "clearance": "ok", "note": outcome_note,
-            "_csrf_token": csrf(system.referrals.get(report).text)})
+        reported = system.referrals.post(
+            report,
+            data={
+                "outcome": "completed",
+                "clearance": "ok",
+                "note": outcome_note,
+                "_csrf_token": csrf(system.referrals.get(report).text),
+            },
+        )
         assert reported.status_code == 200, reported.text
-        detail = system.referrals.get(f"/api/v1/referrals/{referral['id']}", headers={"Authorization": f"Bearer {therapist}"})
+        detail = system.referrals.get(
+            f"/api/v1/referrals/{referral['id']}", headers={"Authorization": f"Bearer {therapist}"}
+        )
         assert detail.json()["status"] == "completed"
     finally:
         code, output = system.stop()
     assert code == 0
 
     secret_values = {
-        "the secret key": key, "the admin's password": admin_password, "the therapist's password": therapist_password,
-        "a wrong password": wrong_password, "the client's name": person["name"], "the client's email": person["email"],
-        "the client's phone": person["phone"][-7:], "the referral note": note, "the outcome note": outcome_note,
+        "the secret key": key,
+        "the admin's password": admin_password,
+        "the therapist's password": therapist_password,
+        "a wrong password": wrong_password,
+        "the client's name": person["name"],
+        "the client's email": person["email"],
+        "the client's phone": person["phone"][-7:],
+        "the referral note": note,
+        "the outcome note": outcome_note,
     }
-    for name, token in (("the admin's token", admin), ("the therapist's token", therapist),
-                        ("the login cookie", cookie), ("the partner's answer link", respond.rsplit("/", 1)[1]),
-                        ("the partner's report link", report.rsplit("/", 1)[1])):
+    for name, token in (
+        ("the admin's token", admin),
+        ("the therapist's token", therapist),
+        ("the login cookie", cookie),
+        ("the partner's answer link", respond.rsplit("/", 1)[1]),
+        ("the partner's report link", report.rsplit("/", 1)[1]),
+    ):
         secret_values[name] = token
         secret_values[f"{name}'s signature"] = token.rsplit(".", 1)[1]
     logs = {"handoff dev's output": output, "the CLI's output": "\n".join(cli_output)}

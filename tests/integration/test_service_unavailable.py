@@ -10,14 +10,20 @@ from services.referrals.storage import idempotency_keys, outbox, referrals
 from shared.web import RETRY_AFTER_SECONDS
 from tests.integration.fault_stack import locked
 from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    CLIENT, CONSENT, client, count, login, settings,
+    CLIENT,
+    CONSENT,
+    client,
+    count,
+    login,
+    settings,
 )
 
 BODY = {"client": CLIENT, "consent": CONSENT, "reasons": ["calf_swelling_one_side"], "partner_ids": ["gp1"]}
 
 
 def test_a_locked_database_answers_503_and_the_same_request_later_goes_through(
-    client: TestClient, settings  # noqa: ANN001
+    client: TestClient,
+    settings,
 ) -> None:
     headers = {**login(client), "Idempotency-Key": "sent-during-the-lock"}
     with locked(settings.db_url("referrals")):
@@ -34,4 +40,3 @@ def test_a_locked_database_answers_503_and_the_same_request_later_goes_through(
     replay = client.post("/api/v1/referrals", json=BODY, headers=headers)
     assert replay.status_code == 201 and replay.json() == again.json()
     assert count(settings, referrals) == 1
-

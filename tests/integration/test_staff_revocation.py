@@ -107,8 +107,11 @@ def assert_refused(directory: TestClient, settings: Settings, token: str) -> Non
 
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> pytest.MonkeyPatch:  # noqa: F811
-    for name, value in {"HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url, "HANDOFF_DATA_DIR": settings.data_dir,
-                        "HANDOFF_REDIS_URL": settings.redis_url}.items():
+    for name, value in {
+        "HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url,
+        "HANDOFF_DATA_DIR": settings.data_dir,
+        "HANDOFF_REDIS_URL": settings.redis_url,
+    }.items():
         monkeypatch.setenv(name, value)
     return monkeypatch
 
@@ -117,7 +120,10 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> pytest.Monke
 
 
 def test_disabled_on_the_admin_page_loses_the_directory_at_once_and_a_new_login_works(
-    client: TestClient, directory: TestClient, settings: Settings, dora: Staff  # noqa: F811
+    client: TestClient,
+    directory: TestClient,
+    settings: Settings,
+    dora: Staff,
 ) -> None:
     held = [api_token(client, DORA), page_token(client, DORA)]
     assert [directory_answers(directory, token) for token in held] == [(200, 200), (200, 200)]
@@ -142,7 +148,9 @@ def test_disabled_on_the_admin_page_loses_the_directory_at_once_and_a_new_login_
 
 
 def test_an_admin_made_therapist_on_the_admin_page_loses_directory_admin_at_once(
-    client: TestClient, directory: TestClient, settings: Settings  # noqa: F811
+    client: TestClient,
+    directory: TestClient,
+    settings: Settings,  # noqa: F811
 ) -> None:
     held = api_token(client, DORA)
     assert directory_answers(directory, held) == (200, 200)
@@ -155,7 +163,10 @@ def test_an_admin_made_therapist_on_the_admin_page_loses_directory_admin_at_once
 
 
 def test_redis_away_while_disabling_saves_the_disable_and_tells_the_admin_what_still_works(
-    client: TestClient, directory: TestClient, settings: Settings, closed_redis_url: str  # noqa: F811
+    client: TestClient,
+    directory: TestClient,
+    settings: Settings,
+    closed_redis_url: str,  # noqa: F811
 ) -> None:
     held = api_token(client, DORA)
     with TestClient(referrals_app(msgspec.structs.replace(settings, redis_url=closed_redis_url))) as offline:
@@ -177,7 +188,10 @@ def test_redis_away_while_disabling_saves_the_disable_and_tells_the_admin_what_s
 
 
 def test_disabled_or_demoted_with_the_cli_loses_the_directory_at_once(
-    client: TestClient, directory: TestClient, settings: Settings, cli_env: pytest.MonkeyPatch,  # noqa: F811
+    client: TestClient,
+    directory: TestClient,
+    settings: Settings,
+    cli_env: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
     held = api_token(client, DORA)
@@ -195,8 +209,12 @@ def test_disabled_or_demoted_with_the_cli_loses_the_directory_at_once(
 
 
 def test_redis_away_the_cli_disables_and_fails_saying_what_still_works(
-    client: TestClient, directory: TestClient, settings: Settings, cli_env: pytest.MonkeyPatch,  # noqa: F811
-    closed_redis_url: str, capsys: pytest.CaptureFixture,  # noqa: F811
+    client: TestClient,
+    directory: TestClient,
+    settings: Settings,
+    cli_env: pytest.MonkeyPatch,
+    closed_redis_url: str,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     held = api_token(client, DORA)
     cli_env.setenv("HANDOFF_REDIS_URL", closed_redis_url)
@@ -215,7 +233,10 @@ def test_redis_away_the_cli_disables_and_fails_saying_what_still_works(
 
 
 def test_redis_away_the_directory_accepts_valid_tokens_with_one_warning(
-    settings: Settings, dora: Staff, closed_redis_url: str, caplog: pytest.LogCaptureFixture  # noqa: F811
+    settings: Settings,
+    dora: Staff,
+    closed_redis_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="shared.revocation")
     token = issue_staff_token(key=settings.signing_key(), staff=dora, ttl=timedelta(hours=1))

@@ -35,8 +35,10 @@ def test_database_urls_are_normalised_to_async_drivers() -> None:
     assert normalise_db_url("postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
     assert normalise_db_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
     assert normalise_db_url("sqlite:////tmp/x.db") == "sqlite+aiosqlite:////tmp/x.db"
-    assert load_settings({"HANDOFF_REFERRALS_DB_URL": "postgresql://h/r"}).db_url("referrals").startswith(
-        "postgresql+asyncpg://"
+    assert (
+        load_settings({"HANDOFF_REFERRALS_DB_URL": "postgresql://h/r"})
+        .db_url("referrals")
+        .startswith("postgresql+asyncpg://")
     )
 
 

@@ -21,7 +21,7 @@ FULL = PartnerDetails(
     accepting_new_clients="waitlist",
     phone="+17275550100",
     credentials="DPT, OCS",
-    practice="Bay PT, \"downtown\"",
+    practice='Bay PT, "downtown"',
     website="https://baypt.example",
     address=Address(line1="100 Central Ave", line2="Suite 2", city="St. Petersburg", state="FL", postal_code="33701"),
     location=Location(27.770912345678, -82.6393),
@@ -92,7 +92,12 @@ def test_every_bad_line_is_reported_with_its_line_and_column() -> None:
 
 @pytest.mark.parametrize(
     ("header", "reason"),
-    [("", "empty"), ("name,category,colour,email", "unknown column"), ("name,category", "missing"), ("name,name,category,email", "twice")],
+    [
+        ("", "empty"),
+        ("name,category,colour,email", "unknown column"),
+        ("name,category", "missing"),
+        ("name,name,category,email", "twice"),
+    ],
 )
 def test_a_bad_header_rejects_the_file(header: str, reason: str) -> None:
     with pytest.raises(csv_io.BadHeader) as caught:
@@ -106,8 +111,14 @@ def test_a_byte_order_mark_is_ignored() -> None:
 
 
 def test_json_ld_describes_the_partner_and_cannot_close_its_script() -> None:
-    hostile = partner(PartnerDetails(name="X </script><script>alert(1)</script>", category="neurology", email="x@y.example", bio="a & b"))
-    text = script_json(partner_jsonld(hostile, url="https://d.example/partners-in-health/x", category_label="Neurology"))
+    hostile = partner(
+        PartnerDetails(
+            name="X </script><script>alert(1)</script>", category="neurology", email="x@y.example", bio="a & b"
+        )
+    )
+    text = script_json(
+        partner_jsonld(hostile, url="https://d.example/partners-in-health/x", category_label="Neurology")
+    )
 
     assert "</script>" not in text and "<" not in text
     data = json.loads(text)

@@ -114,9 +114,7 @@ def test_revise_bumps_version_only_when_something_changes() -> None:
     created = partner()
     later = NOW + timedelta(minutes=5)
     assert created.revise(details=details(), categories=CATEGORIES, now=later) is created
-    renamed = created.revise(
-        details=created.details.with_changes({"name": "Bay PT"}), categories=CATEGORIES, now=later
-    )
+    renamed = created.revise(details=created.details.with_changes({"name": "Bay PT"}), categories=CATEGORIES, now=later)
     assert (renamed.version, renamed.details.name, renamed.updated_at) == (2, "Bay PT", later)
     assert renamed.slug == created.slug  # a rename keeps the public URL
 
@@ -204,7 +202,9 @@ def test_valid_npis_pass_their_check_digit(npi: str) -> None:
     assert details(npi=npi).validated(categories=CATEGORIES).npi in ("1234567893", "1245319599")
 
 
-@pytest.mark.parametrize(("npi", "reason"), [("1234567890", "check digit"), ("123456789", "10 digits"), ("12345678AB", "10 digits")])
+@pytest.mark.parametrize(
+    ("npi", "reason"), [("1234567890", "check digit"), ("123456789", "10 digits"), ("12345678AB", "10 digits")]
+)
 def test_bad_npis_say_why(npi: str, reason: str) -> None:
     with pytest.raises(InvalidPartner) as caught:
         details(npi=npi).validated(categories=CATEGORIES)
@@ -266,14 +266,23 @@ def test_published_snapshot_carries_what_referrals_needs_and_nothing_private() -
     from services.directory.publisher import snapshot
 
     full = partner(
-        phone="+17275550100", address=Address(line1="1 Main St", city="St. Petersburg", state="FL",
-                                              postal_code="33701"),
-        location=Location(27.77, -82.64), languages=("en", "es"), hours="Mon–Fri", npi="1234567893",
-        bio="Private-ish bio", insurance_notes="Aetna", license_number="PT1234",
+        phone="+17275550100",
+        address=Address(line1="1 Main St", city="St. Petersburg", state="FL", postal_code="33701"),
+        location=Location(27.77, -82.64),
+        languages=("en", "es"),
+        hours="Mon–Fri",
+        npi="1234567893",
+        bio="Private-ish bio",
+        insurance_notes="Aetna",
+        license_number="PT1234",
     )
     sent = snapshot(full)
-    assert (sent.id, sent.slug, sent.status, sent.email) == ("p1", "bay-physical-therapy", "active",
-                                                             "intake@baypt.example")
+    assert (sent.id, sent.slug, sent.status, sent.email) == (
+        "p1",
+        "bay-physical-therapy",
+        "active",
+        "intake@baypt.example",
+    )
     assert sent.address.postal_code == "33701" and sent.location.lat == 27.77
     assert sent.languages == ["en", "es"] and sent.hours == "Mon–Fri" and sent.phone == "+17275550100"
     assert not {"npi", "bio", "insurance_notes", "license_number"} & set(sent.__struct_fields__)

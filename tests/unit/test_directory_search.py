@@ -50,7 +50,9 @@ def test_the_bounding_box_holds_every_point_within_the_radius(origin: Location, 
         d = (radius * 0.999) / 6371.0088
         lat1, lon1, theta = math.radians(origin.lat), math.radians(origin.lon), math.radians(bearing)
         lat2 = math.asin(math.sin(lat1) * math.cos(d) + math.cos(lat1) * math.sin(d) * math.cos(theta))
-        lon2 = lon1 + math.atan2(math.sin(theta) * math.sin(d) * math.cos(lat1), math.cos(d) - math.sin(lat1) * math.sin(lat2))
+        lon2 = lon1 + math.atan2(
+            math.sin(theta) * math.sin(d) * math.cos(lat1), math.cos(d) - math.sin(lat1) * math.sin(lat2)
+        )
         point = Location(math.degrees(lat2), (math.degrees(lon2) + 540) % 360 - 180)
         assert distance_km(origin, point) <= radius
         assert min_lat <= point.lat <= max_lat
@@ -63,7 +65,12 @@ def test_cursors_round_trip_and_refuse_others() -> None:
     assert decode_cursor(encode_cursor(by_name), near=False) == by_name
     assert decode_cursor(encode_cursor(by_distance), near=True) == by_distance
     assert decode_cursor(None, near=False) is None
-    for bad, near in [("garbage!", False), ("e30", False), (encode_cursor(by_name), True), (encode_cursor(by_distance), False)]:
+    for bad, near in [
+        ("garbage!", False),
+        ("e30", False),
+        (encode_cursor(by_name), True),
+        (encode_cursor(by_distance), False),
+    ]:
         with pytest.raises(InvalidSearch) as caught:
             decode_cursor(bad, near=near)
         assert caught.value.field == "cursor"

@@ -9,21 +9,45 @@ import pytest
 
 from shared import codec
 from shared.messages import (
-    Address, EmailContext, EmailDelivery, Location, Message, PartnerChanged, PartnerSnapshot, SendEmail,
+    Address,
+    EmailContext,
+    EmailDelivery,
+    Location,
+    Message,
+    PartnerChanged,
+    PartnerSnapshot,
+    SendEmail,
 )
 
 NOW = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
 SNAPSHOT = PartnerSnapshot(
-    id="p1", slug="dr-ana-gomez", name="Dr. Ana Gomez", category="primary_care", email="ana@example.org",
-    status="active", phone="+17275550100", address=Address(line1="1 Main St", city="St. Petersburg", state="FL",
-                                                          postal_code="33701"),
-    location=Location(lat=27.77, lon=-82.64), languages=["en", "es"], telehealth=True,
+    id="p1",
+    slug="dr-ana-gomez",
+    name="Dr. Ana Gomez",
+    category="primary_care",
+    email="ana@example.org",
+    status="active",
+    phone="+17275550100",
+    address=Address(line1="1 Main St", city="St. Petersburg", state="FL", postal_code="33701"),
+    location=Location(lat=27.77, lon=-82.64),
+    languages=["en", "es"],
+    telehealth=True,
 )
 EXAMPLES: list[Message] = [
     PartnerChanged(partner=SNAPSHOT, version=3, changed_at=NOW),
-    SendEmail(notification_id="n1", kind="offer", to="ana@example.org", referral_id="r1",
-              context=EmailContext(partner_name="Dr. Ana Gomez", reference="HX-ABCD2345", urgency="urgent",
-                                   action_url="http://x/respond/t", expires_at=NOW)),
+    SendEmail(
+        notification_id="n1",
+        kind="offer",
+        to="ana@example.org",
+        referral_id="r1",
+        context=EmailContext(
+            partner_name="Dr. Ana Gomez",
+            reference="HX-ABCD2345",
+            urgency="urgent",
+            action_url="http://x/respond/t",
+            expires_at=NOW,
+        ),
+    ),
     EmailDelivery(notification_id="n1", outcome="sent", at=NOW, referral_id="r1"),
 ]
 

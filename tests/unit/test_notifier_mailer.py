@@ -69,17 +69,24 @@ def test_compose_writes_ascii_crlf_with_the_envelope_apart() -> None:
     assert message.get_body(("plain",)).get_content() == long_text
 
 
-@pytest.mark.parametrize("subject", [
-    "Déclined by Ruiz — ref HX-1 " + "x" * 80,
-    "—" * 60,  # three bytes each: no encoded word may split one
-    "Referral for 🩺 Dr. Zoë — " + "é" * 39 + "🦶" * 5,
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Déclined by Ruiz — ref HX-1 " + "x" * 80,
+        "—" * 60,  # three bytes each: no encoded word may split one
+        "Referral for 🩺 Dr. Zoë — " + "é" * 39 + "🦶" * 5,
+    ],
+)
 def test_a_non_ascii_subject_folds_into_short_lines_and_reads_back_exactly(subject: str) -> None:
-    outgoing = compose(rendered=RENDERED._replace(subject=subject), to="a@b.example", notification_id="n-1",
-                       mail_from="c@clinic.example")
+    outgoing = compose(
+        rendered=RENDERED._replace(subject=subject),
+        to="a@b.example",
+        notification_id="n-1",
+        mail_from="c@clinic.example",
+    )
 
     header = outgoing.data.split(b"\r\n\r\n")[0].decode("ascii")
-    folded = header[header.index("Subject: "):].split("\r\n")
+    folded = header[header.index("Subject: ") :].split("\r\n")
     subject_lines = [folded[0], *[line for line in itertools.takewhile(lambda l: l.startswith(" "), folded[1:])]]
     assert len(subject_lines) > 1 and all(len(line) <= 78 for line in subject_lines)
     assert outgoing.parsed()["Subject"] == subject

@@ -11,7 +11,6 @@ import msgspec
 import pytest
 
 from services.notifier.mailer import compose
-
 from services.notifier.rendering import (
     KINDS,
     TEMPLATE_VARIABLES,

@@ -15,9 +15,17 @@ from shared.errors import InvalidInput
 
 @pytest.mark.parametrize(
     ("current", "target"),
-    [("requested", "accepted"), ("accepted", "in-progress"), ("in-progress", "completed"), ("requested", "cancelled"),
-     ("on-hold", "requested"), ("failed", "requested"), ("requested", "received"), ("received", "accepted"),
-     ("received", "requested")],
+    [
+        ("requested", "accepted"),
+        ("accepted", "in-progress"),
+        ("in-progress", "completed"),
+        ("requested", "cancelled"),
+        ("on-hold", "requested"),
+        ("failed", "requested"),
+        ("requested", "received"),
+        ("received", "accepted"),
+        ("received", "requested"),
+    ],
 )
 def test_allowed_transitions(current: str, target: str) -> None:
     check_transition(current, target)
@@ -25,8 +33,14 @@ def test_allowed_transitions(current: str, target: str) -> None:
 
 @pytest.mark.parametrize(
     ("current", "target"),
-    [("completed", "requested"), ("cancelled", "accepted"), ("draft", "completed"), ("requested", "completed"),
-     ("accepted", "received"), ("cancelled", "received")],
+    [
+        ("completed", "requested"),
+        ("cancelled", "accepted"),
+        ("draft", "completed"),
+        ("requested", "completed"),
+        ("accepted", "received"),
+        ("cancelled", "received"),
+    ],
 )
 def test_refused_transitions(current: str, target: str) -> None:
     with pytest.raises(InvalidTransition):
@@ -85,7 +99,8 @@ def test_staff_tokens_and_partner_links_are_not_interchangeable() -> None:
         verify_staff_token(link, key="k" * 32)
     with pytest.raises(InvalidToken):
         links.read(token, key="k" * 32)
-    stale = issue_staff_token(key="k" * 32, staff=staff, ttl=timedelta(minutes=5),
-                              now=datetime.now(UTC) - timedelta(hours=1))
+    stale = issue_staff_token(
+        key="k" * 32, staff=staff, ttl=timedelta(minutes=5), now=datetime.now(UTC) - timedelta(hours=1)
+    )
     with pytest.raises(InvalidToken, match="expired"):
         verify_staff_token(stale, key="k" * 32)

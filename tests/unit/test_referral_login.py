@@ -8,8 +8,9 @@ from services.referrals.web.login import safe_next
 from shared.config import load_settings
 
 LOCAL = load_settings(environ={})
-HOSTED = load_settings(environ={}, directory_url="https://partners.clinic.example",
-                       referrals_url="https://referrals.clinic.example/")
+HOSTED = load_settings(
+    environ={}, directory_url="https://partners.clinic.example", referrals_url="https://referrals.clinic.example/"
+)
 
 
 @pytest.mark.parametrize(
@@ -22,7 +23,7 @@ HOSTED = load_settings(environ={}, directory_url="https://partners.clinic.exampl
         (HOSTED, "https://referrals.clinic.example:443/referrals/abc"),
     ],
 )
-def test_own_services_are_allowed(settings, target: str) -> None:  # noqa: ANN001
+def test_own_services_are_allowed(settings, target: str) -> None:
     assert safe_next(target, settings=settings) == target
 
 
@@ -46,5 +47,5 @@ def test_own_services_are_allowed(settings, target: str) -> None:  # noqa: ANN00
         (HOSTED, "http://localhost:8001/"),
     ],
 )
-def test_anywhere_else_is_refused(settings, target: str | None) -> None:  # noqa: ANN001
+def test_anywhere_else_is_refused(settings, target: str | None) -> None:
     assert safe_next(target, settings=settings) is None

@@ -14,8 +14,15 @@ ST_PETE = Location(lat=27.7731, lon=-82.6400)
 
 
 def snapshot(pid: str, category: str = "physical_therapy", **fields: object) -> PartnerSnapshot:
-    return PartnerSnapshot(id=pid, slug=pid, name=fields.pop("name", pid), category=category,
-                           email=f"{pid}@p.example", status=fields.pop("status", "active"), **fields)
+    return PartnerSnapshot(
+        id=pid,
+        slug=pid,
+        name=fields.pop("name", pid),
+        category=category,
+        email=f"{pid}@p.example",
+        status=fields.pop("status", "active"),
+        **fields,
+    )
 
 
 def ids(suggestions: list) -> list[str]:
@@ -23,8 +30,13 @@ def ids(suggestions: list) -> list[str]:
 
 
 def test_only_active_in_scope_partners_that_take_clients_are_suggested() -> None:
-    partners = [snapshot("pt"), snapshot("gp", "primary_care"), snapshot("paused", status="paused"),
-                snapshot("full", accepting_new_clients="no"), snapshot("trainer", "personal_training")]
+    partners = [
+        snapshot("pt"),
+        snapshot("gp", "primary_care"),
+        snapshot("paused", status="paused"),
+        snapshot("full", accepting_new_clients="no"),
+        snapshot("trainer", "personal_training"),
+    ]
     assert ids(matching.rank(partners, RULES.assess(["rehab_exercise_needed"]))) == ["pt"]
 
 
@@ -43,11 +55,14 @@ def test_nearer_ranks_higher_and_the_distance_is_given() -> None:
     mid = snapshot("mid", location=Location(lat=27.9506, lon=-82.4572))
     by_zip = snapshot("zip", address=Address(postal_code="33701"))
     nowhere = snapshot("nowhere")
-    ranked = matching.rank([nowhere, mid, near, by_zip], RULES.assess(["rehab_exercise_needed"]), near=ST_PETE,
-                           near_label="33701")
+    ranked = matching.rank(
+        [nowhere, mid, near, by_zip], RULES.assess(["rehab_exercise_needed"]), near=ST_PETE, near_label="33701"
+    )
     assert ids(ranked)[:2] in (["near", "zip"], ["zip", "near"]) and ids(ranked)[2:] == ["mid", "nowhere"]
     mid_suggestion = ranked[2]
-    assert 20 < mid_suggestion.distance_km < 35 and f"{mid_suggestion.distance_km:g} km from 33701" in mid_suggestion.why
+    assert (
+        20 < mid_suggestion.distance_km < 35 and f"{mid_suggestion.distance_km:g} km from 33701" in mid_suggestion.why
+    )
     assert ranked[3].distance_km is None and "distance unknown (no address on file)" in ranked[3].why
 
 
@@ -63,13 +78,20 @@ def test_language_telehealth_and_accepting_each_count_and_say_so() -> None:
 def test_history_rewards_partners_who_accept_and_answer_quickly() -> None:
     start = datetime(2026, 11, 2, 14, tzinfo=UTC)
     keen = matching.history_from([("accepted", start, start + timedelta(hours=2))] * 4)
-    reluctant = matching.history_from([("declined", start, start), ("expired", start, None),
-                                       ("accepted", start, start + timedelta(days=3)), ("withdrawn", start, None)])
+    reluctant = matching.history_from(
+        [
+            ("declined", start, start),
+            ("expired", start, None),
+            ("accepted", start, start + timedelta(days=3)),
+            ("withdrawn", start, None),
+        ]
+    )
     assert (keen.answered, keen.accepted, keen.median_hours_to_accept) == (4, 4, 2.0)
     assert (reluctant.answered, reluctant.accepted) == (3, 1)
     partners = [snapshot("reluctant"), snapshot("new"), snapshot("keen")]
-    ranked = matching.rank(partners, RULES.assess(["rehab_exercise_needed"]),
-                           history={"keen": keen, "reluctant": reluctant})
+    ranked = matching.rank(
+        partners, RULES.assess(["rehab_exercise_needed"]), history={"keen": keen, "reluctant": reluctant}
+    )
     assert ids(ranked) == ["keen", "new", "reluctant"]
     assert "accepted 4 of 4 offers (100%), usually within 2 h" in ranked[0].why
     assert "no referral history yet" in ranked[1].why
@@ -78,8 +100,9 @@ def test_history_rewards_partners_who_accept_and_answer_quickly() -> None:
 
 def test_too_little_history_is_treated_as_none() -> None:
     one_decline = matching.history_from([("declined", None, None)])
-    ranked = matching.rank([snapshot("a"), snapshot("b")], RULES.assess(["rehab_exercise_needed"]),
-                           history={"a": one_decline})
+    ranked = matching.rank(
+        [snapshot("a"), snapshot("b")], RULES.assess(["rehab_exercise_needed"]), history={"a": one_decline}
+    )
     assert ranked[0].score == ranked[1].score and "little referral history yet" in ranked[0].why
 
 
@@ -94,8 +117,11 @@ def test_partners_who_close_the_loop_rank_higher() -> None:
     accepted = matching.history_from([("accepted", start, start + timedelta(hours=5))] * 4)
     closes_loop = msgspec.structs.replace(accepted, completed=4)
     silent = msgspec.structs.replace(accepted, completed=0)
-    ranked = matching.rank([snapshot("silent"), snapshot("closes")], RULES.assess(["rehab_exercise_needed"]),
-                           history={"silent": silent, "closes": closes_loop})
+    ranked = matching.rank(
+        [snapshot("silent"), snapshot("closes")],
+        RULES.assess(["rehab_exercise_needed"]),
+        history={"silent": silent, "closes": closes_loop},
+    )
     assert ids(ranked) == ["closes", "silent"]
     assert "reported a completed visit for 4 of 4 accepted referrals" in ranked[0].why
     assert ranked[0].score - ranked[1].score == matching.LOOP_MAX

@@ -56,16 +56,20 @@ def _write(tmp_path: Path, body: str) -> Path:
 
 
 def test_unknown_category_stops_loading_with_the_line(tmp_path: Path) -> None:
-    path = _write(tmp_path, '[reasons.ok]\nlabel="a"\ngroup="g"\nurgency="routine"\ncategories=["podiatry"]\n'
-                            'guidance="x"\n\n[reasons.bad]\nlabel="b"\ngroup="g"\nurgency="routine"\n'
-                            'categories=["astrology"]\nguidance="x"\n')
+    path = _write(
+        tmp_path,
+        '[reasons.ok]\nlabel="a"\ngroup="g"\nurgency="routine"\ncategories=["podiatry"]\n'
+        'guidance="x"\n\n[reasons.bad]\nlabel="b"\ngroup="g"\nurgency="routine"\n'
+        'categories=["astrology"]\nguidance="x"\n',
+    )
     with pytest.raises(rules.RulesError, match=r"rules.toml:14: reason bad: unknown category 'astrology'"):
         rules.load(path)
 
 
 def test_unknown_urgency_stops_loading_with_the_line(tmp_path: Path) -> None:
-    path = _write(tmp_path, '[reasons.odd]\nlabel="a"\ngroup="g"\nurgency="whenever"\ncategories=["podiatry"]\n'
-                            'guidance="x"\n')
+    path = _write(
+        tmp_path, '[reasons.odd]\nlabel="a"\ngroup="g"\nurgency="whenever"\ncategories=["podiatry"]\nguidance="x"\n'
+    )
     with pytest.raises(rules.RulesError, match=r"rules.toml:6: reason odd: .*urgency"):
         rules.load(path)
 

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from shared.auth import (
-    ALGORITHM, STAFF_AUDIENCE, Staff, from_microseconds, issue_staff_token, microseconds, verify_staff_token,
+    ALGORITHM,
+    STAFF_AUDIENCE,
+    Staff,
+    from_microseconds,
+    issue_staff_token,
+    microseconds,
+    verify_staff_token,
 )
 from shared.revocation import is_revoked
 
@@ -52,8 +58,14 @@ def test_a_token_keeps_its_issue_time_to_the_microsecond() -> None:
 
 def test_a_token_without_the_exact_time_is_refused_in_its_revocations_second_never_after_it() -> None:
     # Tokens signed before iat_us existed carry only the whole-second iat.
-    claims = {"sub": STAFF.id, "email": STAFF.email, "role": STAFF.role, "aud": STAFF_AUDIENCE,
-              "iat": SECOND + timedelta(milliseconds=900), "exp": SECOND + timedelta(hours=1)}
+    claims = {
+        "sub": STAFF.id,
+        "email": STAFF.email,
+        "role": STAFF.role,
+        "aud": STAFF_AUDIENCE,
+        "iat": SECOND + timedelta(milliseconds=900),
+        "exp": SECOND + timedelta(hours=1),
+    }
     old = verify_staff_token(jwt.encode(claims, KEY, algorithm=ALGORITHM), key=KEY)
     assert old.issued_at == SECOND
     assert is_revoked(issued_at=old.issued_at, revoked_at=SECOND + timedelta(milliseconds=100))

@@ -61,7 +61,7 @@ def test_faults_in_the_request_or_the_code_are_not(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def client(tmp_path: Path):  # noqa: ANN201
+def client(tmp_path: Path):
     failures = {
         "locked": sqlite_failure(tmp_path / "db", "BEGIN IMMEDIATE", locked=True),
         "bug": sqlite_failure(tmp_path / "db", "SELECT nope FROM t"),
@@ -81,8 +81,11 @@ def test_unavailable_parts_answer_503_with_retry_after(client: TestClient, what:
     answer = client.get(f"/fail/{what}")
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == str(web.RETRY_AFTER_SECONDS)
-    assert answer.json() == {"status_code": 503, "detail": f"the {part} is busy or unavailable; try again in a few "
-                             "seconds", "extra": {"unavailable": part}}
+    assert answer.json() == {
+        "status_code": 503,
+        "detail": f"the {part} is busy or unavailable; try again in a few seconds",
+        "extra": {"unavailable": part},
+    }
 
 
 def test_other_database_errors_stay_500_without_internals(client: TestClient) -> None:

@@ -79,12 +79,12 @@ class AdminController(Controller):
         context: dict[str, Any] = {"columns": COLUMNS, "report": None, "problem": None}
         try:
             text = await uploaded_text(request)
-            report = await directory.import_rows(
-                csv_io.read_rows(text), skip_invalid=form.get("skip_invalid") == "yes"
-            )
+            report = await directory.import_rows(csv_io.read_rows(text), skip_invalid=form.get("skip_invalid") == "yes")
         except DomainError as exc:
             return _page(request, "admin/import.html", context | {"problem": exc.detail}, status_code=422)
-        return _page(request, "admin/import.html", context | {"report": report}, status_code=422 if report.rejected else 200)
+        return _page(
+            request, "admin/import.html", context | {"report": report}, status_code=422 if report.rejected else 200
+        )
 
     @get("/export.csv")
     async def export(self, directory: NamedDependency[PartnerService]) -> Stream:
@@ -95,7 +95,9 @@ class AdminController(Controller):
         )
 
     @get("/{partner_id:str}")
-    async def edit(self, request: Request, directory: NamedDependency[PartnerService], partner_id: FromPath[str]) -> Template:
+    async def edit(
+        self, request: Request, directory: NamedDependency[PartnerService], partner_id: FromPath[str]
+    ) -> Template:
         partner = await directory.get(partner_id=partner_id, include_hidden=True)
         notice = {"created": "Partner added.", "saved": "Changes saved.", "status": "Status changed."}.get(
             request.query_params.get("notice", "")
@@ -114,11 +116,11 @@ class AdminController(Controller):
         except StaleVersion as exc:
             # Show what is stored now rather than overwrite someone else's change unseen.
             latest = await directory.get(partner_id=partner_id, include_hidden=True)
-            return _form_page(
-                request, partner=latest, record=record_from_partner(latest), error=exc, status_code=409
-            )
+            return _form_page(request, partner=latest, record=record_from_partner(latest), error=exc, status_code=409)
         except DomainError as exc:
-            return _form_page(request, partner=current, record=record, error=exc, status_code=422, version=_version(data))
+            return _form_page(
+                request, partner=current, record=record, error=exc, status_code=422, version=_version(data)
+            )
         return Redirect(f"/admin/partners/{partner_id}?notice=saved", status_code=303)
 
     @post("/{partner_id:str}/status")
@@ -134,7 +136,10 @@ class AdminController(Controller):
         except DomainError as exc:
             latest = await directory.get(partner_id=partner_id, include_hidden=True)
             return _form_page(
-                request, partner=latest, record=record_from_partner(latest), error=exc,
+                request,
+                partner=latest,
+                record=record_from_partner(latest),
+                error=exc,
                 status_code=409 if isinstance(exc, StaleVersion) else 422,
             )
         return Redirect(f"/admin/partners/{partner_id}?notice=status", status_code=303)

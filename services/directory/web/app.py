@@ -13,10 +13,10 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from litestar import Litestar
-from litestar.logging.config import LoggingConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 from redis import Redis
@@ -49,8 +49,9 @@ SEARCH_PAGE = ("GET", "/partners-in-health")
 def create_app(settings: Settings) -> Litestar:
     metrics_config, metrics_controller = web.metrics("directory")
     search = ratelimit.anonymous_search(settings.search_rate_limit)
-    limits = ratelimit.RateLimits(settings.redis_url,
-                                  {**dict.fromkeys(SEARCH_ROUTES, search), SEARCH_PAGE: ratelimit.with_query(search)})
+    limits = ratelimit.RateLimits(
+        settings.redis_url, {**dict.fromkeys(SEARCH_ROUTES, search), SEARCH_PAGE: ratelimit.with_query(search)}
+    )
     return Litestar(
         route_handlers=[
             *web.ops_handlers,
@@ -75,7 +76,8 @@ def create_app(settings: Settings) -> Litestar:
             cookie_samesite="strict",
         ),
         template_config=TemplateConfig(
-            directory=TEMPLATES, engine=JinjaTemplateEngine,
+            directory=TEMPLATES,
+            engine=JinjaTemplateEngine,
             engine_callback=lambda engine: engine.engine.filters.update(phone=display_phone),
         ),
         openapi_config=openapi.config("Handoff directory"),
@@ -97,9 +99,7 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
         reads = database.create_engine(url, reads_only=True) if url.startswith("sqlite") else engine
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=10)
         sessions = database.sessions(engine)
-        relay = Relay(
-            sessions=sessions, table=storage.outbox, redis=redis, interval=settings.relay_interval_seconds
-        )
+        relay = Relay(sessions=sessions, table=storage.outbox, redis=redis, interval=settings.relay_interval_seconds)
         app.state.engine = engine
         app.state.redis = redis
         app.state.revocations = Revocations.for_settings(redis, settings)

@@ -17,7 +17,7 @@ def partner_query(
     category: str | None = None,
     q: str | None = None,
     near: str | None = None,
-    zip: str | None = None,  # noqa: A002 - the Contract's parameter name
+    zip: str | None = None,
     radius_km: float | None = None,
     accepting: Accepting | None = None,
     language: str | None = None,
@@ -52,6 +52,10 @@ def bad_search(request: Request, exc: InvalidSearch) -> Response:
     """A malformed search parameter is the caller's syntax error: 400, like Litestar's own
     parameter validation, with the parameter named the same way."""
     return Response(
-        {"status_code": 400, "detail": exc.detail, "extra": [{"key": exc.field, "message": exc.detail, "source": "query"}]},
+        {
+            "status_code": 400,
+            "detail": exc.detail,
+            "extra": [{"key": exc.field, "message": exc.detail, "source": "query"}],
+        },
         status_code=400,
     )

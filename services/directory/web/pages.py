@@ -61,10 +61,13 @@ async def _index(request: Request, directory: PartnerService, form: dict[str, st
     context = _base_context(request) | {"form": form, "radii": RADII_KM, "error": None, "path": BASE}
     try:
         query = partner_query(
-            category=form["category"], q=form["q"], zip=form["zip"],
+            category=form["category"],
+            q=form["q"],
+            zip=form["zip"],
             radius_km=_number(form["radius_km"], "radius_km") if form["zip"] else None,
             accepting="yes" if form["accepting"] else None,
-            language=form["language"], telehealth=True if form["telehealth"] else None,
+            language=form["language"],
+            telehealth=True if form["telehealth"] else None,
         )
         if query.is_filtered or form["cursor"]:
             page = await directory.search(query, limit=PAGE_SIZE, cursor=form["cursor"] or None)
@@ -155,7 +158,11 @@ def _number(value: str, name: str) -> float | None:
         raise InvalidSearch(f"{name} must be a number", field=name) from None
 
 
-ACCEPTING_TEXT = {"yes": "Accepting new clients", "no": "Not accepting new clients", "waitlist": "Waitlist for new clients"}
+ACCEPTING_TEXT = {
+    "yes": "Accepting new clients",
+    "no": "Not accepting new clients",
+    "waitlist": "Waitlist for new clients",
+}
 
 
 def label_of(slug: str) -> str:

@@ -9,9 +9,9 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -44,12 +44,20 @@ class CsvUpload(Operation):
 
     def __post_init__(self) -> None:
         text = Schema(type=OpenAPIType.STRING, description="CSV with the export's header row")
-        form = Schema(type=OpenAPIType.OBJECT, required=["file"], properties={
-            "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description="the CSV file"),
-        })
-        self.request_body = RequestBody(required=True, content={
-            "text/csv": OpenAPIMediaType(schema=text), "multipart/form-data": OpenAPIMediaType(schema=form),
-        })
+        form = Schema(
+            type=OpenAPIType.OBJECT,
+            required=["file"],
+            properties={
+                "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description="the CSV file"),
+            },
+        )
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "text/csv": OpenAPIMediaType(schema=text),
+                "multipart/form-data": OpenAPIMediaType(schema=form),
+            },
+        )
 
 
 class PartnerController(Controller):
@@ -78,7 +86,7 @@ class PartnerController(Controller):
             str | None, QueryParameter(description="words in the name, practice, specialties or city", max_length=200)
         ] = None,
         near: Annotated[str | None, QueryParameter(description="`lat,lon`: nearest first, with `distance_km`")] = None,
-        zip: Annotated[str | None, QueryParameter(description="a US ZIP code, instead of `near`")] = None,  # noqa: A002
+        zip: Annotated[str | None, QueryParameter(description="a US ZIP code, instead of `near`")] = None,
         radius_km: Annotated[
             float | None, QueryParameter(gt=0, le=MAX_RADIUS_KM, description="with `near`/`zip`; default 50")
         ] = None,
@@ -89,8 +97,14 @@ class PartnerController(Controller):
         cursor: Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")] = None,
     ) -> ASGIResponse:
         query = partner_query(
-            category=category, q=q, near=near, zip=zip, radius_km=radius_km,
-            accepting=accepting, language=language, telehealth=telehealth,
+            category=category,
+            q=q,
+            near=near,
+            zip=zip,
+            radius_km=radius_km,
+            accepting=accepting,
+            language=language,
+            telehealth=telehealth,
         )
         show_email = await viewer_is_admin(request)
 

@@ -7,7 +7,6 @@ types: a wrong type is refused by Litestar with a 400 naming the field.
 from __future__ import annotations
 
 import dataclasses
-
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -70,9 +69,7 @@ class PartnerIn(msgspec.Struct, kw_only=True):
     npi: Annotated[str | None, Meta(description="10-digit National Provider Identifier")] = None
     license_number: str = ""
     license_state: str = ""
-    accepts_referrals_from: Annotated[
-        list[str], Meta(description="professions whose referrals the partner takes")
-    ] = []
+    accepts_referrals_from: Annotated[list[str], Meta(description="professions whose referrals the partner takes")] = []
     response_window_days: int | None = None
 
     def to_domain(self) -> domain.PartnerDetails:
@@ -112,12 +109,12 @@ class PartnerPatch(msgspec.Struct, kw_only=True):
     category: str | UnsetType = UNSET
     email: str | UnsetType = UNSET
     accepting_new_clients: domain.Accepting | UnsetType = UNSET
-    phone: str | None | UnsetType = UNSET
+    phone: str | UnsetType | None = UNSET
     credentials: str | UnsetType = UNSET
     practice: str | UnsetType = UNSET
-    website: str | None | UnsetType = UNSET
-    address: AddressIn | None | UnsetType = UNSET
-    location: LocationIn | None | UnsetType = UNSET
+    website: str | UnsetType | None = UNSET
+    address: AddressIn | UnsetType | None = UNSET
+    location: LocationIn | UnsetType | None = UNSET
     languages: list[str] | UnsetType = UNSET
     telehealth: bool | UnsetType = UNSET
     listed: bool | UnsetType = UNSET
@@ -127,11 +124,11 @@ class PartnerPatch(msgspec.Struct, kw_only=True):
     hours: str | UnsetType = UNSET
     insurance_notes: str | UnsetType = UNSET
     accessibility_notes: str | UnsetType = UNSET
-    npi: str | None | UnsetType = UNSET
+    npi: str | UnsetType | None = UNSET
     license_number: str | UnsetType = UNSET
     license_state: str | UnsetType = UNSET
     accepts_referrals_from: list[str] | UnsetType = UNSET
-    response_window_days: int | None | UnsetType = UNSET
+    response_window_days: int | UnsetType | None = UNSET
 
     def changes(self) -> dict[str, Any]:
         """The partner-detail fields the caller sent, as domain values."""
@@ -204,17 +201,22 @@ class PartnerOut(msgspec.Struct, kw_only=True):
     distance_km: float | UnsetType = UNSET
 
     @classmethod
-    def from_domain(
-        cls, partner: domain.Partner, *, show_email: bool, distance_km: float | None = None
-    ) -> PartnerOut:
+    def from_domain(cls, partner: domain.Partner, *, show_email: bool, distance_km: float | None = None) -> PartnerOut:
         fields = dataclasses.asdict(partner.details)
         if not show_email:
             del fields["email"]  # left UNSET, so the key is not in the answer at all
         if distance_km is not None:
             fields["distance_km"] = distance_km
         return msgspec.convert(
-            {**fields, "id": partner.id, "slug": partner.slug, "version": partner.version, "status": partner.status,
-             "created_at": partner.created_at, "updated_at": partner.updated_at},
+            {
+                **fields,
+                "id": partner.id,
+                "slug": partner.slug,
+                "version": partner.version,
+                "status": partner.status,
+                "created_at": partner.created_at,
+                "updated_at": partner.updated_at,
+            },
             cls,
         )
 

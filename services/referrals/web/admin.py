@@ -33,8 +33,12 @@ class StaffAdmin(Controller):
         form = await request.form()
         email = str(form.get("email") or "")
         try:
-            added = await identity.add_user(request.app.state.runtime.sessions, email=email,
-                                            role=str(form.get("role") or ""), password=str(form.get("password") or ""))
+            added = await identity.add_user(
+                request.app.state.runtime.sessions,
+                email=email,
+                role=str(form.get("role") or ""),
+                password=str(form.get("password") or ""),
+            )
         except DomainError as error:
             return await _accounts_page(request, error=error.detail, email=email, status_code=422)
         return Redirect(f"/admin/staff?{urlencode({'saved': added.email})}", status_code=303)
@@ -47,19 +51,34 @@ class StaffAdmin(Controller):
         role = str(form.get("role") or "") or None
         runtime = request.app.state.runtime
         try:
-            changed = await identity.change_user(runtime.sessions, email=email, role=role, active=active,
-                                                 revocations=Revocations.for_settings(runtime.redis, runtime.settings))
+            changed = await identity.change_user(
+                runtime.sessions,
+                email=email,
+                role=role,
+                active=active,
+                revocations=Revocations.for_settings(runtime.redis, runtime.settings),
+            )
         except DomainError as error:
             return await _accounts_page(request, error=error.detail, status_code=409 if error.field == "email" else 422)
         except identity.NotRevoked as warning:
             # The change is saved (shown as such); the admin learns what still works, and how to retry.
-            return await _accounts_page(request, saved=warning.account.email, error=f"{warning}. Save this "
-                                        "account's role again once Redis is back to sign them out there.")
+            return await _accounts_page(
+                request,
+                saved=warning.account.email,
+                error=f"{warning}. Save this account's role again once Redis is back to sign them out there.",
+            )
         return Redirect(f"/admin/staff?{urlencode({'saved': changed.email})}", status_code=303)
 
 
 async def _accounts_page(request: Request, *, status_code: int = 200, **values: object) -> Template:
     accounts = await identity.list_users(request.app.state.runtime.sessions)
     values["saved"] = next((a for a in accounts if a.email == values.get("saved")), None)
-    return page(request, "staff/admin_staff.html", status_code=status_code, accounts=accounts, roles=ROLES,
-                min_password=identity.MIN_PASSWORD_LENGTH, **values)
+    return page(
+        request,
+        "staff/admin_staff.html",
+        status_code=status_code,
+        accounts=accounts,
+        roles=ROLES,
+        min_password=identity.MIN_PASSWORD_LENGTH,
+        **values,
+    )

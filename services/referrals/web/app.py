@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from litestar import Litestar
-from litestar.logging.config import LoggingConfig
 from litestar.config.csrf import CSRFConfig
+from litestar.logging.config import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
@@ -48,9 +48,17 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
     limits = ratelimit.RateLimits(settings.redis_url, dict.fromkeys(SIGN_IN_ROUTES, sign_in))
     return Litestar(
         route_handlers=[
-            *web.ops_handlers, metrics_controller, auth.issue_token, scope.list_reasons,
-            referrals.ReferralController, respond.RespondController, respond.ReportController, login.LoginController,
-            new_referral.NewReferralFlow, pages.StaffPages, admin.StaffAdmin,
+            *web.ops_handlers,
+            metrics_controller,
+            auth.issue_token,
+            scope.list_reasons,
+            referrals.ReferralController,
+            respond.RespondController,
+            respond.ReportController,
+            login.LoginController,
+            new_referral.NewReferralFlow,
+            pages.StaffPages,
+            admin.StaffAdmin,
             # Scripts are files, never inline, so the Content-Security-Policy can forbid inline ones.
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],
@@ -62,8 +70,12 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         exception_handlers=web.exception_handlers,
         # CSRF on every form (staff pages, partner pages, login). The API uses bearer tokens that
         # browsers never attach by themselves, so it needs no CSRF token.
-        csrf_config=CSRFConfig(secret=settings.signing_key(), exclude=["/api/", "/health", "/ready", "/metrics"],
-                               cookie_httponly=True, cookie_samesite="strict"),
+        csrf_config=CSRFConfig(
+            secret=settings.signing_key(),
+            exclude=["/api/", "/health", "/ready", "/metrics"],
+            cookie_httponly=True,
+            cookie_samesite="strict",
+        ),
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         openapi_config=openapi.config("Handoff referrals"),
         debug=False,

@@ -27,8 +27,14 @@ class TokenOut(msgspec.Struct, kw_only=True):
     role: str
 
 
-@post("/api/v1/auth/token", status_code=200, summary="Exchange staff credentials for a bearer token",
-      description="Rate-limited per client.", responses=errors(400, 401, 429, 503), operation_class=RateLimited)
+@post(
+    "/api/v1/auth/token",
+    status_code=200,
+    summary="Exchange staff credentials for a bearer token",
+    description="Rate-limited per client.",
+    responses=errors(400, 401, 429, 503),
+    operation_class=RateLimited,
+)
 async def issue_token(request: Request, data: JSONBody[Credentials]) -> TokenOut:
     runtime = request.app.state.runtime
     try:

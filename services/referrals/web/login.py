@@ -55,7 +55,7 @@ class LoginController(Controller):
     include_in_schema = False
 
     @get("/login")
-    async def show(self, request: Request, next: FromQuery[str] = "") -> Template:  # noqa: A002
+    async def show(self, request: Request, next: FromQuery[str] = "") -> Template:
         return page(request, "staff/login.html", next=safe_next(next, settings=_settings(request)) or "")
 
     @post("/login", status_code=303)
@@ -63,15 +63,23 @@ class LoginController(Controller):
         settings = _settings(request)
         target = safe_next(data.next, settings=settings) or "/"
         try:
-            staff = await identity.authenticate(request.app.state.runtime.sessions, email=data.email,
-                                                password=data.password)
+            staff = await identity.authenticate(
+                request.app.state.runtime.sessions, email=data.email, password=data.password
+            )
         except identity.BadCredentials:
-            return page(request, "staff/login.html", status_code=401, next=data.next if target != "/" else "",
-                        email=data.email, error="Invalid email or password.")
+            return page(
+                request,
+                "staff/login.html",
+                status_code=401,
+                next=data.next if target != "/" else "",
+                email=data.email,
+                error="Invalid email or password.",
+            )
         ttl = timedelta(minutes=settings.staff_token_ttl_minutes)
         token = issue_staff_token(key=request.app.state.signing_key, staff=staff, ttl=ttl)
-        return Redirect(target, status_code=303,
-                        cookies=[staff_cookie(token, settings=settings, max_age=int(ttl.total_seconds()))])
+        return Redirect(
+            target, status_code=303, cookies=[staff_cookie(token, settings=settings, max_age=int(ttl.total_seconds()))]
+        )
 
     # The directory's pages link here, and they cannot hold this service's CSRF token; the
     # browser's Origin (or Referer) naming one of the clinic's services is the check instead.

@@ -55,11 +55,13 @@ class Intake(msgspec.Struct, kw_only=True):
         # The therapist may renumber the partners; ties keep the ranked order.
         positions = {pid: _number(form.get(f"order_{pid}"), default=index) for index, pid in enumerate(chosen)}
         return cls(
-            client_name=one("client_name"), client_postal_code=one("client_postal_code", 20),
+            client_name=one("client_name"),
+            client_postal_code=one("client_postal_code", 20),
             client_language=one("client_language", 40),
             reasons=list(dict.fromkeys(str(r) for r in form.getall("reasons", [])))[:20],
             note=str(form.get("note") or "")[:4000],
-            consent_given=form.get("consent_given") == "yes", consent_method=one("consent_method", 20),
+            consent_given=form.get("consent_given") == "yes",
+            consent_method=one("consent_method", 20),
             consent_scope=[str(s) for s in form.getall("consent_scope", [])],
             consent_given_by=one("consent_given_by") or "client",
             partner_ids=sorted(chosen, key=lambda pid: (positions[pid], chosen.index(pid)))[:20],
@@ -77,11 +79,20 @@ class Intake(msgspec.Struct, kw_only=True):
         try:
             return msgspec.convert(
                 {
-                    "client": {"name": self.client_name, "postal_code": self.client_postal_code or None,
-                               "language": self.client_language or None},
-                    "consent": {"given": self.consent_given, "method": self.consent_method,
-                                "scope": self.consent_scope, "given_by": self.consent_given_by},
-                    "reasons": self.reasons, "note": self.note, "partner_ids": self.partner_ids,
+                    "client": {
+                        "name": self.client_name,
+                        "postal_code": self.client_postal_code or None,
+                        "language": self.client_language or None,
+                    },
+                    "consent": {
+                        "given": self.consent_given,
+                        "method": self.consent_method,
+                        "scope": self.consent_scope,
+                        "given_by": self.consent_given_by,
+                    },
+                    "reasons": self.reasons,
+                    "note": self.note,
+                    "partner_ids": self.partner_ids,
                 },
                 ReferralDraft,
             )
@@ -102,8 +113,9 @@ class NewReferralFlow(Controller):
     async def review(self, request: Request) -> Template:
         intake = Intake.from_form(await request.form())
         if not intake.client_name:
-            return _first_step(request, intake, error="Give the client's name (it never leaves the clinic).",
-                               status_code=422)
+            return _first_step(
+                request, intake, error="Give the client's name (it never leaves the clinic).", status_code=422
+            )
         if not intake.reasons:
             return _first_step(request, intake, error="Choose at least one reason.", status_code=422)
         try:
@@ -119,8 +131,9 @@ class NewReferralFlow(Controller):
         intake = Intake.from_form(await request.form())
         referrals = request.app.state.runtime.referrals
         try:
-            record = await referrals.create(staff=request.user, draft=intake.draft(),
-                                            idempotency_key=intake.idempotency_key or None)
+            record = await referrals.create(
+                staff=request.user, draft=intake.draft(), idempotency_key=intake.idempotency_key or None
+            )
         except EmergencyStop as stop:
             return _emergency(request, stop)
         except DomainError as error:
@@ -144,24 +157,43 @@ async def _second_step(request: Request, intake: Intake, *, error: str = "", sta
     notes: list[str] = []
     postal_code = intake.client_postal_code or None
     try:
-        suggestions = await runtime.referrals.suggest(query=SuggestionQuery(
-            reasons=intake.reasons, postal_code=postal_code, language=intake.client_language or None, limit=8,
-        ))
+        suggestions = await runtime.referrals.suggest(
+            query=SuggestionQuery(
+                reasons=intake.reasons,
+                postal_code=postal_code,
+                language=intake.client_language or None,
+                limit=8,
+            )
+        )
     except InvalidInput as problem:
         if problem.field != "postal_code":
             raise
         notes.append(f"{problem.detail}: partners are ranked without distance.")
-        suggestions = await runtime.referrals.suggest(query=SuggestionQuery(
-            reasons=intake.reasons, language=intake.client_language or None, limit=8,
-        ))
+        suggestions = await runtime.referrals.suggest(
+            query=SuggestionQuery(
+                reasons=intake.reasons,
+                language=intake.client_language or None,
+                limit=8,
+            )
+        )
     vocabulary = categories.load()
     kinds = {s.partner_id: vocabulary[s.category].kind for s in suggestions}
     chosen = intake.partner_ids or [s.partner_id for s in suggestions[:3]]
     return page(
-        request, "staff/review.html", status_code=status_code, intake=intake, assessment=assessment,
-        wording=diagnostic_wording(intake.note), suggestions=suggestions, kinds=kinds, chosen=chosen,
+        request,
+        "staff/review.html",
+        status_code=status_code,
+        intake=intake,
+        assessment=assessment,
+        wording=diagnostic_wording(intake.note),
+        suggestions=suggestions,
+        kinds=kinds,
+        chosen=chosen,
         category_labels={slug: c.label for slug, c in vocabulary.items()},
-        needed_scopes=sorted(set(kinds.values())), methods=CONSENT_METHODS, notes=notes, error=error,
+        needed_scopes=sorted(set(kinds.values())),
+        methods=CONSENT_METHODS,
+        notes=notes,
+        error=error,
         idempotency_key=intake.idempotency_key or str(uuid.uuid4()),
     )
 
@@ -170,8 +202,13 @@ def _emergency(request: Request, stop: EmergencyStop) -> Template:
     rules: Rules = request.app.state.runtime.rules
     reasons = [rules.reasons[code] for code in stop.extra.get("reasons", []) if code in rules.reasons]
     suicide_risk = "988" in stop.extra.get("instruction", "")
-    return page(request, "staff/emergency.html", instruction=stop.extra.get("instruction", ""), reasons=reasons,
-                suicide_risk=suicide_risk)
+    return page(
+        request,
+        "staff/emergency.html",
+        instruction=stop.extra.get("instruction", ""),
+        reasons=reasons,
+        suicide_risk=suicide_risk,
+    )
 
 
 def _number(value: object, *, default: int) -> int:

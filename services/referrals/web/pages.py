@@ -23,7 +23,10 @@ class StaffPages(Controller):
 
     @get("/")
     async def home(
-        self, request: Request, status: FromQuery[str | None] = None, q: FromQuery[str] = "",
+        self,
+        request: Request,
+        status: FromQuery[str | None] = None,
+        q: FromQuery[str] = "",
         days: FromQuery[int] = 90,
     ) -> Template:
         """The dashboard: what needs attention first, then open referrals by status (or a search),
@@ -41,9 +44,20 @@ class StaffPages(Controller):
                     by_status.setdefault(record.status, []).append(record)
         until = request.app.state.runtime.referrals.now()
         figures = await referrals.dashboard(staff=request.user, since=until - timedelta(days=days), until=until)
-        return page(request, "staff/home.html", attention=attention, recent=recent, status=status,
-                    statuses=list(TRANSITIONS), q=q, by_status=by_status, days=days, periods=PERIODS,
-                    figures=figures, **_charts(figures, days))
+        return page(
+            request,
+            "staff/home.html",
+            attention=attention,
+            recent=recent,
+            status=status,
+            statuses=list(TRANSITIONS),
+            q=q,
+            by_status=by_status,
+            days=days,
+            periods=PERIODS,
+            figures=figures,
+            **_charts(figures, days),
+        )
 
     @get("/referrals/{referral_id:str}")
     async def referral(self, request: Request, referral_id: FromPath[str]) -> Template:
@@ -54,7 +68,6 @@ class StaffPages(Controller):
     async def cancel(self, request: Request, referral_id: FromPath[str]) -> Template | Redirect:
         form = await request.form()
         return await _act(request, referral_id, "cancel", reason=str(form.get("reason") or "")[:1000])
-
 
     @get("/referrals/{referral_id:str}/handout")
     async def handout(self, request: Request, referral_id: FromPath[str]) -> Template:
@@ -86,11 +99,14 @@ PERIODS = {30: "last 30 days", 90: "last 90 days", 365: "last 12 months"}
 
 def _charts(figures: object, days: int) -> dict:
     return {
-        "funnel_chart": charts.bars(f"Referral funnel, {PERIODS[days]}",
-                                    [(stage, count, str(count)) for stage, count in figures.funnel]),
+        "funnel_chart": charts.bars(
+            f"Referral funnel, {PERIODS[days]}", [(stage, count, str(count)) for stage, count in figures.funnel]
+        ),
         "accept_chart": charts.bars(
             f"Median time to accept, by partner ({PERIODS[days]})",
-            [(name, hours, f"{hours:.1f} h") for name, hours, _ in figures.time_to_accept], unit="hours"),
+            [(name, hours, f"{hours:.1f} h") for name, hours, _ in figures.time_to_accept],
+            unit="hours",
+        ),
         "category_chart": charts.stacked(f"Referrals by category per month ({PERIODS[days]})", figures.by_category),
     }
 
@@ -105,11 +121,19 @@ HANDOUT_WHEN = {
 
 async def _handout(request: Request, referral_id: str, *, printed: bool) -> Template:
     settings = request.app.state.settings
-    handout = await request.app.state.runtime.referrals.handout(staff=request.user, referral_id=referral_id,
-                                                                printed=printed)
-    return page(request, "staff/handout.html", handout=handout, printing=printed,
-                when=HANDOUT_WHEN.get(handout.urgency, HANDOUT_WHEN["routine"]), clinic_phone=settings.clinic_phone,
-                clinic_address=settings.clinic_address, clinic_website=settings.clinic_website)
+    handout = await request.app.state.runtime.referrals.handout(
+        staff=request.user, referral_id=referral_id, printed=printed
+    )
+    return page(
+        request,
+        "staff/handout.html",
+        handout=handout,
+        printing=printed,
+        when=HANDOUT_WHEN.get(handout.urgency, HANDOUT_WHEN["routine"]),
+        clinic_phone=settings.clinic_phone,
+        clinic_address=settings.clinic_address,
+        clinic_website=settings.clinic_website,
+    )
 
 
 async def _act(request: Request, referral_id: str, action: str, **values: str) -> Template | Redirect:
@@ -132,11 +156,21 @@ async def _full_page(request: Request, record: object, *, error: str = "", statu
     return _referral_page(request, record, error=error, status_code=status_code, partners=partners)
 
 
-def _referral_page(request: Request, record: object, *, error: str = "", status_code: int = 200,
-                   partners: list = ()) -> Template:
+def _referral_page(
+    request: Request, record: object, *, error: str = "", status_code: int = 200, partners: list = ()
+) -> Template:
     rules = request.app.state.runtime.rules
     reasons = [rules.reasons[c] for c in record.reasons if c in rules.reasons]
     allowed = TRANSITIONS.get(record.status, ())
-    return page(request, "staff/referral.html", status_code=status_code, referral=record, reasons=reasons,
-                can_cancel="cancelled" in allowed, can_hold="on-hold" in allowed,
-                can_resume=record.status == "on-hold", forward_to=list(partners), error=error)
+    return page(
+        request,
+        "staff/referral.html",
+        status_code=status_code,
+        referral=record,
+        reasons=reasons,
+        can_cancel="cancelled" in allowed,
+        can_hold="on-hold" in allowed,
+        can_resume=record.status == "on-hold",
+        forward_to=list(partners),
+        error=error,
+    )

@@ -24,15 +24,23 @@ class ReferralController(Controller):
     security = STAFF
     tags = ["referrals"]
 
-    @post("/suggestions", status_code=200, summary="Ranked partners for a set of reasons",
-          responses=errors(400, 401, 403, 422, 503))
+    @post(
+        "/suggestions",
+        status_code=200,
+        summary="Ranked partners for a set of reasons",
+        responses=errors(400, 401, 403, 422, 503),
+    )
     async def suggestions(self, request: Request, data: JSONBody[SuggestionQuery]) -> list[Suggestion]:
         return await request.app.state.runtime.referrals.suggest(query=data)
 
-    @post("/", status_code=201, summary="Issue a referral (honours Idempotency-Key)",
-          description="The same Idempotency-Key with the same body answers with the referral it made; "
-          "with another body, 422.",
-          responses=errors(400, 401, 403, 422, 503))
+    @post(
+        "/",
+        status_code=201,
+        summary="Issue a referral (honours Idempotency-Key)",
+        description="The same Idempotency-Key with the same body answers with the referral it made; "
+        "with another body, 422.",
+        responses=errors(400, 401, 403, 422, 503),
+    )
     async def create(
         self,
         request: Request,
@@ -51,12 +59,20 @@ class ReferralController(Controller):
         partner: FromQuery[str | None] = None,
         # Taken as text and read strictly: Litestar's own datetime parameters also take a number
         # as a Unix time, which the document (and a reader of it) would not expect.
-        since: Annotated[str | None, QueryParameter(
-            description="only referrals created at or after this date-time (RFC 3339)",
-            schema_extra={"format": "date-time"})] = None,
-        needs_attention: Annotated[bool | None, QueryParameter(
-            description="true: only referrals a therapist must act on (an email that could not be delivered, "
-                        "or no partner left); false: only the others")] = None,
+        since: Annotated[
+            str | None,
+            QueryParameter(
+                description="only referrals created at or after this date-time (RFC 3339)",
+                schema_extra={"format": "date-time"},
+            ),
+        ] = None,
+        needs_attention: Annotated[
+            bool | None,
+            QueryParameter(
+                description="true: only referrals a therapist must act on (an email that could not be delivered, "
+                "or no partner left); false: only the others"
+            ),
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[ReferralRecord]:
         if status is not None and status not in TRANSITIONS:
@@ -64,21 +80,39 @@ class ReferralController(Controller):
         try:
             after = None if since is None else msgspec.convert(since, datetime)
         except msgspec.ValidationError:
-            raise ValidationException("Validation failed for GET /api/v1/referrals", extra=[{
-                "message": "Expected a date-time such as 2025-01-31T09:00:00Z", "key": "since", "source": "query",
-            }]) from None
+            raise ValidationException(
+                "Validation failed for GET /api/v1/referrals",
+                extra=[
+                    {
+                        "message": "Expected a date-time such as 2025-01-31T09:00:00Z",
+                        "key": "since",
+                        "source": "query",
+                    }
+                ],
+            ) from None
         return await request.app.state.runtime.referrals.list(
-            staff=request.user, status=status, partner_id=partner, since=after, needs_attention=needs_attention,
+            staff=request.user,
+            status=status,
+            partner_id=partner,
+            since=after,
+            needs_attention=needs_attention,
             limit=limit,
         )
 
-    @get("/{referral_id:str}", summary="One referral with its offers and timeline",
-         responses=errors(400, 401, 403, 404, 503))
+    @get(
+        "/{referral_id:str}",
+        summary="One referral with its offers and timeline",
+        responses=errors(400, 401, 403, 404, 503),
+    )
     async def get_referral(self, request: Request, referral_id: FromPath[str]) -> ReferralRecord:
         return await request.app.state.runtime.referrals.get(staff=request.user, referral_id=referral_id)
 
-    @post("/{referral_id:str}/cancel", status_code=200, summary="Cancel a referral; its partner is told",
-          responses=errors(400, 401, 403, 404, 409, 503))
+    @post(
+        "/{referral_id:str}/cancel",
+        status_code=200,
+        summary="Cancel a referral; its partner is told",
+        responses=errors(400, 401, 403, 404, 409, 503),
+    )
     async def cancel(
         self, request: Request, referral_id: FromPath[str], data: JSONBody[CancelRequest | None] = None
     ) -> ReferralRecord:
@@ -87,8 +121,12 @@ class ReferralController(Controller):
             staff=request.user, referral_id=referral_id, reason=reason
         )
 
-    @post("/{referral_id:str}/hold", status_code=200, summary="Put a referral on hold; a waiting offer is withdrawn",
-          responses=errors(400, 401, 403, 404, 409, 503))
+    @post(
+        "/{referral_id:str}/hold",
+        status_code=200,
+        summary="Put a referral on hold; a waiting offer is withdrawn",
+        responses=errors(400, 401, 403, 404, 409, 503),
+    )
     async def hold(
         self, request: Request, referral_id: FromPath[str], data: JSONBody[HoldRequest | None] = None
     ) -> ReferralRecord:
@@ -96,15 +134,24 @@ class ReferralController(Controller):
             staff=request.user, referral_id=referral_id, reason=data.reason if data else ""
         )
 
-    @post("/{referral_id:str}/resume", status_code=200, summary="Take a referral off hold",
-          responses=errors(400, 401, 403, 404, 409, 503))
+    @post(
+        "/{referral_id:str}/resume",
+        status_code=200,
+        summary="Take a referral off hold",
+        responses=errors(400, 401, 403, 404, 409, 503),
+    )
     async def resume(self, request: Request, referral_id: FromPath[str]) -> ReferralRecord:
         return await request.app.state.runtime.referrals.resume(staff=request.user, referral_id=referral_id)
 
-    @post("/{referral_id:str}/forward", status_code=200,
-          summary="Offer a declined, failed or held referral to a partner of the therapist's choice",
-          responses=errors(400, 401, 403, 404, 409, 422, 503))
-    async def forward(self, request: Request, referral_id: FromPath[str], data: JSONBody[ForwardRequest]) -> ReferralRecord:
+    @post(
+        "/{referral_id:str}/forward",
+        status_code=200,
+        summary="Offer a declined, failed or held referral to a partner of the therapist's choice",
+        responses=errors(400, 401, 403, 404, 409, 422, 503),
+    )
+    async def forward(
+        self, request: Request, referral_id: FromPath[str], data: JSONBody[ForwardRequest]
+    ) -> ReferralRecord:
         return await request.app.state.runtime.referrals.forward(
             staff=request.user, referral_id=referral_id, partner_id=data.partner_id
         )

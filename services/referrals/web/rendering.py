@@ -12,7 +12,11 @@ from shared.auth import Staff
 def page(request: Request, template: str, *, status_code: int = 200, **values: object) -> Template:
     user = request.scope.get("user")
     return Template(
-        template, status_code=status_code,
-        context={"clinic_name": request.app.state.settings.clinic_name,
-                 "user": user if isinstance(user, Staff) else None, **values},
+        template,
+        status_code=status_code,
+        context={
+            "clinic_name": request.app.state.settings.clinic_name,
+            "user": user if isinstance(user, Staff) else None,
+            **values,
+        },
     )

@@ -3,12 +3,12 @@ answer is a CSRF-protected POST."""
 
 from __future__ import annotations
 
+from datetime import date
+
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Template
-import msgspec
-
-from datetime import date
 
 from services.referrals.domain import DECLINE_REASONS
 from services.referrals.outcomes import CLEARANCES, OUTCOMES, OutcomeReport
@@ -16,12 +16,23 @@ from services.referrals.service import LinkRefused
 from shared.errors import InvalidInput
 
 REFUSALS = {
-    "invalid": (403, "This link is not valid", "The link may have been copied incompletely. Please use the link in "
-                "the email exactly as it was sent, or contact the clinic."),
-    "expired": (410, "This link has expired", "The time to answer this referral has passed and it may have been "
-                "offered to another partner. Please contact the clinic if you can still help."),
-    "used": (410, "This referral has already been answered", "An answer was already recorded through this link, "
-             "or the referral is no longer open. Nothing was changed."),
+    "invalid": (
+        403,
+        "This link is not valid",
+        "The link may have been copied incompletely. Please use the link in "
+        "the email exactly as it was sent, or contact the clinic.",
+    ),
+    "expired": (
+        410,
+        "This link has expired",
+        "The time to answer this referral has passed and it may have been "
+        "offered to another partner. Please contact the clinic if you can still help.",
+    ),
+    "used": (
+        410,
+        "This referral has already been answered",
+        "An answer was already recorded through this link, or the referral is no longer open. Nothing was changed.",
+    ),
 }
 
 
@@ -45,24 +56,30 @@ class RespondController(Controller):
 
     @post("/{token:str}", status_code=200)
     async def answer(
-        self, request: Request, token: FromPath[str],
+        self,
+        request: Request,
+        token: FromPath[str],
         data: URLEncodedBody[Answer],
     ) -> Template:
         referrals = request.app.state.runtime.referrals
         try:
-            outcome = await referrals.answer(token=token, decision=data.decision, reason=data.reason or None,
-                                             note=data.note)
+            outcome = await referrals.answer(
+                token=token, decision=data.decision, reason=data.reason or None, note=data.note
+            )
         except LinkRefused as refused:
             return _refused(request, refused)
         except InvalidInput as error:
             page = await referrals.open_offer(token=token)
-            return Template("respond/offer.html", status_code=422,
-                            context=_context(request, page=page, token=token, error=error.detail))
+            return Template(
+                "respond/offer.html",
+                status_code=422,
+                context=_context(request, page=page, token=token, error=error.detail),
+            )
         return Template("respond/done.html", context=_context(request, outcome=outcome))
 
     @post("/{token:str}/received", status_code=200)
     async def acknowledge(self, request: Request, token: FromPath[str]) -> Template:
-        """"I have seen this and will answer": marks the referral received (GET never does)."""
+        """ "I have seen this and will answer": marks the referral received (GET never does)."""
         referrals = request.app.state.runtime.referrals
         try:
             await referrals.acknowledge(token=token)
@@ -85,8 +102,14 @@ class ReportForm(msgspec.Struct, kw_only=True):
             booked_for = date.fromisoformat(self.booked_for) if self.booked_for.strip() else None
         except ValueError:
             raise InvalidInput("give the date as YYYY-MM-DD", field="booked_for") from None
-        return OutcomeReport(outcome=self.outcome, booked_for=booked_for, clearance=self.clearance or None,
-                             areas_to_avoid=self.areas_to_avoid, pressure_limit=self.pressure_limit, note=self.note)
+        return OutcomeReport(
+            outcome=self.outcome,
+            booked_for=booked_for,
+            clearance=self.clearance or None,
+            areas_to_avoid=self.areas_to_avoid,
+            pressure_limit=self.pressure_limit,
+            note=self.note,
+        )
 
 
 class ReportController(Controller):
@@ -115,18 +138,27 @@ class ReportController(Controller):
                 page = await referrals.open_report(token=token)
             except LinkRefused as refused:
                 return _refused(request, refused)
-            return Template("respond/report.html", status_code=422,
-                            context=_context(request, page=page, token=token, error=error.detail, form=data))
+            return Template(
+                "respond/report.html",
+                status_code=422,
+                context=_context(request, page=page, token=token, error=error.detail, form=data),
+            )
         return Template("respond/reported.html", context=_context(request, status=status, outcome=data.outcome))
 
 
 def _context(request: Request, **values: object) -> dict:
     settings = request.app.state.runtime.settings
-    return {"clinic_name": settings.clinic_name, "decline_reasons": DECLINE_REASONS, "outcomes": OUTCOMES,
-            "clearances": CLEARANCES, **values}
+    return {
+        "clinic_name": settings.clinic_name,
+        "decline_reasons": DECLINE_REASONS,
+        "outcomes": OUTCOMES,
+        "clearances": CLEARANCES,
+        **values,
+    }
 
 
 def _refused(request: Request, refused: LinkRefused) -> Template:
     status, title, explanation = REFUSALS[refused.why]
-    return Template("respond/refused.html", status_code=status,
-                    context=_context(request, title=title, explanation=explanation))
+    return Template(
+        "respond/refused.html", status_code=status, context=_context(request, title=title, explanation=explanation)
+    )

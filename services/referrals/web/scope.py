@@ -24,15 +24,27 @@ class ReasonsOut(msgspec.Struct, kw_only=True):
     reasons: list[ReasonOut]
 
 
-@get("/api/v1/scope/reasons", guards=[staff()], summary="Referral reasons with urgency and allowed categories",
-     responses=errors(401, 503), security=STAFF)
+@get(
+    "/api/v1/scope/reasons",
+    guards=[staff()],
+    summary="Referral reasons with urgency and allowed categories",
+    responses=errors(401, 503),
+    security=STAFF,
+)
 async def list_reasons(request: Request) -> ReasonsOut:
     rules = request.app.state.runtime.rules
     return ReasonsOut(
         version=rules.version,
         reasons=[
-            ReasonOut(code=r.code, label=r.label, group=r.group, urgency=r.urgency, categories=list(r.categories),
-                      guidance=r.guidance, instruction=r.instruction)
+            ReasonOut(
+                code=r.code,
+                label=r.label,
+                group=r.group,
+                urgency=r.urgency,
+                categories=list(r.categories),
+                guidance=r.guidance,
+                instruction=r.instruction,
+            )
             for r in rules.reasons.values()
         ],
     )

@@ -7,8 +7,8 @@ Create Date: 2026-11-23
 
 import json
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
