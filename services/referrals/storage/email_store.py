@@ -3,6 +3,8 @@ reports on them. The rows and their SQL, in the caller's session."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +32,7 @@ class FailedEmail(msgspec.Struct, kw_only=True, frozen=True):
     email: StagedEmail | None
 
 
-async def stage(session: AsyncSession, message: SendEmail) -> None:
+async def stage(session: AsyncSession, message: SendEmail, *, staged_at: datetime) -> None:
     """Put the email in the outbox, to be sent once the caller's transaction commits."""
     await outbox_module.add(session, outbox, message, message_id=message.notification_id)
 

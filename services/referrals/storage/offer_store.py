@@ -77,6 +77,11 @@ async def get(session: AsyncSession, offer_id: str) -> StoredOffer | None:
     return None if row is None else _offer(row)
 
 
+async def load(session: AsyncSession, offer_id: str) -> StoredOffer:
+    """The offer, which must exist (``NoResultFound`` otherwise)."""
+    return _offer((await session.execute(_with_partner().where(offers.c.id == offer_id))).mappings().one())
+
+
 async def of_referrals(
     session: AsyncSession, referral_ids: list[str], *, statuses: Collection[str] | None = None
 ) -> list[StoredOffer]:
@@ -235,13 +240,14 @@ async def claim_reminder(session: AsyncSession, offer_id: str, *, now: datetime)
     )
 
 
-async def claim_expiry(session: AsyncSession, offer_id: str, *, now: datetime, deadline: datetime) -> bool:
-    """Expire the offer as of its ``deadline``, unless it was answered or expired meanwhile."""
+async def claim_expiry(session: AsyncSession, offer_id: str, *, now: datetime) -> bool:
+    """Expire the offer if its deadline has passed, unless it was answered or expired meanwhile.
+    Its answer is dated at the deadline, not now: the same record whenever the sweep runs."""
     return await updated_one(
         session,
         update(offers)
         .where(offers.c.id == offer_id, offers.c.status == "offered", offers.c.expires_at <= now)
-        .values(status="expired", responded_at=deadline),
+        .values(status="expired", responded_at=offers.c.expires_at),
     )
 
 

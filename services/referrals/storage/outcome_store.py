@@ -120,4 +120,4 @@ async def completed_by_partner(session: AsyncSession, partner_ids: list[str]) ->
         .where(outcomes.c.partner_id.in_(partner_ids), outcomes.c.outcome == "completed")
         .group_by(outcomes.c.partner_id)
     )
-    return dict(rows.tuples())
+    return dict(rows.all())

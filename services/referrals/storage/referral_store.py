@@ -75,6 +75,11 @@ async def get(session: AsyncSession, referral_id: str) -> StoredReferral | None:
     return None if row is None else _referral(row)
 
 
+async def load(session: AsyncSession, referral_id: str) -> StoredReferral:
+    """The referral, which must exist (``NoResultFound`` otherwise)."""
+    return _referral((await session.execute(select(referrals).where(referrals.c.id == referral_id))).mappings().one())
+
+
 async def set_status(session: AsyncSession, referral_id: str, *, expected: str, status: str, at: datetime) -> bool:
     """Move the referral from ``expected`` to ``status``; False when it is no longer ``expected``."""
     statement = (
