@@ -28,13 +28,11 @@ async def apply_partner_changed(ctx: Context, *, message: PartnerChanged) -> boo
 async def _reoffer_away_from(ctx: Context, session: AsyncSession, partner: PartnerSnapshot) -> None:
     for referral in await referral_store.with_offer_to(session, partner.id):
         await offer_store.withdraw_offered_to(session, referral.id, partner.id, at=ctx.clock())
-        await unit_of_work.event(
+        await unit_of_work.note(
             ctx,
             session,
-            referral_id=referral.id,
+            referral=referral,
             actor="system",
-            from_status=referral.status,
-            to_status=referral.status,
             why=f"offer to {partner.name} withdrawn: partner is now {partner.status}",
         )
         await offering.advance(ctx, session, referral_id=referral.id, actor="system")
@@ -50,13 +48,7 @@ async def record_delivery(ctx: Context, *, message: EmailDelivery) -> bool:
             staged = await email_store.staged(session, message.notification_id)
             what = f"email '{staged.kind}' to {staged.to}" if staged else "email"
             detail = f": {message.detail}" if message.detail and message.outcome != "sent" else ""
-            await unit_of_work.event(
-                ctx,
-                session,
-                referral_id=referral.id,
-                actor="notifier",
-                from_status=referral.status,
-                to_status=referral.status,
-                why=f"{what} {message.outcome}{detail}",
+            await unit_of_work.note(
+                ctx, session, referral=referral, actor="notifier", why=f"{what} {message.outcome}{detail}"
             )
     return True

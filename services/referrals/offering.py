@@ -129,13 +129,11 @@ async def _remind(ctx: Context, offer_id: str, *, now: datetime) -> int:
             action_url=_answer_url(ctx, token),
             expires_at=offer.expires_at,
         )
-        await unit_of_work.event(
+        await unit_of_work.note(
             ctx,
             session,
-            referral_id=referral.id,
+            referral=referral,
             actor="system",
-            from_status=referral.status,
-            to_status=referral.status,
             why=f"{offer.partner_name} reminded: half the time to answer has passed",
         )
     ctx.on_commit()
@@ -149,13 +147,11 @@ async def _expire(ctx: Context, offer_id: str, *, now: datetime) -> int:
         offer = await offer_store.load(session, offer_id)
         referral = await referral_store.load(session, offer.referral_id)
         assert offer.expires_at is not None  # The claim matched an offer past its deadline.
-        await unit_of_work.event(
+        await unit_of_work.note(
             ctx,
             session,
-            referral_id=referral.id,
+            referral=referral,
             actor="system",
-            from_status=referral.status,
-            to_status=referral.status,
             why=f"offer to {offer.partner_name} expired unanswered at {offer.expires_at.isoformat()}",
         )
         await unit_of_work.email_partner(ctx, session, referral=referral, offer=offer, kind="offer_withdrawn")

@@ -31,14 +31,7 @@ async def open_offer(ctx: Context, *, token: str) -> OfferPage:
     nothing else (mail scanners follow links)."""
     async with ctx.sessions.begin() as session:
         offer, referral, expires_at = await _usable_offer(ctx, session, token)
-        await referral_store.add_audit(
-            session,
-            at=ctx.clock(),
-            actor=f"partner:{offer.partner_id}",
-            action="partner_viewed_referral",
-            referral_id=referral.id,
-            detail={"offer_id": offer.id},
-        )
+        await _audit_view(ctx, session, offer, referral)
     reasons = [ctx.rules.reasons[c] for c in referral.reasons if c in ctx.rules.reasons]
     return OfferPage(
         offer_id=offer.id,
@@ -101,14 +94,8 @@ async def answer(
             )
             await send_report_link(ctx, session, referral=referral, offer=offer)
         else:
-            await unit_of_work.event(
-                ctx,
-                session,
-                referral_id=referral.id,
-                actor=f"partner:{name}",
-                from_status=referral.status,
-                to_status=referral.status,
-                why=f"declined by {name}: {explained}",
+            await unit_of_work.note(
+                ctx, session, referral=referral, actor=f"partner:{name}", why=f"declined by {name}: {explained}"
             )
             await unit_of_work.email_therapist(
                 ctx, session, referral=referral, kind="referral_declined", partner_name=name
@@ -164,14 +151,7 @@ async def open_report(ctx: Context, *, token: str) -> ReportPage:
     """The referral behind an outcome-report link, for its form. Audits the view only."""
     async with ctx.sessions.begin() as session:
         offer, referral, _ = await _usable_report(ctx, session, token)
-        await referral_store.add_audit(
-            session,
-            at=ctx.clock(),
-            actor=f"partner:{offer.partner_id}",
-            action="partner_viewed_referral",
-            referral_id=referral.id,
-            detail={"offer_id": offer.id, "purpose": "report"},
-        )
+        await _audit_view(ctx, session, offer, referral, purpose="report")
         booked_for = await outcome_store.latest_booking(session, referral.id)
     return ReportPage(
         partner_name=offer.partner_name,
@@ -208,9 +188,7 @@ async def report(ctx: Context, *, token: str, report: OutcomeReport) -> str:
             why += f"; {CLEARANCES[report.clearance]}"
         target = TARGET_STATUS[report.outcome]
         if target == referral.status:
-            await unit_of_work.event(
-                ctx, session, referral_id=referral.id, actor=actor, from_status=target, to_status=target, why=why
-            )
+            await unit_of_work.note(ctx, session, referral=referral, actor=actor, why=why)
         else:
             await unit_of_work.transition(ctx, session, referral=referral, to=target, actor=actor, why=why)
         await unit_of_work.email_therapist(
@@ -236,3 +214,17 @@ async def _usable_report(ctx: Context, session: AsyncSession, token: str) -> tup
     if offer.status != "accepted" or offer.report_nonce != nonce or referral.status not in ("accepted", "in-progress"):
         raise LinkRefused("used")
     return offer, referral, nonce
+
+
+async def _audit_view(
+    ctx: Context, session: AsyncSession, offer: StoredOffer, referral: StoredReferral, **detail: str
+) -> None:
+    """Record that the partner opened one of their links (what a partner saw is audited)."""
+    await referral_store.add_audit(
+        session,
+        at=ctx.clock(),
+        actor=f"partner:{offer.partner_id}",
+        action="partner_viewed_referral",
+        referral_id=referral.id,
+        detail={"offer_id": offer.id, **detail},
+    )

@@ -45,6 +45,19 @@ async def event(
     )
 
 
+async def note(ctx: Context, session: AsyncSession, *, referral: StoredReferral, actor: str, why: str) -> None:
+    """Add a line to the referral's timeline that leaves its status as it is."""
+    await event(
+        ctx,
+        session,
+        referral_id=referral.id,
+        actor=actor,
+        from_status=referral.status,
+        to_status=referral.status,
+        why=why,
+    )
+
+
 async def email_partner(
     ctx: Context,
     session: AsyncSession,
