@@ -1,4 +1,5 @@
-"""Emails: staged in the outbox with the change that causes them, and the notifier's delivery
+"""Emails: staged in the outbox with the change that causes them (and recorded in ``emails``:
+what each one was, for as long as the referral needs to say so), and the notifier's delivery
 reports on them. The rows and their SQL, in the caller's session."""
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals.storage.tables import email_deliveries, outbox
-from shared import codec
+from services.referrals.storage.tables import email_deliveries, emails, outbox
 from shared import outbox as outbox_module
 from shared.messages import EmailDelivery, SendEmail
 
@@ -28,18 +28,32 @@ class FailedEmail(msgspec.Struct, kw_only=True, frozen=True):
 
     referral_id: str
     detail: str
-    # None when what was sent is no longer known.
+    # None for an email this service has no record of staging.
     email: StagedEmail | None
 
 
 async def stage(session: AsyncSession, message: SendEmail, *, staged_at: datetime) -> None:
-    """Put the email in the outbox, to be sent once the caller's transaction commits."""
+    """Put the email in the outbox, to be sent once the caller's transaction commits, and
+    record what it is."""
     await outbox_module.add(session, outbox, message, message_id=message.notification_id)
+    await session.execute(
+        insert(emails).values(
+            notification_id=message.notification_id,
+            referral_id=message.referral_id,
+            kind=message.kind,
+            recipient=message.to,
+            staged_at=staged_at,
+        )
+    )
 
 
 async def staged(session: AsyncSession, notification_id: str) -> StagedEmail | None:
-    payload = (await session.execute(select(outbox.c.payload).where(outbox.c.id == notification_id))).scalar()
-    return _described(payload)
+    row = (
+        await session.execute(
+            select(emails.c.kind, emails.c.recipient).where(emails.c.notification_id == notification_id)
+        )
+    ).first()
+    return None if row is None else StagedEmail(kind=row.kind, to=row.recipient)
 
 
 async def record_delivery(session: AsyncSession, message: EmailDelivery) -> bool:
@@ -65,14 +79,16 @@ async def failed(session: AsyncSession, referral_ids: list[str]) -> list[FailedE
     if not referral_ids:
         return []
     rows = await session.execute(
-        select(email_deliveries.c.referral_id, email_deliveries.c.detail, outbox.c.payload)
-        .join(outbox, outbox.c.id == email_deliveries.c.notification_id, isouter=True)
+        select(email_deliveries.c.referral_id, email_deliveries.c.detail, emails.c.kind, emails.c.recipient)
+        .join(emails, emails.c.notification_id == email_deliveries.c.notification_id, isouter=True)
         .where(email_deliveries.c.referral_id.in_(referral_ids), email_deliveries.c.outcome == "failed")
         .order_by(email_deliveries.c.at)
     )
-    return [FailedEmail(referral_id=row.referral_id, detail=row.detail, email=_described(row.payload)) for row in rows]
-
-
-def _described(payload: str | None) -> StagedEmail | None:
-    sent = codec.decode(payload) if payload else None
-    return StagedEmail(kind=sent.kind, to=sent.to) if isinstance(sent, SendEmail) else None
+    return [
+        FailedEmail(
+            referral_id=row.referral_id,
+            detail=row.detail,
+            email=None if row.kind is None else StagedEmail(kind=row.kind, to=row.recipient),
+        )
+        for row in rows
+    ]

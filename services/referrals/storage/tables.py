@@ -153,6 +153,18 @@ email_deliveries = Table(
     Index("ix_email_deliveries_referral_outcome", "referral_id", "outcome"),
 )
 
+# What each email was, recorded when it is staged: delivery reports and the referral's record name
+# the email from here, whatever becomes of its outbox row.
+emails = Table(
+    "emails",
+    metadata,
+    Column("notification_id", String(36), primary_key=True),
+    Column("referral_id", String(36), nullable=True),
+    Column("kind", String(40), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("staged_at", DateTime(timezone=True), nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
