@@ -16,6 +16,8 @@ from shared.messages import PartnerSnapshot
 
 
 async def cancel(ctx: Context, *, staff: Staff, referral_id: str, reason: str = "") -> ReferralRecord:
+    """Cancel a referral: its open offers are withdrawn, and the partners who were to answer it
+    or had accepted it are told."""
     async with ctx.sessions.begin() as session:
         referral = await queries.referral_for(session, staff=staff, referral_id=referral_id)
         await unit_of_work.transition(
