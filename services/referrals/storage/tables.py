@@ -1,5 +1,6 @@
-"""The referrals service's own tables. Nothing else reads or writes them; the query functions
-beside this module (``*_store``) are the only code that speaks SQL to them."""
+"""The referrals service's own tables, which no other service reads or writes, and the two helpers
+the query functions beside this module (``*_store``) share: :func:`aware` for the timestamps
+they read, :func:`updated_one` for the conditional UPDATEs that claim a row."""
 
 from __future__ import annotations
 
