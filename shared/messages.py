@@ -4,12 +4,15 @@ Events are past tense (``PartnerChanged``, ``EmailDelivery``), commands imperati
 (``SendEmail``). They evolve by msgspec's schema-evolution rules: a new field always gets a
 default, no field ever changes type, and a tag is never reused. Emails carry no client data by
 construction: ``EmailContext`` has no field that could hold a client's name or health.
+
+Every kind of email is named once, in :data:`EmailKind`: the referrals service sends only these,
+and the notifier has a subject and templates for each (a unit test holds the two to this list).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
@@ -72,11 +75,34 @@ class EmailContext(msgspec.Struct, kw_only=True, frozen=True):
     expires_at: datetime | None = None
 
 
+EmailKind = Literal[
+    "offer",
+    "offer_reminder",
+    "offer_withdrawn",
+    "offer_expired",
+    "referral_accepted",
+    "referral_declined",
+    "referral_cancelled",
+    "no_partner_left",
+    "report_outcome",
+    "outcome_reported",
+]
+
+# An email's kind is an EmailKind wherever code builds or reads one, and a plain string on the
+# wire: the field was a string before the kinds were listed (no field ever changes type), and a
+# notifier older than a new kind must still decode the email, so that it can report it failed
+# ("unknown email kind") to the referral's timeline instead of dropping it undecoded.
+if TYPE_CHECKING:
+    _WireEmailKind = EmailKind
+else:
+    _WireEmailKind = str
+
+
 class SendEmail(msgspec.Struct, kw_only=True, frozen=True, tag="send_email"):
     """Send one email. ``notification_id`` is unique per email and makes sending idempotent."""
 
     notification_id: str
-    kind: str
+    kind: _WireEmailKind
     to: str
     context: EmailContext
     referral_id: str | None = None
@@ -90,6 +116,8 @@ class EmailDelivery(msgspec.Struct, kw_only=True, frozen=True, tag="email_delive
     at: datetime
     referral_id: str | None = None
     detail: str = ""
+    # The email's kind, as its SendEmail said. None in reports from before it was carried.
+    kind: _WireEmailKind | None = None
 
 
 Message = PartnerChanged | SendEmail | EmailDelivery

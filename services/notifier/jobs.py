@@ -140,6 +140,7 @@ def _report(
         at=at or datetime.now(UTC),
         referral_id=command.referral_id,
         detail=detail,
+        kind=command.kind,
     )
     queues.enqueue(runtime.redis, delivery, job_id=f"delivery-{command.notification_id}-{outcome}")
 

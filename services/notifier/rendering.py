@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from shared.messages import EmailContext
+from shared.messages import EmailContext, EmailKind
 
 # What happened first, the reference last: what a clinician scanning an inbox needs. The reference
-# is appended by the renderer so that every subject ends the same way.
-SUBJECTS: dict[str, str] = {
+# is appended by the renderer so that every subject ends the same way. One per EmailKind, each
+# with its two templates (<kind>.txt, <kind>.html).
+SUBJECTS: dict[EmailKind, str] = {
     "offer": "New {{ urgency_subject }} from {{ clinic }}",
     "offer_reminder": "Reminder: {{ urgency_subject }} from {{ clinic }} awaits your answer",
     "offer_withdrawn": "Withdrawn, no action needed: referral from {{ clinic }}",
@@ -31,7 +32,7 @@ SUBJECTS: dict[str, str] = {
     "outcome_reported": "Outcome reported by {{ partner_name or 'the partner' }}",
     "report_outcome": "Thank you: report the outcome of the referral from {{ clinic }}",
 }
-KINDS = frozenset(SUBJECTS)
+KINDS: frozenset[str] = frozenset(SUBJECTS)
 
 # urgency -> (words in the subject, sentence in the body). The urgencies are the scope rules'.
 URGENCIES: dict[str, tuple[str, str]] = {
@@ -61,7 +62,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 
 # Kinds whose whole point is the partner's link: sending one without it would be a dead end.
-NEEDS_LINK = frozenset({"offer", "offer_reminder", "report_outcome"})
+NEEDS_LINK: frozenset[EmailKind] = frozenset({"offer", "offer_reminder", "report_outcome"})
 
 
 class CannotRender(ValueError):
@@ -94,7 +95,7 @@ class Renderer:
         self.clinic_name = clinic_name
         self.timezone = ZoneInfo(timezone)
         self._env = environment()
-        self._subjects = {kind: self._env.from_string(source) for kind, source in SUBJECTS.items()}
+        self._subjects: dict[str, jinja2.Template] = {k: self._env.from_string(s) for k, s in SUBJECTS.items()}
 
     def render(self, kind: str, context: EmailContext) -> RenderedEmail:
         if kind not in KINDS:

@@ -114,7 +114,7 @@ def stacked(
     slot = (width - 20) / max(len(columns), 1)
     drawn = []
     for i, (label, counts) in enumerate(columns):
-        y = baseline
+        y: float = baseline
         segments = []
         for name in series:
             value = counts.get(name, 0)

@@ -1,5 +1,5 @@
 """Referral rules that know no framework: statuses and the one state machine, urgency order,
-consent coverage and the observation-note wording check."""
+consent coverage, the observation-note wording check, and the domain's own errors."""
 
 from __future__ import annotations
 
@@ -56,6 +56,22 @@ DECLINE_REASONS = {
 
 class InvalidTransition(Conflict):
     """The referral's current status does not allow the requested change."""
+
+
+class EmergencyStop(InvalidInput):
+    """An emergency reason: no referral; the therapist must act now (call 911 / 988)."""
+
+
+class ScopeViolation(InvalidInput):
+    """A chosen partner's category is not allowed for the referral's reasons."""
+
+
+class LinkRefused(Exception):
+    """A partner link that cannot be used: ``why`` is invalid, expired or used."""
+
+    def __init__(self, why: Literal["invalid", "expired", "used"]) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 def check_transition(current: str, target: str) -> None:

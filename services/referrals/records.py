@@ -1,10 +1,13 @@
-"""What the service answers with: referrals with their offers and timeline, suggestions."""
+"""What the service answers with: referrals with their offers and timeline, suggestions, the
+dashboard's figures, what a partner sees behind a link, the client's handout, a sweep's report."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
 import msgspec
+
+from shared.messages import PartnerSnapshot
 
 
 class OfferRecord(msgspec.Struct, kw_only=True):
@@ -106,3 +109,49 @@ class Dashboard(msgspec.Struct, kw_only=True):
     time_to_accept: list[tuple[str, float, int]]
     # (month "YYYY-MM", {category label: count}), oldest first.
     by_category: list[tuple[str, dict[str, int]]]
+
+
+class OfferPage(msgspec.Struct, kw_only=True):
+    """What a partner sees behind a link: no client name, only what they need to decide."""
+
+    offer_id: str
+    partner_name: str
+    reference: str
+    urgency: str
+    reasons: list[str]
+    guidance: list[str]
+    note: str
+    expires_at: datetime
+    # The partner has said they have seen it (the referral is ``received``).
+    acknowledged: bool = False
+
+
+class ReportPage(msgspec.Struct, kw_only=True):
+    """What a partner sees behind an outcome-report link."""
+
+    partner_name: str
+    reference: str
+    urgency: str
+    reasons: list[str]
+    status: str
+    booked_for: date | None = None
+
+
+class Handout(msgspec.Struct, kw_only=True):
+    """The client's printable handout: why, in plain words, and whom to contact. No diagnosis."""
+
+    referral_id: str
+    reference: str
+    client_name: str
+    urgency: str
+    why: list[str]
+    partners: list[PartnerSnapshot]
+    # True when a partner has accepted: the handout then names only them.
+    accepted: bool = False
+
+
+class SweepReport(msgspec.Struct, kw_only=True, frozen=True):
+    """What one deadline sweep did (another sweep running at once may have done the rest)."""
+
+    reminded: int = 0
+    expired: int = 0

@@ -257,6 +257,20 @@ def test_an_unknown_kind_fails_for_good_and_is_reported(
     assert mail_catcher.messages() == []
 
 
+def test_each_report_names_the_kind_of_its_email(
+    redis: Redis, redis_url: str, mail_catcher: MailCatcher, installed: Runtime
+) -> None:
+    queues.enqueue(redis, offer("n-1", kind="offer_reminder"), job_id="n-1")
+    queues.enqueue(redis, offer("n-2", kind="offer_v2"), job_id="n-2")
+
+    work(redis_url)
+
+    reports = deliveries(redis)
+    assert set(reports) == {"delivery-n-1-sent", "delivery-n-2-failed"}
+    assert reports["delivery-n-1-sent"].kind == "offer_reminder"
+    assert reports["delivery-n-2-failed"].kind == "offer_v2"
+
+
 @pytest.mark.parametrize("kind", ["referral_accepted", "referral_declined", "outcome_reported", "no_partner_left"])
 def test_therapist_emails_go_out(
     redis: Redis, redis_url: str, mail_catcher: MailCatcher, installed: Runtime, kind: str

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from services.referrals import bootstrap, identity, jobs
 from services.referrals.storage import MIGRATIONS, audit_log, outbox, referrals
@@ -332,6 +332,39 @@ def test_delivery_report_lands_on_the_timeline_once(client: TestClient, settings
     timeline = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["timeline"]
     sent = [e for e in timeline if e["actor"] == "notifier"]
     assert len(sent) == 1 and "gp1@partners.example" in sent[0]["why"] and sent[0]["why"].endswith("sent")
+
+
+def test_what_an_email_was_is_known_without_its_outbox_row(client: TestClient, settings) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers)
+    flush(client)
+    email = queued_emails(settings.redis_url)[0]
+
+    async def forget_outbox() -> None:
+        engine = database.create_engine(settings.db_url("referrals"))
+        async with engine.begin() as connection:
+            await connection.execute(delete(outbox))
+        await engine.dispose()
+
+    # The outbox is transport: the referral's record must not depend on how long it keeps rows.
+    asyncio.run(forget_outbox())
+    report = EmailDelivery(
+        notification_id=email.notification_id,
+        outcome="failed",
+        at=datetime.now(UTC),
+        referral_id=referral["id"],
+        detail="550 mailbox unavailable",
+        kind="offer",
+    )
+    deliver(settings, report)
+
+    detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+    assert detail["attention"][0] == (
+        "the 'offer' email to gp1@partners.example could not be delivered: 550 mailbox unavailable"
+    )
+    assert [e["why"] for e in detail["timeline"] if e["actor"] == "notifier"] == [
+        "email 'offer' to gp1@partners.example failed: 550 mailbox unavailable"
+    ]
 
 
 def test_undecodable_job_fails_without_retry(settings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import get_args
 
 import msgspec
 import pytest
@@ -12,6 +13,7 @@ from shared.messages import (
     Address,
     EmailContext,
     EmailDelivery,
+    EmailKind,
     Location,
     Message,
     PartnerChanged,
@@ -86,6 +88,25 @@ def test_new_reader_reads_old_message() -> None:
     old = b'{"type":"send_email","notification_id":"n9","kind":"offer","to":"a@b.org","context":{}}'
     decoded = msgspec.json.decode(old, type=msgspec.json.Decoder(PartnerChangedV2 | SendEmail).type)
     assert decoded == SendEmail(notification_id="n9", kind="offer", to="a@b.org", context=EmailContext())
+
+
+def test_a_delivery_report_carries_its_email_kind() -> None:
+    report = EmailDelivery(notification_id="n1", outcome="failed", at=NOW, referral_id="r1", kind="offer_reminder")
+    assert codec.decode(codec.encode(report)) == report
+
+
+def test_new_reader_reads_a_delivery_report_from_before_kinds() -> None:
+    old = b'{"type":"email_delivery","notification_id":"n1","outcome":"sent","at":"2026-11-23T15:30:00Z"}'
+    assert codec.decode(old) == EmailDelivery(notification_id="n1", outcome="sent", at=NOW, kind=None)
+
+
+def test_old_reader_reads_an_email_of_a_kind_it_does_not_know() -> None:
+    # A sender that knows a kind this reader does not: the email still decodes, so the notifier
+    # can report it failed ("unknown email kind") rather than drop it undecoded.
+    newer = b'{"type":"send_email","notification_id":"n9","kind":"offer_v2","to":"a@b.org","context":{}}'
+    read = codec.decode(newer)
+    assert isinstance(read, SendEmail) and read.kind == "offer_v2"
+    assert "offer_v2" not in get_args(EmailKind)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ templates can only show what ``EmailContext`` carries."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import get_args
 
 import jinja2.meta
 import jinja2.nodes
@@ -13,6 +14,7 @@ import pytest
 from services.notifier.mailer import compose
 from services.notifier.rendering import (
     KINDS,
+    SUBJECTS,
     TEMPLATE_VARIABLES,
     TEMPLATES,
     CannotRender,
@@ -20,7 +22,7 @@ from services.notifier.rendering import (
     environment,
 )
 from shared import codec
-from shared.messages import EmailContext, SendEmail
+from shared.messages import EmailContext, EmailKind, SendEmail
 
 CLINIC = "Sunshine Massage"
 LINK = "https://referrals.example/respond/tok3n"
@@ -60,6 +62,10 @@ def test_every_kind_renders_a_subject_text_and_html(renderer: Renderer, kind: st
 def test_every_kind_has_its_two_templates(kind: str) -> None:
     assert (TEMPLATES / f"{kind}.html").is_file()
     assert (TEMPLATES / f"{kind}.txt").is_file()
+
+
+def test_the_kinds_rendered_are_the_kinds_the_contract_names() -> None:
+    assert set(SUBJECTS) == KINDS == set(get_args(EmailKind))
 
 
 def test_no_template_without_a_kind() -> None:

@@ -9,13 +9,15 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from services.referrals import bootstrap
-from services.referrals.service import Clock, system_clock
+from services.referrals.service import Clock, Referrals, system_clock
 from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
 from shared import openapi, ratelimit, web
 from shared.config import Settings
@@ -64,6 +66,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         ],
         lifespan=[lifespan, limits.lifespan],
         guards=[limits.guard],
+        dependencies={"referrals": Provide(_referrals, sync_to_thread=False)},
         state=web.initial_state(settings),
         before_send=[web.security_headers(settings)],
         middleware=[metrics_config.middleware],
@@ -83,3 +86,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         # put the root logger back to INFO.
         logging_config=LoggingConfig(configure_root_logger=False),
     )
+
+
+def _referrals(state: State) -> Referrals:
+    return state.runtime.referrals

@@ -17,12 +17,13 @@ from itertools import groupby
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
 from services.referrals.domain import diagnostic_wording
 from services.referrals.intake import ReferralDraft, SuggestionQuery
 from services.referrals.rules import Rules
-from services.referrals.service import EmergencyStop
+from services.referrals.service import EmergencyStop, Referrals
 from services.referrals.web.guards import staff
 from services.referrals.web.rendering import page
 from shared import categories
@@ -110,7 +111,7 @@ class NewReferralFlow(Controller):
         return _first_step(request, Intake())
 
     @post("/", status_code=200)
-    async def review(self, request: Request) -> Template:
+    async def review(self, request: Request, referrals: NamedDependency[Referrals]) -> Template:
         intake = Intake.from_form(await request.form())
         if not intake.client_name:
             return _first_step(
@@ -119,17 +120,16 @@ class NewReferralFlow(Controller):
         if not intake.reasons:
             return _first_step(request, intake, error="Choose at least one reason.", status_code=422)
         try:
-            await request.app.state.runtime.referrals.assess(staff=request.user, reasons=intake.reasons)
+            await referrals.assess(staff=request.user, reasons=intake.reasons)
         except EmergencyStop as stop:
             return _emergency(request, stop)
         except InvalidInput as error:
             return _first_step(request, intake, error=error.detail, status_code=422)
-        return await _second_step(request, intake)
+        return await _second_step(request, referrals, intake)
 
     @post("/send", status_code=303)
-    async def send(self, request: Request) -> Template | Redirect:
+    async def send(self, request: Request, referrals: NamedDependency[Referrals]) -> Template | Redirect:
         intake = Intake.from_form(await request.form())
-        referrals = request.app.state.runtime.referrals
         try:
             record = await referrals.create(
                 staff=request.user, draft=intake.draft(), idempotency_key=intake.idempotency_key or None
@@ -137,7 +137,7 @@ class NewReferralFlow(Controller):
         except EmergencyStop as stop:
             return _emergency(request, stop)
         except DomainError as error:
-            return await _second_step(request, intake, error=error.detail, status_code=422)
+            return await _second_step(request, referrals, intake, error=error.detail, status_code=422)
         return Redirect(f"/referrals/{record.id}", status_code=303)
 
 
@@ -148,16 +148,17 @@ def _first_step(request: Request, intake: Intake, *, error: str = "", status_cod
     return page(request, "staff/new.html", status_code=status_code, intake=intake, groups=groups, error=error)
 
 
-async def _second_step(request: Request, intake: Intake, *, error: str = "", status_code: int = 200) -> Template:
-    runtime = request.app.state.runtime
+async def _second_step(
+    request: Request, referrals: Referrals, intake: Intake, *, error: str = "", status_code: int = 200
+) -> Template:
     try:
-        assessment = runtime.rules.assess(intake.reasons)
+        assessment = request.app.state.runtime.rules.assess(intake.reasons)
     except InvalidInput as problem:  # Only an edited form gets here: step 1 checked the reasons.
         return _first_step(request, intake, error=problem.detail, status_code=422)
     notes: list[str] = []
     postal_code = intake.client_postal_code or None
     try:
-        suggestions = await runtime.referrals.suggest(
+        suggestions = await referrals.suggest(
             query=SuggestionQuery(
                 reasons=intake.reasons,
                 postal_code=postal_code,
@@ -169,7 +170,7 @@ async def _second_step(request: Request, intake: Intake, *, error: str = "", sta
         if problem.field != "postal_code":
             raise
         notes.append(f"{problem.detail}: partners are ranked without distance.")
-        suggestions = await runtime.referrals.suggest(
+        suggestions = await referrals.suggest(
             query=SuggestionQuery(
                 reasons=intake.reasons,
                 language=intake.client_language or None,

@@ -4,17 +4,22 @@ cancel)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from services.referrals import charts
 from services.referrals.domain import OPEN_STATUSES, TRANSITIONS
+from services.referrals.records import Dashboard, ReferralRecord
+from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
 from services.referrals.web.rendering import page
 from shared.errors import DomainError
+from shared.messages import PartnerSnapshot
 
 
 class StaffPages(Controller):
@@ -25,24 +30,24 @@ class StaffPages(Controller):
     async def home(
         self,
         request: Request,
+        referrals: NamedDependency[Referrals],
         status: FromQuery[str | None] = None,
         q: FromQuery[str] = "",
         days: FromQuery[int] = 90,
     ) -> Template:
         """The dashboard: what needs attention first, then open referrals by status (or a search),
         then the charts for the chosen period."""
-        referrals = request.app.state.runtime.referrals
         status = status if status in TRANSITIONS else None
         days = days if days in PERIODS else 90
         q = q.strip()[:100]
         attention = await referrals.list(staff=request.user, needs_attention=True, limit=50)
         recent = await referrals.list(staff=request.user, status=status, limit=100, search=q)
-        by_status: dict[str, list] = {}
+        by_status: dict[str, list[ReferralRecord]] = {}
         if not status and not q:
             for record in recent:
                 if record.status in OPEN_STATUSES:
                     by_status.setdefault(record.status, []).append(record)
-        until = request.app.state.runtime.referrals.now()
+        until = referrals.now()
         figures = await referrals.dashboard(staff=request.user, since=until - timedelta(days=days), until=until)
         return page(
             request,
@@ -60,44 +65,58 @@ class StaffPages(Controller):
         )
 
     @get("/referrals/{referral_id:str}")
-    async def referral(self, request: Request, referral_id: FromPath[str]) -> Template:
-        record = await request.app.state.runtime.referrals.get(staff=request.user, referral_id=referral_id)
-        return await _full_page(request, record)
+    async def referral(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> Template:
+        record = await referrals.get(staff=request.user, referral_id=referral_id)
+        return await _full_page(request, referrals, record)
 
     @post("/referrals/{referral_id:str}/cancel", status_code=303)
-    async def cancel(self, request: Request, referral_id: FromPath[str]) -> Template | Redirect:
+    async def cancel(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> Template | Redirect:
         form = await request.form()
-        return await _act(request, referral_id, "cancel", reason=str(form.get("reason") or "")[:1000])
+        return await _act(request, referrals, referral_id, "cancel", reason=str(form.get("reason") or "")[:1000])
 
     @get("/referrals/{referral_id:str}/handout")
-    async def handout(self, request: Request, referral_id: FromPath[str]) -> Template:
+    async def handout(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> Template:
         """The client's printable handout (one sheet). Every view is audited."""
-        return await _handout(request, referral_id, printed=False)
+        return await _handout(request, referrals, referral_id, printed=False)
 
     @post("/referrals/{referral_id:str}/handout/print", status_code=200)
-    async def print_handout(self, request: Request, referral_id: FromPath[str]) -> Template:
+    async def print_handout(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> Template:
         """Printing goes through this POST so that it is audited (a print itself reaches no server)."""
-        return await _handout(request, referral_id, printed=True)
+        return await _handout(request, referrals, referral_id, printed=True)
 
     @post("/referrals/{referral_id:str}/hold", status_code=303)
-    async def hold(self, request: Request, referral_id: FromPath[str]) -> Template | Redirect:
+    async def hold(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> Template | Redirect:
         form = await request.form()
-        return await _act(request, referral_id, "hold", reason=str(form.get("reason") or "")[:1000])
+        return await _act(request, referrals, referral_id, "hold", reason=str(form.get("reason") or "")[:1000])
 
     @post("/referrals/{referral_id:str}/resume", status_code=303)
-    async def resume(self, request: Request, referral_id: FromPath[str]) -> Template | Redirect:
-        return await _act(request, referral_id, "resume")
+    async def resume(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> Template | Redirect:
+        return await _act(request, referrals, referral_id, "resume")
 
     @post("/referrals/{referral_id:str}/forward", status_code=303)
-    async def forward(self, request: Request, referral_id: FromPath[str]) -> Template | Redirect:
+    async def forward(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> Template | Redirect:
         form = await request.form()
-        return await _act(request, referral_id, "forward", partner_id=str(form.get("partner_id") or "")[:36])
+        return await _act(request, referrals, referral_id, "forward", partner_id=str(form.get("partner_id") or "")[:36])
 
 
 PERIODS = {30: "last 30 days", 90: "last 90 days", 365: "last 12 months"}
 
 
-def _charts(figures: object, days: int) -> dict:
+def _charts(figures: Dashboard, days: int) -> dict:
     return {
         "funnel_chart": charts.bars(
             f"Referral funnel, {PERIODS[days]}", [(stage, count, str(count)) for stage, count in figures.funnel]
@@ -119,11 +138,9 @@ HANDOUT_WHEN = {
 }
 
 
-async def _handout(request: Request, referral_id: str, *, printed: bool) -> Template:
+async def _handout(request: Request, referrals: Referrals, referral_id: str, *, printed: bool) -> Template:
     settings = request.app.state.settings
-    handout = await request.app.state.runtime.referrals.handout(
-        staff=request.user, referral_id=referral_id, printed=printed
-    )
+    handout = await referrals.handout(staff=request.user, referral_id=referral_id, printed=printed)
     return page(
         request,
         "staff/handout.html",
@@ -136,28 +153,36 @@ async def _handout(request: Request, referral_id: str, *, printed: bool) -> Temp
     )
 
 
-async def _act(request: Request, referral_id: str, action: str, **values: str) -> Template | Redirect:
+async def _act(
+    request: Request, referrals: Referrals, referral_id: str, action: str, **values: str
+) -> Template | Redirect:
     """A staff action from the referral page: back to the page, or the page with the error."""
-    referrals = request.app.state.runtime.referrals
     try:
         await getattr(referrals, action)(staff=request.user, referral_id=referral_id, **values)
     except DomainError as error:
         if error.field == "id":
             raise
         record = await referrals.get(staff=request.user, referral_id=referral_id)
-        return await _full_page(request, record, error=error.detail, status_code=409)
+        return await _full_page(request, referrals, record, error=error.detail, status_code=409)
     return Redirect(f"/referrals/{referral_id}", status_code=303)
 
 
-async def _full_page(request: Request, record: object, *, error: str = "", status_code: int = 200) -> Template:
-    partners = []
+async def _full_page(
+    request: Request, referrals: Referrals, record: ReferralRecord, *, error: str = "", status_code: int = 200
+) -> Template:
+    partners: list[PartnerSnapshot] = []
     if record.status in ("rejected", "failed", "on-hold"):
-        partners = await request.app.state.runtime.referrals.forward_candidates(reasons=list(record.reasons))
+        partners = await referrals.forward_candidates(reasons=list(record.reasons))
     return _referral_page(request, record, error=error, status_code=status_code, partners=partners)
 
 
 def _referral_page(
-    request: Request, record: object, *, error: str = "", status_code: int = 200, partners: list = ()
+    request: Request,
+    record: ReferralRecord,
+    *,
+    error: str = "",
+    status_code: int = 200,
+    partners: Sequence[PartnerSnapshot] = (),
 ) -> Template:
     rules = request.app.state.runtime.rules
     reasons = [rules.reasons[c] for c in record.reasons if c in rules.reasons]

@@ -7,12 +7,14 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from services.referrals.domain import TRANSITIONS
 from services.referrals.intake import CancelRequest, ForwardRequest, HoldRequest, ReferralDraft, SuggestionQuery
 from services.referrals.records import ReferralRecord, Suggestion
+from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
 from shared.errors import InvalidInput
 from shared.openapi import STAFF, errors
@@ -30,8 +32,10 @@ class ReferralController(Controller):
         summary="Ranked partners for a set of reasons",
         responses=errors(400, 401, 403, 422, 503),
     )
-    async def suggestions(self, request: Request, data: JSONBody[SuggestionQuery]) -> list[Suggestion]:
-        return await request.app.state.runtime.referrals.suggest(query=data)
+    async def suggestions(
+        self, referrals: NamedDependency[Referrals], data: JSONBody[SuggestionQuery]
+    ) -> list[Suggestion]:
+        return await referrals.suggest(query=data)
 
     @post(
         "/",
@@ -44,17 +48,17 @@ class ReferralController(Controller):
     async def create(
         self,
         request: Request,
+        referrals: NamedDependency[Referrals],
         data: JSONBody[ReferralDraft],
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
     ) -> ReferralRecord:
-        return await request.app.state.runtime.referrals.create(
-            staff=request.user, draft=data, idempotency_key=idempotency_key
-        )
+        return await referrals.create(staff=request.user, draft=data, idempotency_key=idempotency_key)
 
     @get("/", summary="Referrals, newest first", responses=errors(400, 401, 403, 422, 503))
     async def list_referrals(
         self,
         request: Request,
+        referrals: NamedDependency[Referrals],
         status: FromQuery[str | None] = None,
         partner: FromQuery[str | None] = None,
         # Taken as text and read strictly: Litestar's own datetime parameters also take a number
@@ -90,7 +94,7 @@ class ReferralController(Controller):
                     }
                 ],
             ) from None
-        return await request.app.state.runtime.referrals.list(
+        return await referrals.list(
             staff=request.user,
             status=status,
             partner_id=partner,
@@ -104,8 +108,10 @@ class ReferralController(Controller):
         summary="One referral with its offers and timeline",
         responses=errors(400, 401, 403, 404, 503),
     )
-    async def get_referral(self, request: Request, referral_id: FromPath[str]) -> ReferralRecord:
-        return await request.app.state.runtime.referrals.get(staff=request.user, referral_id=referral_id)
+    async def get_referral(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> ReferralRecord:
+        return await referrals.get(staff=request.user, referral_id=referral_id)
 
     @post(
         "/{referral_id:str}/cancel",
@@ -114,12 +120,14 @@ class ReferralController(Controller):
         responses=errors(400, 401, 403, 404, 409, 503),
     )
     async def cancel(
-        self, request: Request, referral_id: FromPath[str], data: JSONBody[CancelRequest | None] = None
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        referral_id: FromPath[str],
+        data: JSONBody[CancelRequest | None] = None,
     ) -> ReferralRecord:
         reason = data.reason if data else ""
-        return await request.app.state.runtime.referrals.cancel(
-            staff=request.user, referral_id=referral_id, reason=reason
-        )
+        return await referrals.cancel(staff=request.user, referral_id=referral_id, reason=reason)
 
     @post(
         "/{referral_id:str}/hold",
@@ -128,11 +136,13 @@ class ReferralController(Controller):
         responses=errors(400, 401, 403, 404, 409, 503),
     )
     async def hold(
-        self, request: Request, referral_id: FromPath[str], data: JSONBody[HoldRequest | None] = None
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        referral_id: FromPath[str],
+        data: JSONBody[HoldRequest | None] = None,
     ) -> ReferralRecord:
-        return await request.app.state.runtime.referrals.hold(
-            staff=request.user, referral_id=referral_id, reason=data.reason if data else ""
-        )
+        return await referrals.hold(staff=request.user, referral_id=referral_id, reason=data.reason if data else "")
 
     @post(
         "/{referral_id:str}/resume",
@@ -140,8 +150,10 @@ class ReferralController(Controller):
         summary="Take a referral off hold",
         responses=errors(400, 401, 403, 404, 409, 503),
     )
-    async def resume(self, request: Request, referral_id: FromPath[str]) -> ReferralRecord:
-        return await request.app.state.runtime.referrals.resume(staff=request.user, referral_id=referral_id)
+    async def resume(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> ReferralRecord:
+        return await referrals.resume(staff=request.user, referral_id=referral_id)
 
     @post(
         "/{referral_id:str}/forward",
@@ -150,8 +162,10 @@ class ReferralController(Controller):
         responses=errors(400, 401, 403, 404, 409, 422, 503),
     )
     async def forward(
-        self, request: Request, referral_id: FromPath[str], data: JSONBody[ForwardRequest]
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        referral_id: FromPath[str],
+        data: JSONBody[ForwardRequest],
     ) -> ReferralRecord:
-        return await request.app.state.runtime.referrals.forward(
-            staff=request.user, referral_id=referral_id, partner_id=data.partner_id
-        )
+        return await referrals.forward(staff=request.user, referral_id=referral_id, partner_id=data.partner_id)

@@ -7,12 +7,13 @@ from datetime import date
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Template
 
 from services.referrals.domain import DECLINE_REASONS
 from services.referrals.outcomes import CLEARANCES, OUTCOMES, OutcomeReport
-from services.referrals.service import LinkRefused
+from services.referrals.service import LinkRefused, Referrals
 from shared.errors import InvalidInput
 
 REFUSALS = {
@@ -47,9 +48,9 @@ class RespondController(Controller):
     include_in_schema = False
 
     @get("/{token:str}")
-    async def show(self, request: Request, token: FromPath[str]) -> Template:
+    async def show(self, request: Request, referrals: NamedDependency[Referrals], token: FromPath[str]) -> Template:
         try:
-            page = await request.app.state.runtime.referrals.open_offer(token=token)
+            page = await referrals.open_offer(token=token)
         except LinkRefused as refused:
             return _refused(request, refused)
         return Template("respond/offer.html", context=_context(request, page=page, token=token))
@@ -58,10 +59,10 @@ class RespondController(Controller):
     async def answer(
         self,
         request: Request,
+        referrals: NamedDependency[Referrals],
         token: FromPath[str],
         data: URLEncodedBody[Answer],
     ) -> Template:
-        referrals = request.app.state.runtime.referrals
         try:
             outcome = await referrals.answer(
                 token=token, decision=data.decision, reason=data.reason or None, note=data.note
@@ -78,9 +79,10 @@ class RespondController(Controller):
         return Template("respond/done.html", context=_context(request, outcome=outcome))
 
     @post("/{token:str}/received", status_code=200)
-    async def acknowledge(self, request: Request, token: FromPath[str]) -> Template:
+    async def acknowledge(
+        self, request: Request, referrals: NamedDependency[Referrals], token: FromPath[str]
+    ) -> Template:
         """ "I have seen this and will answer": marks the referral received (GET never does)."""
-        referrals = request.app.state.runtime.referrals
         try:
             await referrals.acknowledge(token=token)
             page = await referrals.open_offer(token=token)
@@ -119,16 +121,21 @@ class ReportController(Controller):
     include_in_schema = False
 
     @get("/{token:str}")
-    async def show(self, request: Request, token: FromPath[str]) -> Template:
+    async def show(self, request: Request, referrals: NamedDependency[Referrals], token: FromPath[str]) -> Template:
         try:
-            page = await request.app.state.runtime.referrals.open_report(token=token)
+            page = await referrals.open_report(token=token)
         except LinkRefused as refused:
             return _refused(request, refused)
         return Template("respond/report.html", context=_context(request, page=page, token=token))
 
     @post("/{token:str}", status_code=200)
-    async def report(self, request: Request, token: FromPath[str], data: URLEncodedBody[ReportForm]) -> Template:
-        referrals = request.app.state.runtime.referrals
+    async def report(
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        token: FromPath[str],
+        data: URLEncodedBody[ReportForm],
+    ) -> Template:
         try:
             status = await referrals.report(token=token, report=data.to_report())
         except LinkRefused as refused:
@@ -147,7 +154,7 @@ class ReportController(Controller):
 
 
 def _context(request: Request, **values: object) -> dict:
-    settings = request.app.state.runtime.settings
+    settings = request.app.state.settings
     return {
         "clinic_name": settings.clinic_name,
         "decline_reasons": DECLINE_REASONS,

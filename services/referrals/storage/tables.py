@@ -1,8 +1,12 @@
-"""The referrals service's own tables. Nothing else reads or writes them."""
+"""The referrals service's own tables, which no other service reads or writes, and the two helpers
+the query functions beside this module (``*_store``) share: :func:`aware` for the timestamps
+they read, :func:`updated_one` for the conditional UPDATEs that claim a row."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import (
     JSON,
@@ -18,11 +22,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    Update,
 )
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.outbox import outbox_table
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 metadata = MetaData()
 
@@ -83,7 +90,7 @@ offers = Table(
     Column("responded_at", DateTime(timezone=True), nullable=True),
     Column("decline_reason", String(40), nullable=True),
     Column("decline_note", Text, nullable=True),
-    # Set once by the sweep that sends the half-deadline reminder (see Referrals.sweep).
+    # Set once by the sweep that sends the half-deadline reminder (see offering.sweep).
     Column("reminded_at", DateTime(timezone=True), nullable=True),
     # The one outcome-report link that is good now; cleared when it is used (single use).
     Column("report_nonce", String(40), nullable=True),
@@ -147,6 +154,18 @@ email_deliveries = Table(
     Index("ix_email_deliveries_referral_outcome", "referral_id", "outcome"),
 )
 
+# What each email was, recorded when it is staged: delivery reports and the referral's record name
+# the email from here, whatever becomes of its outbox row.
+emails = Table(
+    "emails",
+    metadata,
+    Column("notification_id", String(36), primary_key=True),
+    Column("referral_id", String(36), nullable=True),
+    Column("kind", String(40), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("staged_at", DateTime(timezone=True), nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
@@ -159,3 +178,16 @@ idempotency_keys = Table(
 )
 
 outbox = outbox_table(metadata)
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored timestamp as an aware UTC datetime: SQLite hands back naive ones, and everything
+    stored here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def updated_one(session: AsyncSession, statement: Update) -> bool:
+    """Run an UPDATE of one row by its key; True when it changed that row. A conditional UPDATE
+    (``... WHERE status = 'offered'``) so claims the row: only one of two racing callers gets True."""
+    # AsyncSession.execute is typed as returning Result; for an UPDATE it is a CursorResult.
+    return cast(CursorResult, await session.execute(statement)).rowcount == 1

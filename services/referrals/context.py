@@ -1,0 +1,31 @@
+"""What every referral use case works with: the service's dependencies, in one immutable value
+built once per process (see :class:`services.referrals.service.Referrals`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.referrals.rules import Rules
+from shared.config import Settings
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    sessions: async_sessionmaker[AsyncSession]
+    rules: Rules
+    settings: Settings
+    # Signs partner links (see services.referrals.links).
+    signing_key: str
+    clock: Clock
+    # Called after every commit that staged messages: the outbox relay sends them at once.
+    on_commit: Callable[[], None]

@@ -1,0 +1,172 @@
+"""Offering a referral to one partner at a time: the next offer (with its deadline in business
+days and its signed link), moving on when an offer closes unanswered or declined, withdrawing
+what is open, and the deadline sweep that reminds partners at half time and expires offers at
+their deadline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals import links, unit_of_work
+from services.referrals.context import Context
+from services.referrals.offers import add_business_days
+from services.referrals.records import SweepReport
+from services.referrals.storage import offer_store, referral_store
+from services.referrals.storage.referral_store import StoredReferral
+from shared.messages import EmailKind
+
+
+async def offer_next(ctx: Context, session: AsyncSession, *, referral: StoredReferral) -> bool:
+    """Offer the referral to its next queued partner; False when none is left."""
+    offer = await offer_store.next_queued(session, referral.id)
+    if offer is None:
+        return False
+    now = ctx.clock()
+    settings = ctx.settings
+    # Stored in UTC: SQLite keeps a datetime's wall time only, and every reader assumes UTC.
+    expires_at = add_business_days(
+        now,
+        getattr(settings, f"offer_days_{referral.urgency}"),
+        timezone=settings.clinic_timezone,
+        holidays=settings.holidays,
+    ).astimezone(UTC)
+    await offer_store.mark_offered(session, offer.id, at=now, expires_at=expires_at)
+    token = links.issue(key=ctx.signing_key, offer_id=offer.id, expires_at=expires_at)
+    await unit_of_work.email_partner(
+        ctx,
+        session,
+        referral=referral,
+        offer=offer,
+        kind="offer",
+        action_url=_answer_url(ctx, token),
+        expires_at=expires_at,
+    )
+    await unit_of_work.event(
+        ctx,
+        session,
+        referral_id=referral.id,
+        actor="system",
+        from_status="requested",
+        to_status="requested",
+        why=f"offered to {offer.partner_name} until {expires_at.isoformat()}",
+    )
+    return True
+
+
+async def advance(ctx: Context, session: AsyncSession, *, referral_id: str, actor: str) -> None:
+    """After an offer closes without acceptance: next partner, or fail and tell the therapist."""
+    referral = await referral_store.load(session, referral_id)
+    if await offer_store.next_queued(session, referral.id) is None:
+        await unit_of_work.transition(
+            ctx, session, referral=referral, to="failed", actor=actor, why="no partner left to offer it to"
+        )
+        await unit_of_work.email_therapist(ctx, session, referral=referral, kind="no_partner_left")
+        return
+    if referral.status == "received":
+        # "Received" belonged to the partner whose offer just closed.
+        await unit_of_work.transition(
+            ctx,
+            session,
+            referral=referral,
+            to="requested",
+            actor=actor,
+            why="the partner who had it closed their offer; offering the next one",
+        )
+    await offer_next(ctx, session, referral=referral)
+
+
+async def withdraw_open_offers(
+    ctx: Context, session: AsyncSession, *, referral: StoredReferral, kind: EmailKind
+) -> None:
+    """Withdraw every offer still waiting or queued; the partners who were waiting to answer or
+    had accepted are sent ``kind``."""
+    told = await offer_store.of_referrals(session, [referral.id], statuses=("offered", "accepted"))
+    await offer_store.withdraw_unanswered(session, referral.id, at=ctx.clock())
+    for offer in told:
+        await unit_of_work.email_partner(ctx, session, referral=referral, offer=offer, kind=kind)
+
+
+# ------------------------------------------------------------------ deadlines
+
+
+async def sweep(ctx: Context) -> SweepReport:
+    """Act on every offer's stored deadline as of now: remind the partner once past half the
+    time to answer, expire the offer at its deadline (the therapist is told, the next partner
+    offered, or the referral fails).
+
+    Safe to run at any interval, after an outage, and by several workers at once: each offer
+    changes by a conditional UPDATE (``WHERE status = 'offered' ...``) in its own transaction
+    with the emails it causes, so only the sweep whose UPDATE matched sends them."""
+    now = ctx.clock()
+    reminded = expired = 0
+    async with ctx.sessions() as session:
+        due = await offer_store.due(session)
+    for offer in due:
+        if offer.expires_at <= now:
+            expired += await _expire(ctx, offer.id, now=now)
+        elif offer.reminded_at is None and offer.offered_at + (offer.expires_at - offer.offered_at) / 2 <= now:
+            reminded += await _remind(ctx, offer.id, now=now)
+    return SweepReport(reminded=reminded, expired=expired)
+
+
+async def _remind(ctx: Context, offer_id: str, *, now: datetime) -> int:
+    async with ctx.sessions.begin() as session:
+        if not await offer_store.claim_reminder(session, offer_id, now=now):
+            return 0  # Answered, expired or reminded by another sweep meanwhile.
+        offer = await offer_store.load(session, offer_id)
+        referral = await referral_store.load(session, offer.referral_id)
+        assert offer.expires_at is not None  # The claim matched an offer with a deadline.
+        # A fresh token for the same offer: links are stateless and die with the offer.
+        token = links.issue(key=ctx.signing_key, offer_id=offer_id, expires_at=offer.expires_at)
+        await unit_of_work.email_partner(
+            ctx,
+            session,
+            referral=referral,
+            offer=offer,
+            kind="offer_reminder",
+            action_url=_answer_url(ctx, token),
+            expires_at=offer.expires_at,
+        )
+        await unit_of_work.note(
+            ctx,
+            session,
+            referral=referral,
+            actor="system",
+            why=f"{offer.partner_name} reminded: half the time to answer has passed",
+        )
+    ctx.on_commit()
+    return 1
+
+
+async def _expire(ctx: Context, offer_id: str, *, now: datetime) -> int:
+    async with ctx.sessions.begin() as session:
+        if not await offer_store.claim_expiry(session, offer_id, now=now):
+            return 0  # Answered or expired by another sweep meanwhile.
+        offer = await offer_store.load(session, offer_id)
+        referral = await referral_store.load(session, offer.referral_id)
+        assert offer.expires_at is not None  # The claim matched an offer past its deadline.
+        await unit_of_work.note(
+            ctx,
+            session,
+            referral=referral,
+            actor="system",
+            why=f"offer to {offer.partner_name} expired unanswered at {offer.expires_at.isoformat()}",
+        )
+        await unit_of_work.email_partner(ctx, session, referral=referral, offer=offer, kind="offer_withdrawn")
+        if await offer_store.next_queued(session, referral.id) is not None:
+            # When none is left, advance sends the therapist no_partner_left instead.
+            await unit_of_work.email_therapist(
+                ctx, session, referral=referral, kind="offer_expired", partner_name=offer.partner_name
+            )
+        if referral.status in ("requested", "received"):
+            # The next partner's time starts when they are sent the offer, not at the old
+            # deadline: after an outage they still get their full time to answer.
+            await advance(ctx, session, referral_id=referral.id, actor="system")
+    ctx.on_commit()
+    return 1
+
+
+def _answer_url(ctx: Context, token: str) -> str:
+    return f"{ctx.settings.public_url('referrals')}/respond/{token}"

@@ -1,0 +1,230 @@
+"""The partner's side, through the signed links in their emails: the offer's page, "I have seen
+it" (the referral is received), accept or decline; then, for the partner who accepted, the
+outcome-report link, its page and the report. Opening a page changes nothing but the audit log
+(mail scanners follow links); every answer is a POST, and each link is good for one."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals import links, offering, unit_of_work
+from services.referrals.context import Context
+from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, LinkRefused
+from services.referrals.outcomes import CLEARANCES, OUTCOMES, TARGET_STATUS, OutcomeReport, check_report
+from services.referrals.records import OfferPage, ReportPage
+from services.referrals.storage import offer_store, outcome_store, referral_store
+from services.referrals.storage.offer_store import StoredOffer
+from services.referrals.storage.referral_store import StoredReferral
+from shared.auth import InvalidToken
+from shared.errors import InvalidInput
+
+# How long an outcome-report link stays good: long enough for a waiting list and a first visit.
+REPORT_LINK_DAYS = 90
+
+
+async def open_offer(ctx: Context, *, token: str) -> OfferPage:
+    """The offer behind a partner link, for the confirmation page. Audits the view; changes
+    nothing else (mail scanners follow links)."""
+    async with ctx.sessions.begin() as session:
+        offer, referral, expires_at = await _usable_offer(ctx, session, token)
+        await _audit_view(ctx, session, offer, referral)
+    reasons = [ctx.rules.reasons[c] for c in referral.reasons if c in ctx.rules.reasons]
+    return OfferPage(
+        offer_id=offer.id,
+        partner_name=offer.partner_name,
+        reference=referral.reference,
+        urgency=referral.urgency,
+        reasons=[r.label for r in reasons],
+        guidance=[r.guidance for r in reasons],
+        note=referral.note,
+        expires_at=expires_at,
+        acknowledged=referral.status == "received",
+    )
+
+
+async def acknowledge(ctx: Context, *, token: str) -> None:
+    """The partner says they have seen the referral and will answer: ``requested → received``.
+
+    This is the explicit POST that marks a referral received. Opening the link cannot do it,
+    because mail scanners open links too; a second acknowledgement changes nothing."""
+    async with ctx.sessions.begin() as session:
+        offer, referral, expires_at = await _usable_offer(ctx, session, token)
+        if referral.status != "requested":
+            return
+        await unit_of_work.transition(
+            ctx,
+            session,
+            referral=referral,
+            to="received",
+            actor=f"partner:{offer.partner_name}",
+            why=f"{offer.partner_name} has seen the referral and will answer by {expires_at.isoformat()}",
+        )
+
+
+async def answer(
+    ctx: Context, *, token: str, decision: str, reason: str | None = None, note: str = ""
+) -> Literal["accepted", "declined"]:
+    """A partner's accept or decline through their link. Single use: a second answer, or an
+    answer after the deadline, raises :class:`LinkRefused`."""
+    async with ctx.sessions.begin() as session:
+        # The link is checked first: a used or forged link is refused whatever the form says.
+        offer, referral, _ = await _usable_offer(ctx, session, token)
+        if decision not in ("accept", "decline"):
+            raise InvalidInput("decision must be accept or decline", field="decision")
+        explained = DECLINE_REASONS.get(reason) if reason else None
+        if decision == "decline" and explained is None:
+            raise InvalidInput(f"a reason is required to decline: one of {', '.join(DECLINE_REASONS)}", field="reason")
+        new_status: Literal["accepted", "declined"] = "accepted" if decision == "accept" else "declined"
+        claimed = await offer_store.claim_answer(
+            session, offer.id, status=new_status, at=ctx.clock(), reason=reason, note=note[:2000] or None
+        )
+        if not claimed:
+            raise LinkRefused("used")
+        name = offer.partner_name
+        if new_status == "accepted":
+            await unit_of_work.transition(
+                ctx, session, referral=referral, to="accepted", actor=f"partner:{name}", why=f"accepted by {name}"
+            )
+            await unit_of_work.email_therapist(
+                ctx, session, referral=referral, kind="referral_accepted", partner_name=name
+            )
+            await send_report_link(ctx, session, referral=referral, offer=offer)
+        else:
+            await unit_of_work.note(
+                ctx, session, referral=referral, actor=f"partner:{name}", why=f"declined by {name}: {explained}"
+            )
+            await unit_of_work.email_therapist(
+                ctx, session, referral=referral, kind="referral_declined", partner_name=name
+            )
+            await offering.advance(ctx, session, referral_id=referral.id, actor="system")
+    ctx.on_commit()
+    return new_status
+
+
+async def _usable_offer(
+    ctx: Context, session: AsyncSession, token: str
+) -> tuple[StoredOffer, StoredReferral, datetime]:
+    """The offer a link names, its referral and its deadline; :class:`LinkRefused` unless the
+    offer still waits for this partner's answer."""
+    try:
+        offer_id = links.read(token, key=ctx.signing_key)
+    except InvalidToken as exc:
+        raise LinkRefused("expired" if str(exc) == "expired" else "invalid") from None
+    offer = await offer_store.get(session, offer_id)
+    if offer is None:
+        raise LinkRefused("invalid")
+    referral = await referral_store.load(session, offer.referral_id)
+    if offer.status != "offered" or referral.status not in OPEN_STATUSES:
+        raise LinkRefused("used")
+    if offer.expires_at is None or offer.expires_at <= ctx.clock():
+        raise LinkRefused("expired")
+    return offer, referral, offer.expires_at
+
+
+# ------------------------------------------------------------------ outcome reports
+
+
+async def send_report_link(
+    ctx: Context, session: AsyncSession, *, referral: StoredReferral, offer: StoredOffer
+) -> None:
+    """Email the accepting partner a fresh outcome-report link; any earlier one stops working."""
+    nonce = secrets.token_urlsafe(18)
+    await offer_store.set_report_nonce(session, offer.id, nonce)
+    expires_at = ctx.clock() + timedelta(days=REPORT_LINK_DAYS)
+    token = links.issue(key=ctx.signing_key, offer_id=offer.id, expires_at=expires_at, purpose="report", nonce=nonce)
+    await unit_of_work.email_partner(
+        ctx,
+        session,
+        referral=referral,
+        offer=offer,
+        kind="report_outcome",
+        action_url=f"{ctx.settings.public_url('referrals')}/report/{token}",
+        expires_at=expires_at,
+    )
+
+
+async def open_report(ctx: Context, *, token: str) -> ReportPage:
+    """The referral behind an outcome-report link, for its form. Audits the view only."""
+    async with ctx.sessions.begin() as session:
+        offer, referral, _ = await _usable_report(ctx, session, token)
+        await _audit_view(ctx, session, offer, referral, purpose="report")
+        booked_for = await outcome_store.latest_booking(session, referral.id)
+    return ReportPage(
+        partner_name=offer.partner_name,
+        reference=referral.reference,
+        urgency=referral.urgency,
+        reasons=[ctx.rules.reasons[c].label for c in referral.reasons if c in ctx.rules.reasons],
+        status=referral.status,
+        booked_for=booked_for,
+    )
+
+
+async def report(ctx: Context, *, token: str, report: OutcomeReport) -> str:
+    """A partner's outcome report through their link: recorded, the referral moved (booked →
+    in-progress, completed, no-show → on hold with the therapist), the therapist emailed, and
+    after a booking a fresh link sent for the next report. Each link is good for one report."""
+    async with ctx.sessions.begin() as session:
+        offer, referral, nonce = await _usable_report(ctx, session, token)
+        check_report(report)
+        if not await offer_store.claim_report_nonce(session, offer.id, nonce):
+            raise LinkRefused("used")
+        await outcome_store.add(
+            session,
+            referral_id=referral.id,
+            offer_id=offer.id,
+            partner_id=offer.partner_id,
+            report=report,
+            at=ctx.clock(),
+        )
+        actor = f"partner:{offer.partner_name}"
+        why = f"{offer.partner_name} reported: {OUTCOMES[report.outcome]}"
+        if report.booked_for:
+            why += f" for {report.booked_for.isoformat()}"
+        if report.clearance:
+            why += f"; {CLEARANCES[report.clearance]}"
+        target = TARGET_STATUS[report.outcome]
+        if target == referral.status:
+            await unit_of_work.note(ctx, session, referral=referral, actor=actor, why=why)
+        else:
+            await unit_of_work.transition(ctx, session, referral=referral, to=target, actor=actor, why=why)
+        await unit_of_work.email_therapist(
+            ctx, session, referral=referral, kind="outcome_reported", partner_name=offer.partner_name
+        )
+        if report.outcome == "booked":
+            await send_report_link(ctx, session, referral=referral, offer=offer)
+    ctx.on_commit()
+    return target
+
+
+async def _usable_report(ctx: Context, session: AsyncSession, token: str) -> tuple[StoredOffer, StoredReferral, str]:
+    """The accepted offer an outcome-report link names, its referral and the link's nonce;
+    :class:`LinkRefused` unless the link is the offer's newest and the referral still open."""
+    try:
+        offer_id, nonce = links.read_report(token, key=ctx.signing_key)
+    except InvalidToken as exc:
+        raise LinkRefused("expired" if str(exc) == "expired" else "invalid") from None
+    offer = await offer_store.get(session, offer_id)
+    if offer is None:
+        raise LinkRefused("invalid")
+    referral = await referral_store.load(session, offer.referral_id)
+    if offer.status != "accepted" or offer.report_nonce != nonce or referral.status not in ("accepted", "in-progress"):
+        raise LinkRefused("used")
+    return offer, referral, nonce
+
+
+async def _audit_view(
+    ctx: Context, session: AsyncSession, offer: StoredOffer, referral: StoredReferral, **detail: str
+) -> None:
+    """Record that the partner opened one of their links (what a partner saw is audited)."""
+    await referral_store.add_audit(
+        session,
+        at=ctx.clock(),
+        actor=f"partner:{offer.partner_id}",
+        action="partner_viewed_referral",
+        referral_id=referral.id,
+        detail={"offer_id": offer.id, **detail},
+    )

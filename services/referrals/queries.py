@@ -1,0 +1,321 @@
+"""Reading referrals: one with its offers, timeline, outcomes and the client's newest clearance;
+lists and searches; the dashboard's figures; the client's handout. A therapist sees only their
+own referrals, an admin every one. What needs a therapist's attention is said in words on each
+referral (see :func:`_attention`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals import charts, scoping
+from services.referrals.context import Context
+from services.referrals.domain import CLOSED_STATUSES, diagnostic_wording
+from services.referrals.intake import SuggestionQuery
+from services.referrals.outcomes import CLEARANCES
+from services.referrals.records import (
+    ClearanceRecord,
+    Dashboard,
+    Handout,
+    OfferRecord,
+    OutcomeRecord,
+    ReferralRecord,
+    TimelineEntry,
+)
+from services.referrals.storage import email_store, offer_store, outcome_store, partner_store, referral_store
+from services.referrals.storage.offer_store import StoredOffer
+from services.referrals.storage.referral_store import StoredReferral
+from shared import categories, geo
+from shared.auth import Staff
+from shared.errors import InvalidInput, NotFound
+
+# How many partners a handout lists when none has accepted: enough choice, one printed sheet.
+HANDOUT_PARTNERS = 4
+
+
+async def get(ctx: Context, *, staff: Staff, referral_id: str) -> ReferralRecord:
+    async with ctx.sessions() as session:
+        return await record(session, await referral_for(session, staff=staff, referral_id=referral_id))
+
+
+async def referral_for(session: AsyncSession, *, staff: Staff, referral_id: str) -> StoredReferral:
+    """The referral, if ``staff`` may see it."""
+    referral = await referral_store.get(session, referral_id)
+    # A therapist sees only their own referrals; say "not found" rather than "forbidden".
+    if referral is None or (staff.role != "admin" and referral.created_by != staff.id):
+        raise NotFound(f"no referral {referral_id}", field="id")
+    return referral
+
+
+async def record(session: AsyncSession, referral: StoredReferral) -> ReferralRecord:
+    """The referral with its offers, timeline and anything needing attention."""
+    return _record(
+        referral,
+        await offer_store.of_referrals(session, [referral.id]),
+        await referral_store.timeline(session, referral.id),
+        (await _failed_emails(session, [referral.id])).get(referral.id, []),
+        (await outcome_store.of_referrals(session, [referral.id])).get(referral.id, []),
+        clearance=await _clearance(session, referral),
+    )
+
+
+async def list_referrals(
+    ctx: Context,
+    *,
+    staff: Staff,
+    status: str | None = None,
+    partner_id: str | None = None,
+    since: datetime | None = None,
+    needs_attention: bool | None = None,
+    limit: int = 100,
+    search: str = "",
+) -> list[ReferralRecord]:
+    """Referrals the staff member may see, newest first. ``needs_attention=True``: only those
+    a therapist must act on; ``False``: only the others. ``search``: a reference (or its start)
+    or part of the client's name."""
+    search = " ".join(search.split()).casefold()
+    async with ctx.sessions() as session:
+        found = await referral_store.listing(
+            session,
+            created_by=None if staff.role == "admin" else staff.id,
+            status=status,
+            since=since,
+            partner_id=partner_id,
+            needs_attention=needs_attention,
+            limit=None if search else limit,
+        )
+        if search:
+            # The client's name lives in a JSON column: matched here, on the staff member's own rows.
+            found = [
+                r
+                for r in found
+                if r.reference.casefold().startswith(search)
+                or search in " ".join(str(r.client.get("name", "")).split()).casefold()
+            ][:limit]
+        ids = [r.id for r in found]
+        offers = await offer_store.of_referrals(session, ids)
+        failures = await _failed_emails(session, ids)
+        reports = await outcome_store.of_referrals(session, ids)
+    by_referral: dict[str, list[StoredOffer]] = {}
+    for offer in offers:
+        by_referral.setdefault(offer.referral_id, []).append(offer)
+    return [_record(r, by_referral.get(r.id, []), [], failures.get(r.id, []), reports.get(r.id, [])) for r in found]
+
+
+async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datetime) -> Dashboard:
+    """The dashboard's figures for referrals created in [since, until) that ``staff`` may see:
+    the funnel, each partner's median time to accept, referrals by category per month."""
+    async with ctx.sessions() as session:
+        figures = await referral_store.figures(
+            session, since=since, until=until, created_by=None if staff.role == "admin" else staff.id
+        )
+    made, offers = figures.referrals, figures.offers
+    accepted = {o.referral_id for o in offers if o.status == "accepted"}
+    booked = {referral_id for referral_id, outcome in figures.outcomes if outcome in ("booked", "completed")}
+    completed = {r.id for r in made if r.status == "completed"}
+    funnel = [
+        ("sent", sum(1 for r in made if r.status != "draft")),
+        ("accepted", len(accepted | {r.id for r in made if r.status in ("accepted", "in-progress")} | completed)),
+        ("booked", len(booked | {r.id for r in made if r.status == "in-progress"} | completed)),
+        ("completed", len(completed)),
+    ]
+    gaps: dict[str, list[tuple[datetime, datetime]]] = {}
+    for o in offers:
+        if o.status == "accepted" and o.offered_at and o.responded_at:
+            gaps.setdefault(o.partner_name or "unknown partner", []).append((o.offered_at, o.responded_at))
+    time_to_accept = sorted(
+        (
+            (name, hours, len(pairs))
+            for name, pairs in gaps.items()
+            if (hours := charts.median_hours(pairs)) is not None
+        ),
+        key=lambda t: t[1],
+    )
+    vocabulary = categories.load()
+    first_category: dict[str, str] = {}
+    for o in offers:
+        if o.category and o.referral_id not in first_category:
+            entry = vocabulary.get(o.category)
+            first_category[o.referral_id] = entry.label if entry else o.category
+    months: dict[str, dict[str, int]] = {}
+    for r in sorted(made, key=lambda r: r.created_at):
+        month = r.created_at.strftime("%Y-%m")
+        label = first_category.get(r.id, "no partner")
+        months.setdefault(month, {})
+        months[month][label] = months[month].get(label, 0) + 1
+    return Dashboard(
+        since=since, until=until, funnel=funnel, time_to_accept=time_to_accept, by_category=sorted(months.items())
+    )
+
+
+async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool = False) -> Handout:
+    """The client's handout: the partner who accepted, or else the referral's partners still
+    active, topped up with the best suggestions for its reasons. Every view is audited, and
+    so is every print (``printed``)."""
+    async with ctx.sessions.begin() as session:
+        referral = await referral_for(session, staff=staff, referral_id=referral_id)
+        offers = await offer_store.of_referrals(session, [referral.id])
+        await referral_store.add_audit(
+            session,
+            at=ctx.clock(),
+            actor=staff.email,
+            action="handout_printed" if printed else "handout_viewed",
+            referral_id=referral.id,
+            detail={"reference": referral.reference},
+        )
+        accepted = [o.partner_id for o in offers if o.status == "accepted"]
+        wanted = accepted or list(dict.fromkeys(o.partner_id for o in offers))
+        found = {p.id: p for p in await partner_store.snapshots(session, ids=wanted)}
+    listed = [found[pid] for pid in wanted if pid in found and found[pid].status == "active"]
+    if not accepted and len(listed) < HANDOUT_PARTNERS:
+        postal = referral.client.get("postal_code") or None
+        try:
+            ranked = await scoping.ranked(
+                ctx,
+                query=SuggestionQuery(
+                    reasons=list(referral.reasons),
+                    postal_code=postal if postal and geo.centroid(postal) else None,
+                    limit=HANDOUT_PARTNERS * 2,
+                ),
+            )
+        except InvalidInput:
+            ranked = []
+        for _, partner in ranked:
+            if len(listed) >= HANDOUT_PARTNERS:
+                break
+            if partner.id not in {p.id for p in listed}:
+                listed.append(partner)
+    reasons = [ctx.rules.reasons[c] for c in referral.reasons if c in ctx.rules.reasons]
+    return Handout(
+        referral_id=referral.id,
+        reference=referral.reference,
+        client_name=str(referral.client.get("name", "")),
+        urgency=referral.urgency,
+        why=[r.lay_wording or r.label for r in reasons],
+        partners=listed,
+        accepted=bool(accepted),
+    )
+
+
+# ------------------------------------------------------------------ the read model
+
+
+async def _failed_emails(session: AsyncSession, referral_ids: list[str]) -> dict[str, list[str]]:
+    """For each referral, a line per email that could not be delivered (for good)."""
+    found: dict[str, list[str]] = {}
+    for failed in await email_store.failed(session, referral_ids):
+        sent = failed.email
+        what = f"the '{sent.kind}' email to {sent.to}" if sent else "an email"
+        found.setdefault(failed.referral_id, []).append(
+            f"{what} could not be delivered{': ' + failed.detail if failed.detail else ''}"
+        )
+    return found
+
+
+async def _clearance(session: AsyncSession, referral: StoredReferral) -> ClearanceRecord | None:
+    """The newest clearance given for this referral's client, on this or an earlier referral."""
+    for given in await outcome_store.clearances_until(session, referral.created_at):
+        if given.referral_id == referral.id or _same_client(given.client, referral.client):
+            return ClearanceRecord(
+                clearance=given.clearance,
+                label=CLEARANCES.get(given.clearance, given.clearance),
+                reference=given.reference,
+                reported_at=given.reported_at,
+                areas_to_avoid=given.areas_to_avoid,
+                pressure_limit=given.pressure_limit,
+                note=given.note,
+                from_earlier_referral=given.referral_id != referral.id,
+            )
+    return None
+
+
+def _same_client(one: dict, other: dict) -> bool:
+    """Two referrals' clients are the same person: same name, and same email or phone when both
+    referrals recorded one."""
+
+    def norm(value: object) -> str:
+        return " ".join(str(value or "").split()).casefold()
+
+    if not norm(one.get("name")) or norm(one.get("name")) != norm(other.get("name")):
+        return False
+    for key in ("email", "phone"):
+        if norm(one.get(key)) and norm(other.get(key)) and norm(one.get(key)) != norm(other.get(key)):
+            return False
+    return True
+
+
+def _attention(
+    referral: StoredReferral, failures: list[str], reports: list[OutcomeRecord], offers: list[StoredOffer]
+) -> list[str]:
+    """Why a therapist must act on the referral, in words; empty when nothing is needed."""
+    if referral.status in CLOSED_STATUSES:
+        return []
+    lines = list(failures)
+    if referral.status == "failed":
+        lines.append("no partner accepted this referral: contact the client")
+    if referral.status == "rejected":
+        lines.append("the referral was declined: forward it to another partner or cancel it")
+    if referral.status in ("requested", "received"):
+        passed = [o for o in offers if o.status in ("declined", "expired")]
+        if passed:
+            lines.append(f"{len(passed)} partner(s) declined or did not answer in time; now with the next one")
+        for o in offers:
+            if o.status == "offered" and o.reminded_at:
+                lines.append(f"{o.partner_name or 'the partner'} has not answered and is past half the deadline")
+    if referral.status == "on-hold" and reports and reports[-1].outcome == "no_show":
+        lines.append(
+            "the client did not attend the partner's appointment: contact the client, then resume, "
+            "forward or cancel the referral"
+        )
+    return lines
+
+
+def _record(
+    referral: StoredReferral,
+    offers: list[StoredOffer],
+    timeline: list[TimelineEntry],
+    failures: list[str],
+    reports: list[OutcomeRecord],
+    *,
+    clearance: ClearanceRecord | None = None,
+) -> ReferralRecord:
+    attention = _attention(referral, failures, reports, offers)
+    return ReferralRecord(
+        id=referral.id,
+        reference=referral.reference,
+        status=referral.status,
+        urgency=referral.urgency,
+        reasons=list(referral.reasons),
+        note=referral.note,
+        client=dict(referral.client),
+        consent=dict(referral.consent),
+        created_by=referral.created_by,
+        created_at=referral.created_at,
+        updated_at=referral.updated_at,
+        offers=[
+            OfferRecord(
+                id=o.id,
+                partner_id=o.partner_id,
+                partner_name=o.partner_name,
+                position=o.position,
+                status=o.status,
+                offered_at=o.offered_at,
+                expires_at=o.expires_at,
+                responded_at=o.responded_at,
+                decline_reason=o.decline_reason,
+                decline_note=o.decline_note,
+                reminded_at=o.reminded_at,
+            )
+            for o in offers
+        ],
+        timeline=timeline,
+        warnings=[
+            f"the note reads like a diagnosis ('{p}'): record what you observed"
+            for p in diagnostic_wording(referral.note)
+        ],
+        attention=attention,
+        needs_attention=bool(attention),
+        outcomes=list(reports),
+        clearance=clearance,
+    )

@@ -1,0 +1,36 @@
+"""The referrals service's storage: its tables (:mod:`.tables`) and the query functions that
+read and write them, grouped by aggregate (``referral_store``, ``offer_store``, ``partner_store``,
+``outcome_store``, ``email_store``). The tables, ``metadata`` and ``MIGRATIONS`` are re-exported
+here for the migrations, the composition root and tests."""
+
+from services.referrals.storage.tables import (
+    MIGRATIONS,
+    audit_log,
+    email_deliveries,
+    emails,
+    idempotency_keys,
+    metadata,
+    offers,
+    outbox,
+    outcomes,
+    partners,
+    referral_events,
+    referrals,
+    staff_users,
+)
+
+__all__ = [
+    "MIGRATIONS",
+    "audit_log",
+    "email_deliveries",
+    "emails",
+    "idempotency_keys",
+    "metadata",
+    "offers",
+    "outbox",
+    "outcomes",
+    "partners",
+    "referral_events",
+    "referrals",
+    "staff_users",
+]

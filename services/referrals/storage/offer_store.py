@@ -1,0 +1,275 @@
+"""Offers: a referral's queue of partners, offered one at a time. The rows and their SQL, in the
+caller's session. Every change that must happen once (a reminder, an expiry, an answer, a report
+link used) is a conditional UPDATE that says whether it claimed the offer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import RowMapping, Select, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals.storage.tables import aware, offers, partners, referrals, updated_one
+
+
+class StoredOffer(msgspec.Struct, kw_only=True, frozen=True):
+    """One row of ``offers``, timestamps in UTC, with its partner's name and address from the
+    replica ("" when the replica does not know the partner)."""
+
+    id: str
+    referral_id: str
+    partner_id: str
+    position: int
+    status: str
+    offered_at: datetime | None = None
+    expires_at: datetime | None = None
+    responded_at: datetime | None = None
+    decline_reason: str | None = None
+    decline_note: str | None = None
+    reminded_at: datetime | None = None
+    report_nonce: str | None = None
+    partner_name: str = ""
+    partner_email: str = ""
+
+
+class DueOffer(msgspec.Struct, kw_only=True, frozen=True):
+    """An offer waiting for its partner's answer, with its deadline."""
+
+    id: str
+    offered_at: datetime
+    expires_at: datetime
+    reminded_at: datetime | None
+
+
+def _with_partner() -> Select:
+    return select(offers, partners.c.name.label("partner_name"), partners.c.email.label("partner_email")).join(
+        partners, partners.c.id == offers.c.partner_id, isouter=True
+    )
+
+
+def _offer(row: RowMapping) -> StoredOffer:
+    def moment(name: str) -> datetime | None:
+        return row[name] and aware(row[name])
+
+    return StoredOffer(
+        id=row["id"],
+        referral_id=row["referral_id"],
+        partner_id=row["partner_id"],
+        position=row["position"],
+        status=row["status"],
+        offered_at=moment("offered_at"),
+        expires_at=moment("expires_at"),
+        responded_at=moment("responded_at"),
+        decline_reason=row["decline_reason"],
+        decline_note=row["decline_note"],
+        reminded_at=moment("reminded_at"),
+        report_nonce=row["report_nonce"],
+        partner_name=row["partner_name"] or "",
+        partner_email=row["partner_email"] or "",
+    )
+
+
+async def get(session: AsyncSession, offer_id: str) -> StoredOffer | None:
+    row = (await session.execute(_with_partner().where(offers.c.id == offer_id))).mappings().first()
+    return None if row is None else _offer(row)
+
+
+async def load(session: AsyncSession, offer_id: str) -> StoredOffer:
+    """The offer, which must exist (``NoResultFound`` otherwise)."""
+    return _offer((await session.execute(_with_partner().where(offers.c.id == offer_id))).mappings().one())
+
+
+async def of_referrals(
+    session: AsyncSession, referral_ids: list[str], *, statuses: Collection[str] | None = None
+) -> list[StoredOffer]:
+    """The referrals' offers (only those in ``statuses`` when given), in queue order."""
+    if not referral_ids:
+        return []
+    query = _with_partner().where(offers.c.referral_id.in_(referral_ids)).order_by(offers.c.position)
+    if statuses is not None:
+        query = query.where(offers.c.status.in_(statuses))
+    return [_offer(row) for row in (await session.execute(query)).mappings()]
+
+
+async def next_queued(session: AsyncSession, referral_id: str) -> StoredOffer | None:
+    """The referral's next queued offer to a partner still active, or None."""
+    query = (
+        _with_partner()
+        .where(offers.c.referral_id == referral_id, offers.c.status == "queued", partners.c.status == "active")
+        .order_by(offers.c.position)
+        .limit(1)
+    )
+    row = (await session.execute(query)).mappings().first()
+    return None if row is None else _offer(row)
+
+
+async def due(session: AsyncSession) -> list[DueOffer]:
+    """Every offer of a referral still looking for a partner that waits for an answer, soonest
+    deadline first."""
+    rows = await session.execute(
+        select(offers.c.id, offers.c.offered_at, offers.c.expires_at, offers.c.reminded_at)
+        .join(referrals, referrals.c.id == offers.c.referral_id)
+        .where(
+            offers.c.status == "offered",
+            offers.c.expires_at.is_not(None),
+            referrals.c.status.in_(("requested", "received")),
+        )
+        .order_by(offers.c.expires_at)
+    )
+    return [
+        DueOffer(
+            id=row.id,
+            offered_at=aware(row.offered_at),
+            expires_at=aware(row.expires_at),
+            reminded_at=row.reminded_at and aware(row.reminded_at),
+        )
+        for row in rows
+    ]
+
+
+async def answers_by_partner(
+    session: AsyncSession, partner_ids: list[str]
+) -> dict[str, list[tuple[str, datetime | None, datetime | None]]]:
+    """Each partner's closed offers as ``(status, offered_at, responded_at)``."""
+    rows = await session.execute(
+        select(offers.c.partner_id, offers.c.status, offers.c.offered_at, offers.c.responded_at).where(
+            offers.c.partner_id.in_(partner_ids), offers.c.status.in_(("accepted", "declined", "expired"))
+        )
+    )
+    by_partner: dict[str, list[tuple[str, datetime | None, datetime | None]]] = {}
+    for row in rows:
+        offered = row.offered_at and aware(row.offered_at)
+        responded = row.responded_at and aware(row.responded_at)
+        by_partner.setdefault(row.partner_id, []).append((row.status, offered, responded))
+    return by_partner
+
+
+# ------------------------------------------------------------------ the queue
+
+
+async def queue(session: AsyncSession, referral_id: str, partner_ids: list[str]) -> None:
+    """Queue one offer per partner, in the given order."""
+    await session.execute(
+        insert(offers),
+        [
+            {"id": str(uuid.uuid4()), "referral_id": referral_id, "partner_id": pid, "position": i, "status": "queued"}
+            for i, pid in enumerate(partner_ids)
+        ],
+    )
+
+
+async def append(session: AsyncSession, referral_id: str, partner_id: str) -> None:
+    """Queue an offer to ``partner_id`` after the referral's last one."""
+    last = (
+        await session.execute(
+            select(offers.c.position)
+            .where(offers.c.referral_id == referral_id)
+            .order_by(offers.c.position.desc())
+            .limit(1)
+        )
+    ).first()
+    await session.execute(
+        insert(offers).values(
+            id=str(uuid.uuid4()),
+            referral_id=referral_id,
+            partner_id=partner_id,
+            position=(last.position + 1) if last else 0,
+            status="queued",
+        )
+    )
+
+
+async def mark_offered(session: AsyncSession, offer_id: str, *, at: datetime, expires_at: datetime) -> None:
+    await session.execute(
+        update(offers).where(offers.c.id == offer_id).values(status="offered", offered_at=at, expires_at=expires_at)
+    )
+
+
+async def requeue(session: AsyncSession, offer_id: str) -> None:
+    """Put an offer still waiting for its answer back in the queue, its clock cleared."""
+    await session.execute(
+        update(offers)
+        .where(offers.c.id == offer_id, offers.c.status == "offered")
+        .values(status="queued", offered_at=None, expires_at=None, reminded_at=None)
+    )
+
+
+async def withdraw_unanswered(session: AsyncSession, referral_id: str, *, at: datetime) -> None:
+    """Withdraw the referral's offers still waiting for an answer or queued."""
+    await session.execute(
+        update(offers)
+        .where(offers.c.referral_id == referral_id, offers.c.status.in_(("offered", "queued")))
+        .values(status="withdrawn", responded_at=at)
+    )
+
+
+async def withdraw_accepted(session: AsyncSession, referral_id: str) -> None:
+    await session.execute(
+        update(offers)
+        .where(offers.c.referral_id == referral_id, offers.c.status == "accepted")
+        .values(status="withdrawn", report_nonce=None)
+    )
+
+
+async def withdraw_offered_to(session: AsyncSession, referral_id: str, partner_id: str, *, at: datetime) -> None:
+    await session.execute(
+        update(offers)
+        .where(offers.c.referral_id == referral_id, offers.c.partner_id == partner_id, offers.c.status == "offered")
+        .values(status="withdrawn", responded_at=at)
+    )
+
+
+# ------------------------------------------------------------------ claims (see tables.updated_one)
+
+
+async def claim_reminder(session: AsyncSession, offer_id: str, *, now: datetime) -> bool:
+    """Mark the offer reminded, unless it was answered, expired or reminded meanwhile."""
+    return await updated_one(
+        session,
+        update(offers)
+        .where(
+            offers.c.id == offer_id,
+            offers.c.status == "offered",
+            offers.c.reminded_at.is_(None),
+            offers.c.expires_at > now,
+        )
+        .values(reminded_at=now),
+    )
+
+
+async def claim_expiry(session: AsyncSession, offer_id: str, *, now: datetime) -> bool:
+    """Expire the offer if its deadline has passed, unless it was answered or expired meanwhile.
+    Its answer is dated at the deadline, not now: the same record whenever the sweep runs."""
+    return await updated_one(
+        session,
+        update(offers)
+        .where(offers.c.id == offer_id, offers.c.status == "offered", offers.c.expires_at <= now)
+        .values(status="expired", responded_at=offers.c.expires_at),
+    )
+
+
+async def claim_answer(
+    session: AsyncSession, offer_id: str, *, status: str, at: datetime, reason: str | None, note: str | None
+) -> bool:
+    """Record the partner's answer, unless the offer was answered (or closed) meanwhile."""
+    return await updated_one(
+        session,
+        update(offers)
+        .where(offers.c.id == offer_id, offers.c.status == "offered")
+        .values(status=status, responded_at=at, decline_reason=reason, decline_note=note),
+    )
+
+
+async def set_report_nonce(session: AsyncSession, offer_id: str, nonce: str) -> None:
+    await session.execute(update(offers).where(offers.c.id == offer_id).values(report_nonce=nonce))
+
+
+async def claim_report_nonce(session: AsyncSession, offer_id: str, nonce: str) -> bool:
+    """Use up the offer's outcome-report link, unless it was used (or replaced) meanwhile."""
+    return await updated_one(
+        session,
+        update(offers).where(offers.c.id == offer_id, offers.c.report_nonce == nonce).values(report_nonce=None),
+    )

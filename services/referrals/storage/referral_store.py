@@ -1,0 +1,285 @@
+"""Referrals, their timelines, the audit log, staff addresses and Idempotency-Keys: the rows and
+their SQL, in the caller's session (and so in the caller's transaction)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import ColumnElement, RowMapping, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals.domain import CLOSED_STATUSES
+from services.referrals.records import TimelineEntry
+from services.referrals.storage.tables import (
+    audit_log,
+    aware,
+    email_deliveries,
+    idempotency_keys,
+    offers,
+    outcomes,
+    partners,
+    referral_events,
+    referrals,
+    staff_users,
+    updated_one,
+)
+
+
+class StoredReferral(msgspec.Struct, kw_only=True, frozen=True):
+    """One row of ``referrals``, timestamps in UTC."""
+
+    id: str
+    reference: str
+    status: str
+    urgency: str
+    reasons: list[str]
+    note: str
+    client: dict[str, Any]
+    consent: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class StoredAnswer(msgspec.Struct, kw_only=True, frozen=True):
+    """What an Idempotency-Key was used with, and the answer given to it."""
+
+    body_hash: str
+    response: Any
+
+
+def _referral(row: RowMapping) -> StoredReferral:
+    return StoredReferral(
+        id=row["id"],
+        reference=row["reference"],
+        status=row["status"],
+        urgency=row["urgency"],
+        reasons=list(row["reasons"]),
+        note=row["note"],
+        client=dict(row["client"]),
+        consent=dict(row["consent"]),
+        created_by=row["created_by"],
+        created_at=aware(row["created_at"]),
+        updated_at=aware(row["updated_at"]),
+    )
+
+
+async def insert_referral(session: AsyncSession, referral: StoredReferral) -> None:
+    await session.execute(insert(referrals).values(**msgspec.structs.asdict(referral)))
+
+
+async def get(session: AsyncSession, referral_id: str) -> StoredReferral | None:
+    row = (await session.execute(select(referrals).where(referrals.c.id == referral_id))).mappings().first()
+    return None if row is None else _referral(row)
+
+
+async def load(session: AsyncSession, referral_id: str) -> StoredReferral:
+    """The referral, which must exist (``NoResultFound`` otherwise)."""
+    return _referral((await session.execute(select(referrals).where(referrals.c.id == referral_id))).mappings().one())
+
+
+async def set_status(session: AsyncSession, referral_id: str, *, expected: str, status: str, at: datetime) -> bool:
+    """Move the referral from ``expected`` to ``status``; False when it is no longer ``expected``."""
+    statement = (
+        update(referrals)
+        .where(referrals.c.id == referral_id, referrals.c.status == expected)
+        .values(status=status, updated_at=at)
+    )
+    return await updated_one(session, statement)
+
+
+async def with_offer_to(session: AsyncSession, partner_id: str) -> list[StoredReferral]:
+    """The referrals waiting for ``partner_id``'s answer to their offer."""
+    rows = await session.execute(
+        select(referrals)
+        .join(offers, offers.c.referral_id == referrals.c.id)
+        .where(offers.c.partner_id == partner_id, offers.c.status == "offered")
+    )
+    return [_referral(row) for row in rows.mappings()]
+
+
+async def listing(
+    session: AsyncSession,
+    *,
+    created_by: str | None,
+    status: str | None,
+    since: datetime | None,
+    partner_id: str | None,
+    needs_attention: bool | None,
+    limit: int | None,
+) -> list[StoredReferral]:
+    """Referrals newest first, narrowed by whichever filters are given (``created_by``: only that
+    staff member's; ``needs_attention``: see :func:`_needs_attention`)."""
+    query = select(referrals).order_by(referrals.c.created_at.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    if needs_attention is not None:
+        attention = _needs_attention()
+        query = query.where(attention if needs_attention else ~attention)
+    if created_by is not None:
+        query = query.where(referrals.c.created_by == created_by)
+    if status:
+        query = query.where(referrals.c.status == status)
+    if since:
+        query = query.where(referrals.c.created_at >= since)
+    if partner_id:
+        query = query.where(referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.partner_id == partner_id)))
+    return [_referral(row) for row in (await session.execute(query)).mappings()]
+
+
+def _needs_attention() -> ColumnElement[bool]:
+    """Referrals a therapist must act on: an open one whose email failed for good (the partner or
+    therapist never heard of it), one that failed (no partner accepted in time) or was declined,
+    one still looking for a partner after a decline or an expiry, one whose offer is unanswered
+    past half its deadline (the sweep has reminded the partner), or a no-show put on hold."""
+    looking = referrals.c.status.in_(("requested", "received"))
+    passed_over = referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.status.in_(("declined", "expired"))))
+    overdue = referrals.c.id.in_(
+        select(offers.c.referral_id).where(offers.c.status == "offered", offers.c.reminded_at.is_not(None))
+    )
+    failed_email = referrals.c.id.in_(
+        select(email_deliveries.c.referral_id).where(email_deliveries.c.outcome == "failed")
+    )
+    no_show = referrals.c.id.in_(select(outcomes.c.referral_id).where(outcomes.c.outcome == "no_show"))
+    return (
+        (referrals.c.status.in_(("failed", "rejected")))
+        | (failed_email & referrals.c.status.not_in(sorted(CLOSED_STATUSES)))
+        | ((referrals.c.status == "on-hold") & no_show)
+        | (looking & (passed_over | overdue))
+    )
+
+
+# ------------------------------------------------------------------ the timeline and the audit log
+
+
+async def add_event(
+    session: AsyncSession,
+    referral_id: str,
+    *,
+    at: datetime,
+    actor: str,
+    from_status: str | None,
+    to_status: str,
+    why: str,
+) -> None:
+    await session.execute(
+        insert(referral_events).values(
+            referral_id=referral_id, at=at, actor=actor, from_status=from_status, to_status=to_status, why=why
+        )
+    )
+
+
+async def timeline(session: AsyncSession, referral_id: str) -> list[TimelineEntry]:
+    rows = await session.execute(
+        select(referral_events).where(referral_events.c.referral_id == referral_id).order_by(referral_events.c.id)
+    )
+    return [
+        TimelineEntry(at=aware(e.at), actor=e.actor, from_status=e.from_status, to_status=e.to_status, why=e.why)
+        for e in rows
+    ]
+
+
+async def add_audit(
+    session: AsyncSession, *, at: datetime, actor: str, action: str, referral_id: str | None, detail: dict[str, Any]
+) -> None:
+    await session.execute(
+        insert(audit_log).values(at=at, actor=actor, action=action, referral_id=referral_id, detail=detail)
+    )
+
+
+async def staff_email(session: AsyncSession, staff_id: str) -> str | None:
+    return (await session.execute(select(staff_users.c.email).where(staff_users.c.id == staff_id))).scalar()
+
+
+# ------------------------------------------------------------------ Idempotency-Keys
+
+
+async def stored_answer(session: AsyncSession, *, staff_id: str, key: str) -> StoredAnswer | None:
+    row = (
+        await session.execute(
+            select(idempotency_keys.c.body_hash, idempotency_keys.c.response).where(
+                idempotency_keys.c.staff_id == staff_id, idempotency_keys.c.key == key
+            )
+        )
+    ).first()
+    return None if row is None else StoredAnswer(body_hash=row.body_hash, response=row.response)
+
+
+async def store_answer(
+    session: AsyncSession, *, staff_id: str, key: str, body_hash: str, response: Any, at: datetime
+) -> None:
+    await session.execute(
+        insert(idempotency_keys).values(
+            staff_id=staff_id, key=key, body_hash=body_hash, response=response, status_code=201, created_at=at
+        )
+    )
+
+
+# ------------------------------------------------------------------ the dashboard's figures
+
+
+class ReferralFigure(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    status: str
+    created_at: datetime
+
+
+class OfferFigure(msgspec.Struct, kw_only=True, frozen=True):
+    referral_id: str
+    status: str
+    offered_at: datetime | None
+    responded_at: datetime | None
+    partner_name: str | None
+    category: str | None
+
+
+class Figures(msgspec.Struct, kw_only=True, frozen=True):
+    """What the dashboard counts, for the referrals created in a period."""
+
+    referrals: list[ReferralFigure]
+    # In queue order.
+    offers: list[OfferFigure]
+    # (referral id, outcome) for every outcome report.
+    outcomes: list[tuple[str, str]]
+
+
+async def figures(session: AsyncSession, *, since: datetime, until: datetime, created_by: str | None) -> Figures:
+    """The referrals created in [since, until) (only ``created_by``'s when given), their offers
+    and their outcome reports."""
+    mine = select(referrals.c.id).where(referrals.c.created_at >= since, referrals.c.created_at < until)
+    if created_by is not None:
+        mine = mine.where(referrals.c.created_by == created_by)
+    rows = await session.execute(
+        select(referrals.c.id, referrals.c.status, referrals.c.created_at).where(referrals.c.id.in_(mine))
+    )
+    made = [ReferralFigure(id=r.id, status=r.status, created_at=aware(r.created_at)) for r in rows]
+    rows = await session.execute(
+        select(
+            offers.c.referral_id,
+            offers.c.status,
+            offers.c.offered_at,
+            offers.c.responded_at,
+            partners.c.name,
+            partners.c.category,
+        )
+        .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
+        .where(offers.c.referral_id.in_(mine))
+        .order_by(offers.c.position)
+    )
+    offered = [
+        OfferFigure(
+            referral_id=o.referral_id,
+            status=o.status,
+            offered_at=o.offered_at and aware(o.offered_at),
+            responded_at=o.responded_at and aware(o.responded_at),
+            partner_name=o.name,
+            category=o.category,
+        )
+        for o in rows
+    ]
+    reported = await session.execute(
+        select(outcomes.c.referral_id, outcomes.c.outcome).where(outcomes.c.referral_id.in_(mine))
+    )
+    return Figures(referrals=made, offers=offered, outcomes=[(r.referral_id, r.outcome) for r in reported])

@@ -1,0 +1,107 @@
+"""What every change to a referral is made of, in the caller's transaction: a status transition
+(allowed by the state machine, and made only if nobody changed the referral meanwhile), a line
+on its timeline, and emails staged in the outbox, which the relay sends after the commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals.context import Context
+from services.referrals.domain import check_transition
+from services.referrals.storage import email_store, referral_store
+from services.referrals.storage.offer_store import StoredOffer
+from services.referrals.storage.referral_store import StoredReferral
+from shared.errors import Conflict
+from shared.messages import EmailContext, EmailKind, SendEmail
+
+
+async def transition(
+    ctx: Context, session: AsyncSession, *, referral: StoredReferral, to: str, actor: str, why: str
+) -> None:
+    """Move ``referral`` to status ``to``, with its timeline event. Raises ``InvalidTransition``
+    when the state machine forbids it, :class:`Conflict` when the referral changed meanwhile."""
+    check_transition(referral.status, to)
+    if not await referral_store.set_status(session, referral.id, expected=referral.status, status=to, at=ctx.clock()):
+        raise Conflict("the referral changed meanwhile; reload and try again", field="status")
+    await event(ctx, session, referral_id=referral.id, actor=actor, from_status=referral.status, to_status=to, why=why)
+
+
+async def event(
+    ctx: Context,
+    session: AsyncSession,
+    *,
+    referral_id: str,
+    actor: str,
+    from_status: str | None,
+    to_status: str,
+    why: str,
+) -> None:
+    """Add a line to the referral's timeline."""
+    await referral_store.add_event(
+        session, referral_id, at=ctx.clock(), actor=actor, from_status=from_status, to_status=to_status, why=why
+    )
+
+
+async def note(ctx: Context, session: AsyncSession, *, referral: StoredReferral, actor: str, why: str) -> None:
+    """Add a line to the referral's timeline that leaves its status as it is."""
+    await event(
+        ctx,
+        session,
+        referral_id=referral.id,
+        actor=actor,
+        from_status=referral.status,
+        to_status=referral.status,
+        why=why,
+    )
+
+
+async def email_partner(
+    ctx: Context,
+    session: AsyncSession,
+    *,
+    referral: StoredReferral,
+    offer: StoredOffer,
+    kind: EmailKind,
+    action_url: str = "",
+    expires_at: datetime | None = None,
+) -> None:
+    """Stage an email about the referral to the partner ``offer`` goes to."""
+    context = EmailContext(
+        recipient_name=offer.partner_name,
+        partner_name=offer.partner_name,
+        reference=referral.reference,
+        urgency=referral.urgency,
+        action_url=action_url,
+        expires_at=expires_at,
+    )
+    await _stage_email(ctx, session, referral_id=referral.id, kind=kind, to=offer.partner_email, context=context)
+
+
+async def email_therapist(
+    ctx: Context, session: AsyncSession, *, referral: StoredReferral, kind: EmailKind, partner_name: str = ""
+) -> None:
+    """Stage an email to the therapist who made the referral (none when their account is gone)."""
+    therapist = await referral_store.staff_email(session, referral.created_by)
+    if therapist is None:
+        return
+    await _stage_email(
+        ctx,
+        session,
+        referral_id=referral.id,
+        kind=kind,
+        to=therapist,
+        # No link yet: the staff pages that would show the referral come with the staff app.
+        context=EmailContext(partner_name=partner_name, reference=referral.reference, urgency=referral.urgency),
+    )
+
+
+async def _stage_email(
+    ctx: Context, session: AsyncSession, *, referral_id: str, kind: EmailKind, to: str, context: EmailContext
+) -> None:
+    """Stage one email about the referral, sent once the transaction commits."""
+    notification_id = str(uuid.uuid4())
+    message = SendEmail(notification_id=notification_id, kind=kind, to=to, context=context, referral_id=referral_id)
+    await email_store.stage(session, message, staged_at=ctx.clock())
