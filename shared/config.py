@@ -60,6 +60,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     clinic_phone: str = ""
     clinic_address: str = ""
     clinic_website: str = ""
+    # The state's duties to report abuse, shown to the therapist with abuse-disclosure advice.
+    clinic_reporting_duties: str = (
+        "Check your state's mandated-reporting rules: many states require some professionals to report "
+        "suspected abuse of a child, an older adult or a dependent adult."
+    )
     staff_token_ttl_minutes: int = 480
     # Requests per minute per client (see shared.ratelimit); 0 turns the limit off. Login: per
     # address and email tried. Search: anonymous public search and partner pages, per address.

@@ -21,11 +21,16 @@ Status = Literal[
     "cancelled",
     "failed",
 ]
-Urgency = Literal["emergency", "urgent", "soon", "routine"]
+Urgency = Literal["emergency", "urgent", "soon", "routine", "advice"]
 OfferStatus = Literal["queued", "offered", "accepted", "declined", "expired", "withdrawn"]
 ConsentScope = Literal["clinical", "non_clinical"]
 
-URGENCY_ORDER: tuple[Urgency, ...] = ("emergency", "urgent", "soon", "routine")
+# Most urgent first. ``advice`` (the therapist acts now, e.g. shares a hotline, but no partner is
+# needed) comes last because it sends nothing: an emergency among the reasons still stops
+# everything, any referral reason decides the referral's urgency and goes ahead, and advice alone
+# gives an advice-only assessment. Last does not mean it can wait: its instruction is shown
+# whatever else was chosen.
+URGENCY_ORDER: tuple[Urgency, ...] = ("emergency", "urgent", "soon", "routine", "advice")
 OPEN_STATUSES: frozenset[str] = frozenset({"draft", "requested", "received", "accepted", "in-progress", "on-hold"})
 # Statuses a therapist may still act on: a closed referral never needs attention.
 CLOSED_STATUSES: frozenset[str] = frozenset({"completed", "cancelled"})
@@ -100,10 +105,75 @@ def check_consent(*, given: bool, scope: list[str], kinds_needed: set[str]) -> N
         )
 
 
-# Therapists record observations, not diagnoses (scope of practice for massage therapy).
-_DIAGNOSTIC = re.compile(r"\b(you have|diagnos\w*|fracture of|suffers? from|confirmed)\b", re.IGNORECASE)
+# Therapists record observations, not diagnoses (scope of practice for massage therapy). The guard
+# only warns: wording is the therapist's professional responsibility, and a hard block would push
+# notes into vaguer language (clinical review §3). The corpus it must pass is
+# tests/unit/test_note_guard_corpus.py; grow both together.
+
+# Condition names that read as a diagnosis wherever they stand ("tendinitis in the right elbow").
+_NAMED = (
+    r"dvt|deep[- ]vein thrombosis|thrombosis|embolism|sciatica|herniat\w*(?: discs?)?|(?:bulging|slipped) discs?"
+    r"|\w+itis|tendinopathy|carpal tunnel|thoracic outlet(?: syndrome)?|melanoma|subluxat\w*|misaligned"
+    r"|out of (?:place|alignment)|fractured|pinched nerve"
+    r"|(?:rotator cuff|ligament|meniscus|meniscal|labral|acl|mcl|muscle|tendon|hamstring|calf) tear"
+    r"|torn (?:rotator cuff|ligament|meniscus|labrum|acl|mcl|muscle|tendon|hamstring|calf)"
+    r"|broken (?:rib|bone|wrist|arm|leg|ankle|toe|finger|hand|foot|collarbone|hip|nose)"
+)
+# Everyday words that name a condition only once something asserts them: "it's a clot", not
+# "long strokes"; "a fracture", not "no fracture seen".
+_ASSERTED_ONLY = (
+    r"(?:blood )?clots?|strokes?|cancer|tumou?rs?|infect(?:ion|ed)|uti|tmj|tear|torn|fracture|broken"
+    r"|depress(?:ed|ion)|anorexi[ac]|bulimi[ac]|alcoholic|addict(?:ed)?|migraines?|concussion|heart attack"
+)
+# Assertive framing, flagged when a condition follows within a few words.
+_FRAMING = (
+    r"has|have|is|it's|it is|this is|that is|he's|she's|they're|likely|probably|possibly|possible|suspected?"
+    r"|looks like|sounds like|seems like|consistent with|suggestive of|indicative of|i think|could be|might be"
+    r"|may be|must be"
+)
+# Diagnostic on their own; a condition right after them is part of the same finding.
+_ALONE = (
+    r"you(?:'ve| have)?(?: probably| likely| might| may)? (?:have|got)\b(?! been\b)|diagnos\w*|dx\b:?|r/o|rule out"
+    r"|fracture of|suffers? from|suffering from"
+)
+_CONDITION = rf"(?:{_NAMED}|{_ASSERTED_ONLY})"
+_FINDING = re.compile(
+    rf"\b(?P<alone>{_ALONE})(?:[\s:,-]+(?:[\w'/-]+\s+){{0,3}}?{_CONDITION}\b)?"
+    rf"|\b(?:{_FRAMING})\s+(?:[\w'/-]+\s+){{0,3}}?(?P<framed>{_CONDITION})\b"
+    rf"|\b(?P<named>{_NAMED})\b",
+    re.IGNORECASE,
+)
+# Someone else's words or the client's history: "client reports…", "history of…", "was told by…",
+# "diagnosed by Dr Lee / in 2019". They cover the rest of the sentence…
+_ATTRIBUTED = re.compile(
+    r"\b(?:reports?|reported|reporting|says?|said|states?|stated|mentions?|mentioned|told|tells|per|according to"
+    r"|history of|hx of|h/o|worried|concerned|afraid|asks?|asked|wonders?|diagnosed by"
+    r"|diagnosed\b[^.;]*?\bin (?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
+# …until the therapist speaks again after a comma ("client reports tingling, likely carpal tunnel").
+_OWN_VOICE = re.compile(rf",\s*(?:but\s+)?(?:{_FRAMING}|{_ALONE})\b", re.IGNORECASE)
+# "If it spreads or you have chest pain, call 911" is safety advice to the client, not an assertion.
+_CONDITIONAL = re.compile(r"\b(?:if|when|whenever|whether|unless|until|how)\b", re.IGNORECASE)
+_NEGATED = re.compile(r"\b(?:no|not|\w+n't|without|denies|denied|never|negative for)(?:\W+\w+){0,2}\W*$", re.IGNORECASE)
+# Sentence ends, but not the full stop of "Dr." and its kind.
+_SENTENCE_END = re.compile(r"(?<!\bdr)(?<!\bmr)(?<!\bms)(?<!\bmrs)(?<!\bst)[.!?;](?=\s|$)|\n", re.IGNORECASE)
 
 
 def diagnostic_wording(note: str) -> list[str]:
     """The phrases in ``note`` that read as a diagnosis, for the form to warn about."""
-    return sorted({m.group(0).lower() for m in _DIAGNOSTIC.finditer(note or "")})
+    found: set[str] = set()
+    for sentence in _SENTENCE_END.split((note or "").replace("\u2019", "'")):
+        attributed = [m.start() for m in _ATTRIBUTED.finditer(sentence)]
+        own_voice = [m.start() for m in _OWN_VOICE.finditer(sentence)]
+        for match in _FINDING.finditer(sentence):
+            group = next(name for name in ("alone", "framed", "named") if match.group(name))
+            anchor = match.start(group)
+            addressed = group == "alone" and match.group(group).lower().startswith("you")
+            if _NEGATED.search(sentence, 0, anchor) or (addressed and _CONDITIONAL.search(sentence, 0, anchor)):
+                continue
+            if any(a <= anchor and not any(a < v <= anchor for v in own_voice) for a in attributed):
+                continue
+            phrase = match.group("alone") or match.group(0)
+            found.add(" ".join(phrase.lower().rstrip(":").split()))
+    return sorted(found)

@@ -56,7 +56,8 @@ def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:
         page = client.get(path)
         assert page.status_code == 200
         text = page.text
-        assert "swelling in one leg that a doctor should look at soon" in text
+        # Second edition (issue 17): the review found "soon" understated the urgency.
+        assert "swelling in one limb that a doctor should check today" in text
         assert "Left calf warm" not in text and "calf_swelling_one_side" not in text
         assert "Dr. Ana Gomez" in text and "+17275550101" in text and "200 Central Ave" in text
         assert "https://gomez.example" in text and "Dr. Ben Ode" in text

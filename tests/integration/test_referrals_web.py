@@ -499,6 +499,28 @@ def test_scope_reasons_cover_the_contracts_codes(client: TestClient) -> None:
     assert "988" in by_code["active_suicidal_intent"]["instruction"]
 
 
+def test_scope_reasons_carry_their_sources_and_review_status(client: TestClient) -> None:  # noqa: F811 - the fixture imported above
+    body = client.get("/api/v1/scope/reasons", headers=login(client)).json()
+    by_code = {r["code"]: r for r in body["reasons"]}
+    for reason in body["reasons"]:
+        assert reason["review_status"] in ("proposed", "reviewed"), reason["code"]
+        assert reason["sources"] and all(s.startswith("http") for s in reason["sources"]), reason["code"]
+    calf = by_code["calf_swelling_one_side"]
+    assert (calf["review_status"], calf["reviewed_by"], calf["reviewed_on"]) == ("proposed", None, None)
+    assert calf["client_advice"]["en"] and calf["client_advice"]["es"]
+    abuse = by_code["immediate_danger_abuse"]
+    assert (abuse["urgency"], abuse["categories"], abuse["printed_handout"]) == ("advice", [], False)
+    assert "1-800-799-7233" in abuse["instruction"]
+
+
+def test_the_reason_list_marks_proposed_rules_in_words(client: TestClient) -> None:  # noqa: F811 - the fixture imported above
+    log_in(client)
+    page = client.get("/referrals/new").text
+    calf = page[page.index('value="calf_swelling_one_side"') :]
+    assert calf[: calf.index("</label>")].count("proposed rule") == 1
+    assert "await review by a licensed clinician" in " ".join(page.split())
+
+
 def test_the_same_request_sent_twice_at_once_issues_one_referral(client: TestClient, settings) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
