@@ -130,15 +130,15 @@ _READ: dict[str, Any] = {
     "responses": _errors(404, 429, 503),
 }
 
-Count = Annotated[int | None, QueryParameter(query="_count", ge=0, description=f"page size, at most {MAX_PAGE_SIZE}")]
+Count = Annotated[int | None, QueryParameter(name="_count", ge=0, description=f"page size, at most {MAX_PAGE_SIZE}")]
 Cursor = Annotated[str | None, QueryParameter(description="where the next page starts (from Bundle.link next)")]
 Name = Annotated[
     str | None, QueryParameter(max_length=200, description="words in the name, practice, specialties or city")
 ]
 Specialty = Annotated[str | None, QueryParameter(description="a NUCC code, or http://nucc.org/provider-taxonomy|code")]
-SpecialtyText = Annotated[str | None, QueryParameter(query="specialty:text", max_length=200, description="a category")]
+SpecialtyText = Annotated[str | None, QueryParameter(name="specialty:text", max_length=200, description="a category")]
 Near = Annotated[str | None, QueryParameter(description="latitude|longitude[|distance[|units]]")]
-NearZip = Annotated[str | None, QueryParameter(query="near-zip", description="ZIP[|distance[|units]]")]
+NearZip = Annotated[str | None, QueryParameter(name="near-zip", description="ZIP[|distance[|units]]")]
 Organization = Annotated[str | None, QueryParameter(description="Organization/[id] or [id]")]
 
 
