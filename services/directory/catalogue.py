@@ -106,5 +106,12 @@ def practice_of(partner: Partner) -> str:
     return _practice_id(practice=partner.details.practice, partner_id=partner.id)
 
 
+def has_location(partner: Partner) -> bool:
+    """Whether the partner has a place to publish: a position or a street address (what
+    ``PartnerQuery.located`` asks of the database)."""
+    d = partner.details
+    return d.location is not None or bool(d.address and d.address.line1)
+
+
 def _public(query: PartnerQuery) -> PartnerQuery:
     return dataclasses.replace(query, public_only=True, status=None)

@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.directory.catalogue import Practice, practice_of
+from services.directory.catalogue import Practice, has_location, practice_of
 from services.directory.domain import Partner
-from services.directory.hsds import has_location
 from services.directory.identifiers import twin_id
 from shared.categories import Category
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.directory.catalogue import Practice, practice_of
+from services.directory.catalogue import Practice, has_location, practice_of
 from services.directory.domain import Partner
 from services.directory.identifiers import derived_id, twin_id
 from shared.categories import Category
@@ -133,13 +133,6 @@ def organization(practice: Practice, context: Context, *, full: bool = True) -> 
         found["services"] = [service(p, context, full=False, with_organization=False) for p in practice.partners]
         found["locations"] = [location(p) for p in practice.partners if has_location(p)]
     return found
-
-
-def has_location(partner: Partner) -> bool:
-    """Whether the partner has a place to publish: a position or a street address (the
-    catalogue's ``located`` filter says the same in SQL)."""
-    d = partner.details
-    return d.location is not None or bool(d.address and d.address.line1)
 
 
 def location(partner: Partner) -> Json:

@@ -22,9 +22,8 @@ from litestar.params import FromPath, QueryParameter
 from litestar.types import ExceptionHandler, ExceptionHandlersMap
 
 from services.directory import fhir, fhir_search
-from services.directory.catalogue import PracticeNotFound
+from services.directory.catalogue import PracticeNotFound, has_location
 from services.directory.domain import Partner, PartnerNotFound
-from services.directory.hsds import has_location
 from services.directory.identifiers import partner_of
 from services.directory.search import InvalidSearch, PartnerQuery
 from services.directory.service import MAX_PAGE_SIZE, PartnerService

@@ -18,7 +18,7 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.params import FromPath, QueryParameter
 
 from services.directory import hsds
-from services.directory.catalogue import Numbered, PracticeNotFound
+from services.directory.catalogue import Numbered, PracticeNotFound, has_location
 from services.directory.domain import Partner, PartnerNotFound
 from services.directory.identifiers import partner_of
 from services.directory.search import PartnerQuery
@@ -271,7 +271,7 @@ async def _located(directory: PartnerService, object_id: str, kind: str) -> Part
         partner = None if partner_id is None else await directory.get(partner_id=partner_id)
     except PartnerNotFound:
         partner = None
-    if partner is None or not hsds.has_location(partner):
+    if partner is None or not has_location(partner):
         raise NoSuchObject(kind.replace("_", " "), object_id)
     return partner
 
