@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -11,24 +12,36 @@ import msgspec
 
 Kind = Literal["clinical", "non_clinical"]
 
+# Ten characters, the last an X (e.g. 207Q00000X, 2084N0400X), as the NUCC publishes them.
+_NUCC_CODE = re.compile(r"^[0-9A-Z]{9}X$")
+
 
 class Category(msgspec.Struct, frozen=True):
     slug: str
     label: str
     kind: Kind
+    # The NUCC Health Care Provider Taxonomy code the category stands for, and its NUCC name;
+    # None where no single code fits.
+    nucc: str | None = None
+    nucc_display: str = ""
 
 
 class _File(msgspec.Struct):
     category: list[Category]
 
 
+VOCABULARY = Path(__file__).with_name("categories.toml")
+
+
 @cache
-def load(path: Path = Path(__file__).with_name("categories.toml")) -> dict[str, Category]:
+def load(path: Path = VOCABULARY) -> dict[str, Category]:
     """Categories by slug, in file order. A malformed file raises at start, naming the problem."""
     data = msgspec.convert(tomllib.loads(path.read_text()), _File)
     categories: dict[str, Category] = {}
     for category in data.category:
         if category.slug in categories:
             raise ValueError(f"{path}: category {category.slug!r} is listed twice")
+        if category.nucc is not None and not (_NUCC_CODE.match(category.nucc) and category.nucc_display):
+            raise ValueError(f"{path}: category {category.slug!r} needs a NUCC code like 207Q00000X and its display")
         categories[category.slug] = category
     return categories

@@ -4,6 +4,7 @@ fast with the variable's name. Every field is documented in ``deploy/handoff.env
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import date
@@ -60,6 +61,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     clinic_phone: str = ""
     clinic_address: str = ""
     clinic_website: str = ""
+    # The clinic's contact email, published as the curator of its public directory (Open Referral
+    # HSDS `assurer_email`). Never a partner's address.
+    clinic_email: str = ""
     # The state's duties to report abuse, shown to the therapist with abuse-disclosure advice.
     clinic_reporting_duties: str = (
         "Check your state's mandated-reporting rules: many states require some professionals to report "
@@ -92,6 +96,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         for name in ("login_rate_limit", "search_rate_limit"):
             if getattr(self, name) < 0:
                 raise msgspec.ValidationError(f"must be 0 (no limit) or more - at `$.{name}`")
+        if self.clinic_email and not re.fullmatch(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+", self.clinic_email):
+            raise msgspec.ValidationError("is not an email address - at `$.clinic_email`")
         if self.sweep_interval_seconds < 1:
             raise msgspec.ValidationError("must be 1 or more - at `$.sweep_interval_seconds`")
         try:

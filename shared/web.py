@@ -137,7 +137,7 @@ def _invalid_request(request: Request, exc: ValidationException) -> Response:
     return Response({"status_code": 400, "detail": exc.detail, "extra": fixed}, status_code=400)
 
 
-def _http_error(request: Request, exc: HTTPException) -> Response:
+def api_error(request: Request, exc: HTTPException) -> Response:
     """Litestar's own refusals (401, 403, 404, 405, 429, ...) in the shared error body."""
     extra = exc.extra if exc.extra else {}
     return Response(
@@ -158,7 +158,7 @@ def refused(request: Request, exc: HTTPException) -> Response:
     """A 403 or 429: the JSON error body on the API (``/api/``); on every other path, which a
     browser opens (staff pages, forms, the public pages), a small HTML page saying what to do."""
     if request.url.path.startswith("/api/"):
-        return _http_error(request, exc)
+        return api_error(request, exc)
     if exc.status_code == 429:
         title = "Too many requests"
         explanation = f"Please wait {(exc.headers or {}).get('Retry-After', 'a few')} seconds, then try again."
@@ -211,7 +211,7 @@ exception_handlers: ExceptionHandlersMap = {
     NotFound: _domain_error,
     Conflict: _domain_error,
     DomainError: _domain_error,
-    HTTPException: _http_error,
+    HTTPException: api_error,
     PermissionDeniedException: refused,
     TooManyRequestsException: refused,
     sqlalchemy.exc.DBAPIError: _unavailable,

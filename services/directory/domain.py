@@ -214,6 +214,8 @@ class Partner:
     version: int
     created_at: datetime
     updated_at: datetime = field(compare=False)
+    # When the practice last confirmed the listing as correct; None until it first does.
+    last_confirmed_at: datetime | None = None
 
     @property
     def is_public(self) -> bool:
@@ -303,7 +305,7 @@ def validate_accepting(value: str) -> Accepting:
         raise InvalidPartner(
             f"accepting_new_clients must be one of {', '.join(ACCEPTING)}", field="accepting_new_clients"
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 def normalise_phone(phone: str | None) -> str | None:

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from services.directory.domain import Accepting, InvalidPartner, Location, Status
+from shared import messages
 from shared.geo import EARTH_RADIUS_KM, distance_km
 
 DEFAULT_RADIUS_KM = 50.0
@@ -47,7 +48,7 @@ class Near:
 
     def distance_km(self, point: Location) -> float:
         """The great-circle distance, as reported to callers."""
-        return distance_km(self.origin, point)
+        return distance_km(_point(self.origin), _point(point))
 
     def km_per_degree(self) -> tuple[float, float]:
         """Kilometres per degree of latitude and of longitude at the origin."""
@@ -62,6 +63,10 @@ class Near:
         ky, kx = self.km_per_degree()
         dlat, dlon = point.lat - self.origin.lat, point.lon - self.origin.lon
         return dlat * dlat * (ky * ky) + dlon * dlon * (kx * kx)
+
+
+def _point(location: Location) -> messages.Location:
+    return messages.Location(lat=location.lat, lon=location.lon)
 
 
 def parse_near(value: str) -> Location:
@@ -91,6 +96,10 @@ class PartnerQuery:
     language: str | None = None
     telehealth: bool | None = None
     status: Status | None = None
+    # Partners of these practices (ids from services.directory.identifiers.practice_id).
+    practices: tuple[str, ...] | None = None
+    # Only partners with a position or a street address (those that have a location to publish).
+    located: bool = False
 
     @property
     def is_filtered(self) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from services.directory.catalogue import Catalogue
 from services.directory.domain import (
     InvalidPartner,
     Location,
@@ -100,6 +101,8 @@ class PartnerService:
         self._clock = clock
         self._nudge = nudge
         self._geocode = geocode
+        # Numbered pages and practices of the public directory, for the standards APIs.
+        self.catalogue = Catalogue(reads=self._reads)
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -281,7 +284,7 @@ class PartnerService:
             if report.errors and not skip_invalid:
                 report.rejected = True
                 return report
-            for row, current, revised in planned:
+            for _row, current, revised in planned:
                 if current is None:
                     await repository.add(revised)
                     report.created += 1
@@ -305,6 +308,7 @@ class PartnerService:
     ) -> tuple[Partner | None, Partner]:
         """(the stored partner or None, what it becomes) for one valid row. ``claimed`` maps
         each partner id a previous line already wrote to that line."""
+        assert row.details is not None  # rows that failed to parse were set aside by the caller
         details = row.details.validated(categories=self._categories, geocode=self._geocode)
         current = index.find(details)
         if current is not None and current.id in claimed:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -29,10 +29,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
 from services.directory.domain import Address, Location, Partner, PartnerDetails
+from services.directory.identifiers import practice_id
 from services.directory.search import After, Near, PartnerQuery, language_keys, search_text
 from shared.outbox import outbox_table
 
@@ -82,6 +84,11 @@ partners = Table(
     # that ``q`` matches, and the languages as "|english|spanish|" for an exact-item LIKE.
     Column("search_text", Text, nullable=False),
     Column("language_keys", String(1000), nullable=False),
+    # Added by 0004: when the practice last confirmed its listing (None until it does).
+    Column("last_confirmed_at", DateTime(timezone=True), nullable=True),
+    # Added by 0005, derived on every write: the practice's id (services.directory.identifiers),
+    # so the standards APIs group and read practices through an index.
+    Column("practice_id", String(36), nullable=False),
     UniqueConstraint("slug", name="uq_partners_slug"),
     # One partner per NPI: it is the stable key a CSV import upserts on.
     UniqueConstraint("npi", name="uq_partners_npi"),
@@ -92,6 +99,8 @@ partners = Table(
     # candidates by distance reads no table rows (0003).
     Index("ix_partners_near_category", "status", "listed", "category", "lat", "lon", "id"),
     Index("ix_partners_near", "status", "listed", "lat", "lon", "id"),
+    # Public practices, and one practice's partners (0005).
+    Index("ix_partners_practice", "status", "listed", "practice_id"),
 )
 
 # One row (id 1) whose revision grows with every committed partner change, in the same
@@ -141,17 +150,18 @@ class PartnerRepository:
         result = await self._session.execute(
             update(partners).where(partners.c.id == partner.id, partners.c.version == expected_version).values(**row)
         )
-        return result.rowcount == 1
+        return _rowcount(result) == 1
 
     async def current_version(self, partner_id: str) -> int | None:
         query = select(partners.c.version).where(partners.c.id == partner_id)
         return (await self._session.execute(query)).scalar_one_or_none()
 
     async def search(
-        self, query: PartnerQuery, *, after: After | None = None, limit: int | None = None
+        self, query: PartnerQuery, *, after: After | None = None, limit: int | None = None, offset: int = 0
     ) -> list[Partner]:
         """Partners matching ``query`` by name, then id (a stable order for keyset paging), after
-        ``after`` when given. ``query.near`` only narrows to its bounding box here."""
+        ``after`` when given, skipping ``offset`` (numbered pages). ``query.near`` only narrows to
+        its bounding box here."""
         statement = _filtered(select(partners), query).order_by(partners.c.name, partners.c.id)
         if after is not None:
             statement = statement.where(
@@ -159,7 +169,33 @@ class PartnerRepository:
             )
         if limit is not None:
             statement = statement.limit(limit)
+        if offset:
+            statement = statement.offset(offset)
         return [to_partner(row._mapping) for row in await self._session.execute(statement)]
+
+    async def count(self, query: PartnerQuery) -> int:
+        """How many partners match ``query`` (within ``query.near``'s radius, as :meth:`nearest`)."""
+        statement = _filtered(select(func.count()).select_from(partners), query)
+        if query.near is not None:
+            statement = statement.where(_squared_km(query.near) <= query.near.radius_km**2)
+        return (await self._session.execute(statement)).scalar_one()
+
+    async def practices(self, query: PartnerQuery, *, offset: int, limit: int) -> list[str]:
+        """Ids of the practices with a partner matching ``query``, by name (a practice without a
+        name by its partner's), skipping ``offset``."""
+        name = func.min(func.coalesce(func.nullif(partners.c.practice, ""), partners.c.name))
+        statement = (
+            _filtered(select(partners.c.practice_id), query)
+            .group_by(partners.c.practice_id)
+            .order_by(name, partners.c.practice_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list((await self._session.execute(statement)).scalars())
+
+    async def count_practices(self, query: PartnerQuery) -> int:
+        statement = _filtered(select(func.count(partners.c.practice_id.distinct())), query)
+        return (await self._session.execute(statement)).scalar_one()
 
     async def nearest(
         self, query: PartnerQuery, *, after: After | None = None, limit: int
@@ -183,7 +219,7 @@ class PartnerRepository:
 
     async def count_by_category(self, query: PartnerQuery) -> dict[str, int]:
         statement = _filtered(select(partners.c.category, func.count()), query).group_by(partners.c.category)
-        return {category: count for category, count in await self._session.execute(statement)}
+        return dict((await self._session.execute(statement)).tuples().all())
 
     async def batches(self, *, size: int = 500) -> AsyncIterator[list[Partner]]:
         """Every partner, whatever its status, by name then id, ``size`` at a time."""
@@ -201,7 +237,7 @@ class PartnerRepository:
         result = await self._session.execute(
             update(catalogue).where(catalogue.c.id == 1).values(revision=catalogue.c.revision + 1)
         )
-        if result.rowcount == 0:
+        if _rowcount(result) == 0:
             await self._session.execute(insert(catalogue).values(id=1, revision=1))
 
     async def catalogue_revision(self) -> int:
@@ -237,6 +273,10 @@ def _filtered(statement: Select, query: PartnerQuery) -> Select:
     if query.near is not None:
         min_lat, max_lat, min_lon, max_lon = query.near.bounding_box()
         statement = statement.where(c.lat.between(min_lat, max_lat), c.lon.between(min_lon, max_lon))
+    if query.practices is not None:
+        statement = statement.where(c.practice_id.in_(query.practices))
+    if query.located:
+        statement = statement.where(or_(c.lat.is_not(None), c.address_line1 != ""))
     return statement
 
 
@@ -283,10 +323,12 @@ def to_row(partner: Partner) -> dict[str, Any]:
             address.postal_code,
         ),
         "language_keys": language_keys(details.languages),
+        "last_confirmed_at": partner.last_confirmed_at,
+        "practice_id": practice_id(practice=details.practice, partner_id=partner.id),
     }
 
 
-def to_partner(row: Mapping[str, Any]) -> Partner:
+def to_partner(row: Mapping[Any, Any]) -> Partner:
     address = Address(**{part: row[f"address_{part}"] for part in _ADDRESS_PARTS})
     location = None if row["lat"] is None or row["lon"] is None else Location(row["lat"], row["lon"])
     return Partner(
@@ -321,7 +363,13 @@ def to_partner(row: Mapping[str, Any]) -> Partner:
         version=row["version"],
         created_at=_aware(row["created_at"]),
         updated_at=_aware(row["updated_at"]),
+        last_confirmed_at=None if row["last_confirmed_at"] is None else _aware(row["last_confirmed_at"]),
     )
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE matched (every UPDATE's result is a cursor result)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def _aware(value: datetime) -> datetime:

@@ -27,6 +27,8 @@ from sqlalchemy import select, update
 
 from services.directory import storage as directory_storage
 from services.directory.web.app import create_app as directory_app
+from services.directory.web.fhir import ROUTES as FHIR_ROUTES
+from services.directory.web.hsds import ROUTES as HSDS_ROUTES
 from services.referrals import links
 from services.referrals import storage as referrals_storage
 from shared import database
@@ -79,7 +81,10 @@ PUBLIC: dict[str, set[Route]] = {
         ("GET", "/api/v1/categories"),
         ("GET", "/partners-in-health"),
         ("GET", "/partners-in-health/{slug}"),
-    },
+    }
+    # The standards APIs (Open Referral HSDS, FHIR R4 directory): public by design, each route named there.
+    | set(HSDS_ROUTES)
+    | set(FHIR_ROUTES),
     "referrals": OPS
     | SCHEMA
     | {

@@ -27,7 +27,11 @@ from services.directory.search import InvalidSearch
 from services.directory.service import PartnerService
 from services.directory.web.admin import AdminController
 from services.directory.web.categories import list_categories
+from services.directory.web.fhir import ROUTES as FHIR_ROUTES
+from services.directory.web.fhir import FhirController
 from services.directory.web.filters import bad_search
+from services.directory.web.hsds import ROUTES as HSDS_ROUTES
+from services.directory.web.hsds import HsdsController
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
@@ -39,10 +43,15 @@ from shared.revocation import Revocations
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-# Anonymous public search: the API and the public page when it is searched or filtered. The plain
-# page and each partner's page are cached and cheaper to serve than to count (see
-# shared.ratelimit.with_query).
-SEARCH_ROUTES = [("GET", "/api/v1/partners"), ("GET", "/api/v1/partners/{partner_id}")]
+# Anonymous public search: the API, the standards APIs (HSDS, FHIR) and the public page when it is
+# searched or filtered. The plain page and each partner's page are cached and cheaper to serve than
+# to count (see shared.ratelimit.with_query).
+SEARCH_ROUTES = [
+    ("GET", "/api/v1/partners"),
+    ("GET", "/api/v1/partners/{partner_id}"),
+    *HSDS_ROUTES,
+    *FHIR_ROUTES,
+]
 SEARCH_PAGE = ("GET", "/partners-in-health")
 
 
@@ -60,6 +69,8 @@ def create_app(settings: Settings) -> Litestar:
             list_categories,
             PartnersInHealthController,
             AdminController,
+            HsdsController,
+            FhirController,
         ],
         lifespan=[_resources(settings), limits.lifespan],
         guards=[limits.guard],

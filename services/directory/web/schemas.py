@@ -197,6 +197,9 @@ class PartnerOut(msgspec.Struct, kw_only=True):
     response_window_days: int | None
     created_at: datetime
     updated_at: datetime
+    last_confirmed_at: Annotated[
+        datetime | None, Meta(description="when the practice last confirmed the listing; null until it does")
+    ]
     email: str | UnsetType = UNSET
     distance_km: float | UnsetType = UNSET
 
@@ -216,6 +219,7 @@ class PartnerOut(msgspec.Struct, kw_only=True):
                 "status": partner.status,
                 "created_at": partner.created_at,
                 "updated_at": partner.updated_at,
+                "last_confirmed_at": partner.last_confirmed_at,
             },
             cls,
         )
