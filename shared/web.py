@@ -32,7 +32,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
-from litestar.types import Message, Scope
+from litestar.types import ExceptionHandlersMap, Message, Scope
 
 from shared import database
 from shared.auth import InvalidToken, Role, Staff, verify_staff_token
@@ -204,7 +204,7 @@ def _unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-exception_handlers = {
+exception_handlers: ExceptionHandlersMap = {
     LoginRequired: _login_required,
     ValidationException: _invalid_request,
     InvalidInput: _domain_error,
