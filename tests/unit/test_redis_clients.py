@@ -32,3 +32,8 @@ def test_a_web_client_gives_up_on_an_unresponsive_redis_within_seconds() -> None
         redis_client.connect_async(NOWHERE, use="web").connection_pool.connection_kwargs["socket_timeout"]
         == web.read_timeout
     )
+
+
+def test_a_worker_rides_out_a_redis_restart_inside_one_call() -> None:
+    # A restart as the fault drills do it keeps Redis away about 5 s; a job waits instead of failing.
+    assert redis_client.patience("worker") >= 8
