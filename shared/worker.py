@@ -123,15 +123,15 @@ def run(
     burst: bool = False,
     log_level: str = "INFO",
     on_connect: Callable[[], object] | None = None,
-    wait: Callable[[float], object] = time.sleep,
 ) -> None:
     """Work ``queue`` until stopped (SIGTERM/SIGINT finish the current job first), or with
     ``burst`` until it is empty.
 
-    Redis going away never ends the process. RQ's worker survives an outage while it waits for a
-    job, but stops when one of its other calls (registration, heartbeats after a job, finishing a
-    job, maintenance, starting the scheduler) finds Redis gone, or when Redis is away at start.
-    This then logs once, waits (RECONNECT_FIRST_SECONDS doubling up to RECONNECT_CAP_SECONDS, with
+    Redis going away never ends the process. The worker's client rides out a restart inside each
+    call (see shared.redis_client). RQ's worker survives a longer outage while it waits for a job,
+    but stops when one of its other calls (registration, heartbeats after a job, finishing a job,
+    maintenance, starting the scheduler) finds Redis gone, or when Redis is away at start. This
+    then logs once, waits (RECONNECT_FIRST_SECONDS doubling up to RECONNECT_CAP_SECONDS, with
     jitter), builds a new worker and works again. ``on_connect`` runs before each start: start-up
     Redis calls of the service's own, retried with the rest. A job cut off mid-way comes back as an
     abandoned job (see ABANDONED_GRACE_SECONDS)."""
@@ -161,7 +161,7 @@ def run(
                 worker.work(burst=burst, with_scheduler=True, logging_level=log_level)
                 if burst or worker.stopping:
                     return
-                problem = "the RQ worker stopped (see its error above)"
+                problem = "RQ's work loop ended on the error logged above"
             except (RedisError, OSError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             finally:
@@ -179,7 +179,7 @@ def run(
                 )
             else:
                 log.debug("%s worker: Redis still away (%s)", queue, problem)
-            wait(backoff.compute(failures))
+            time.sleep(backoff.compute(failures))
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
