@@ -7,17 +7,18 @@ web apps.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from shared.config import ConfigError, Settings, load_settings
 
-SERVICES = ("directory", "referrals")
+Service = Literal["directory", "referrals"]
+SERVICES: tuple[Service, ...] = ("directory", "referrals")
 WORKERS = ("notifier", "referrals")
 
 
@@ -151,31 +152,25 @@ def _worker(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _notifier(args: argparse.Namespace, settings: Settings) -> int:
-    from redis import Redis
+    from services.notifier import commands, failures
 
-    from services.notifier import failures
-
-    redis = Redis.from_url(settings.redis_url)
-    try:
-        if args.notifier_verb == "failed":
-            found = failures.list_failed(redis)
-            print(failures.HEADER)
-            for failed in found:
-                print(failures.format_line(failed))
-            print(f"handoff: {len(found)} failed email job(s)", file=sys.stderr)
-            return 0
-        try:
-            ids = failures.requeue_all(redis) if args.all else failures.requeue(redis, [args.job_id])
-        except failures.NotFailed as exc:
-            print(f"handoff: {exc}", file=sys.stderr)
-            return 1
-        print(f"handoff: requeued {len(ids)} email job(s)")
+    if args.notifier_verb == "failed":
+        found = commands.failed(settings)
+        print(failures.HEADER)
+        for failed in found:
+            print(failures.format_line(failed))
+        print(f"handoff: {len(found)} failed email job(s)", file=sys.stderr)
         return 0
-    finally:
-        redis.close()
+    try:
+        ids = commands.requeue(settings, None if args.all else [args.job_id])
+    except failures.NotFailed as exc:
+        print(f"handoff: {exc}", file=sys.stderr)
+        return 1
+    print(f"handoff: requeued {len(ids)} email job(s)")
+    return 0
 
 
-def upgrade_databases(settings: Settings, services: tuple[str, ...] = SERVICES) -> None:
+def upgrade_databases(settings: Settings, services: tuple[Service, ...] = SERVICES) -> None:
     from shared.database import upgrade
 
     for service in services:
@@ -202,45 +197,24 @@ def _read_password() -> str:
 
 
 def _user(args: argparse.Namespace, settings: Settings) -> int:
-    from services.referrals import identity
-    from services.referrals.bootstrap import redis_client
-    from shared import database
+    from services.referrals import commands, identity
     from shared.errors import DomainError
-    from shared.revocation import Revocations
-
-    password = _read_password() if args.user_verb == "add" else ""
 
     def described(account: identity.StaffAccount) -> str:
         return f"handoff: {account.email} is {'active' if account.active else 'disabled'}, {account.role}"
 
-    async def run() -> str:
-        engine = database.create_engine(settings.db_url("referrals"))
-        sessions = database.sessions(engine)
-        try:
-            if args.user_verb == "add":
-                await identity.add_user(sessions, email=args.email, role=args.role, password=password)
-                return f"handoff: added {args.role} {args.email.strip().lower()}"
-            if args.user_verb == "list":
-                accounts = await identity.list_users(sessions)
-                return "\n".join(f"{a.email}\t{a.role}\t{'active' if a.active else 'disabled'}" for a in accounts)
-            # Disabling or changing a role also revokes the account's tokens for the directory.
-            redis = redis_client(settings.redis_url)
-            try:
-                changed = await identity.change_user(
-                    sessions,
-                    email=args.email,
-                    role=getattr(args, "role", None),
-                    active={"enable": True, "disable": False}.get(args.user_verb),
-                    revocations=Revocations.for_settings(redis, settings),
-                )
-            finally:
-                redis.close()
-            return described(changed)
-        finally:
-            await engine.dispose()
-
     try:
-        print(asyncio.run(run()))
+        if args.user_verb == "add":
+            commands.add_user(settings, email=args.email, role=args.role, password=_read_password())
+            print(f"handoff: added {args.role} {args.email.strip().lower()}")
+        elif args.user_verb == "list":
+            for a in commands.list_users(settings):
+                print(f"{a.email}\t{a.role}\t{'active' if a.active else 'disabled'}")
+        else:
+            # Disabling or changing a role also revokes the account's tokens for the directory.
+            active = {"enable": True, "disable": False}.get(args.user_verb)
+            changed = commands.change_user(settings, email=args.email, role=getattr(args, "role", None), active=active)
+            print(described(changed))
     except DomainError as exc:
         print(f"handoff: {exc.field}: {exc.detail}", file=sys.stderr)
         return 1

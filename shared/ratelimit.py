@@ -24,13 +24,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import NamedTuple
 
-import redis.asyncio
 from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.handlers import BaseRouteHandler
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared import redis_client
 from shared.web import authenticate
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ Rule = Callable[[Request], Awaitable[list[Bucket]]]
 class Counter:
     """Fixed windows of ``window`` seconds in Redis."""
 
-    def __init__(self, client: redis.asyncio.Redis, *, window: int = WINDOW_SECONDS) -> None:
+    def __init__(self, client: Redis, *, window: int = WINDOW_SECONDS) -> None:
         self._hit = client.register_script(_HIT)
         self._window = window
 
@@ -108,7 +109,7 @@ class RateLimits:
         if not self._rules:
             yield
             return
-        client = redis.asyncio.Redis.from_url(self._redis_url, socket_connect_timeout=1, socket_timeout=1)
+        client = redis_client.connect_async(self._redis_url, use="web")
         self._counter = Counter(client)
         try:
             yield
@@ -117,7 +118,8 @@ class RateLimits:
             await client.aclose()
 
     async def guard(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        rule = self._rules.get((connection.scope.get("method", ""), connection.scope.get("path_template", "")))
+        route = (str(connection.scope.get("method", "")), str(connection.scope.get("path_template", "")))
+        rule = self._rules.get(route)
         if rule is None or self._counter is None or time.monotonic() < self._unchecked_until:
             return
         buckets = await rule(connection)  # type: ignore[arg-type]  # an HTTP route's connection is its Request

@@ -2,7 +2,9 @@
 
 Starts a private Redis (AOF on, under the data dir), an SMTP catcher writing ``.eml`` files,
 migrates both SQLite databases, then runs both web services and both workers as child
-processes, restarting any that crash. Ctrl-C (or SIGTERM) stops everything it started.
+processes, restarting any that exits, for as long as it runs: one that keeps crashing waits
+longer before each restart (RESTART_FIRST_SECONDS doubling up to RESTART_CAP_SECONDS, said on
+standard error) while the others carry on. Ctrl-C (or SIGTERM) stops everything it started.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TextIO
 
 from services.dev.mail_catcher import MailCatcher
 from services.dev.ports import free_port, wait_for_port
@@ -21,6 +24,12 @@ from services.dev.redis_server import RedisServer, url_file
 from shared.config import Settings
 
 STOP_GRACE_SECONDS = 10
+# A child that exits within STABLE_SECONDS of its start crashed again: each such crash in a row
+# doubles its wait before the next start, up to the cap. Never a tight loop, and a worker that
+# cannot start (say, Redis is away) is back within half a minute of the cause going.
+RESTART_FIRST_SECONDS = 1.0
+RESTART_CAP_SECONDS = 30.0
+STABLE_SECONDS = 60.0
 
 
 @dataclass
@@ -28,12 +37,16 @@ class Child:
     name: str
     argv: list[str]
     process: subprocess.Popen | None = None
-    restarts: list[float] = field(default_factory=list)
+    started_at: float = 0.0
+    crashes: int = 0  # exits in a row, each within STABLE_SECONDS of its start
+    restart_at: float | None = None  # when a child that exited is started again
 
-    def start(self, env: dict[str, str]) -> None:
+    def start(self, env: dict[str, str], *, now: float | None = None) -> None:
         # A session of its own, so a terminal's Ctrl-C reaches only the supervisor, which then
         # stops the children in order (workers first) rather than all at once.
         self.process = subprocess.Popen(self.argv, env=env, start_new_session=True, preexec_fn=die_with_parent)
+        self.started_at = time.monotonic() if now is None else now
+        self.restart_at = None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -119,16 +132,29 @@ def _supervise(children: list[Child], env: dict[str, str]) -> None:
     while True:
         time.sleep(0.5)
         for child in children:
-            code = child.process.poll() if child.process else None
-            if code is None:
-                continue
-            now = time.monotonic()
-            child.restarts = [t for t in child.restarts if now - t < 60] + [now]
-            if len(child.restarts) > 5:
-                print(f"handoff dev: {child.name} keeps crashing (exit {code}); stopping", file=sys.stderr)
-                raise _Stop()
-            print(f"handoff dev: {child.name} exited with {code}; restarting", file=sys.stderr, flush=True)
-            child.start(env)
+            tend(child, env, now=time.monotonic())
+
+
+def tend(child: Child, env: dict[str, str], *, now: float, out: TextIO = sys.stderr) -> None:
+    """Start ``child`` again if it exited and its wait is over; if it has just exited, say so and
+    set when it starts again."""
+    if child.restart_at is not None:
+        if now >= child.restart_at:
+            child.start(env, now=now)
+        return
+    code = child.process.poll() if child.process else None
+    if code is None:
+        return
+    child.crashes = child.crashes + 1 if now - child.started_at < STABLE_SECONDS else 1
+    delay = restart_delay(child.crashes)
+    child.restart_at = now + delay
+    again = f", {child.crashes} times in a row" if child.crashes > 1 else ""
+    print(f"handoff dev: {child.name} exited with {code}{again}; restarting in {delay:.0f} s", file=out, flush=True)
+
+
+def restart_delay(crashes: int) -> float:
+    """Seconds to wait before starting a child that crashed ``crashes`` times in a row."""
+    return min(RESTART_CAP_SECONDS, RESTART_FIRST_SECONDS * 2 ** (crashes - 1))
 
 
 def _banner(settings: Settings, redis: RedisServer, catcher: MailCatcher) -> None:

@@ -1,7 +1,8 @@
 """The directory's admin tasks behind ``handoff seed --demo`` and ``handoff partners
-import|export|republish``: each opens the service's database, runs one use case, and then
-tries to hand the staged messages to Redis at once (if Redis is away the rows wait in the
-outbox for the web process's relay, so nothing is lost)."""
+import|export|republish``: each builds the service's runtime for a command
+(:mod:`services.directory.bootstrap`), runs one use case, and then tries to hand the staged
+messages to Redis at once (if Redis is away the rows wait in the outbox for the web process's
+relay, so nothing is lost)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from redis import Redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from services.directory import csv_io, seed, storage
+from services.directory import bootstrap, csv_io, seed
 from services.directory.importing import ImportReport
 from services.directory.service import PartnerService
-from shared import database
 from shared.config import Settings
-from shared.outbox import Relay
 
 T = TypeVar("T")
 
@@ -31,22 +29,17 @@ def run(
     """Run ``use`` with a service on the directory's database, then (if ``flush``) the outbox."""
 
     async def main() -> T:
-        engine = database.create_engine(settings.db_url("directory"))
+        runtime = bootstrap.build(settings, use="cli")
         try:
-            sessions = database.sessions(engine)
-            result = await use(PartnerService(sessions=sessions))
-            if not flush:
-                return result
-            redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=5)
-            try:
-                await Relay(sessions=sessions, table=storage.outbox, redis=redis).flush()
-            except Exception as exc:  # Redis is away: the directory's relay sends them later.
-                print(f"handoff: messages wait in the outbox until Redis is reachable ({exc})", file=out)
-            finally:
-                redis.close()
+            result = await use(runtime.directory)
+            if flush:
+                try:
+                    await runtime.relay.flush()
+                except Exception as exc:  # Redis is away: the directory's relay sends them later.
+                    print(f"handoff: messages wait in the outbox until Redis is reachable ({exc})", file=out)
             return result
         finally:
-            await engine.dispose()
+            await runtime.close()
 
     return asyncio.run(main())
 

@@ -18,16 +18,19 @@ from typing import Literal
 
 from rq import Retry, get_current_job
 
-from services.notifier import runtime as notifier_runtime
+from services.notifier import bootstrap
+from services.notifier.bootstrap import Runtime
 from services.notifier.ledger import CLAIM_MARGIN_SECONDS
 from services.notifier.mailer import PermanentFailure, TemporaryFailure, compose
 from services.notifier.rendering import CannotRender
-from services.notifier.runtime import Runtime
 from shared import codec, queues
 from shared.messages import EmailDelivery, SendEmail
-from shared.worker import give_up
+from shared.worker import RuntimeHolder, give_up
 
 log = logging.getLogger(__name__)
+
+# The runtime of this process's jobs: installed by the worker's entry point, else built on first use.
+runtime: RuntimeHolder[Runtime] = RuntimeHolder(bootstrap.build)
 
 Outcome = Literal["sent", "deferred", "failed"]
 
@@ -59,7 +62,7 @@ def handle(payload: str) -> Retry | None:
         raise
     match message:
         case SendEmail():
-            return deliver(message, runtime=notifier_runtime.current())
+            return deliver(message, runtime=runtime.current())
         case _:
             give_up()
             raise RejectedJob(f"the notifier only sends SendEmail, not {type(message).__name__}")

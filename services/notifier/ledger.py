@@ -7,11 +7,16 @@ that two workers given the same notification at the same moment cannot both send
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from shared import queues
+
+log = logging.getLogger(__name__)
 
 SENT_KEY = "handoff:notifier:sent:{}"
 CLAIM_KEY = "handoff:notifier:sending:{}"
@@ -22,6 +27,11 @@ SENT_TTL_SECONDS = 30 * 24 * 3600
 # crashed worker's claim has then lapsed by the time its job is retried.
 CLAIM_MARGIN_SECONDS = 5
 CLAIM_TTL_SECONDS = queues.NOTIFICATION_TIMEOUT_SECONDS + CLAIM_MARGIN_SECONDS
+# Once the SMTP server has accepted an email, its sent-marker is all that keeps a retry from
+# sending it again, so writing it outlasts a Redis restart: tried again every second (besides the
+# client's own retries) for up to a job's timeout, which interrupts the job first under RQ.
+MARK_PATIENCE_SECONDS = queues.NOTIFICATION_TIMEOUT_SECONDS
+MARK_PAUSE_SECONDS = 1.0
 
 
 class Ledger:
@@ -31,7 +41,7 @@ class Ledger:
     def sent_at(self, notification_id: str) -> datetime | None:
         """When the email was accepted by the SMTP server, or None if it never was."""
         value = self._redis.get(SENT_KEY.format(notification_id))
-        return None if value is None else datetime.fromisoformat(value.decode())
+        return None if value is None else datetime.fromisoformat(value.decode() if isinstance(value, bytes) else value)
 
     def mark_sent(self, notification_id: str, *, at: datetime | None = None) -> datetime:
         at = at or datetime.now(UTC)
@@ -54,13 +64,22 @@ class Ledger:
         return bool(claimed), None if sent is None else datetime.fromisoformat(sent.decode())
 
     def mark_sent_and_release(self, notification_id: str, *, at: datetime | None = None) -> datetime:
-        """Record the server's acceptance and drop the claim, in one round trip."""
+        """Record the server's acceptance and drop the claim, in one round trip, waiting for a
+        Redis that is away for up to MARK_PATIENCE_SECONDS (then its error propagates)."""
         at = at or datetime.now(UTC)
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(SENT_KEY.format(notification_id), at.isoformat(), ex=SENT_TTL_SECONDS)
-            pipe.delete(CLAIM_KEY.format(notification_id))
-            pipe.execute()
-        return at
+        give_up_at = time.monotonic() + MARK_PATIENCE_SECONDS
+        while True:
+            try:
+                with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.set(SENT_KEY.format(notification_id), at.isoformat(), ex=SENT_TTL_SECONDS)
+                    pipe.delete(CLAIM_KEY.format(notification_id))
+                    pipe.execute()
+                return at
+            except (RedisError, OSError) as exc:
+                if time.monotonic() >= give_up_at:
+                    raise
+                log.warning("notification %s was sent; waiting for Redis to record it (%s)", notification_id, exc)
+                time.sleep(MARK_PAUSE_SECONDS)
 
     def release(self, notification_id: str) -> None:
         # A plain delete is safe: the claim outlives any job that holds it (CLAIM_TTL_SECONDS).

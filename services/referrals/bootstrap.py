@@ -1,5 +1,5 @@
-"""The referrals composition root: one per process (web app, worker, CLI), used by tests too.
-Nothing connects until :func:`build` is called."""
+"""The referrals composition root: :func:`build` makes one process's runtime (web app, worker,
+``handoff user``), used by tests too. Nothing connects until the runtime is first used."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from services.referrals import rules as rules_module
 from services.referrals.service import Clock, Referrals, system_clock
 from services.referrals.storage import outbox
-from shared import database
+from shared import database, redis_client
 from shared.config import Settings
 from shared.outbox import Relay
 
@@ -31,18 +31,14 @@ class Runtime:
         self.redis.close()
 
 
-def redis_client(url: str) -> Redis:
-    # Short timeouts so /ready answers promptly while Redis is away; the pool reconnects by itself.
-    return Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5, health_check_interval=10)
-
-
-def build(settings: Settings, *, clock: Clock = system_clock) -> Runtime:
+def build(settings: Settings, *, clock: Clock = system_clock, use: redis_client.Use = "web") -> Runtime:
+    """The runtime of a process that serves requests, works jobs or runs a command (``use``)."""
     rules = rules_module.load()  # Fails fast, naming the line, before anything connects.
     # One SQLite connection per process: requests queue for it in order rather than sleeping in
     # SQLite's busy handler (see shared.database.create_engine).
     engine = database.create_engine(settings.db_url("referrals"), sqlite_connections=1)
     sessions = database.sessions(engine)
-    redis = redis_client(settings.redis_url)
+    redis = redis_client.connect(settings.redis_url, use=use)
     relay = Relay(sessions=sessions, table=outbox, redis=redis, interval=settings.relay_interval_seconds)
     referrals = Referrals(sessions=sessions, rules=rules, settings=settings, on_commit=relay.nudge, clock=clock)
     return Runtime(

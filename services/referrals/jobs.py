@@ -1,12 +1,10 @@
-"""The referrals worker's job: apply one message from the ``referrals`` queue.
-
-RQ finds this function by its dotted path (see :mod:`shared.queues`), so the process-wide
-runtime is held here, set by :func:`services.referrals.worker.main` or built on first use.
-"""
+"""The referrals worker's jobs: apply one message from the ``referrals`` queue, and the deadline
+sweep. RQ finds them by dotted path (see :mod:`shared.queues`); their runtime is held in
+:data:`runtime`, installed by :func:`services.referrals.worker.main` or built on first use."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from datetime import UTC, datetime
 
@@ -15,54 +13,36 @@ from rq.exceptions import DuplicateJobError
 
 from services.referrals import bootstrap
 from shared import codec, queues
-from shared.config import load_settings
 from shared.messages import EmailDelivery, PartnerChanged
-from shared.worker import give_up
+from shared.worker import RuntimeHolder, give_up
 
 log = logging.getLogger(__name__)
 
-
-class _Process:
-    """One event loop and one runtime for the life of the worker process (no fork per job)."""
-
-    def __init__(self, runtime: bootstrap.Runtime | None = None) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.runtime = runtime or bootstrap.build(load_settings())
-
-
-_process: _Process | None = None
-
-
-def use(runtime: bootstrap.Runtime | None = None) -> None:
-    """Set the runtime jobs in this process use (the worker entry point and tests call this)."""
-    global _process
-    _process = _Process(runtime)
+runtime: RuntimeHolder[bootstrap.Runtime] = RuntimeHolder(functools.partial(bootstrap.build, use="worker"))
 
 
 def handle(payload: str) -> None:
     """Decode and apply one message. Undecodable or unexpected messages fail without retry."""
-    if _process is None:
-        use()
     try:
         message = codec.decode(payload)
     except codec.UndecodableMessage:
         give_up()
         raise
-    _process.loop.run_until_complete(_apply(_process.runtime, message))
+    runtime.run(_apply(runtime.current(), message))
 
 
-async def _apply(runtime: bootstrap.Runtime, message: object) -> None:
+async def _apply(current: bootstrap.Runtime, message: object) -> None:
     match message:
         case PartnerChanged():
-            applied = await runtime.referrals.apply_partner_changed(message)
+            applied = await current.referrals.apply_partner_changed(message)
             log.info("partner %s v%d %s", message.partner.id, message.version, "applied" if applied else "ignored")
         case EmailDelivery():
-            await runtime.referrals.record_delivery(message)
+            await current.referrals.record_delivery(message)
         case _:
             give_up()
             raise TypeError(f"the referrals queue does not take {type(message).__name__} messages")
     # Whatever the message caused (next offers, emails) leaves now rather than at a relay's tick.
-    await runtime.relay.flush()
+    await current.relay.flush()
 
 
 # ------------------------------------------------------------------ the deadline sweep
@@ -99,14 +79,12 @@ def schedule_sweep(connection: Redis, *, interval: int, now: datetime | None = N
 def sweep(interval: int) -> None:
     """One pass of the deadline sweep (see :meth:`Referrals.sweep`), the next pass scheduled first
     so that a failing pass does not stop the chain."""
-    if _process is None:
-        use()
-    schedule_sweep(_process.runtime.redis, interval=interval)
-    report = _process.loop.run_until_complete(_sweep(_process.runtime))
+    current = runtime.current()
+    schedule_sweep(current.redis, interval=interval)
+    runtime.run(_sweep(current))
+
+
+async def _sweep(current: bootstrap.Runtime) -> None:
+    report = await current.referrals.sweep()
+    await current.relay.flush()
     log.info("deadline sweep: %d reminded, %d expired", report.reminded, report.expired)
-
-
-async def _sweep(runtime: bootstrap.Runtime):
-    report = await runtime.referrals.sweep()
-    await runtime.relay.flush()
-    return report

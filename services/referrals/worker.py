@@ -9,8 +9,24 @@ from shared.config import Settings
 
 
 def main(settings: Settings, *, burst: bool = False) -> None:
-    runtime = bootstrap.build(settings)
-    jobs.use(runtime)
-    # Every worker seeds the chain; the slot's unique job id keeps it to one sweep per interval.
-    jobs.schedule_sweep(runtime.redis, interval=settings.sweep_interval_seconds)
-    worker.run(queues.REFERRALS, settings.redis_url, burst=burst, log_level=settings.log_level)
+    """Work the ``referrals`` queue with ``settings`` until SIGTERM/SIGINT (or, with ``burst``,
+    until it is empty), then close the database and Redis connections."""
+    runtime = bootstrap.build(settings, use="worker")
+    jobs.runtime.install(runtime)
+
+    def seed_the_sweep() -> None:
+        # Every worker seeds the chain, at each (re)connection too: a sweep that could not
+        # schedule its successor while Redis was away would otherwise end it. The slot's unique
+        # job id keeps it to one sweep per interval.
+        jobs.schedule_sweep(runtime.redis, interval=settings.sweep_interval_seconds)
+
+    try:
+        worker.run(
+            queues.REFERRALS,
+            settings.redis_url,
+            burst=burst,
+            log_level=settings.log_level,
+            on_connect=seed_the_sweep,
+        )
+    finally:
+        jobs.runtime.uninstall()

@@ -13,8 +13,9 @@ from redis import Redis
 from services import cli
 from services.dev.mail_catcher import MailCatcher
 from services.dev.ports import free_port
-from services.notifier import failures, runtime
-from services.notifier.runtime import Runtime
+from services.notifier import bootstrap, failures
+from services.notifier.bootstrap import Runtime
+from services.notifier.jobs import runtime
 from services.notifier.throttle import RateLimiter, account_key
 from shared import queues
 from shared.config import load_settings
@@ -31,7 +32,7 @@ from tests.integration.test_notifier_worker import (
 def install(redis_url: str, smtp_port: int, data_dir: Path, **settings: object) -> Runtime:
     base = notifier_settings(redis_url, smtp_port, data_dir)
     fields = {name: getattr(base, name) for name in base.__struct_fields__}
-    installed = Runtime.from_settings(load_settings({}, **{**fields, **settings}))
+    installed = bootstrap.build(load_settings({}, **{**fields, **settings}))
     runtime.install(installed)
     return installed
 

@@ -14,8 +14,9 @@ from rq import Retry
 
 from services.dev.mail_catcher import MailCatcher, read_mailbox
 from services.dev.ports import free_port
-from services.notifier import runtime, worker
-from services.notifier.runtime import Runtime
+from services.notifier import bootstrap, worker
+from services.notifier.bootstrap import Runtime
+from services.notifier.jobs import runtime
 from shared import codec, queues
 from shared import worker as rq_worker
 from shared.config import Settings, load_settings
@@ -58,7 +59,7 @@ def redis(redis_url: str) -> Iterator[Redis]:
 @pytest.fixture
 def installed(redis_url: str, mail_catcher: MailCatcher, tmp_path: Path) -> Iterator[Runtime]:
     """The runtime the worker's entry point would install, aimed at the test's Redis and SMTP."""
-    current = Runtime.from_settings(notifier_settings(redis_url, mail_catcher.port, tmp_path))
+    current = bootstrap.build(notifier_settings(redis_url, mail_catcher.port, tmp_path))
     runtime.install(current)
     yield current
     runtime.uninstall()
@@ -159,7 +160,7 @@ def test_a_notification_another_worker_is_sending_waits_for_it(
 
 def test_smtp_down_defers_then_delivers_once(redis: Redis, redis_url: str, tmp_path: Path) -> None:
     port = free_port()  # nothing listens here yet
-    runtime.install(Runtime.from_settings(notifier_settings(redis_url, port, tmp_path)))
+    runtime.install(bootstrap.build(notifier_settings(redis_url, port, tmp_path)))
     try:
         queues.enqueue(redis, offer(), job_id="n-1")
 
@@ -186,7 +187,7 @@ def test_smtp_down_defers_then_delivers_once(redis: Redis, redis_url: str, tmp_p
 
 
 def test_the_last_retry_reports_failed(redis: Redis, redis_url: str, tmp_path: Path) -> None:
-    runtime.install(Runtime.from_settings(notifier_settings(redis_url, free_port(), tmp_path)))
+    runtime.install(bootstrap.build(notifier_settings(redis_url, free_port(), tmp_path)))
     try:
         queue = notifications(redis)
         # The real route allows 8 retries; one is enough to show what happens after the last.

@@ -40,7 +40,7 @@ def partner(pid: str, category: str, *, name: str | None = None, status: str = "
 
 def deliver(settings, message) -> None:
     """Run one message through the referrals worker's job function, as RQ would."""
-    jobs.use(bootstrap.build(settings))
+    jobs.runtime.install(bootstrap.build(settings))
     jobs.handle(codec.encode(message))
 
 
@@ -379,7 +379,7 @@ def test_undecodable_job_fails_without_retry(settings) -> None:
         retry=queues.ROUTES[queues.REFERRALS].retry,
         job_id="bad-1",
     )
-    jobs.use(bootstrap.build(settings))
+    jobs.runtime.install(bootstrap.build(settings))
     SimpleWorker([queue], connection=connection, serializer=queue.serializer).work(burst=True)
     failed = FailedJobRegistry(queue=queue)
     assert failed.get_job_ids() == ["bad-1"]

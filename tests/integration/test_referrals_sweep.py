@@ -209,6 +209,6 @@ def test_the_sweep_is_scheduled_once_per_slot(settings, clock: Clock) -> None:
     assert registry.get_job_ids() == [f"referrals-sweep-60-{slot}"]
 
     # The job itself: schedules the next slot (from the real time), then sweeps.
-    jobs.use(bootstrap.build(settings, clock=clock))
+    jobs.runtime.install(bootstrap.build(settings, clock=clock))
     jobs.sweep(60)
     assert len(registry.get_job_ids()) == 2

@@ -1,7 +1,8 @@
-"""The directory's composition root: ``create_app(settings)`` wires the web app (its state starts
-with the settings and the staff-token key); its lifespan opens the database engine and Redis
-client (which also tells which staff tokens the referrals service revoked) and runs the outbox
-relay. Nothing connects at import time, and the app never migrates its database (``handoff db
+"""The directory's web app factory: ``create_app(settings)`` wires the web app (its state starts
+with the settings and the staff-token key); its lifespan builds the runtime
+(:mod:`services.directory.bootstrap`: database engines, the Redis client, which also tells which
+staff tokens the referrals service revoked, and the partner service) and runs the outbox relay.
+Nothing connects at import time, and the app never migrates its database (``handoff db
 upgrade`` does)."""
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
-from redis import Redis
 
-from services.directory import storage
+from services.directory import bootstrap
 from services.directory.domain import display_phone
 from services.directory.search import InvalidSearch
 from services.directory.service import PartnerService
@@ -35,10 +35,8 @@ from services.directory.web.hsds import HsdsController
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import database, openapi, ratelimit, web
+from shared import openapi, ratelimit, web
 from shared.config import Settings
-from shared.outbox import Relay
-from shared.revocation import Revocations
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -104,35 +102,20 @@ def create_app(settings: Settings) -> Litestar:
 def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        url = settings.db_url("directory")
-        engine = database.create_engine(url)
-        # On SQLite, reads get their own engine whose transactions take no write lock.
-        reads = database.create_engine(url, reads_only=True) if url.startswith("sqlite") else engine
-        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=10)
-        sessions = database.sessions(engine)
-        relay = Relay(sessions=sessions, table=storage.outbox, redis=redis, interval=settings.relay_interval_seconds)
-        app.state.engine = engine
-        app.state.redis = redis
-        app.state.revocations = Revocations.for_settings(redis, settings)
-        app.state.relay = relay
         page_cache: PageCache = app.state.page_cache
-
-        def committed() -> None:
-            relay.nudge()
-            page_cache.invalidate()
-
-        app.state.directory = PartnerService(sessions=sessions, nudge=committed, reads=reads)
-        relay_task = asyncio.create_task(relay.run(), name="directory-outbox-relay")
+        runtime = bootstrap.build(settings, on_commit=page_cache.invalidate)
+        app.state.engine = runtime.engine
+        app.state.redis = runtime.redis
+        app.state.revocations = runtime.revocations
+        app.state.directory = runtime.directory
+        relay_task = asyncio.create_task(runtime.relay.run(), name="directory-outbox-relay")
         try:
             yield
         finally:
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay_task
-            redis.close()
-            if reads is not engine:
-                await reads.dispose()
-            await engine.dispose()
+            await runtime.close()
 
     return lifespan
 

@@ -1,0 +1,63 @@
+"""The directory's composition root: :func:`build` makes one process's runtime (the web app's
+lifespan, ``handoff seed`` and ``handoff partners``), used by tests too. Nothing connects until
+the runtime is first used."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from services.directory import storage
+from services.directory.service import PartnerService
+from shared import database, redis_client
+from shared.config import Settings
+from shared.outbox import Relay
+from shared.revocation import Revocations
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    reads: AsyncEngine  # the engine itself, except on SQLite (see shared.database.create_engine)
+    redis: Redis
+    relay: Relay
+    directory: PartnerService
+    # Which staff tokens the referrals service revoked (the directory has no staff accounts).
+    revocations: Revocations
+
+    async def close(self) -> None:
+        self.redis.close()
+        if self.reads is not self.engine:
+            await self.reads.dispose()
+        await self.engine.dispose()
+
+
+def build(settings: Settings, *, use: redis_client.Use = "web", on_commit: Callable[[], None] | None = None) -> Runtime:
+    """The runtime of a process that serves requests or runs a command (``use``). ``on_commit``
+    is called, besides nudging the relay, after every commit that staged a message."""
+    url = settings.db_url("directory")
+    engine = database.create_engine(url)
+    # On SQLite, reads get their own engine whose transactions take no write lock.
+    reads = database.create_engine(url, reads_only=True) if url.startswith("sqlite") else engine
+    sessions: async_sessionmaker = database.sessions(engine)
+    redis = redis_client.connect(settings.redis_url, use=use)
+    relay = Relay(sessions=sessions, table=storage.outbox, redis=redis, interval=settings.relay_interval_seconds)
+
+    def committed() -> None:
+        relay.nudge()
+        if on_commit is not None:
+            on_commit()
+
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        reads=reads,
+        redis=redis,
+        relay=relay,
+        directory=PartnerService(sessions=sessions, nudge=committed, reads=reads),
+        revocations=Revocations.for_settings(redis, settings),
+    )
