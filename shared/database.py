@@ -117,6 +117,8 @@ def run_migrations_online(target_metadata) -> None:
     from alembic import context
 
     url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("the migration environment was started without sqlalchemy.url")
 
     def apply(connection) -> None:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

@@ -28,7 +28,8 @@ class _WriteEml:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.eml"
         temporary = self.directory / f".{name}.tmp"
-        temporary.write_bytes(envelope.original_content or envelope.content)
+        content = envelope.original_content or envelope.content or b""
+        temporary.write_bytes(content.encode() if isinstance(content, str) else content)
         # Rename so a reader never sees half a message.
         os.replace(temporary, self.directory / name)
         return "250 Message accepted for delivery"

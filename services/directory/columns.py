@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from services.directory.domain import STATUSES, Address, InvalidPartner, Location, Partner, PartnerDetails, Status
+from services.directory.domain import STATUSES, Partner, PartnerDetails, Status
+from services.directory.fields import Address, InvalidPartner, Location
 
 COLUMNS: tuple[str, ...] = (
     "name",
@@ -88,7 +89,7 @@ def details_from_record(record: Mapping[str, str]) -> tuple[PartnerDetails, Stat
     status = text("status").lower() or None
     if status is not None and status not in STATUSES:
         raise InvalidPartner(f"status must be one of {', '.join(STATUSES)}", field="status")
-    return details, status  # type: ignore[return-value]
+    return details, status
 
 
 def record_from_partner(partner: Partner) -> dict[str, str]:

@@ -8,7 +8,8 @@ import io
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 
 from services.directory.columns import COLUMNS, REQUIRED, details_from_record, record_from_partner
-from services.directory.domain import InvalidPartner, Partner
+from services.directory.domain import Partner
+from services.directory.fields import InvalidPartner
 from services.directory.importing import ImportRow, RowError, column_of
 
 

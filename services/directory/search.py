@@ -10,7 +10,8 @@ import json
 import math
 from dataclasses import dataclass
 
-from services.directory.domain import Accepting, InvalidPartner, Location, Status
+from services.directory.domain import Status
+from services.directory.fields import Accepting, InvalidPartner, Location
 from shared import messages
 from shared.geo import EARTH_RADIUS_KM, distance_km
 

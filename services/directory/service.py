@@ -20,19 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from services.directory.catalogue import Catalogue
-from services.directory.domain import (
-    InvalidPartner,
-    Location,
-    Partner,
-    PartnerDetails,
-    PartnerNotFound,
-    StaleVersion,
-    Status,
-    new_partner,
-    slug_base,
-    unique_slug,
-    validate_category,
-)
+from services.directory.domain import Partner, PartnerDetails, PartnerNotFound, StaleVersion, Status, new_partner
+from services.directory.fields import InvalidPartner, Location, slug_base, unique_slug, validate_category
 from services.directory.importing import ImportIndex, ImportReport, ImportRow, RowError, column_of
 from services.directory.publisher import stage_partner_changed
 from services.directory.search import After, InvalidSearch, PartnerQuery, decode_cursor, encode_cursor

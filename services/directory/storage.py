@@ -33,7 +33,8 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
-from services.directory.domain import Address, Location, Partner, PartnerDetails
+from services.directory.domain import Partner, PartnerDetails
+from services.directory.fields import Address, Location
 from services.directory.identifiers import practice_id
 from services.directory.search import After, Near, PartnerQuery, language_keys, search_text
 from shared.outbox import outbox_table

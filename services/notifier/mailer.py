@@ -48,7 +48,7 @@ class OutgoingEmail(NamedTuple):
     def parsed(self) -> EmailMessage:
         """The message as a mail client would read it (line ends as LF)."""
         lf = self.data.replace(b"\r\n", b"\n")
-        return message_from_bytes(lf, policy=policy.default)  # type: ignore[return-value]
+        return message_from_bytes(lf, policy=policy.default)
 
 
 def compose(

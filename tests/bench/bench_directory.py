@@ -95,7 +95,8 @@ def load_partners(db_url: str, count: int, *, seed: int = 7) -> None:
     import zipcodes
     from sqlalchemy import insert
 
-    from services.directory.domain import Address, Location, Partner, PartnerDetails
+    from services.directory.domain import Partner, PartnerDetails
+    from services.directory.fields import Address, Location
     from services.directory.storage import catalogue, partners, to_row
     from shared import categories, database
 

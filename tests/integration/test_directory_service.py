@@ -11,7 +11,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select, update
 
-from services.directory.domain import InvalidPartner, PartnerDetails, StaleVersion
+from services.directory.domain import PartnerDetails, StaleVersion
+from services.directory.fields import InvalidPartner
 from services.directory.search import PartnerQuery
 from services.directory.service import PartnerService
 from services.directory.storage import MIGRATIONS, outbox

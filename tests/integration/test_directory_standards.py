@@ -30,7 +30,8 @@ from referencing.jsonschema import DRAFT202012
 from sqlalchemy import update
 
 from services.directory import fhir_search, seed
-from services.directory.domain import Address, PartnerDetails
+from services.directory.domain import PartnerDetails
+from services.directory.fields import Address
 from services.directory.service import PartnerService
 from services.directory.storage import MIGRATIONS, partners
 from services.directory.web.app import create_app
@@ -141,7 +142,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, redis_server: Any) -> Itera
     emails, hidden, confirmed = _seed(db_url)
     settings = _settings(tmp_path, db_url, redis_server.url, search_rate_limit=0)
     with TestClient(create_app(settings)) as client:
-        yield Seeded(client, emails, hidden, public=len(seed.DEMO) + 1, confirmed=confirmed)
+        yield Seeded(client, emails, hidden, public=len(seed.demo_rows()) + 1, confirmed=confirmed)
 
 
 # --- HSDS: harvest and validate -------------------------------------------------------------------
@@ -251,7 +252,7 @@ def test_hsds_carries_the_confirmation_the_clinic_and_the_vocabulary(seeded: See
 
     pt = seeded.client.get("/hsds/services", params={"taxonomy_term_id": terms["225100000X"]["id"], "per_page": 50})
     assert {s["name"].split(":")[0] for s in pt.json()["contents"]} == {"Physical therapy"}
-    assert pt.json()["total_items"] == sum(1 for row in seed.DEMO if row[0] == "physical_therapy")
+    assert pt.json()["total_items"] == sum(1 for row in seed.demo_rows() if row.details.category == "physical_therapy")
     unknown_term = seeded.client.get("/hsds/services", params={"taxonomy_term_id": "nope"}).json()
     assert (unknown_term["total_items"], unknown_term["empty"]) == (0, True)
 
@@ -362,7 +363,7 @@ def test_fhir_searches_filter_and_page_as_declared(seeded: Seeded) -> None:
     physical = search_all(seeded.client, "PractitionerRole", specialty="http://nucc.org/provider-taxonomy|225100000X")
     assert physical and {r["specialty"][0]["coding"][0]["code"] for r in physical} == {"225100000X"}
     trainers = search_all(seeded.client, "HealthcareService", **{"specialty:text": "personal TRAINING"})
-    assert len(trainers) == sum(1 for row in seed.DEMO if row[0] == "personal_training")
+    assert len(trainers) == sum(1 for row in seed.demo_rows() if row.details.category == "personal_training")
     assert {r["specialty"][0]["text"] for r in trainers} == {"Personal training"}
     closed = search_all(seeded.client, "PractitionerRole", accepting="no")
     assert closed and {newpatients(r) for r in closed} == {"nopt"}
@@ -459,7 +460,7 @@ def test_practices_pages_and_counts_on_every_database(tmp_path: Path, db_url: st
     """The grouping, numbered pages and radius counts are SQL: run them on PostgreSQL too."""
     database.upgrade(migrations=MIGRATIONS, url=db_url)
     _, _, confirmed = _seed(db_url)
-    public = len(seed.DEMO) + 1
+    public = len(seed.demo_rows()) + 1
     with TestClient(create_app(_settings(tmp_path, db_url, redis_url, search_rate_limit=0))) as client:
         organizations = harvest(client, "organizations", per_page=6)
         assert len(organizations) == public - 1 == len({o["id"] for o in organizations})

@@ -9,7 +9,8 @@ import pytest
 
 from services.directory import csv_io
 from services.directory.columns import COLUMNS, details_from_record, record_from_partner
-from services.directory.domain import Address, Location, PartnerDetails, new_partner
+from services.directory.domain import PartnerDetails, new_partner
+from services.directory.fields import Address, Location
 from services.directory.web.jsonld import partner_jsonld, script_json
 from shared import categories
 

@@ -7,18 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.directory.domain import (
-    Address,
-    InvalidPartner,
-    Location,
-    PartnerDetails,
-    StatusChangeNotAllowed,
-    check_transition,
-    new_partner,
-    slug_base,
-    slugify,
-    unique_slug,
-)
+from services.directory.domain import PartnerDetails, StatusChangeNotAllowed, check_transition, new_partner
+from services.directory.fields import Address, InvalidPartner, Location, slug_base, slugify, unique_slug
 from shared import categories
 from shared.errors import Conflict, InvalidInput
 
@@ -255,14 +245,14 @@ def test_profile_lists_are_trimmed_and_deduplicated() -> None:
 
 
 def test_phones_read_the_way_local_clients_write_them() -> None:
-    from services.directory.domain import display_phone
+    from services.directory.fields import display_phone
 
     assert display_phone("+17275550100") == "(727) 555-0100"
     assert display_phone("+442079460000") == "+44 20 7946 0000"
 
 
 def test_published_snapshot_carries_what_referrals_needs_and_nothing_private() -> None:
-    from services.directory.domain import Address, Location
+    from services.directory.fields import Address, Location
     from services.directory.publisher import snapshot
 
     full = partner(

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from services.directory.domain import Location
+from services.directory.fields import Location
 from services.directory.search import (
     After,
     InvalidSearch,

@@ -40,7 +40,7 @@ class AdminController(Controller):
     @get("/")
     async def index(self, request: Request, directory: NamedDependency[PartnerService]) -> Template:
         form = {name: request.query_params.get(name, "").strip() for name in ("q", "category", "status", "cursor")}
-        context = {"form": form, "statuses": STATUSES, "error": None, "partners": [], "next_url": None}
+        context: dict[str, Any] = {"form": form, "statuses": STATUSES, "error": None, "partners": [], "next_url": None}
         try:
             status = form["status"] if form["status"] in STATUSES else None
             query = PartnerQuery(

@@ -22,7 +22,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 from services.directory import bootstrap
-from services.directory.domain import display_phone
+from services.directory.fields import display_phone
 from services.directory.search import InvalidSearch
 from services.directory.service import PartnerService
 from services.directory.web.admin import AdminController

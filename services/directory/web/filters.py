@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from litestar import Request, Response
 
-from services.directory.domain import Accepting
+from services.directory.fields import Accepting
 from services.directory.search import DEFAULT_RADIUS_KM, InvalidSearch, Near, PartnerQuery, parse_near
 from services.directory.service import zip_centroid
 from shared.geo import is_zip

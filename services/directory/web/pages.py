@@ -43,7 +43,7 @@ class PartnersInHealthController(Controller):
     async def index(self, request: Request) -> ASGIResponse:
         directory: PartnerService = request.app.state.directory
 
-        def render() -> Awaitable[tuple[str, int]]:
+        def render() -> Awaitable[tuple[bytes, int]]:
             form = {name: request.query_params.get(name, "").strip() for name in (*FILTERS, "cursor")}
             return _index(request, directory, form)
 
@@ -142,7 +142,9 @@ def _base_context(request: Request) -> dict:
 
 
 def _render(request: Request, template: str, context: dict) -> bytes:
-    return request.app.template_engine.get_template(template).render(**context).encode()
+    engine = request.app.template_engine
+    assert engine is not None, "the app is built with a template engine"
+    return engine.get_template(template).render(**context).encode()
 
 
 def _url(form: dict[str, str]) -> str:

@@ -17,12 +17,13 @@ from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from services.directory import csv_io
-from services.directory.domain import Accepting, InvalidPartner
+from services.directory.fields import Accepting, InvalidPartner
 from services.directory.search import MAX_RADIUS_KM
 from services.directory.service import MAX_PAGE_SIZE, PartnerService
 from services.directory.web.filters import partner_query
 from services.directory.web.page_cache import cached, raw_query
 from services.directory.web.schemas import ArchiveIn, ImportOut, PartnerIn, PartnerList, PartnerOut, PartnerPatch
+from shared.errors import InvalidInput
 from shared.openapi import STAFF, STAFF_OPTIONAL, RateLimited, errors
 from shared.web import authenticate, requires
 
@@ -164,13 +165,11 @@ class PartnerController(Controller):
         report = await directory.import_rows(csv_io.read_rows(text), skip_invalid=skip_invalid)
         body = ImportOut.from_report(report)
         if report.rejected:
-            return Response(
-                {
-                    "status_code": 422,
-                    "detail": f"{len(report.errors)} row(s) cannot be imported; nothing was imported",
-                    "extra": {"key": "file", **msgspec.to_builtins(body)},
-                },
-                status_code=422,
+            # The shared error body (422, naming the file), carrying the whole report.
+            raise InvalidInput(
+                f"{len(report.errors)} row(s) cannot be imported; nothing was imported",
+                field="file",
+                extra=msgspec.to_builtins(body),
             )
         return Response(body)
 

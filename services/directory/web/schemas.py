@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from services.directory import domain
+from services.directory import domain, fields
 from services.directory.importing import ImportReport
 from shared.categories import Category
 
@@ -30,8 +30,8 @@ class AddressIn(msgspec.Struct, kw_only=True):
     state: str = ""
     postal_code: str = ""
 
-    def to_domain(self) -> domain.Address:
-        return domain.Address(
+    def to_domain(self) -> fields.Address:
+        return fields.Address(
             line1=self.line1, line2=self.line2, city=self.city, state=self.state, postal_code=self.postal_code
         )
 
@@ -40,8 +40,8 @@ class LocationIn(msgspec.Struct, kw_only=True):
     lat: Lat
     lon: Lon
 
-    def to_domain(self) -> domain.Location:
-        return domain.Location(self.lat, self.lon)
+    def to_domain(self) -> fields.Location:
+        return fields.Location(self.lat, self.lon)
 
 
 class PartnerIn(msgspec.Struct, kw_only=True):
@@ -50,7 +50,7 @@ class PartnerIn(msgspec.Struct, kw_only=True):
     name: str
     category: Annotated[str, Meta(description="a slug from GET /api/v1/categories")]
     email: Annotated[str, Meta(description="where referrals are sent; never shown publicly")]
-    accepting_new_clients: domain.Accepting = "yes"
+    accepting_new_clients: fields.Accepting = "yes"
     phone: str | None = None
     credentials: str = ""
     practice: str = ""
@@ -108,7 +108,7 @@ class PartnerPatch(msgspec.Struct, kw_only=True):
     name: str | UnsetType = UNSET
     category: str | UnsetType = UNSET
     email: str | UnsetType = UNSET
-    accepting_new_clients: domain.Accepting | UnsetType = UNSET
+    accepting_new_clients: fields.Accepting | UnsetType = UNSET
     phone: str | UnsetType | None = UNSET
     credentials: str | UnsetType = UNSET
     practice: str | UnsetType = UNSET
@@ -175,7 +175,7 @@ class PartnerOut(msgspec.Struct, kw_only=True):
     status: domain.Status
     name: str
     category: str
-    accepting_new_clients: domain.Accepting
+    accepting_new_clients: fields.Accepting
     phone: str | None
     credentials: str
     practice: str

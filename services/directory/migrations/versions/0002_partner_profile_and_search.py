@@ -15,7 +15,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-NEW_COLUMNS = [
+NEW_COLUMNS: list[sa.Column] = [
     sa.Column("specialties", sa.JSON(), nullable=False, server_default="[]"),
     sa.Column("bio", sa.Text(), nullable=False, server_default=""),
     sa.Column("hours", sa.String(500), nullable=False, server_default=""),

@@ -1,0 +1,275 @@
+"""The rules for each field of a partner's details: length limits, normal forms (E.164 phones,
+``https://`` websites, slugs) and the checks that refuse a bad value, each naming the field at
+fault. Plain Python, like :mod:`services.directory.domain`, which builds on them."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal, get_args
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+from shared.errors import InvalidInput
+
+Accepting = Literal["yes", "no", "waitlist"]
+ACCEPTING: tuple[Accepting, ...] = get_args(Accepting)
+
+# Upper bounds match the column sizes in storage.py, so PostgreSQL never has to refuse a value.
+MAX_LENGTHS = {
+    "name": 200,
+    "credentials": 120,
+    "practice": 200,
+    "email": 254,
+    "website": 500,
+    "line1": 200,
+    "line2": 200,
+    "city": 100,
+    "state": 50,
+    "postal_code": 20,
+    "language": 40,
+    "specialty": 80,
+    "profession": 80,
+    "bio": 2000,
+    "hours": 500,
+    "insurance_notes": 1000,
+    "accessibility_notes": 1000,
+    "license_number": 40,
+    "license_state": 20,
+}
+MAX_LANGUAGES = 20
+MAX_LIST_ITEMS = 30
+MAX_RESPONSE_WINDOW_DAYS = 90
+SLUG_MAX_LENGTH = 80
+# Numbers without a "+" are read as this region's: the clinic and its partners are local.
+DEFAULT_PHONE_REGION = "US"
+# The NPI check digit is a Luhn digit over the number prefixed with the US health card issuer
+# prefix 80840 (CMS, "Requirements for NPI check digit").
+NPI_LUHN_PREFIX = "80840"
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+class InvalidPartner(InvalidInput):
+    """A partner's details break a rule; ``field`` names the one at fault."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Address:
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    state: str = ""
+    postal_code: str = ""
+
+    def is_empty(self) -> bool:
+        return not any((self.line1, self.line2, self.city, self.state, self.postal_code))
+
+
+@dataclass(frozen=True)
+class Location:
+    lat: float
+    lon: float
+
+
+def validate_name(name: str) -> str:
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise InvalidPartner("name is required", field="name")
+    return _bounded_text(name, "name")
+
+
+def validate_category(category: str, *, categories: Collection[str]) -> str:
+    category = str(category or "").strip()
+    if not category:
+        raise InvalidPartner("category is required", field="category")
+    if category not in categories:
+        raise InvalidPartner(f"unknown category {category!r}; known: {', '.join(categories)}", field="category")
+    return category
+
+
+def validate_email(email: str) -> str:
+    email = str(email or "").strip()
+    if not email:
+        raise InvalidPartner("email is required (referrals are sent to it)", field="email")
+    if len(email) > MAX_LENGTHS["email"] or not _EMAIL.match(email):
+        raise InvalidPartner(f"{email!r} is not an email address", field="email")
+    local, _, domain = email.rpartition("@")
+    # The domain part is case-insensitive; the local part is the mailbox owner's business.
+    return f"{local}@{domain.lower()}"
+
+
+def validate_accepting(value: str) -> Accepting:
+    if value not in ACCEPTING:
+        raise InvalidPartner(
+            f"accepting_new_clients must be one of {', '.join(ACCEPTING)}", field="accepting_new_clients"
+        )
+    return value
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    """E.164 (``+17275550100``), checked against the numbering plan of its country. A number
+    without ``+`` is read as North American, since the clinic and its partners are local."""
+    if phone is None or not str(phone).strip():
+        return None
+    try:
+        number = phonenumbers.parse(str(phone), DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidPartner(f"{phone!r} is not a valid phone number (use +<country><number>)", field="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def display_phone(phone: str) -> str:
+    """How a stored E.164 number reads to a local client: ``(727) 555-0100`` at home, the
+    international form (``+44 20 7946 0000``) otherwise."""
+    try:
+        number = phonenumbers.parse(phone, DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        return phone
+    local = phonenumbers.region_code_for_number(number) == DEFAULT_PHONE_REGION
+    style = phonenumbers.PhoneNumberFormat.NATIONAL if local else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, style)
+
+
+def validate_npi(npi: str | None) -> str | None:
+    """A National Provider Identifier: 10 digits whose last is the Luhn check digit of
+    ``80840`` + the first nine. Spaces and hyphens are dropped."""
+    if npi is None or not str(npi).strip():
+        return None
+    digits = re.sub(r"[\s-]", "", str(npi))
+    if not (digits.isdigit() and len(digits) == 10):
+        raise InvalidPartner(f"NPI {npi!r} must be 10 digits", field="npi")
+    if not luhn_valid(NPI_LUHN_PREFIX + digits):
+        raise InvalidPartner(f"NPI {npi!r} fails its check digit (a typo?)", field="npi")
+    return digits
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def validate_response_window(days: int | None) -> int | None:
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RESPONSE_WINDOW_DAYS:
+        raise InvalidPartner(
+            f"response_window_days must be a whole number of days from 1 to {MAX_RESPONSE_WINDOW_DAYS}",
+            field="response_window_days",
+        )
+    return days
+
+
+def normalise_website(website: str | None) -> str | None:
+    """An ``http(s)`` URL; ``example.org`` becomes ``https://example.org``. Other schemes are
+    refused because the public page links to it."""
+    if website is None or not str(website).strip():
+        return None
+    website = str(website).strip()
+    if "://" not in website:
+        website = "https://" + website
+    try:
+        parts = urlsplit(website)
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = None, ""
+    if parts is None or parts.scheme.lower() not in ("http", "https") or "." not in host or " " in website:
+        raise InvalidPartner(f"{website!r} is not a web address", field="website")
+    return _bounded_text(website, "website")
+
+
+def validate_address(address: Address | None) -> Address | None:
+    if address is None:
+        return None
+    trimmed = Address(
+        **{
+            name: _bounded_text(" ".join(str(getattr(address, name) or "").split()), name, field=f"address.{name}")
+            for name in ("line1", "line2", "city", "state", "postal_code")
+        }
+    )
+    return None if trimmed.is_empty() else trimmed
+
+
+def validate_location(location: Location | None) -> Location | None:
+    if location is None:
+        return None
+    lat, lon = location.lat, location.lon
+    if not (isinstance(lat, int | float) and math.isfinite(lat) and -90 <= lat <= 90):
+        raise InvalidPartner("latitude must be between -90 and 90", field="location.lat")
+    if not (isinstance(lon, int | float) and math.isfinite(lon) and -180 <= lon <= 180):
+        raise InvalidPartner("longitude must be between -180 and 180", field="location.lon")
+    return Location(float(lat), float(lon))
+
+
+def validate_languages(languages: Collection[str]) -> tuple[str, ...]:
+    return _text_list(languages, "language", field="languages", most=MAX_LANGUAGES)
+
+
+def _text_list(values: Collection[str], name: str, *, field: str, most: int = MAX_LIST_ITEMS) -> tuple[str, ...]:
+    """Trimmed, non-empty, without case-insensitive repeats, in the order given."""
+    if isinstance(values, str):
+        raise InvalidPartner(f"{field} must be a list", field=field)
+    kept: list[str] = []
+    seen: set[str] = set()
+    for value in values:
+        value = " ".join(str(value or "").split())
+        if not value or value.casefold() in seen:
+            continue
+        kept.append(_bounded_text(value, name, field=field))
+        seen.add(value.casefold())
+    if len(kept) > most:
+        raise InvalidPartner(f"at most {most} {field}", field=field)
+    return tuple(kept)
+
+
+def slugify(text: str, *, max_length: int = SLUG_MAX_LENGTH) -> str:
+    """``"Dr. José O'Neil, DPT"`` → ``"dr-jose-o-neil-dpt"``: ASCII, lower case, hyphens, at most
+    ``max_length`` characters, cut at a word boundary. May be empty (e.g. a name in a non-Latin
+    script); :func:`slug_base` then falls back to ``partner``."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if len(slug) > max_length:
+        cut = slug[: max_length + 1]
+        slug = cut.rsplit("-", 1)[0] if "-" in cut else slug[:max_length]
+    return slug.strip("-")
+
+
+def slug_base(name: str) -> str:
+    """The slug a partner called ``name`` gets if no other partner has it yet; room is left for
+    the ``-2``, ``-3``… that :func:`unique_slug` appends."""
+    return slugify(name, max_length=SLUG_MAX_LENGTH - 4) or "partner"
+
+
+def unique_slug(base: str, *, taken: Collection[str]) -> str:
+    """``base``, or ``base-2``, ``base-3``… when a partner already has it."""
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _bounded_text(value: str, name: str, *, field: str | None = None) -> str:
+    value = str(value or "").strip()
+    limit = MAX_LENGTHS[name]
+    if len(value) > limit:
+        raise InvalidPartner(f"{name} is longer than {limit} characters", field=field or name)
+    return value
+
+
+def _boolean(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidPartner(f"{name} must be true or false", field=name)
+    return value
