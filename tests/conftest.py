@@ -107,3 +107,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     else:
         yield from _postgres_database()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database of its own (HANDOFF_TEST_POSTGRES_URL), for what only
+    PostgreSQL has (pools, PgBouncer mode, advisory locks, pg_dump)."""
+    if not POSTGRES_URL:
+        skip_or_fail("HANDOFF_TEST_POSTGRES_URL is not set")
+    yield from _postgres_database()

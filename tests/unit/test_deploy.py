@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from shared.config import PREFIX, Settings, field_names, load_settings
+from shared.config import PREFIX, Settings, field_names, file_variables, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -336,8 +336,10 @@ def test_example_env_documents_every_setting() -> None:
 
 def test_example_env_names_only_real_settings() -> None:
     names = {name for _, name, _ in example_lines()}
-    assert sorted(names - set(field_names()) - TEST_ONLY) == []
-    assert TEST_ONLY <= {name for commented, name, _ in example_lines() if commented}
+    assert sorted(names - set(field_names()) - set(file_variables()) - TEST_ONLY) == []
+    commented = {name for commented, name, _ in example_lines() if commented}
+    assert TEST_ONLY <= commented
+    assert set(file_variables()) <= commented, "each secret's _FILE variant is shown beside it"
 
 
 def test_example_env_values_are_the_defaults() -> None:
