@@ -49,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_verbs = db.add_subparsers(dest="db_verb", required=True, metavar="COMMAND")
     upgrade = db_verbs.add_parser("upgrade", help="apply migrations")
     upgrade.add_argument("service", nargs="?", choices=(*SERVICES, "all"), default="all")
+    check = db_verbs.add_parser("check", help="exit 1 if a database's schema is behind the code")
+    check.add_argument("service", nargs="?", choices=(*SERVICES, "all"), default="all")
+
+    for verb, text in (
+        ("backup", "copy each database into DIR (SQLite: online backup; PostgreSQL: pg_dump)"),
+        ("restore", "load the copies in DIR into empty databases (SQLite or pg_restore)"),
+    ):
+        copy = verbs.add_parser(verb, help=text)
+        copy.add_argument("dir", type=Path, metavar="DIR")
+        copy.add_argument("--service", choices=(*SERVICES, "all"), default="all")
 
     user = verbs.add_parser("user", help="staff accounts")
     user_verbs = user.add_subparsers(dest="user_verb", required=True, metavar="COMMAND")
@@ -94,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         "serve": _serve,
         "worker": _worker,
         "db": _db,
+        "backup": _copy,
+        "restore": _copy,
         "user": _user,
         "notifier": _notifier,
         "seed": _seed,
@@ -174,17 +186,58 @@ def upgrade_databases(settings: Settings, services: tuple[Service, ...] = SERVIC
     from shared.database import upgrade
 
     for service in services:
-        if service == "directory":
-            from services.directory.storage import MIGRATIONS
-        else:
-            from services.referrals.storage import MIGRATIONS
-        upgrade(migrations=MIGRATIONS, url=settings.db_url(service))
+        upgrade(migrations=_migrations(service), url=settings.db_url(service))
 
 
-def _db(args: argparse.Namespace, settings: Settings) -> None:
+def _db(args: argparse.Namespace, settings: Settings) -> int:
     services = SERVICES if args.service == "all" else (args.service,)
-    upgrade_databases(settings, services)
-    print(f"handoff: {', '.join(services)} database(s) up to date")
+    if args.db_verb == "upgrade":
+        upgrade_databases(settings, services)
+        print(f"handoff: {', '.join(services)} database(s) up to date")
+        return 0
+    import asyncio
+
+    from shared import database, schema
+
+    behind = 0
+    for service in services:
+        engine = database.create_engine(settings.db_url(service))
+        try:
+            found = asyncio.run(schema.check(engine, _migrations(service)))
+        finally:
+            asyncio.run(engine.dispose())
+        print(f"handoff: {service}: {found.describe()}", file=sys.stderr if found.behind else sys.stdout)
+        behind += found.behind
+    return 1 if behind else 0
+
+
+def _migrations(service: Service) -> Path:
+    if service == "directory":
+        from services.directory.storage import MIGRATIONS
+    else:
+        from services.referrals.storage import MIGRATIONS
+    return MIGRATIONS
+
+
+def _copy(args: argparse.Namespace, settings: Settings) -> int:
+    from shared import backup
+
+    services = SERVICES if args.service == "all" else (args.service,)
+    try:
+        for service in services:
+            url = settings.db_url(service)
+            path = args.dir / backup.file_name(url, service)
+            if args.verb == "backup":
+                args.dir.mkdir(parents=True, exist_ok=True)
+                backup.backup(url=url, to=path)
+                print(f"handoff: {service} backed up to {path}")
+            else:
+                backup.restore(url=url, source=path)
+                print(f"handoff: {service} restored from {path}")
+    except backup.BackupError as exc:
+        print(f"handoff: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _read_password() -> str:

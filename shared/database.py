@@ -133,6 +133,12 @@ async def ping(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+# pg_advisory_xact_lock's key for "migrating this database" (any fixed number; advisory locks are
+# per database). Held until the migrations' transaction commits, so a second `handoff db upgrade`
+# started meanwhile waits, then finds the schema current and does nothing.
+MIGRATION_LOCK_KEY = 0x48414E44  # "HAND"
+
+
 def upgrade(*, migrations: Path, url: str, revision: str = "head") -> None:
     """Apply a service's Alembic migrations to ``url``. Call from synchronous code only (the
     migration environment runs its own event loop)."""
@@ -146,7 +152,8 @@ def upgrade(*, migrations: Path, url: str, revision: str = "head") -> None:
 
 
 def run_migrations_online(target_metadata) -> None:
-    """The body of every service's ``migrations/env.py``: run migrations on the async engine."""
+    """The body of every service's ``migrations/env.py``: run migrations on the async engine, on
+    PostgreSQL under the migration lock (SQLite's IMMEDIATE transaction is a lock already)."""
     from alembic import context
 
     url = context.config.get_main_option("sqlalchemy.url")
@@ -154,6 +161,8 @@ def run_migrations_online(target_metadata) -> None:
         raise RuntimeError("the migration environment was started without sqlalchemy.url")
 
     def apply(connection) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()

@@ -21,7 +21,7 @@ from litestar.logging.config import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
-from services.directory import bootstrap
+from services.directory import bootstrap, storage
 from services.directory.fields import display_phone
 from services.directory.search import InvalidSearch
 from services.directory.service import PartnerService
@@ -106,6 +106,7 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
         runtime = bootstrap.build(settings, on_commit=page_cache.invalidate)
         app.state.engine = runtime.engine
         app.state.redis = runtime.redis
+        app.state.migrations = storage.MIGRATIONS  # /ready answers 503 while the schema is behind
         app.state.revocations = runtime.revocations
         app.state.directory = runtime.directory
         relay_task = asyncio.create_task(runtime.relay.run(), name="directory-outbox-relay")

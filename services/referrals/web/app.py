@@ -18,6 +18,7 @@ from litestar.template import TemplateConfig
 
 from services.referrals import bootstrap
 from services.referrals.service import Clock, Referrals, system_clock
+from services.referrals.storage import MIGRATIONS
 from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
 from shared import openapi, ratelimit, web
 from shared.config import Settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         app.state.runtime = runtime
         app.state.engine = runtime.engine
         app.state.redis = runtime.redis
+        app.state.migrations = MIGRATIONS  # /ready answers 503 while the schema is behind
         relay = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
         try:
             yield
