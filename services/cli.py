@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from shared import logs, telemetry
 from shared.config import ConfigError, Settings, load_settings
 
 Service = Literal["directory", "referrals"]
@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = verbs.add_parser("worker", help="run one RQ worker")
     worker.add_argument("name", choices=WORKERS)
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    health = verbs.add_parser("worker-health", help="exit 1 unless this host's workers keep their heartbeat")
+    health.add_argument("name", choices=WORKERS)
+    health.add_argument("--pid", type=int, help="check the worker with this process id only")
 
     notifier = verbs.add_parser("notifier", help="emails the notifier gave up on")
     notifier_verbs = notifier.add_subparsers(dest="notifier_verb", required=True, metavar="COMMAND")
@@ -98,11 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.verb != "dev" and "HANDOFF_REDIS_URL" not in os.environ:
         settings = _beside_dev(settings)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level=settings.log_level, fmt=settings.log_format)
+    if args.verb in ("serve", "worker"):
+        telemetry.setup(args.service if args.verb == "serve" else f"{args.name}-worker")
     handler: Callable[[argparse.Namespace, Settings], int | None] = {
         "dev": _dev,
         "serve": _serve,
         "worker": _worker,
+        "worker-health": _worker_health,
         "db": _db,
         "backup": _copy,
         "restore": _copy,
@@ -150,8 +156,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         server_header=False,
-        # Access logs would record partner-link tokens (/respond/{token}); /metrics counts requests.
+        # uvicorn's access log would record partner-link tokens (/respond/{token}): each app
+        # writes a redacting one (shared.access). Logging is shared.logs's, not uvicorn's own.
         access_log=False,
+        log_config=None,
     )
 
 
@@ -161,6 +169,18 @@ def _worker(args: argparse.Namespace, settings: Settings) -> None:
     else:
         from services.referrals.worker import main as run_worker
     run_worker(settings, burst=args.burst)
+
+
+def _worker_health(args: argparse.Namespace, settings: Settings) -> int:
+    from shared import heartbeat, queues
+
+    queue = queues.NOTIFICATIONS if args.name == "notifier" else queues.REFERRALS
+    found = heartbeat.problems(
+        data_dir=settings.data_path, queue=queue, interval=settings.worker_heartbeat_seconds, pid=args.pid
+    )
+    for problem in found:
+        print(f"handoff: {problem}", file=sys.stderr)
+    return 1 if found else 0
 
 
 def _notifier(args: argparse.Namespace, settings: Settings) -> int:

@@ -102,6 +102,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
     relay_interval_seconds: float = 0.5
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One format for the app's, uvicorn's and RQ's logs (shared.logs): json for log collectors.
+    log_format: Literal["json", "text"] = "text"
+    # Seconds between two heartbeats of a worker (shared.heartbeat); its liveness check fails
+    # within two of them when the worker stops beating.
+    worker_heartbeat_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("directory_port", "referrals_port", "smtp_port"):
@@ -119,6 +124,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             raise msgspec.ValidationError("must be 1 or more - at `$.db_pool_size`")
         if self.db_max_overflow < 0:
             raise msgspec.ValidationError("must be 0 or more - at `$.db_max_overflow`")
+        if self.worker_heartbeat_seconds <= 0:
+            raise msgspec.ValidationError("must be more than 0 - at `$.worker_heartbeat_seconds`")
         if self.sweep_interval_seconds < 1:
             raise msgspec.ValidationError("must be 1 or more - at `$.sweep_interval_seconds`")
         try:

@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from shared.config import Settings
@@ -92,6 +93,12 @@ def create_engine(
     return create_async_engine(
         url, pool_pre_ping=True, pool_size=pool.size, max_overflow=pool.overflow, connect_args=connect_args
     )
+
+
+def create_async_engine(url: str, **options: Any) -> AsyncEngine:
+    # Looked up at each call: shared.telemetry's SQLAlchemy instrumentation wraps the module's
+    # function when traces are on, and engines made afterwards are traced.
+    return sqlalchemy_asyncio.create_async_engine(url, **options)
 
 
 def _statement_name() -> str:

@@ -116,3 +116,20 @@ def postgres_url() -> Iterator[str]:
     if not POSTGRES_URL:
         skip_or_fail("HANDOFF_TEST_POSTGRES_URL is not set")
     yield from _postgres_database()
+
+
+@pytest.fixture(scope="session")
+def trace_spans():
+    """Every span this process records from now on, kept by the real OpenTelemetry SDK's
+    in-memory exporter (a process has one tracer provider: installed once, cleared per use)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared import telemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.install(provider)
+    return exporter

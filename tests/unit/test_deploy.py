@@ -271,11 +271,18 @@ def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict])
         assert healthcheck_text(service), f"{name} has no health check"
 
 
-def test_workers_healthcheck_pings_the_configured_redis(services: dict[str, dict]) -> None:
+def test_workers_healthcheck_is_their_own_heartbeat(services: dict[str, dict]) -> None:
+    from services.cli import build_parser
+
+    checked = 0
     for name, service in handoff_services(services).items():
-        if as_argv(service.get("command"))[0] == "worker":
-            text = healthcheck_text(service)
-            assert "HANDOFF_REDIS_URL" in text and "ping()" in text, name
+        argv = as_argv(service.get("command"))
+        if argv[0] == "worker":
+            test = service["healthcheck"]["test"]
+            assert test[:2] == ["CMD", "handoff"] and test[2:] == ["worker-health", argv[1]], name
+            build_parser().parse_args(test[2:])  # a verb the CLI has
+            checked += 1
+    assert checked == 2
 
 
 def test_depends_on_uses_conditions_on_existing_services(services: dict[str, dict]) -> None:

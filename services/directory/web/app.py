@@ -35,7 +35,7 @@ from services.directory.web.hsds import HsdsController
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import openapi, ratelimit, web
+from shared import access, openapi, ops_metrics, ratelimit, telemetry, web
 from shared.config import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             *web.ops_handlers,
-            metrics_controller,
+            ops_metrics.refreshing(metrics_controller),
             PartnerController,
             list_categories,
             PartnersInHealthController,
@@ -73,7 +73,8 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[_resources(settings), limits.lifespan],
         guards=[limits.guard],
         dependencies={"directory": Provide(_directory, sync_to_thread=False)},
-        middleware=[metrics_config.middleware],
+        # Traces outermost, so that the access log line carries the request's trace id.
+        middleware=[*telemetry.middleware(), access.middleware, metrics_config.middleware],
         exception_handlers={**web.exception_handlers, InvalidSearch: bad_search},
         # Admin forms ride on the staff cookie: CSRF on every form. The API takes bearer tokens
         # (never sent by a browser on its own) and the public pages only GET, so both are left
@@ -109,10 +110,19 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
         app.state.migrations = storage.MIGRATIONS  # /ready answers 503 while the schema is behind
         app.state.revocations = runtime.revocations
         app.state.directory = runtime.directory
+        app.state.ops_metrics = ops_metrics.OpsMetrics(
+            service="directory",
+            engine=runtime.reads,
+            outbox=storage.outbox,
+            redis=runtime.redis,
+            installation=False,
+            sweep_interval=settings.sweep_interval_seconds,
+        ).register()
         relay_task = asyncio.create_task(runtime.relay.run(), name="directory-outbox-relay")
         try:
             yield
         finally:
+            app.state.ops_metrics.unregister()
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay_task
