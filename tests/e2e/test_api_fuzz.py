@@ -31,8 +31,8 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import APIOperation
 
-from tests.e2e.polling import eventually
-from tests.e2e.test_walking_skeleton import PASSWORD, System, token
+from tests.support.polling import eventually
+from tests.support.system import PASSWORD, System, token
 
 EXAMPLES = int(os.environ.get("HANDOFF_TEST_FUZZ_EXAMPLES", "25"))
 CHECKS = [

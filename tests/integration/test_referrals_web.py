@@ -15,33 +15,19 @@ from litestar.testing import TestClient
 from services.referrals.storage import audit_log, referrals
 from shared.messages import EmailDelivery, Location, PartnerSnapshot
 from shared.web import STAFF_COOKIE
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
+from tests.support.referrals import (
     PASSWORD,
     changed,
-    client,
     count,
+    csrf,
     deliver,
     flush,
     link_path,
+    log_in,
     login,
     new_referral,
-    partner,
     queued_emails,
-    settings,
 )
-
-
-def csrf(page_text: str) -> str:
-    return re.search(r'name="_csrf_token" value="([^"]+)"', page_text).group(1)
-
-
-def log_in(client: TestClient, email: str = "tess@clinic.example", next_url: str = "") -> object:
-    token = csrf(client.get("/login").text)
-    return client.post(
-        "/login",
-        data={"email": email, "password": PASSWORD, "next": next_url, "_csrf_token": token},
-        follow_redirects=False,
-    )
 
 
 def form_token(client: TestClient, path: str = "/referrals/new") -> str:

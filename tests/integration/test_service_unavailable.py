@@ -8,15 +8,8 @@ from litestar.testing import TestClient
 
 from services.referrals.storage import idempotency_keys, outbox, referrals
 from shared.web import RETRY_AFTER_SECONDS
-from tests.integration.fault_stack import locked
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    CLIENT,
-    CONSENT,
-    client,
-    count,
-    login,
-    settings,
-)
+from tests.support.databases import locked
+from tests.support.referrals import CLIENT, CONSENT, count, login
 
 BODY = {"client": CLIENT, "consent": CONSENT, "reasons": ["calf_swelling_one_side"], "partner_ids": ["gp1"]}
 
