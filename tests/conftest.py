@@ -19,25 +19,57 @@ from argon2 import PasswordHasher  # noqa: E402
 from services.dev.mail_catcher import MailCatcher  # noqa: E402
 from services.dev.redis_server import RedisServer  # noqa: E402
 from tests.support.databases import Backend, Databases, Templates, database_params  # noqa: E402
-from tests.support.drills import DRILL_SUMMARIES  # noqa: E402
+from tests.support.reports import SECTIONS, report  # noqa: E402
 
 TESTS = Path(__file__).parent
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under tests/e2e is marked ``e2e`` (``make test-fast`` leaves them out)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is marked ``e2e`` (``make test-fast`` leaves them out).
+
+    When pytest-xdist hands modules out to workers (``make test``), they are handed out longest
+    first, so that the run does not end waiting on one: the fault drills (minutes, mostly
+    waiting), then the unit tests (quick, so the drills' worker, which is handed a second module
+    at the start, does not keep a long one waiting until the drills end), then the whole-system
+    tests, then the rest."""
     for item in items:
         if (TESTS / "e2e") in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+    if hasattr(config, "workerinput"):  # collected by a pytest-xdist worker
+
+        def handed_out(item: pytest.Item) -> int:
+            if item.get_closest_marker("drill"):
+                return 0
+            if (TESTS / "unit") in item.path.parents:
+                return 1
+            return 2 if item.get_closest_marker("e2e") else 3
+
+        items.sort(key=handed_out)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker: hand the lines reported for the end of the run to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reports"] = {heading: session.config.stash.get(key, []) for heading, key in SECTIONS.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """On the pytest-xdist controller: take a finished worker's lines for the end of the run."""
+    for heading, lines in node.workeroutput.get("reports", {}).items():
+        for line in lines:
+            report(node.config, SECTIONS[heading], line)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """What each fault drill counted, where CI logs show it."""
-    lines = config.stash.get(DRILL_SUMMARIES, [])
-    if lines:
-        terminalreporter.section("fault drills")
-        for line in lines:
-            terminalreporter.write_line(line)
+    """What each fault drill counted and what the API fuzzing sent, where CI logs show it."""
+    for heading, key in SECTIONS.items():
+        lines = config.stash.get(key, [])
+        if lines:
+            terminalreporter.section(heading)
+            for line in lines:
+                terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -35,8 +35,8 @@ from services.referrals.storage import offers, outbox, referrals
 from shared import codec, database
 from shared.config import normalise_db_url
 from shared.messages import SendEmail
-from tests.support.drills import DRILL_SUMMARIES
 from tests.support.polling import wait_for
+from tests.support.reports import DRILL_SUMMARIES
 from tests.support.smtp import Counting, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -479,6 +479,7 @@ def test_expired_and_used_links_are_gone_and_cannot_touch_the_next_offer(
 # --- nothing secret in the logs ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the whole system, started by handoff dev
 def test_a_whole_referral_at_debug_level_logs_no_secret_token_or_client_data(tmp_path: Path) -> None:
     """``handoff dev`` at DEBUG (the most it ever logs) runs a referral from sign-in to the
     partner's outcome report; its output, the CLI's and every log file under the data dir must

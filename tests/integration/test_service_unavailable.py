@@ -4,6 +4,7 @@ same request sent again under its Idempotency-Key goes through, once."""
 
 from __future__ import annotations
 
+import pytest
 from litestar.testing import TestClient
 
 from services.referrals.storage import idempotency_keys, outbox, referrals
@@ -14,6 +15,7 @@ from tests.support.referrals import CLIENT, CONSENT, count, login
 BODY = {"client": CLIENT, "consent": CONSENT, "reasons": ["calf_swelling_one_side"], "partner_ids": ["gp1"]}
 
 
+@pytest.mark.slow  # a request waits out the lock: LOCK_WAIT_MS
 def test_a_locked_database_answers_503_and_the_same_request_later_goes_through(
     client: TestClient,
     settings,

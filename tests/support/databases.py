@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -82,11 +83,9 @@ def _postgres_url(name: str) -> str:
     return _postgres_base().set(database=name).render_as_string(hide_password=False)
 
 
-def postgres_database(template: str | None = None) -> Iterator[str]:
-    """A new PostgreSQL database (empty, or a copy of ``template``), dropped when the generator is
-    closed."""
-    name = f"handoff_test_{uuid.uuid4().hex[:10]}"
-    _postgres_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped when the generator is closed."""
+    name = _create_postgres(None)
     try:
         yield _postgres_url(name)
     finally:
@@ -94,11 +93,18 @@ def postgres_database(template: str | None = None) -> Iterator[str]:
 
 
 class Templates:
-    """The session's template databases, each built on first use by running its builder once."""
+    """The session's template databases, each built on first use by running its builder once,
+    and the copies made of them.
+
+    On PostgreSQL a copy takes a few tenths of a second (``CREATE DATABASE`` writes the whole
+    template out), so it is made ahead: while a test runs, the copy the next test will want is
+    made in the background, and the test's own is dropped in the background after it."""
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
         self._built: dict[tuple[str, Backend], str] = {}  # -> SQLite path or PostgreSQL database name
+        self._postgres = ThreadPoolExecutor(max_workers=2, thread_name_prefix="postgres-admin")
+        self._ahead: dict[str | None, Future[str]] = {}  # template (None: empty) -> a copy being made
 
     def get(self, name: str, *, backend: Backend, build: Callable[[str], None]) -> str:
         """The template ``name`` on ``backend``: a SQLite file's path or a PostgreSQL database's
@@ -108,10 +114,11 @@ class Templates:
             if backend == "sqlite":
                 path = self._folder / f"{name}.db"
                 build(f"sqlite+aiosqlite:///{path}")
-                # One self-contained file to copy: fold the write-ahead log into it (the engines
-                # turn WAL back on for each copy they open).
+                # One self-contained file to copy: the write-ahead log folded into it. The file stays
+                # in WAL mode, as every database the services open is (switching a copy's mode
+                # would need a lock that the app's first connections contend for).
                 with contextlib.closing(sqlite3.connect(path)) as connection:
-                    connection.execute("PRAGMA journal_mode=DELETE")
+                    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._built[key] = str(path)
             else:
                 database_name = f"handoff_template_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
@@ -120,10 +127,29 @@ class Templates:
                 build(_postgres_url(database_name))
         return self._built[key]
 
+    def postgres_copy(self, template: str | None) -> str:
+        """A new PostgreSQL database (a copy of ``template``, or empty): its name."""
+        ready = self._ahead.pop(template, None) or self._postgres.submit(_create_postgres, template)
+        self._ahead[template] = self._postgres.submit(_create_postgres, template)
+        return ready.result()
+
+    def drop_postgres(self, name: str) -> None:
+        self._postgres.submit(_postgres_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def close(self) -> None:
+        for ahead in self._ahead.values():
+            with contextlib.suppress(Exception):
+                self.drop_postgres(ahead.result())
+        self._postgres.shutdown(wait=True)
         names = [name for (_, backend), name in self._built.items() if backend == "postgres"]
         if names:
             _postgres_admin(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names))
+
+
+def _create_postgres(template: str | None) -> str:
+    name = f"handoff_test_{uuid.uuid4().hex[:10]}"
+    _postgres_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return name
 
 
 class Databases:
@@ -133,7 +159,7 @@ class Databases:
         self.backend = backend
         self._folder = folder
         self._templates = templates
-        self._postgres: list[Iterator[str]] = []
+        self._postgres: list[str] = []
 
     def empty(self, name: str = "test") -> str:
         return self._new(name, template=None)
@@ -154,13 +180,13 @@ class Databases:
             if template:
                 shutil.copyfile(template, path)
             return f"sqlite+aiosqlite:///{path}"
-        created = postgres_database(template)
+        created = self._templates.postgres_copy(template)
         self._postgres.append(created)
-        return next(created)
+        return _postgres_url(created)
 
     def close(self) -> None:
-        for created in self._postgres:
-            created.close()
+        for name in self._postgres:
+            self._templates.drop_postgres(name)
 
 
 def schema(url: str, metadata: MetaData) -> tuple[str | None, set[str], list]:

@@ -43,7 +43,11 @@ def notifier_settings(redis_url: str, smtp_port: int, data_dir: Path) -> Setting
 
 def work(redis_url: str) -> None:
     """One burst of the real notifier worker: every job queued now, then it returns."""
-    rq_worker.build(queues.NOTIFICATIONS, redis_url).work(burst=True)
+    worker = rq_worker.build(queues.NOTIFICATIONS, redis_url)
+    # Without RQ's command channel (stop or kill a worker by message), which a burst has no use
+    # for: its thread outlives the burst by a second, RQ's join timeout, every time.
+    worker.subscribe = lambda: None  # type: ignore[method-assign]
+    worker.work(burst=True)
 
 
 def deliveries(redis: Redis) -> dict[str, EmailDelivery]:
