@@ -26,6 +26,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import URL, make_url
 
+from services.directory.storage import MIGRATIONS as DIRECTORY_MIGRATIONS
+from services.referrals.storage import MIGRATIONS as REFERRALS_MIGRATIONS
 from shared import database
 from shared.config import normalise_db_url
 
@@ -33,6 +35,7 @@ POSTGRES_URL = os.environ.get("HANDOFF_TEST_POSTGRES_URL", "")
 
 Backend = Literal["sqlite", "postgres"]
 Service = Literal["directory", "referrals"]
+MIGRATIONS: dict[Service, Path] = {"directory": DIRECTORY_MIGRATIONS, "referrals": REFERRALS_MIGRATIONS}
 
 
 def database_params() -> list:
@@ -47,17 +50,9 @@ def database_params() -> list:
     ]
 
 
-def migrations(service: Service) -> Path:
-    if service == "directory":
-        from services.directory.storage import MIGRATIONS
-    else:
-        from services.referrals.storage import MIGRATIONS
-    return MIGRATIONS
-
-
 def migrate(service: Service) -> Callable[[str], None]:
     """A template builder: the service's migrations, run to head."""
-    return lambda url: database.upgrade(migrations=migrations(service), url=url)
+    return lambda url: database.upgrade(migrations=MIGRATIONS[service], url=url)
 
 
 def _postgres_base() -> URL:
@@ -105,6 +100,7 @@ class Templates:
         self._built: dict[tuple[str, Backend], str] = {}  # -> SQLite path or PostgreSQL database name
         self._postgres = ThreadPoolExecutor(max_workers=2, thread_name_prefix="postgres-admin")
         self._ahead: dict[str | None, Future[str]] = {}  # template (None: empty) -> a copy being made
+        self._postgres_templates: list[str] = []
 
     def get(self, name: str, *, backend: Backend, build: Callable[[str], None]) -> str:
         """The template ``name`` on ``backend``: a SQLite file's path or a PostgreSQL database's
@@ -113,7 +109,11 @@ class Templates:
         if key not in self._built:
             if backend == "sqlite":
                 path = self._folder / f"{name}.db"
-                build(f"sqlite+aiosqlite:///{path}")
+                try:
+                    build(f"sqlite+aiosqlite:///{path}")
+                except BaseException:
+                    path.unlink(missing_ok=True)  # the next test builds it afresh
+                    raise
                 # One self-contained file to copy: the write-ahead log folded into it. The file stays
                 # in WAL mode, as every database the services open is (switching a copy's mode
                 # would need a lock that the app's first connections contend for).
@@ -123,8 +123,9 @@ class Templates:
             else:
                 database_name = f"handoff_template_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
                 _postgres_admin(f'CREATE DATABASE "{database_name}"')
-                self._built[key] = database_name  # dropped by close() even if the build fails
+                self._postgres_templates.append(database_name)  # dropped by close(), built or not
                 build(_postgres_url(database_name))
+                self._built[key] = database_name
         return self._built[key]
 
     def postgres_copy(self, template: str | None) -> str:
@@ -141,9 +142,8 @@ class Templates:
             with contextlib.suppress(Exception):
                 self.drop_postgres(ahead.result())
         self._postgres.shutdown(wait=True)
-        names = [name for (_, backend), name in self._built.items() if backend == "postgres"]
-        if names:
-            _postgres_admin(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names))
+        if self._postgres_templates:
+            _postgres_admin(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self._postgres_templates))
 
 
 def _create_postgres(template: str | None) -> str:
