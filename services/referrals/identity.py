@@ -59,7 +59,7 @@ async def add_user(sessions: async_sessionmaker, *, email: str, role: str, passw
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
     password_hash = await anyio.to_thread.run_sync(PASSWORD_HASHER.hash, password)
-    staff = Staff(id=str(uuid.uuid4()), email=email, role=role)  # type: ignore[arg-type]
+    staff = Staff(id=str(uuid.uuid4()), email=email, role=role)
     try:
         async with sessions.begin() as session:
             await session.execute(
