@@ -20,7 +20,8 @@ from sqlalchemy import MetaData, select
 from services.referrals.web.app import create_app
 from shared import database
 from shared.config import load_settings
-from tests.conftest import POSTGRES_URL, _postgres_database, skip_or_fail
+from tests.support.ci import skip_or_fail
+from tests.support.databases import POSTGRES_URL, postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "backup drills 2026"
@@ -29,7 +30,7 @@ SERVICES = ("directory", "referrals")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+def clinic_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Source and (empty) target database URLs of each service."""
     names = [f"{side}_{service}" for side in ("source", "target") for service in SERVICES]
     if request.param == "sqlite":
@@ -38,7 +39,7 @@ def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[s
     if not POSTGRES_URL:
         skip_or_fail("HANDOFF_TEST_POSTGRES_URL is not set")
     with contextlib.ExitStack() as stack:
-        yield {name: stack.enter_context(contextlib.contextmanager(_postgres_database)()) for name in names}
+        yield {name: stack.enter_context(contextlib.contextmanager(postgres_database)()) for name in names}
 
 
 def cli(env: dict[str, str], *args: str, stdin: str = "") -> str:
@@ -111,31 +112,38 @@ def every_row(url: str) -> dict[str, list[tuple]]:
     return asyncio.run(read())
 
 
-def test_backup_then_restore_gives_back_every_row(databases: dict[str, str], redis_url: str, tmp_path: Path) -> None:
-    source = environment(tmp_path, redis_url, databases, "source")
+def test_backup_then_restore_gives_back_every_row(
+    clinic_databases: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    source = environment(tmp_path, redis_url, clinic_databases, "source")
     make_clinic_data(source)
     backups = tmp_path / "backups"
     cli(source, "backup", str(backups))
 
-    target = environment(tmp_path, redis_url, databases, "target")
+    target = environment(tmp_path, redis_url, clinic_databases, "target")
     cli(target, "restore", str(backups))
 
     for service in SERVICES:
-        before, after = every_row(databases[f"source_{service}"]), every_row(databases[f"target_{service}"])
+        before, after = (
+            every_row(clinic_databases[f"source_{service}"]),
+            every_row(clinic_databases[f"target_{service}"]),
+        )
         assert sorted(after) == sorted(before), f"{service}: tables differ"
         for table, rows in before.items():
             assert after[table] == rows, f"{service}.{table}: rows differ"
-    counts = {table: len(rows) for table, rows in every_row(databases["target_referrals"]).items()}
+    counts = {table: len(rows) for table, rows in every_row(clinic_databases["target_referrals"]).items()}
     assert counts["referrals"] == 3 and counts["offers"] >= 3 and counts["referral_events"] >= 3, counts
     assert counts["partners"] >= 3
-    assert len(every_row(databases["target_directory"])["partners"]) >= 3
+    assert len(every_row(clinic_databases["target_directory"])["partners"]) >= 3
 
     # The restored databases are at the code's schema: `handoff db check` agrees.
     assert "current" in cli(target, "db", "check")
 
 
-def test_restore_refuses_a_database_that_has_data(databases: dict[str, str], redis_url: str, tmp_path: Path) -> None:
-    source = environment(tmp_path, redis_url, databases, "source")
+def test_restore_refuses_a_database_that_has_data(
+    clinic_databases: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    source = environment(tmp_path, redis_url, clinic_databases, "source")
     cli(source, "db", "upgrade", "directory")
     backups = tmp_path / "backups"
     cli(source, "backup", str(backups), "--service", "directory")

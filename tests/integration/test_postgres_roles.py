@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 
 from services.cli import upgrade_databases
 from shared.config import load_settings, normalise_db_url
-from tests.conftest import POSTGRES_URL, skip_or_fail
+from tests.support.ci import skip_or_fail
+from tests.support.databases import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 INIT_SQL = ROOT / "deploy" / "postgres-init.sql"

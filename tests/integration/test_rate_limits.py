@@ -22,9 +22,8 @@ from shared import database
 from shared.config import ConfigError, Settings, load_settings
 from shared.ratelimit import ADDRESS_CEILING, KEY_PREFIX, Bucket, Counter, RateLimits
 from shared.web import STAFF_COOKIE
-from tests.integration.test_directory_web import SECRET, bearer, closed_redis_url  # noqa: F401  (fixture)
-from tests.integration.test_referrals_service import PASSWORD, settings  # noqa: F401  (fixture)
-from tests.integration.test_referrals_web import csrf
+from tests.support.directory import SECRET, bearer
+from tests.support.referrals import PASSWORD, csrf
 
 
 def run_hits(redis_url: str, batches: list[list[Bucket]], *, window: int = 60, clients: int = 1) -> list[int]:
@@ -110,7 +109,7 @@ def test_a_limit_on_a_route_the_app_lacks_stops_it_starting(tmp_path: Path, redi
 
 
 @pytest.fixture
-def limited(settings: Settings) -> Settings:  # noqa: F811
+def limited(settings: Settings) -> Settings:
     return msgspec.structs.replace(settings, login_rate_limit=3)
 
 
@@ -150,7 +149,7 @@ def test_one_address_trying_many_accounts_meets_a_ceiling(limited: Settings) -> 
         assert sign_in(client, "ada@clinic.example", PASSWORD).status_code == 429
 
 
-def test_sign_in_without_a_limit_is_never_refused(settings: Settings) -> None:  # noqa: F811
+def test_sign_in_without_a_limit_is_never_refused(settings: Settings) -> None:
     with TestClient(referrals_app(msgspec.structs.replace(settings, login_rate_limit=0))) as client:
         assert {sign_in(client, "tess@clinic.example").status_code for _ in range(15)} == {401}
 

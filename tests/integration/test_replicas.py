@@ -37,7 +37,8 @@ from services.dev import processes
 from services.dev.mail_catcher import MailCatcher
 from services.dev.ports import free_port, wait_for_port
 from services.dev.redis_server import RedisServer
-from tests.conftest import POSTGRES_URL, _postgres_database, skip_or_fail
+from tests.support.ci import skip_or_fail
+from tests.support.databases import POSTGRES_URL, postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -154,8 +155,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         skip_or_fail("HANDOFF_TEST_POSTGRES_URL is not set: the topology runs on PostgreSQL")
     root = tmp_path_factory.mktemp("replicas")
     with contextlib.ExitStack() as stack:
-        directory_db = stack.enter_context(contextlib.contextmanager(_postgres_database)())
-        referrals_db = stack.enter_context(contextlib.contextmanager(_postgres_database)())
+        directory_db = stack.enter_context(contextlib.contextmanager(postgres_database)())
+        referrals_db = stack.enter_context(contextlib.contextmanager(postgres_database)())
         redis = stack.enter_context(RedisServer(root / "redis"))
         mail = stack.enter_context(MailCatcher(root / "mail"))
         traces = stack.enter_context(OtlpReceiver())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
 
 import msgspec
@@ -26,16 +27,14 @@ from shared.auth import Staff, issue_staff_token
 from shared.config import Settings
 from shared.revocation import CLOCK_MARGIN, KEY_PREFIX
 from shared.web import STAFF_COOKIE
-from tests.integration.test_directory_web import closed_redis_url  # noqa: F401  (fixture)
-from tests.integration.test_referrals_service import PASSWORD, client, settings  # noqa: F401  (fixtures)
-from tests.integration.test_referrals_web import csrf
+from tests.support.referrals import PASSWORD, csrf
 
 ADA = "ada@clinic.example"  # the admin who acts
 DORA = "dora@clinic.example"  # the admin who is disabled or demoted
 
 
 @pytest.fixture
-def dora(settings: Settings) -> Staff:  # noqa: F811
+def dora(settings: Settings) -> Staff:
     """A second admin; the directory's database is ready beside the referrals one."""
     database.upgrade(migrations=DIRECTORY_MIGRATIONS, url=settings.db_url("directory"))
 
@@ -50,7 +49,7 @@ def dora(settings: Settings) -> Staff:  # noqa: F811
 
 
 @pytest.fixture
-def directory(settings: Settings, dora: Staff) -> TestClient:  # noqa: F811
+def directory(settings: Settings, dora: Staff) -> Iterator[TestClient]:
     with TestClient(directory_app(settings)) as client:
         yield client
 
@@ -91,7 +90,7 @@ def directory_answers(directory: TestClient, token: str) -> tuple[int, int]:
     return api, page
 
 
-def assert_refused(directory: TestClient, settings: Settings, token: str) -> None:  # noqa: F811
+def assert_refused(directory: TestClient, settings: Settings, token: str) -> None:
     """``token`` gets the answers of an invalid one: 401 on the API, the login on pages."""
     api = directory.get("/api/v1/partners/export", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 401 and api.json()["detail"] == "staff token revoked"
@@ -106,7 +105,7 @@ def assert_refused(directory: TestClient, settings: Settings, token: str) -> Non
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> pytest.MonkeyPatch:  # noqa: F811
+def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> pytest.MonkeyPatch:
     for name, value in {
         "HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url,
         "HANDOFF_DATA_DIR": settings.data_dir,
@@ -150,7 +149,7 @@ def test_disabled_on_the_admin_page_loses_the_directory_at_once_and_a_new_login_
 def test_an_admin_made_therapist_on_the_admin_page_loses_directory_admin_at_once(
     client: TestClient,
     directory: TestClient,
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     held = api_token(client, DORA)
     assert directory_answers(directory, held) == (200, 200)
@@ -166,7 +165,7 @@ def test_redis_away_while_disabling_saves_the_disable_and_tells_the_admin_what_s
     client: TestClient,
     directory: TestClient,
     settings: Settings,
-    closed_redis_url: str,  # noqa: F811
+    closed_redis_url: str,
 ) -> None:
     held = api_token(client, DORA)
     with TestClient(referrals_app(msgspec.structs.replace(settings, redis_url=closed_redis_url))) as offline:
