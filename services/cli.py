@@ -155,6 +155,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         port=port,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         server_header=False,
         # uvicorn's access log would record partner-link tokens (/respond/{token}): each app
         # writes a redacting one (shared.access). Logging is shared.logs's, not uvicorn's own.

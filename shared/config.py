@@ -47,6 +47,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     secret_key: str = ""
 
     host: str = "127.0.0.1"
+    # Addresses (or networks) of the proxies whose X-Forwarded-For/-Proto the web processes
+    # believe, comma separated (uvicorn's forwarded_allow_ips): the client address that rate
+    # limits count. Never "*" when clients can reach the processes directly.
+    trusted_proxies: str = "127.0.0.1"
     directory_port: int = 8001
     referrals_port: int = 8002
     # Public base URLs: what a partner's email link and the dev banner point at.

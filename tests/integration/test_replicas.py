@@ -176,6 +176,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             "HANDOFF_DIRECTORY_URL": origin,
             "HANDOFF_REFERRALS_URL": origin,
             "HANDOFF_SEARCH_RATE_LIMIT": str(SEARCH_LIMIT),
+            "HANDOFF_TRUSTED_PROXIES": "127.0.0.1",  # the proxy's address, as compose gives its network
             "HANDOFF_RELAY_INTERVAL_SECONDS": "0.2",
             "HANDOFF_LOG_FORMAT": "json",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{traces.port}",

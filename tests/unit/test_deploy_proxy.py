@@ -72,6 +72,27 @@ def test_compose_runs_this_caddyfile_with_dns_upstreams() -> None:
         assert re.search(rf"dynamic a {service} {port} \{{\s*refresh \d+s", text), f"{service} replicas by DNS"
 
 
+def test_the_web_replicas_trust_forwarded_headers_from_the_proxy_network_only() -> None:
+    import ipaddress
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    edge = ipaddress.ip_network(compose["networks"]["edge"]["ipam"]["config"][0]["subnet"])
+    proxy = ipaddress.ip_address(compose["services"]["proxy"]["networks"]["edge"]["ipv4_address"])
+    assert proxy in edge
+    for name in ("directory", "referrals"):
+        service = compose["services"][name]
+        assert "edge" in service["networks"], f"{name} must be reachable by the proxy"
+        trusted = [
+            ipaddress.ip_network(part.strip()) for part in service["environment"]["HANDOFF_TRUSTED_PROXIES"].split(",")
+        ]
+        assert trusted == [edge], f"{name} trusts {trusted}, not the edge network {edge}"
+    for name, service in compose["services"].items():
+        if name not in ("proxy", "directory", "referrals"):
+            assert "edge" not in service.get("networks", []), (
+                f"{name} is on the edge network, whose addresses are trusted"
+            )
+
+
 @pytest.mark.parametrize(
     "environ",
     [
