@@ -72,10 +72,23 @@ class TextFormatter(logging.Formatter):
         return line + "".join(f" {key}={value}" for key, value in fields.items()) if fields else line
 
 
+class StandardError(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a redirected or captured one:
+    a handler holding the stream of its start would write to a closed one later)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def configure(*, level: str = "INFO", fmt: Format = "text", stream: TextIO | None = None) -> None:
     """Make the root logger the one place records go (standard error, or ``stream``), at
     ``level``, in ``fmt``. Safe to call again: the handler is replaced, not added."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.StreamHandler = logging.StreamHandler(stream) if stream else StandardError()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(Context())
     root = logging.getLogger()
