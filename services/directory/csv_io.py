@@ -26,9 +26,9 @@ def defused(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value) else value
 
 
-def restored(value: str | None) -> str | None:
-    """The value :func:`defused` was given (None, for a short line's missing cells, stays None)."""
-    if value is None or not value.startswith("'"):
+def restored(value: str) -> str:
+    """The value :func:`defused` was given."""
+    if not value.startswith("'"):
         return value
     plain = value[1:]
     return plain if plain.startswith(_FORMULA_START) and not _NUMBER.fullmatch(plain) else value
@@ -56,7 +56,7 @@ def read_rows(text: str) -> Iterator[ImportRow]:
             yield ImportRow(line=line_number, error=RowError(line_number, "", "more values than columns"))
             continue
         try:
-            details, status = details_from_record({name: restored(value) for name, value in record.items()})
+            details, status = details_from_record({name: restored(value or "") for name, value in record.items()})
         except InvalidPartner as exc:
             yield ImportRow(line=line_number, error=RowError(line_number, column_of(exc.field), exc.detail))
             continue
