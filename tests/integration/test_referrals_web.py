@@ -159,6 +159,25 @@ def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings
     assert "tess@clinic.example" in page.text and "requested" in page.text
 
 
+def test_a_form_far_larger_than_any_referral_is_refused_before_it_is_read(client: TestClient, settings) -> None:
+    """Issue 16, item 2: 40,000 partner ids (a 750 KB form) once froze the whole service."""
+    log_in(client)
+    send = {
+        "client_name": "Zed",
+        "reasons": "calf_swelling_one_side",
+        "consent_given": "yes",
+        "consent_method": "verbal",
+        "consent_scope": "clinical",
+        "idempotency_key": "oversized-1",
+        "partner_ids": [f"{n:018d}" for n in range(40_000)],
+        "_csrf_token": form_token(client),
+    }
+    refused = client.post("/referrals/new/send", data=send, follow_redirects=False)
+    assert refused.status_code == 413, refused.status_code
+    assert count(settings, referrals) == 0
+    assert client.get("/health").status_code == 200
+
+
 def test_flow_without_consent_explains_and_sends_nothing(client: TestClient, settings) -> None:
     log_in(client)
     data = {

@@ -25,6 +25,9 @@ from shared.config import Settings
 TEMPLATES = Path(__file__).parent.parent / "templates"
 STATIC = Path(__file__).parent.parent / "static"
 SIGN_IN_ROUTES = [("POST", "/login"), ("POST", "/api/v1/auth/token")]
+# Every body this service takes (JSON referrals, the staff and partner forms) is a few KB; the
+# new-referral form has a tighter limit of its own (new_referral.MAX_FORM_BYTES).
+MAX_BODY_BYTES = 256 * 1024
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
@@ -71,6 +74,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         before_send=[web.security_headers(settings)],
         middleware=[metrics_config.middleware],
         exception_handlers=web.exception_handlers,
+        request_max_body_size=MAX_BODY_BYTES,
         # CSRF on every form (staff pages, partner pages, login). The API uses bearer tokens that
         # browsers never attach by themselves, so it needs no CSRF token.
         csrf_config=CSRFConfig(
