@@ -10,6 +10,8 @@ import json
 import math
 from dataclasses import dataclass
 
+import msgspec
+
 from services.directory.domain import Status
 from services.directory.fields import Accepting, InvalidPartner, Location
 from shared import messages
@@ -126,22 +128,24 @@ def encode_cursor(after: After) -> str:
 
 def decode_cursor(cursor: str | None, *, near: bool) -> After | None:
     """The position a cursor names; :class:`InvalidSearch` for one this service did not hand
-    out, or one from a search ordered differently (by name vs by distance)."""
+    out, or one from a search ordered differently (by name vs by distance). Decoded into its
+    exact shape, so a forged cursor (``[[[[…``) is refused at its first wrong character."""
     if not cursor:
         return None
     try:
-        kind, key, partner_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, key, partner_id = msgspec.json.decode(raw, type=_Cursor)
         expected = "distance" if near else "name"
-        valid = (
-            kind == expected
-            and isinstance(partner_id, str)
-            and (isinstance(key, str) if kind == "name" else isinstance(key, int | float))
-        )
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        valid = kind == expected and isinstance(key, str if kind == "name" else float)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
         valid = False
     if not valid:
         raise InvalidSearch("cursor is not one this search handed out", field="cursor")
     return After(kind, key, partner_id)
+
+
+# What encode_cursor writes: [kind, key (a name, or a distance's ranking key), partner id].
+_Cursor = tuple[str, str | float, str]
 
 
 def search_text(*parts: str) -> str:

@@ -35,7 +35,7 @@ from services.directory.web.hsds import HsdsController
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import openapi, ratelimit, web
+from shared import bodies, openapi, ratelimit, web
 from shared.config import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -75,6 +75,8 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={"directory": Provide(_directory, sync_to_thread=False)},
         middleware=[metrics_config.middleware],
         exception_handlers={**web.exception_handlers, InvalidSearch: bad_search},
+        # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
+        request_class=bodies.Request,
         # Admin forms ride on the staff cookie: CSRF on every form. The API takes bearer tokens
         # (never sent by a browser on its own) and the public pages only GET, so both are left
         # out; a CSRF cookie on public pages would also keep shared caches from storing them.

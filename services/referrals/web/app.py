@@ -19,7 +19,7 @@ from litestar.template import TemplateConfig
 from services.referrals import bootstrap
 from services.referrals.service import Clock, Referrals, system_clock
 from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
-from shared import openapi, ratelimit, web
+from shared import bodies, openapi, ratelimit, web
 from shared.config import Settings
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -74,6 +74,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         before_send=[web.security_headers(settings)],
         middleware=[metrics_config.middleware],
         exception_handlers=web.exception_handlers,
+        # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
+        request_class=bodies.Request,
         request_max_body_size=MAX_BODY_BYTES,
         # CSRF on every form (staff pages, partner pages, login). The API uses bearer tokens that
         # browsers never attach by themselves, so it needs no CSRF token.
