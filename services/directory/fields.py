@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from shared.errors import InvalidInput
+from shared.text import has_control_character
 
 Accepting = Literal["yes", "no", "waitlist"]
 ACCEPTING: tuple[Accepting, ...] = get_args(Accepting)
@@ -41,6 +42,8 @@ MAX_LENGTHS = {
     "license_number": 40,
     "license_state": 20,
 }
+# Text that may span lines (TAB, LF and CR kept); every other field is one line.
+MULTI_LINE = frozenset({"bio", "hours", "insurance_notes", "accessibility_notes"})
 MAX_LANGUAGES = 20
 MAX_LIST_ITEMS = 30
 MAX_RESPONSE_WINDOW_DAYS = 90
@@ -266,6 +269,8 @@ def _bounded_text(value: str, name: str, *, field: str | None = None) -> str:
     limit = MAX_LENGTHS[name]
     if len(value) > limit:
         raise InvalidPartner(f"{name} is longer than {limit} characters", field=field or name)
+    if has_control_character(value, line_breaks_allowed=name in MULTI_LINE):
+        raise InvalidPartner(f"{name} holds a control character (such as NUL); remove it", field=field or name)
     return value
 
 

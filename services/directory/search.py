@@ -8,6 +8,7 @@ import base64
 import binascii
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 
 import msgspec
@@ -149,10 +150,13 @@ _Cursor = tuple[str, str | float, str]
 
 
 def search_text(*parts: str) -> str:
-    """What ``q`` is matched against: the given text, lower-cased and space-joined."""
-    return " ".join(" ".join(part.split()) for part in parts if part).casefold()
+    """What ``q`` is matched against, and how ``q`` itself is read: the given text in Unicode's
+    compatibility form (NFKC: a fullwidth ``chiro`` is the plain one, the ligature ``fi`` two letters),
+    lower-cased and space-joined."""
+    text = " ".join(" ".join(part.split()) for part in parts if part)
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def language_keys(languages: tuple[str, ...]) -> str:
     """``("English", "Spanish")`` → ``"|english|spanish|"``, so one language matches exactly."""
-    return "|" + "".join(f"{language.casefold()}|" for language in languages)
+    return "|" + "".join(f"{search_text(language)}|" for language in languages)
