@@ -17,13 +17,16 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from services.referrals.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
+from services.referrals.passwords import check_password
 from services.referrals.storage import staff_users
 from shared.auth import ROLES, Staff
+from shared.emails import InvalidEmail, normalised_email
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.revocation import Revocations
 
 _hasher = PasswordHasher()
-MIN_PASSWORD_LENGTH = 10
+__all__ = ["MIN_PASSWORD_LENGTH"]  # re-exported for the staff admin page
 # Verified against when the email is unknown, so a wrong email costs as much time as a wrong
 # password and response times do not reveal which accounts exist.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
@@ -33,20 +36,20 @@ class BadCredentials(Exception):
     """Email unknown, account disabled or password wrong (deliberately not saying which)."""
 
 
-def _normalise(email: str) -> str:
-    email = email.strip().lower()
-    if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
-        raise InvalidInput(f"{email!r} is not an email address", field="email")
-    return email
+def staff_email(email: str) -> str:
+    """A staff account's email as stored and looked up: valid (:mod:`shared.emails`), lower case."""
+    try:
+        return normalised_email(email.strip()).lower()
+    except InvalidEmail as exc:
+        raise InvalidInput(f"{email.strip()!r} is not an email address: {exc}", field="email") from None
 
 
 async def add_user(sessions: async_sessionmaker, *, email: str, role: str, password: str) -> Staff:
     """Create a staff account. Argon2 hashing runs off the event loop (it is deliberately slow)."""
-    email = _normalise(email)
+    email = staff_email(email)
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    check_password(password, role=role, email=email)
     password_hash = await anyio.to_thread.run_sync(_hasher.hash, password)
     staff = Staff(id=str(uuid.uuid4()), email=email, role=role)
     try:
@@ -154,7 +157,7 @@ async def change_user(
     Every change but enabling an account with its role unchanged then revokes the account's
     tokens for the directory: disabling (again), or saving a role (even the same one, which is
     how to retry after :class:`NotRevoked`, raised once the change is saved)."""
-    email = _normalise(email)
+    email = staff_email(email)
     if role is not None and role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     async with sessions.begin() as session:
