@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from shared.emails import InvalidEmail, normalised_email
 from shared.errors import InvalidInput
 from shared.text import has_control_character
 
@@ -53,8 +54,6 @@ DEFAULT_PHONE_REGION = "US"
 # The NPI check digit is a Luhn digit over the number prefixed with the US health card issuer
 # prefix 80840 (CMS, "Requirements for NPI check digit").
 NPI_LUHN_PREFIX = "80840"
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
 class InvalidPartner(InvalidInput):
@@ -96,14 +95,14 @@ def validate_category(category: str, *, categories: Collection[str]) -> str:
 
 
 def validate_email(email: str) -> str:
+    """The referral address, as every Handoff service reads addresses (:mod:`shared.emails`)."""
     email = str(email or "").strip()
     if not email:
         raise InvalidPartner("email is required (referrals are sent to it)", field="email")
-    if len(email) > MAX_LENGTHS["email"] or not _EMAIL.match(email):
-        raise InvalidPartner(f"{email!r} is not an email address", field="email")
-    local, _, domain = email.rpartition("@")
-    # The domain part is case-insensitive; the local part is the mailbox owner's business.
-    return f"{local}@{domain.lower()}"
+    try:
+        return normalised_email(email)
+    except InvalidEmail as exc:
+        raise InvalidPartner(f"{email!r} is not an email address: {exc}", field="email") from None
 
 
 def validate_accepting(value: str) -> Accepting:

@@ -366,6 +366,14 @@ def test_bad_input_is_refused_naming_the_field_and_stores_nothing(
     assert count_rows(settings.directory_db_url) == (0, 0)
 
 
+def test_an_address_the_notifier_could_not_send_to_is_refused(client: TestClient, settings: Settings) -> None:
+    """Issue 16, item 9: ``victim,evil@evil.com`` was stored (201), then refused by the notifier."""
+    for email in ("victim,evil@evil.com", "a@b.example<script>", "tab\there@b.example", "x@nodot"):
+        refused = client.post("/api/v1/partners", json={**PARTNER, "email": email}, headers=ADMIN)
+        assert refused.status_code == 422 and fields_at_fault(refused) == ["email"], email
+    assert count_rows(settings.directory_db_url) == (0, 0)
+
+
 def test_missing_fields_and_malformed_json_are_400(client: TestClient, settings: Settings) -> None:
     missing = client.post("/api/v1/partners", json={"category": "dietitian", "email": "a@b.example"}, headers=ADMIN)
     assert missing.status_code == 400
