@@ -190,11 +190,35 @@ def test_anonymous_searches_share_one_limit(directory: Settings) -> None:
         assert refused.json()["status_code"] == 429 and set(refused.json()) == {"status_code", "detail", "extra"}
         page = client.get("/partners-in-health", params={"q": "massage"})
         assert page.status_code == 429 and page.headers["retry-after"] and "<h1>Too many requests</h1>" in page.text
-        # The plain page and a partner's page are cached: served, never counted.
+        # The plain page is cached: served, never counted. A partner page that does not exist is
+        # counted (issue 16, item 11), so it is refused too.
         assert client.get("/partners-in-health").status_code == 200
-        assert client.get("/partners-in-health/nobody").status_code == 404
+        assert client.get("/partners-in-health/nobody").status_code == 429
         # Everything else on the service is not counted.
         assert client.get("/api/v1/categories").status_code == 200 and client.get("/health").status_code == 200
+
+
+def test_made_up_partner_pages_are_counted_and_never_cached(directory: Settings) -> None:
+    """Issue 16, item 11: random slugs were each a cache entry and a query, never rate-limited,
+    and pushed real pages out of the cache."""
+    with TestClient(directory_app(directory)) as client:
+        admin = bearer("admin")
+        partner = client.post(
+            "/api/v1/partners",
+            json={"name": "Bay Physio", "category": "physical_therapy", "email": "bay@physio.example"},
+            headers=admin,
+        ).json()
+        real = f"/partners-in-health/{partner['slug']}"
+        cache = client.app.state.page_cache
+        for _ in range(6):  # cached after the first: served, never counted
+            assert client.get(real).status_code == 200
+        assert [client.get(f"/partners-in-health/made-up-{n}").status_code for n in range(5)] == [404] * 4 + [429]
+        assert len(cache) == 1  # only the real page
+        assert client.get(real).status_code == 200
+        # Staff looking up a partner that is gone are not held back.
+        client.cookies.set(STAFF_COOKIE, admin["Authorization"].split()[1])
+        assert {client.get(f"/partners-in-health/gone-{n}").status_code for n in range(6)} == {404}
+        assert len(cache) == 1
 
 
 def test_staff_are_never_limited_on_search(directory: Settings) -> None:

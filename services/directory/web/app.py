@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -92,7 +93,7 @@ def create_app(settings: Settings) -> Litestar:
             engine_callback=lambda engine: engine.engine.filters.update(phone=display_phone),
         ),
         openapi_config=openapi.config("Handoff directory"),
-        state=_initial_state(settings),
+        state=_initial_state(settings, count_miss=functools.partial(limits.enforce, rule=search)),
         before_send=[web.security_headers(settings)],
         debug=False,
         # Logging stays as the process set it up (HANDOFF_LOG_LEVEL); Litestar's default would
@@ -122,9 +123,11 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
     return lifespan
 
 
-def _initial_state(settings: Settings) -> State:
+def _initial_state(settings: Settings, *, count_miss: Callable[[Request], Awaitable[None]]) -> State:
     state = web.initial_state(settings)
     state.page_cache = PageCache()
+    # Counts a request for a partner page that does not exist as an anonymous search.
+    state.count_miss = count_miss
     return state
 
 
