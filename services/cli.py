@@ -259,9 +259,11 @@ def _partners(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     for error in report.errors:
         print(f"handoff: {args.file}: {error}", file=sys.stderr)
+    if report.more_errors:
+        print(f"handoff: {args.file}: and {report.more_errors} more bad row(s)", file=sys.stderr)
     if report.rejected:
         print(
-            f"handoff: {len(report.errors)} bad row(s); nothing imported (--skip-invalid imports the rest)",
+            f"handoff: {report.error_count} bad row(s); nothing imported (--skip-invalid imports the rest)",
             file=sys.stderr,
         )
         return 1

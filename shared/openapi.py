@@ -61,6 +61,7 @@ WHEN = {
     403: "The staff member's role may not do this",
     404: "Nothing with this id, or nothing the caller may see",
     409: "Collides with the current state: a stale `version`, or a change not allowed now",
+    413: "The request body is larger than this operation takes",
     422: "Well-formed, but a rule refuses it; `extra.key` names the field",
     429: "Too many requests: wait `Retry-After` seconds",
     503: "The database or Redis is briefly unavailable; nothing was stored, so the request can be retried",

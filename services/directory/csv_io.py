@@ -17,6 +17,10 @@ from services.directory.domain import Partner
 from services.directory.fields import InvalidPartner
 from services.directory.importing import ImportRow, RowError, column_of
 
+# The largest file an import takes (about 60,000 full rows): what Litestar allowed before routes
+# said otherwise. Every other request to the directory is far smaller (see web.app.MAX_BODY_BYTES).
+MAX_FILE_BYTES = 10_000_000
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from services import cli
+from services.directory import csv_io
 from shared.auth import Staff, issue_staff_token
 from shared.config import Settings
 from shared.web import STAFF_COOKIE
@@ -269,6 +271,67 @@ def test_the_export_defuses_formulas_and_an_import_of_it_restores_them(
     assert [(p["name"], p["credentials"], p["practice"]) for p in stored] == [
         (FORMULAS["name"], FORMULAS["credentials"], FORMULAS["practice"])
     ]
+
+
+def bad_rows(count: int) -> str:
+    """A CSV file of ``count`` rows, each with an unknown category."""
+    return "name,category,email\n" + "".join(f"P{n},astrology,p{n}@x.example\n" for n in range(count))
+
+
+def test_an_import_report_stops_at_100_errors_and_says_how_many_more(
+    client: TestClient,  # noqa: F811
+    admin: TestClient,
+) -> None:
+    """Issue 16, item 10: 200,000 bad rows once made a 52.9 MB answer."""
+    answer = client.post(
+        "/api/v1/partners/import", content=bad_rows(250), headers={**ADMIN, "Content-Type": "text/csv"}
+    )
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["detail"].startswith("250 row(s) cannot be imported")
+    assert len(body["extra"]["errors"]) == 100 and body["extra"]["more_errors"] == 150
+    assert (body["extra"]["errors"][0]["line"], body["extra"]["errors"][0]["column"]) == (2, "category")
+    page = admin.post(
+        "/admin/partners/import",
+        data={"_csrf_token": csrf(admin.get("/admin/partners/import"))},
+        files={"file": ("p.csv", bad_rows(250), "text/csv")},
+    )
+    assert page.status_code == 422
+    assert page.text.count("<li>Line ") == 100 and "and 150 more" in page.text and "250 row(s)" in page.text
+
+
+def test_the_public_page_answers_while_a_large_import_is_read(
+    client: TestClient,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 16, item 10: the public page waited 17.8 s for an import to be read. The rows read so
+    far are counted as the import reads them: the page must answer before the last one."""
+    rows = 40_000
+    read: list[int] = []
+    reading = threading.Event()
+    original = csv_io.read_rows
+
+    def counted(text: str):  # the real parser, with a count beside it
+        for row in original(text):
+            read.append(row.line)
+            reading.set()
+            yield row
+
+    monkeypatch.setattr(csv_io, "read_rows", counted)
+    answers: dict[str, object] = {}
+
+    def send() -> None:
+        headers = {**ADMIN, "Content-Type": "text/csv"}
+        answers["import"] = client.post("/api/v1/partners/import", content=bad_rows(rows), headers=headers)
+
+    importing = threading.Thread(target=send)
+    importing.start()
+    assert reading.wait(timeout=120), "the import never started reading"
+    page = client.get("/partners-in-health")
+    read_by_then = len(read)
+    importing.join(timeout=300)
+    assert page.status_code == 200 and answers["import"].status_code == 422  # type: ignore[attr-defined]
+    assert read_by_then < rows, "the page waited for the whole file to be read"
 
 
 # --- the CLI ---------------------------------------------------------------------------------------

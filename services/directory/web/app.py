@@ -52,6 +52,9 @@ SEARCH_ROUTES = [
     *FHIR_ROUTES,
 ]
 SEARCH_PAGE = ("GET", "/partners-in-health")
+# A partner (as JSON or the admin's form) is a few KB; only the CSV imports take more (their
+# routes say how much: csv_io.MAX_FILE_BYTES).
+MAX_BODY_BYTES = 256 * 1024
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -78,6 +81,7 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers={**web.exception_handlers, InvalidSearch: bad_search},
         # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
         request_class=bodies.Request,
+        request_max_body_size=MAX_BODY_BYTES,
         # Admin forms ride on the staff cookie: CSRF on every form. The API takes bearer tokens
         # (never sent by a browser on its own) and the public pages only GET, so both are left
         # out; a CSRF cookie on public pages would also keep shared caches from storing them.

@@ -151,9 +151,10 @@ class PartnerController(Controller):
         summary="Create or update partners from a CSV file (the body, or a multipart `file` field)",
         description="Rows are matched on NPI, else name + postal code, so importing a file twice "
         "stores it once. A file with any bad row imports nothing (422 listing every bad row by "
-        "line, column and reason) unless `skip_invalid=true`.",
-        responses=errors(400, 401, 403, 422, 503),
+        "line, column and reason: the first 100, and how many more) unless `skip_invalid=true`.",
+        responses=errors(400, 401, 403, 413, 422, 503),
         operation_class=CsvUpload,
+        request_max_body_size=csv_io.MAX_FILE_BYTES,
     )
     async def import_csv(
         self,
@@ -167,7 +168,7 @@ class PartnerController(Controller):
         if report.rejected:
             # The shared error body (422, naming the file), carrying the whole report.
             raise InvalidInput(
-                f"{len(report.errors)} row(s) cannot be imported; nothing was imported",
+                f"{report.error_count} row(s) cannot be imported; nothing was imported",
                 field="file",
                 extra=msgspec.to_builtins(body),
             )
