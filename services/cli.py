@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         toggle = user_verbs.add_parser(verb, help=text)
         toggle.add_argument("--email", required=True)
+    signout = user_verbs.add_parser("signout", help="end every sign-in of an account, on both services")
+    signout.add_argument("--email", required=True)
     role = user_verbs.add_parser("role", help="change an account's role (and sign it out of the directory)")
     role.add_argument("--email", required=True)
     role.add_argument("--role", required=True, choices=("admin", "therapist"))
@@ -210,6 +212,9 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
         elif args.user_verb == "list":
             for a in commands.list_users(settings):
                 print(f"{a.email}\t{a.role}\t{'active' if a.active else 'disabled'}")
+        elif args.user_verb == "signout":
+            signed_out = commands.sign_out_everywhere(settings, email=args.email)
+            print(f"handoff: {signed_out.email} is signed out everywhere")
         else:
             # Disabling or changing a role also revokes the account's tokens for the directory.
             active = {"enable": True, "disable": False}.get(args.user_verb)

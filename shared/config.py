@@ -13,6 +13,8 @@ from typing import Literal
 
 import msgspec
 
+from shared.keys import Keyring
+
 PREFIX = "HANDOFF_"
 
 
@@ -28,6 +30,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     directory_db_url: str = ""
     referrals_db_url: str = ""
     secret_key: str = ""
+    # Earlier secret keys, comma separated: they still verify what they signed (see shared.keys).
+    secret_keys: str = ""
 
     host: str = "127.0.0.1"
     directory_port: int = 8001
@@ -152,6 +156,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    def keyring(self) -> Keyring:
+        """The signing key (:meth:`signing_key`) and the earlier ones of ``HANDOFF_SECRET_KEYS``."""
+        return Keyring(self.signing_key(), previous=[key.strip() for key in self.secret_keys.split(",")])
 
 
 def normalise_db_url(url: str) -> str:

@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared import redis_client
-from shared.web import authenticate
+from shared.web import StaffCheckUnavailable, authenticate
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def anonymous_search(per_minute: int) -> Rule | None:
     async def buckets(request: Request) -> list[Bucket]:
         try:
             await authenticate(request)
-        except NotAuthorizedException:
+        except (NotAuthorizedException, StaffCheckUnavailable):
             return [Bucket(f"search:{client_address(request)}", per_minute)]
         return []
 

@@ -133,13 +133,15 @@ class NotRevoked(Exception):
     """A change was saved, but Redis did not answer, so the directory still accepts the tokens
     the account held before it. Making the same change again records the revocation."""
 
-    def __init__(self, account: StaffAccount, *, valid_until: datetime, cause: Exception) -> None:
+    def __init__(
+        self, account: StaffAccount, *, valid_until: datetime, cause: Exception, where: str = "in the directory"
+    ) -> None:
         self.account = account
         self.valid_until = valid_until
         super().__init__(
-            f"{account.email}'s sign-ins from before this change keep working in the directory until "
+            f"{account.email}'s sign-ins from before this change keep working {where} until "
             f"{valid_until:%Y-%m-%d %H:%M} UTC at the latest: Redis did not answer ({type(cause).__name__}), "
-            "so the directory could not be told"
+            "so they could not be ended"
         )
 
 
@@ -188,4 +190,19 @@ async def change_user(
             await revocations.revoke(row.id, now=now)
         except (RedisError, OSError) as exc:
             raise NotRevoked(account, valid_until=now + revocations.token_ttl, cause=exc) from exc
+    return account
+
+
+async def sign_out_everywhere(sessions: async_sessionmaker, *, email: str, revocations: Revocations) -> StaffAccount:
+    """End every sign-in of an account on both services (every token it holds now); it may sign
+    in again at once. :class:`NotRevoked` when Redis did not answer."""
+    email = staff_email(email)
+    account = next((a for a in await list_users(sessions) if a.email == email), None)
+    if account is None:
+        raise NotFound(f"no staff account for {email}", field="email")
+    now = datetime.now(UTC)
+    try:
+        await revocations.revoke(account.id, now=now)
+    except (RedisError, OSError) as exc:
+        raise NotRevoked(account, valid_until=now + revocations.token_ttl, cause=exc, where="on both services") from exc
     return account

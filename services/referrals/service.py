@@ -58,7 +58,7 @@ class Referrals:
             sessions=sessions,
             rules=rules,
             settings=settings,
-            signing_key=settings.signing_key(),
+            signing_key=settings.keyring(),
             clock=clock,
             on_commit=on_commit,
         )

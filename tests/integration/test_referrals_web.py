@@ -297,7 +297,10 @@ def test_admin_manages_staff_and_a_disabled_account_loses_access_at_once(client:
         "/admin/staff/change", data={"email": "tess@clinic.example", "role": "admin", "_csrf_token": token}
     )
     assert "tess@clinic.example is active, admin" in promoted.text
-    assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 200
+    # Disabling signed the account out: its token from before stays void (issue 16, item 4),
+    # and a new sign-in works at once.
+    assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 401
+    assert client.get("/api/v1/referrals", headers=login(client)).status_code == 200
 
     client.post("/admin/staff/change", data={"email": "tess@clinic.example", "action": "disable", "_csrf_token": token})
     last = client.post(

@@ -15,7 +15,6 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from litestar import Litestar, Request
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
@@ -38,6 +37,7 @@ from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
 from shared import bodies, openapi, ratelimit, web
 from shared.config import Settings
+from shared.csrf import csrf
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -63,6 +63,11 @@ def create_app(settings: Settings) -> Litestar:
     limits = ratelimit.RateLimits(
         settings.redis_url, {**dict.fromkeys(SEARCH_ROUTES, search), SEARCH_PAGE: ratelimit.with_query(search)}
     )
+    state = _initial_state(settings, count_miss=functools.partial(limits.enforce, rule=search))
+    # Admin forms ride on the staff cookie: CSRF on every form. The API takes bearer tokens
+    # (never sent by a browser on its own) and the public pages only GET, so both are left
+    # out; a CSRF cookie on public pages would also keep shared caches from storing them.
+    forms = csrf(state.keyring, exclude=["/api/", "/partners-in-health", "/health", "/ready", "/metrics", "/schema"])
     return Litestar(
         route_handlers=[
             *web.ops_handlers,
@@ -77,27 +82,18 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[_resources(settings), limits.lifespan],
         guards=[limits.guard],
         dependencies={"directory": Provide(_directory, sync_to_thread=False)},
-        middleware=[metrics_config.middleware],
+        middleware=[metrics_config.middleware, forms],
         exception_handlers={**web.exception_handlers, InvalidSearch: bad_search},
         # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
         request_class=bodies.Request,
         request_max_body_size=MAX_BODY_BYTES,
-        # Admin forms ride on the staff cookie: CSRF on every form. The API takes bearer tokens
-        # (never sent by a browser on its own) and the public pages only GET, so both are left
-        # out; a CSRF cookie on public pages would also keep shared caches from storing them.
-        csrf_config=CSRFConfig(
-            secret=settings.signing_key(),
-            exclude=["/api/", "/partners-in-health", "/health", "/ready", "/metrics", "/schema"],
-            cookie_httponly=True,
-            cookie_samesite="strict",
-        ),
         template_config=TemplateConfig(
             directory=TEMPLATES,
             engine=JinjaTemplateEngine,
             engine_callback=lambda engine: engine.engine.filters.update(phone=display_phone),
         ),
         openapi_config=openapi.config("Handoff directory"),
-        state=_initial_state(settings, count_miss=functools.partial(limits.enforce, rule=search)),
+        state=state,
         before_send=[web.security_headers(settings)],
         debug=False,
         # Logging stays as the process set it up (HANDOFF_LOG_LEVEL); Litestar's default would
