@@ -138,7 +138,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         host=args.host or settings.host,
         port=port,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        # The client's address (each rate-limit bucket's) comes from X-Forwarded-For only when
+        # the peer is one of the clinic's own proxies; otherwise anyone could claim any address.
+        proxy_headers=bool(settings.proxies),
+        forwarded_allow_ips=settings.proxies or None,
         server_header=False,
         # Access logs would record partner-link tokens (/respond/{token}); /metrics counts requests.
         access_log=False,

@@ -3,6 +3,7 @@ fast with the variable's name. Every field is documented in ``deploy/handoff.env
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -73,6 +74,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         "Check your state's mandated-reporting rules: many states require some professionals to report "
         "suspected abuse of a child, an older adult or a dependent adult."
     )
+    # Addresses (IPs or CIDRs, comma separated) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto the web services believe. Empty: none, every client is its own peer.
+    trusted_proxies: str = ""
     staff_token_ttl_minutes: int = 480
     # Requests per minute per client (see shared.ratelimit); 0 turns the limit off. Login: per
     # address and email tried. Search: anonymous public search and partner pages, per address.
@@ -104,10 +108,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             raise msgspec.ValidationError("is not an email address - at `$.clinic_email`")
         if self.sweep_interval_seconds < 1:
             raise msgspec.ValidationError("must be 1 or more - at `$.sweep_interval_seconds`")
+        for proxy in self.proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise msgspec.ValidationError(
+                    f"{proxy!r} is not an IP address or CIDR - at `$.trusted_proxies`"
+                ) from None
         try:
             self.holidays  # noqa: B018 - parsed here so a bad date fails at start, naming the variable.
         except ValueError as exc:
             raise msgspec.ValidationError(f"{exc} - at `$.clinic_holidays`") from None
+
+    @property
+    def proxies(self) -> list[str]:
+        """``HANDOFF_TRUSTED_PROXIES`` as a list (uvicorn's ``forwarded_allow_ips``)."""
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
     @property
     def holidays(self) -> frozenset[date]:

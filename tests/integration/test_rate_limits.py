@@ -5,16 +5,23 @@ outage letting everyone through."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 import redis.asyncio
 from litestar.testing import TestClient
 from redis import Redis
 
+from services.dev.ports import free_port
 from services.directory.storage import MIGRATIONS as DIRECTORY_MIGRATIONS
 from services.directory.web.app import create_app as directory_app
 from services.referrals.web.app import create_app as referrals_app
@@ -159,6 +166,67 @@ def test_a_malformed_sign_in_body_is_still_a_400(limited: Settings) -> None:
     with TestClient(referrals_app(limited)) as client:
         bad = client.post("/api/v1/auth/token", content=b'{"email": ', headers={"content-type": "application/json"})
         assert bad.status_code == 400
+
+
+# --- behind a proxy: real processes, as uvicorn reads X-Forwarded-For (issue 16, item 5) ------------
+
+
+@contextlib.contextmanager
+def referrals_process(settings: Settings, **env: str) -> Iterator[str]:  # noqa: F811
+    """``handoff serve referrals`` on a free port with ``settings`` (and ``env``); its base URL."""
+    port = free_port()
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")},
+        "HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url,
+        "HANDOFF_REDIS_URL": settings.redis_url,
+        "HANDOFF_SECRET_KEY": settings.secret_key,
+        "HANDOFF_DATA_DIR": settings.data_dir,
+        "HANDOFF_REFERRALS_PORT": str(port),
+        **env,
+    }
+    handoff = str(Path(sys.executable).with_name("handoff"))
+    process = subprocess.Popen([handoff, "serve", "referrals"], env=environ, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "handoff serve referrals never answered /health"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def wrong_sign_ins(url: str, forwarded_for: list[str]) -> list[int]:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        return [
+            client.post(
+                "/api/v1/auth/token",
+                json={"email": "tess@clinic.example", "password": "wrong password"},
+                headers={"X-Forwarded-For": address},
+            ).status_code
+            for address in forwarded_for
+        ]
+
+
+def test_a_forged_x_forwarded_for_buys_no_fresh_bucket(settings: Settings) -> None:  # noqa: F811
+    """70 sign-ins, each claiming another address, once got 70 x 401 and no 429."""
+    with referrals_process(settings) as url:
+        answers = wrong_sign_ins(url, [f"203.0.113.{n}" for n in range(1, 71)])
+    assert answers[:10] == [401] * 10 and set(answers[10:]) == {429}
+
+
+def test_behind_a_trusted_proxy_each_client_keeps_its_own_bucket(settings: Settings) -> None:  # noqa: F811
+    with referrals_process(settings, HANDOFF_TRUSTED_PROXIES="127.0.0.1/32, ::1") as url:
+        one = wrong_sign_ins(url, ["198.51.100.7"] * 12)
+        other = wrong_sign_ins(url, ["198.51.100.8"])
+    assert one == [401] * 10 + [429] * 2 and other == [401]
 
 
 # --- public search ----------------------------------------------------------------------------------
