@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import (
     Components,
     OpenAPIHeader,
@@ -40,7 +41,13 @@ def config(title: str) -> OpenAPIConfig:
         description="a staff token from the referrals service's POST /api/v1/auth/token; both services accept it",
     )
     return OpenAPIConfig(
-        title=title, version="1.0.0", path="/schema", components=Components(security_schemes={_STAFF_TOKEN: token})
+        title=title,
+        version="1.0.0",
+        path="/schema",
+        components=Components(security_schemes={_STAFF_TOKEN: token}),
+        # The document itself, as JSON (also at /schema) and YAML: no viewer that would load its
+        # scripts from a CDN. Open the JSON in any OpenAPI tool.
+        render_plugins=[JsonRenderPlugin(path=["/openapi.json", "/"]), YamlRenderPlugin()],
     )
 
 

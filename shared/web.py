@@ -314,19 +314,6 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
             f"form-action 'self' {origins}",
         ]
     )
-    cdn = "https://cdn.jsdelivr.net https://unpkg.com"
-    docs_policy = "; ".join(
-        [
-            "default-src 'self'",
-            f"script-src 'self' 'unsafe-inline' {cdn}",
-            f"style-src 'self' 'unsafe-inline' {cdn} https://fonts.googleapis.com",
-            "font-src 'self' https://fonts.gstatic.com",
-            "img-src 'self' data: https:",
-            "worker-src 'self' blob:",
-            "object-src 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
     fixed = {
         "x-content-type-options": "nosniff",
         # Partner links carry their token in the path: other sites get the origin only.
@@ -341,8 +328,6 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
         headers = MutableScopeHeaders.from_message(message)
         for name, value in fixed.items():
             headers.setdefault(name, value)
-        # The interactive API docs (/schema) load Litestar's viewer scripts from a CDN.
-        docs = scope.get("path", "").startswith("/schema")
-        headers.setdefault("content-security-policy", docs_policy if docs else policy)
+        headers.setdefault("content-security-policy", policy)
 
     return before_send

@@ -75,8 +75,10 @@ class PartnerController(Controller):
         description="Anonymous answers carry an ETag and are cached until a partner changes. Anonymous "
         "searches are rate-limited per client.",
         responses={
-            200: ResponseSpec(data_container=PartnerList, description="A page of partners"),
-            304: ResponseSpec(data_container=None, description="Unchanged since the ETag sent in If-None-Match"),
+            200: ResponseSpec(data_container=PartnerList, description="A page of partners", generate_examples=False),
+            304: ResponseSpec(
+                data_container=None, description="Unchanged since the ETag sent in If-None-Match", generate_examples=False
+            ),
             **errors(400, 401, 429, 503),
         },
         operation_class=RateLimited,
