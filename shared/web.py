@@ -1,5 +1,6 @@
 """Litestar pieces every Handoff web service uses: staff guards, the operational endpoints
-(``/health``, ``/ready``, ``/metrics``) and the mapping of domain errors to HTTP.
+(``/health``, ``/ready``; ``/metrics`` is :mod:`shared.metrics`) and the mapping of domain errors
+to HTTP.
 
 Each app keeps ``app.state.keyring`` (:mod:`shared.keys`), ``app.state.engine``,
 ``app.state.redis`` and ``app.state.revocations`` (:mod:`shared.revocation`), which
@@ -30,7 +31,6 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.handlers import BaseRouteHandler
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ExceptionHandlersMap, Message, Scope
@@ -274,18 +274,6 @@ async def ready(request: Request) -> Response:
             {"status_code": 503, "detail": "not ready", "extra": problems}, status_code=HTTP_503_SERVICE_UNAVAILABLE
         )
     return Response({"status": "ready"}, status_code=HTTP_200_OK)
-
-
-def metrics(service: str) -> tuple[PrometheusConfig, type[PrometheusController]]:
-    """Prometheus middleware config and the ``/metrics`` controller for ``service``."""
-    config = PrometheusConfig(app_name=service, prefix="handoff", group_path=True, exclude=["/metrics"])
-    return config, Metrics
-
-
-class Metrics(PrometheusController):
-    """``/metrics``, for Prometheus: not an API operation, so not in the OpenAPI document."""
-
-    include_in_schema = False
 
 
 ops_handlers = [health, ready]

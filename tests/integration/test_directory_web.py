@@ -25,6 +25,7 @@ from shared.config import Settings, load_settings
 from shared.messages import PartnerChanged
 
 SECRET = "directory-test-secret-of-at-least-32-bytes"
+METRICS_TOKEN = "directory-test-metrics-token"
 
 PARTNER = {
     "name": "Bay Physical Therapy",
@@ -47,6 +48,7 @@ def make_settings(tmp_path: Path, *, db_url: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         secret_key=SECRET,
         relay_interval_seconds=0.05,
+        metrics_token=METRICS_TOKEN,
     )
 
 
@@ -471,7 +473,9 @@ def test_health_ready_metrics_and_openapi(client: TestClient) -> None:
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
 
     client.get("/api/v1/categories")
-    metrics = client.get("/metrics")
+    # The test client's address is no IP, so only the monitoring token opens /metrics.
+    assert client.get("/metrics").status_code == 403
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "handoff_requests_total" in metrics.text
@@ -483,6 +487,31 @@ def test_health_ready_metrics_and_openapi(client: TestClient) -> None:
     assert {"get", "patch"} <= set(paths["/api/v1/partners/{partner_id}"])
     assert "post" in paths["/api/v1/partners/{partner_id}/archive"]
     assert "get" in paths["/api/v1/categories"]
+
+
+def test_metrics_are_for_the_monitoring_system_only(client: TestClient) -> None:
+    """Issue 16, item 14: /metrics was public."""
+    for headers in ({}, {"Authorization": "Bearer guess"}, ADMIN):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 403 and "handoff_requests_total" not in refused.text
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).status_code == 200
+
+
+def test_metrics_addresses_are_networks() -> None:
+    from shared.config import ConfigError
+    from shared.metrics import allowed
+
+    networks = load_settings(environ={}, metrics_allow="10.0.3.7, 192.168.8.0/24,::1").metrics_networks
+    assert [allowed(host, networks) for host in ("10.0.3.7", "192.168.8.200", "::1", "10.0.3.8", "testclient")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert allowed("127.0.0.1", load_settings(environ={}).metrics_networks)  # the default: this machine
+    with pytest.raises(ConfigError, match="HANDOFF_METRICS_ALLOW"):
+        load_settings(environ={"HANDOFF_METRICS_ALLOW": "10.0.0.0/8,prometheus"})
 
 
 def test_ready_is_503_naming_redis_when_redis_is_unreachable(

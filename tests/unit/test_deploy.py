@@ -145,7 +145,7 @@ def test_hosts_named_in_settings_are_compose_services(services: dict[str, dict])
     for name, service in handoff_services(services).items():
         env = environment(service)
         hosts = {
-            urlsplit(env[key]).hostname
+            urlsplit(interpolate(env[key])).hostname
             for key in ("HANDOFF_REDIS_URL", "HANDOFF_DIRECTORY_DB_URL", "HANDOFF_REFERRALS_DB_URL")
         }
         hosts.add(env["HANDOFF_SMTP_HOST"])
@@ -228,6 +228,17 @@ def test_handoff_processes_wait_for_stores_and_migrations(services: dict[str, di
 
 
 # --- compose: the stateful stores --------------------------------------------------------------
+
+
+def test_redis_asks_every_client_for_its_password(services: dict[str, dict]) -> None:
+    """Issue 16, item 14: Redis in compose took anyone on its network."""
+    command = as_argv(services["redis"]["command"])
+    password = command[command.index("--requirepass") + 1]
+    assert password.startswith("${") and ":?" in password  # required, and never written down here
+    for name, service in handoff_services(services).items():
+        url = urlsplit(interpolate(environment(service)["HANDOFF_REDIS_URL"]))
+        assert url.password == interpolate(password), name
+    assert "REDISCLI_AUTH" in environment(services["redis"])  # the health check's redis-cli
 
 
 def test_redis_keeps_jobs(services: dict[str, dict]) -> None:

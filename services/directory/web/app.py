@@ -35,7 +35,7 @@ from services.directory.web.hsds import HsdsController
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import bodies, openapi, ratelimit, web
+from shared import bodies, metrics, openapi, ratelimit, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -58,7 +58,7 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 def create_app(settings: Settings) -> Litestar:
-    metrics_config, metrics_controller = web.metrics("directory")
+    metrics_config, metrics_controller = metrics.endpoint("directory", settings)
     search = ratelimit.anonymous_search(settings.search_rate_limit)
     limits = ratelimit.RateLimits(
         settings.redis_url, {**dict.fromkeys(SEARCH_ROUTES, search), SEARCH_PAGE: ratelimit.with_query(search)}

@@ -77,7 +77,9 @@ class PartnerController(Controller):
         responses={
             200: ResponseSpec(data_container=PartnerList, description="A page of partners", generate_examples=False),
             304: ResponseSpec(
-                data_container=None, description="Unchanged since the ETag sent in If-None-Match", generate_examples=False
+                data_container=None,
+                description="Unchanged since the ETag sent in If-None-Match",
+                generate_examples=False,
             ),
             **errors(400, 401, 429, 503),
         },

@@ -18,7 +18,7 @@ from litestar.template import TemplateConfig
 from services.referrals import bootstrap
 from services.referrals.service import Clock, Referrals, system_clock
 from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
-from shared import bodies, openapi, ratelimit, web
+from shared import bodies, metrics, openapi, ratelimit, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -49,7 +49,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
                 await relay
             await runtime.close()
 
-    metrics_config, metrics_controller = web.metrics("referrals")
+    metrics_config, metrics_controller = metrics.endpoint("referrals", settings)
     sign_in = ratelimit.sign_in(settings.login_rate_limit)
     limits = ratelimit.RateLimits(settings.redis_url, dict.fromkeys(SIGN_IN_ROUTES, sign_in))
     state = web.initial_state(settings)
