@@ -25,7 +25,7 @@ from services.directory.catalogue import Catalogue
 from services.directory.domain import Partner, PartnerDetails, PartnerNotFound, StaleVersion, Status, new_partner
 from services.directory.fields import InvalidPartner, Location, slug_base, unique_slug, validate_category
 from services.directory.importing import ImportIndex, ImportReport, ImportRow, RowError, column_of
-from services.directory.publisher import stage_partner_changed
+from services.directory.publisher import stage_partner_changed, stage_partners_changed
 from services.directory.search import After, InvalidSearch, PartnerQuery, decode_cursor, encode_cursor
 from services.directory.storage import PartnerRepository
 from shared import categories as vocabulary
@@ -234,9 +234,8 @@ class PartnerService:
         now = self._clock()
         async with self._sessions.begin() as session:
             async for batch in PartnerRepository(session).batches():
-                for partner in batch:
-                    await stage_partner_changed(session, partner=partner, changed_at=now)
-                    count += 1
+                await stage_partners_changed(session, partners=batch, changed_at=now)
+                count += len(batch)
         if count:
             self._nudge()
         return count
@@ -268,6 +267,7 @@ class PartnerService:
             if report.error_count and not skip_invalid:
                 report.rejected = True
                 return report
+            changed: list[Partner] = []
             for current, revised in planned:
                 if current is None:
                     await repository.add(revised)
@@ -279,7 +279,8 @@ class PartnerService:
                     if not await repository.replace(revised, expected_version=current.version):
                         raise StaleVersion(expected=current.version, current=current.version + 1)
                     report.updated += 1
-                await stage_partner_changed(session, partner=revised, changed_at=now)
+                changed.append(revised)
+            await stage_partners_changed(session, partners=changed, changed_at=now)
             report.skipped = report.error_count
             if report.created or report.updated:
                 await repository.touch_catalogue()

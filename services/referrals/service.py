@@ -151,6 +151,9 @@ class Referrals:
     async def apply_partner_changed(self, message: PartnerChanged) -> bool:
         return await inbox.apply_partner_changed(self._ctx, message=message)
 
+    async def apply_partner_changes(self, changes: builtins.list[PartnerChanged]) -> int:
+        return await inbox.apply_partner_changes(self._ctx, changes=changes)
+
     async def record_delivery(self, message: EmailDelivery) -> bool:
         return await inbox.record_delivery(self._ctx, message=message)
 
