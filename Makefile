@@ -31,8 +31,19 @@ browser-tools:
 	  npm ci --ignore-scripts --no-audit --no-fund --silent; \
 	fi
 
+# Spread over worker processes (pytest-xdist), a test module to a worker: most of the suite
+# waits on servers and processes, so more workers than cores still pays.
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
 test: setup browser-tools
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
+
+# The quick loop while working: unit tests and the fast integration tests, in under a minute.
+# Leaves out the whole-system tests (e2e), the fault drills, the slow integration tests and the
+# PostgreSQL runs of the database tests (SQLite only), all of which `make test` runs.
+test-fast: setup
+	HANDOFF_TEST_POSTGRES_URL= $(BIN)/pytest $(XDIST) -m "not slow and not e2e and not drill" $(PYTEST_ARGS)
 
 # Every benchmark, then the API fuzzing at its larger budget, as one report beside the machine it
 # ran on: bench-report/report.md and report.json (not tests: an aim not met does not fail it; a

@@ -9,6 +9,7 @@ is the RQ job id (see :func:`shared.queues.enqueue`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -114,7 +115,8 @@ class Relay:
                 if failures in (1, 10) or failures % 100 == 0:
                     log.warning("outbox relay could not flush (attempt %d): %s", failures, exc)
             delay = self._interval if failures == 0 else min(self._interval * 2**failures, 10.0)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for swallows a cancel that
+            # lands just as a nudge wakes it, and the relay then outlived its app's shutdown.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()

@@ -4,9 +4,7 @@ when HANDOFF_TEST_POSTGRES_URL names one."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,29 +14,74 @@ import pytest
 for _key in [k for k in os.environ if k.startswith("HANDOFF_") and not k.startswith("HANDOFF_TEST_")]:
     del os.environ[_key]
 
+from argon2 import PasswordHasher  # noqa: E402
+
 from services.dev.mail_catcher import MailCatcher  # noqa: E402
 from services.dev.redis_server import RedisServer  # noqa: E402
+from tests.support.databases import Backend, Databases, Templates, database_params  # noqa: E402
+from tests.support.reports import SECTIONS, report  # noqa: E402
 
-POSTGRES_URL = os.environ.get("HANDOFF_TEST_POSTGRES_URL", "")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-# One line per fault drill run (tests/integration/fault_stack.py), repeated at the end of the run.
-DRILL_SUMMARIES = pytest.StashKey[list[str]]()
+TESTS = Path(__file__).parent
 
 
-def skip_or_fail(reason: str) -> None:
-    """A test that cannot run here is skipped on a developer's machine and fails in CI."""
-    if IN_CI:
-        pytest.fail(f"cannot run in CI: {reason}")
-    pytest.skip(reason)  # only outside CI: in CI (IN_CI above) it fails instead
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is marked ``e2e`` (``make test-fast`` leaves them out).
+
+    When pytest-xdist hands modules out to workers (``make test``), they are handed out longest
+    first, so that the run does not end waiting on one: the fault drills (minutes, mostly
+    waiting), then the unit tests (quick, so the drills' worker, which is handed a second module
+    at the start, does not keep a long one waiting until the drills end), then the whole-system
+    tests, then the rest."""
+    for item in items:
+        if (TESTS / "e2e") in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+    if hasattr(config, "workerinput"):  # collected by a pytest-xdist worker
+
+        def handed_out(item: pytest.Item) -> int:
+            if item.get_closest_marker("drill"):
+                return 0
+            if (TESTS / "unit") in item.path.parents:
+                return 1
+            return 2 if item.get_closest_marker("e2e") else 3
+
+        items.sort(key=handed_out)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker: hand the lines reported for the end of the run to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reports"] = {heading: session.config.stash.get(key, []) for heading, key in SECTIONS.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """On the pytest-xdist controller: take a finished worker's lines for the end of the run."""
+    for heading, lines in node.workeroutput.get("reports", {}).items():
+        for line in lines:
+            report(node.config, SECTIONS[heading], line)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """What each fault drill counted, where CI logs show it."""
-    lines = config.stash.get(DRILL_SUMMARIES, [])
-    if lines:
-        terminalreporter.section("fault drills")
-        for line in lines:
-            terminalreporter.write_line(line)
+    """What each fault drill counted and what the API fuzzing sent, where CI logs show it."""
+    for heading, key in SECTIONS.items():
+        lines = config.stash.get(key, [])
+        if lines:
+            terminalreporter.section(heading)
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Staff passwords hashed at argon2's lowest cost in this process: at production's cost every
+    account created and every login takes a fifth of a second, most of an integration run.
+    Processes the tests start (``handoff dev``, the fault drills) keep production's cost."""
+    from services.referrals import identity
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(identity, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -64,46 +107,39 @@ def mail_catcher(tmp_path: Path) -> Iterator[MailCatcher]:
         yield catcher
 
 
-def _postgres_database() -> Iterator[str]:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    from shared.config import normalise_db_url
-
-    base = make_url(normalise_db_url(POSTGRES_URL))
-    name = f"handoff_test_{uuid.uuid4().hex[:10]}"
-    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def run(sql: str) -> None:
-        connection = await asyncpg.connect(admin_dsn)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """Migrated (and seeded) databases built once per session, copied for each test."""
+    built = Templates(tmp_path_factory.mktemp("templates"))
     try:
-        yield base.set(database=name).render_as_string(hide_password=False)
+        yield built
     finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        built.close()
 
 
-def _database_params() -> list:
-    params = [pytest.param("sqlite", id="sqlite")]
-    params.append(
-        pytest.param(
-            "postgres",
-            id="postgres",
-            marks=pytest.mark.skipif(not POSTGRES_URL, reason="HANDOFF_TEST_POSTGRES_URL is not set"),
-        )
-    )
-    return params
+@pytest.fixture(params=database_params())
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """SQLite always, and PostgreSQL when configured: a database test runs once on each."""
+    return request.param
 
 
-@pytest.fixture(params=_database_params())
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture
+def databases(backend: Backend, tmp_path: Path, templates: Templates) -> Iterator[Databases]:
+    """The test's own databases on ``backend``, dropped afterwards."""
+    created = Databases(backend, tmp_path / "databases", templates)
+    try:
+        yield created
+    finally:
+        created.close()
+
+
+@pytest.fixture
+def db_url(databases: Databases) -> str:
     """An empty database URL: a SQLite file always, and PostgreSQL when configured."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    else:
-        yield from _postgres_database()
+    return databases.empty()
+
+
+@pytest.fixture
+def directory_db_url(databases: Databases) -> str:
+    """A database with the directory's schema, on the same backends as :func:`db_url`."""
+    return databases.migrated("directory")

@@ -191,7 +191,7 @@ class PartnerService:
                 found_near = await repository.nearest(query, after=after, limit=limit + 1)
                 keys = {partner.id: key for partner, key in found_near}
                 hits = [
-                    Hit(partner, round(query.near.distance_km(partner.details.location), 3))  # type: ignore[arg-type]
+                    Hit(partner, round(query.near.distance_km(partner.details.location), 3))  # type: ignore[arg-type]  # nearest() finds located partners only
                     for partner, _ in found_near
                 ]
         if len(hits) <= limit:

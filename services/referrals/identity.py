@@ -5,6 +5,7 @@ directory (:mod:`shared.revocation`); this service checks the accounts table on 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 
@@ -25,11 +26,21 @@ from shared.emails import InvalidEmail, normalised_email
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.revocation import Revocations
 
-_hasher = PasswordHasher()
+# argon2-cffi's default parameters (RFC 9106's low-memory profile). The test suite swaps in a cheap
+# hasher here (tests/conftest.py); nothing else should.
+PASSWORD_HASHER = PasswordHasher()
 __all__ = ["MIN_PASSWORD_LENGTH"]  # re-exported for the staff admin page
-# Verified against when the email is unknown, so a wrong email costs as much time as a wrong
-# password and response times do not reveal which accounts exist.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """Verified against when the email is unknown, so a wrong email costs as much time as a wrong
+    password and response times do not reveal which accounts exist. Hashed with the hasher in
+    use, so it costs what a real account's hash costs."""
+    return hasher.hash("not-a-real-password-0000")
+
+
+_dummy_hash(PASSWORD_HASHER)  # at import, not in the first login with an unknown email
 
 
 class BadCredentials(Exception):
@@ -50,7 +61,7 @@ async def add_user(sessions: async_sessionmaker, *, email: str, role: str, passw
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     check_password(password, role=role, email=email)
-    password_hash = await anyio.to_thread.run_sync(_hasher.hash, password)
+    password_hash = await anyio.to_thread.run_sync(PASSWORD_HASHER.hash, password)
     staff = Staff(id=str(uuid.uuid4()), email=email, role=role)
     try:
         async with sessions.begin() as session:
@@ -73,9 +84,9 @@ async def authenticate(sessions: async_sessionmaker, *, email: str, password: st
     """The staff member with these credentials, or :class:`BadCredentials`."""
     async with sessions() as session:
         row = (await session.execute(select(staff_users).where(staff_users.c.email == email.strip().lower()))).first()
-    stored = row.password_hash if row is not None and row.active else _DUMMY_HASH
+    stored = row.password_hash if row is not None and row.active else _dummy_hash(PASSWORD_HASHER)
     try:
-        await anyio.to_thread.run_sync(_hasher.verify, stored, password)
+        await anyio.to_thread.run_sync(PASSWORD_HASHER.verify, stored, password)
     except (VerificationError, InvalidHashError):
         raise BadCredentials() from None
     if row is None or not row.active:

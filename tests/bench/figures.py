@@ -26,7 +26,7 @@ class Figure(msgspec.Struct, kw_only=True):
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of ``values`` (``fraction`` 0.99 for p99)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def unthrottled() -> dict[str, str]:

@@ -5,8 +5,9 @@ document promises: a documented status code and content type, a body matching th
 schema, the headers it documents.
 
 The budget is ``HANDOFF_TEST_FUZZ_EXAMPLES`` examples per operation (25 unless set; ``make bench``
-runs the same tests with more). Each service prints one summary line; every failing operation is
-reported with the check that failed and the curl command that repeats the request."""
+runs the same tests with more). Each service reports one summary line, listed under "API fuzzing"
+at the end of the run; every failing operation is reported with the check that failed and the
+curl command that repeats the request."""
 
 from __future__ import annotations
 
@@ -31,10 +32,13 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import APIOperation
 
-from tests.e2e.polling import eventually
-from tests.e2e.test_walking_skeleton import PASSWORD, System, token
+from tests.support.polling import eventually
+from tests.support.reports import FUZZ_SUMMARIES, report
+from tests.support.system import PASSWORD, System, token
 
 EXAMPLES = int(os.environ.get("HANDOFF_TEST_FUZZ_EXAMPLES", "25"))
+# The run's time grows with the budget (`make bench` runs 200 examples an operation).
+pytestmark = pytest.mark.timeout(300 + 10 * EXAMPLES)
 CHECKS = [
     not_a_server_error,
     negative_data_rejection,
@@ -200,9 +204,8 @@ def fuzz(service: str, system_url: str, fuzzed: Fuzzed) -> FuzzRun:
     return run
 
 
-def check(run: FuzzRun, capsys: pytest.CaptureFixture[str], expected: set[str]) -> None:
-    with capsys.disabled():  # the summary is the figure `make bench` reports
-        print(f"\n{run.summary()}")
+def check(run: FuzzRun, config: pytest.Config, expected: set[str]) -> None:
+    report(config, FUZZ_SUMMARIES, run.summary())  # listed at the end of the run, the figure `make bench` reports
     assert expected <= set(run.operations), (
         f"operations missing from the OpenAPI document: {expected - set(run.operations)}"
     )
@@ -210,11 +213,13 @@ def check(run: FuzzRun, capsys: pytest.CaptureFixture[str], expected: set[str]) 
         pytest.fail(f"{run.summary()}\n\n{run.report()}", pytrace=False)
 
 
-def test_directory_api_answers_as_documented(fuzzed: Fuzzed, capsys: pytest.CaptureFixture[str]) -> None:
+def test_directory_api_answers_as_documented(fuzzed: Fuzzed, request: pytest.FixtureRequest) -> None:
     run = fuzz("directory", str(fuzzed.system.directory.base_url).rstrip("/"), fuzzed)
-    check(run, capsys, {"GET /api/v1/partners", "POST /api/v1/partners", "PATCH /api/v1/partners/{partner_id}"})
+    check(run, request.config, {"GET /api/v1/partners", "POST /api/v1/partners", "PATCH /api/v1/partners/{partner_id}"})
 
 
-def test_referrals_api_answers_as_documented(fuzzed: Fuzzed, capsys: pytest.CaptureFixture[str]) -> None:
+def test_referrals_api_answers_as_documented(fuzzed: Fuzzed, request: pytest.FixtureRequest) -> None:
     run = fuzz("referrals", str(fuzzed.system.referrals.base_url).rstrip("/"), fuzzed)
-    check(run, capsys, {"POST /api/v1/referrals", "POST /api/v1/referrals/suggestions", "POST /api/v1/auth/token"})
+    check(
+        run, request.config, {"POST /api/v1/referrals", "POST /api/v1/referrals/suggestions", "POST /api/v1/auth/token"}
+    )

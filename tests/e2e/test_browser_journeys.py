@@ -12,29 +12,25 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.browser import (  # noqa: F401  (fixtures)
+from tests.support.browser import (
     PHONE,
     THERAPIST,
     Screenshots,
     assert_accessible,
-    browser,
-    contexts,
     directory_url,
     emailed_link,
     log_in,
     open_page,
     referrals_url,
-    shots,
-    system,
 )
-from tests.e2e.polling import eventually
-from tests.e2e.test_walking_skeleton import PASSWORD, System, token
+from tests.support.polling import eventually
+from tests.support.system import PASSWORD, System, token
 
 CLIENT = "Jordan Whitaker"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def demo_directory(system: System) -> Iterator[None]:
+def demo_directory(system: System, staff: None) -> Iterator[None]:
     """The St. Petersburg demo directory, in both services (referrals keeps a replica)."""
     seeded = system.handoff("seed", "--demo")
     assert seeded.returncode == 0, seeded.stderr

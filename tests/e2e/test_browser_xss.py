@@ -39,20 +39,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.browser import (  # noqa: F401  (fixtures)
-    ADMIN,
-    THERAPIST,
-    browser,
-    contexts,
-    directory_url,
-    emailed_link,
-    log_in,
-    open_page,
-    referrals_url,
-    system,
-)
-from tests.e2e.polling import eventually
-from tests.e2e.test_walking_skeleton import System, token
+from tests.support.browser import ADMIN, THERAPIST, directory_url, emailed_link, log_in, open_page, referrals_url
+from tests.support.polling import eventually
+from tests.support.system import System, token
 
 # Each ends the context it targets, then tries to run a script.
 CLOSES_RCDATA = "</title></textarea><script>alert(1)</script>"  # <title>, <textarea>, then a script
@@ -131,7 +120,7 @@ D = partner_fields("Delta")
 
 
 @pytest.fixture(scope="module")
-def partners(system: System) -> Iterator[dict[str, dict]]:
+def partners(system: System, staff: None) -> Iterator[dict[str, dict]]:
     """Partners A (JSON API), B (CSV import) and C (JSON API) as the directory answers, once the
     referrals service has them too."""
     admin = token(system, ADMIN)

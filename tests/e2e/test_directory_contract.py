@@ -21,7 +21,7 @@ from redis import Redis
 from services.dev.ports import free_port
 from shared import categories, queues
 from shared.auth import Staff, issue_staff_token
-from tests.e2e.polling import eventually
+from tests.support.polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "directory-e2e-secret-of-at-least-32-bytes"

@@ -10,7 +10,8 @@ import uuid
 
 import httpx
 
-from tests.e2e.test_walking_skeleton import PASSWORD, System, body_text, eventually, system, token  # noqa: F401
+from tests.support.polling import eventually
+from tests.support.system import PASSWORD, System, body_text, token
 
 CLINICAL = {"given": True, "method": "verbal", "scope": ["clinical"]}
 NON_CLINICAL = {"given": True, "method": "written", "scope": ["non_clinical"]}

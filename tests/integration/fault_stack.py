@@ -8,29 +8,25 @@ at the end of the pytest run."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 import email.policy
 import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from services.dev import processes
 from services.dev.ports import free_port, wait_for_port
@@ -39,8 +35,9 @@ from services.referrals.storage import offers, outbox, referrals
 from shared import codec, database
 from shared.config import normalise_db_url
 from shared.messages import SendEmail
-from tests.conftest import DRILL_SUMMARIES
-from tests.integration.test_notifier_faults import Counting, SmtpServer, wait_for
+from tests.support.polling import wait_for
+from tests.support.reports import DRILL_SUMMARIES
+from tests.support.smtp import Counting, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "fault-drills"
@@ -52,36 +49,6 @@ CONSENT = {"given": True, "method": "verbal", "scope": ["clinical"]}
 # Generous waits for other processes, never asserted as speed.
 START_LIMIT_SECONDS = 90
 READY_LIMIT_SECONDS = 60
-
-
-@contextlib.contextmanager
-def locked(db_url: str) -> Iterator[None]:
-    """The referrals database held by someone else until the block ends: on SQLite another
-    process's writer (BEGIN EXCLUSIVE); on PostgreSQL an administrator's transaction holding the
-    referral tables ACCESS EXCLUSIVE, as a long migration would."""
-    url = make_url(db_url)
-    if url.get_backend_name() == "sqlite":
-        connection = sqlite3.connect(url.database, timeout=30, isolation_level=None)
-        try:
-            connection.execute("BEGIN EXCLUSIVE")
-            yield
-            connection.execute("ROLLBACK")
-        finally:
-            connection.close()
-        return
-    with asyncio.Runner() as runner:
-        admin = runner.run(asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)))
-        try:
-            runner.run(
-                admin.execute(
-                    "BEGIN; LOCK TABLE referrals, offers, referral_events, outbox, idempotency_keys "
-                    "IN ACCESS EXCLUSIVE MODE"
-                )
-            )
-            yield
-            runner.run(admin.execute("ROLLBACK"))
-        finally:
-            runner.run(admin.close())
 
 
 class Mailbox(Counting):

@@ -17,8 +17,11 @@ import pytest
 from shared import queues
 from shared.database import LOCK_WAIT_MS
 from shared.worker import abandoned_after
-from tests.conftest import _database_params, _postgres_database
-from tests.integration.fault_stack import READY_LIMIT_SECONDS, Attempt, Stack, Stream, locked
+from tests.integration.fault_stack import READY_LIMIT_SECONDS, Attempt, Stack, Stream
+from tests.support.databases import database_params, locked, postgres_database
+
+# Each drill waits out its fault and then, within generous limits, every email: minutes, not seconds.
+pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
 
 REFERRALS_PER_DRILL = 40
 SMTP_OUTAGE_SECONDS = float(os.environ.get("HANDOFF_TEST_SMTP_OUTAGE_SECONDS", "60"))
@@ -106,7 +109,7 @@ def test_notifier_sigkilled_while_emails_go_out(stack: Stack, request: pytest.Fi
     # The scheduler the worker forked stops with it (its lock would stall the new one's retries).
     for child in scheduler:
         stack.wait(
-            lambda child=child: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+            lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,  # noqa: B023  (waited for before the loop moves on)
             limit=30,
             what="the killed notifier's scheduler to stop",
         )
@@ -169,13 +172,13 @@ def test_smtp_server_down_for_a_while_delivers_every_email_once(stack: Stack, re
 # ---------------------------------------------------------------------------- the database
 
 
-@pytest.fixture(scope="module", params=_database_params())
+@pytest.fixture(scope="module", params=database_params())
 def db_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The drills' system on SQLite, or one of its own on PostgreSQL when configured."""
     if request.param == "sqlite":
         yield request.getfixturevalue("stack")
         return
-    directory_db, referrals_db = _postgres_database(), _postgres_database()
+    directory_db, referrals_db = postgres_database(), postgres_database()
     try:
         system = Stack(
             tmp_path_factory.mktemp("drills-pg"),

@@ -6,8 +6,6 @@ and Redis."""
 
 from __future__ import annotations
 
-import re
-
 import jwt
 import msgspec
 from litestar.testing import TestClient
@@ -19,23 +17,12 @@ from shared import database
 from shared.config import Settings
 from shared.keys import key_id
 from shared.web import STAFF_COOKIE
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    PASSWORD,
-    flush,
-    link_path,
-    new_referral,
-    queued_emails,
-    settings,
-)
+from tests.support.referrals import PASSWORD, csrf, flush, link_path, new_referral, queued_emails
 
 NEW_KEY = "the-new-secret-key-after-rotation-0123456789"
 
 
-def csrf(text: str) -> str:
-    return re.search(r'name="_csrf_token" value="([^"]+)"', text).group(1)
-
-
-def test_what_the_old_key_signed_works_until_the_old_key_is_dropped(settings: Settings) -> None:  # noqa: F811
+def test_what_the_old_key_signed_works_until_the_old_key_is_dropped(settings: Settings) -> None:
     database.upgrade(migrations=DIRECTORY_MIGRATIONS, url=settings.db_url("directory"))
     old_key = settings.secret_key
     with TestClient(referrals_app(settings)) as before:

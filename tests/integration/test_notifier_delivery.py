@@ -19,14 +19,7 @@ from services.notifier.jobs import runtime
 from services.notifier.throttle import RateLimiter, account_key
 from shared import queues
 from shared.config import load_settings
-from tests.integration.test_notifier_worker import (
-    deliveries,
-    notifications,
-    notifier_settings,
-    offer,
-    redis,  # noqa: F401  (fixture)
-    work,
-)
+from tests.support.notifier import deliveries, notifications, notifier_settings, offer, work
 
 
 def install(redis_url: str, smtp_port: int, data_dir: Path, **settings: object) -> Runtime:

@@ -4,79 +4,33 @@ SMTP server that is down for a while. Every email arrives; duplicates are counte
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from aiosmtpd.controller import Controller
 from redis import Redis
 
 from services.dev import processes
 from services.dev.ports import free_port
 from shared import codec, queues
-from tests.integration.test_notifier_worker import (
-    offer,
-    redis,  # noqa: F401  (fixture)
-)
+from tests.support.notifier import offer
+from tests.support.polling import wait_for
+from tests.support.smtp import Counting, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
+# Fault drills on the notifier alone: each waits for real processes to recover, within the limits below.
+pytestmark = [pytest.mark.drill, pytest.mark.timeout(600)]
 EMAILS = 40
 # Time limits for waiting on the processes, never asserted as speed: generous so a slow CI
 # machine passes, bounded so a broken recovery fails instead of hanging.
 RECOVERY_LIMIT_SECONDS = 150
 DELIVERY_LIMIT_SECONDS = 60
-
-
-class Counting:
-    """An SMTP handler that counts each Message-ID it accepts. With ``hold_at`` it keeps the
-    reply to that message (after counting it as delivered) until ``release`` is set: the worker is
-    then inside the duplicate window, between the server's acceptance and the sent-marker."""
-
-    def __init__(self, *, hold_at: int | None = None) -> None:
-        self.received: Counter[str] = Counter()
-        self.hold_at = hold_at
-        self.holding = threading.Event()
-        self.release = threading.Event()
-        self.held_id = ""
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        content = envelope.original_content or envelope.content
-        message_id = next(
-            line.split(b":", 1)[1].strip().decode()
-            for line in content.splitlines()
-            if line.lower().startswith(b"message-id:")
-        )
-        self.received[message_id] += 1
-        if self.hold_at is not None and sum(self.received.values()) == self.hold_at:
-            self.held_id = message_id
-            self.holding.set()
-            while not self.release.is_set():
-                await asyncio.sleep(0.05)
-        return "250 Message accepted for delivery"
-
-
-class SmtpServer:
-    def __init__(self, handler: Counting, port: int | None = None) -> None:
-        self.handler = handler
-        self.port = port or free_port()
-        self._controller = Controller(handler, hostname="127.0.0.1", port=self.port)
-
-    def __enter__(self) -> SmtpServer:
-        self._controller.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.handler.release.set()
-        self._controller.stop()
 
 
 class WorkerProcess:
@@ -130,15 +84,6 @@ def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Worke
     yield start
     for worker in started:
         worker.stop()
-
-
-def wait_for(condition: Callable[[], bool], *, limit: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            tail = log.read_text()[-3000:] if log and log.exists() else ""
-            pytest.fail(f"gave up waiting {limit:.0f} s for {what}\n{tail}")
-        time.sleep(0.1)
 
 
 def enqueue_batch(redis: Redis, count: int, *, timeout: int | None = None) -> list[str]:
@@ -203,7 +148,7 @@ def test_a_worker_killed_mid_batch_is_recovered_and_every_email_arrives(
         # The scheduler the worker forked stops with it, freeing the queue's scheduler lock.
         for child in scheduler:
             wait_for(
-                lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+                lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,  # noqa: B023  (waited for before the loop moves on)
                 limit=10,
                 what="the scheduler to stop",
             )

@@ -19,7 +19,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from services.dev.ports import free_port
 from services.notifier.mailer import Mailer, PermanentFailure, TemporaryFailure, compose
 from services.notifier.rendering import RenderedEmail
-from tests.conftest import skip_or_fail
+from tests.support.ci import skip_or_fail
 
 
 class Recorder:
@@ -114,7 +114,7 @@ def test_no_server_is_a_temporary_failure() -> None:
 
 
 def test_a_refused_recipient_is_permanent_and_the_connection_stays_usable(server: Server, mailer: Mailer) -> None:
-    with pytest.raises(PermanentFailure, match="550 5.1.1 no such mailbox"):
+    with pytest.raises(PermanentFailure, match=r"550 5\.1\.1 no such mailbox"):
         mailer.send(message(to="reject@ruiz.example"))
     mailer.send(message(to="intake@ruiz.example"))
 
@@ -123,7 +123,7 @@ def test_a_refused_recipient_is_permanent_and_the_connection_stays_usable(server
 
 
 def test_a_busy_mailbox_is_temporary(server: Server, mailer: Mailer) -> None:
-    with pytest.raises(TemporaryFailure, match="450 4.2.1 mailbox busy"):
+    with pytest.raises(TemporaryFailure, match=r"450 4\.2\.1 mailbox busy"):
         mailer.send(message(to="busy@ruiz.example"))
 
     assert server.handler.received == []

@@ -18,42 +18,8 @@ from services.notifier import bootstrap, worker
 from services.notifier.bootstrap import Runtime
 from services.notifier.jobs import runtime
 from shared import codec, queues
-from shared import worker as rq_worker
-from shared.config import Settings, load_settings
-from shared.messages import EmailContext, EmailDelivery, SendEmail
-
-LINK = "http://127.0.0.1:8002/respond/tok3n.abc"
-
-
-def offer(notification_id: str = "n-1", **changes: object) -> SendEmail:
-    fields: dict = {
-        "notification_id": notification_id,
-        "kind": "offer",
-        "to": "Ruiz PT <intake@ruiz.example>",
-        "referral_id": "r-1",
-        "context": EmailContext(
-            recipient_name="Ruiz Physical Therapy",
-            partner_name="Ruiz Physical Therapy",
-            reference="HX-1234",
-            urgency="urgent",
-            action_url=LINK,
-            expires_at=datetime(2026, 5, 12, 21, 0, tzinfo=UTC),
-        ),
-    }
-    return SendEmail(**{**fields, **changes})
-
-
-def notifier_settings(redis_url: str, smtp_port: int, data_dir: Path) -> Settings:
-    return load_settings(
-        {}, redis_url=redis_url, smtp_port=smtp_port, data_dir=str(data_dir), clinic_name="Sunshine Massage"
-    )
-
-
-@pytest.fixture
-def redis(redis_url: str) -> Iterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    client.close()
+from shared.messages import EmailDelivery
+from tests.support.notifier import LINK, deliveries, notifications, notifier_settings, offer, work
 
 
 @pytest.fixture
@@ -63,21 +29,6 @@ def installed(redis_url: str, mail_catcher: MailCatcher, tmp_path: Path) -> Iter
     runtime.install(current)
     yield current
     runtime.uninstall()
-
-
-def work(redis_url: str) -> None:
-    rq_worker.build(queues.NOTIFICATIONS, redis_url).work(burst=True)
-
-
-def deliveries(redis: Redis) -> dict[str, EmailDelivery]:
-    """The reports waiting on the referrals queue, by job id."""
-    jobs = queues.rq_queue(queues.REFERRALS, redis).get_jobs()
-    assert all(job.func_name == queues.ROUTES[queues.REFERRALS].handler for job in jobs)
-    return {job.id: codec.decode(job.args[0]) for job in jobs}
-
-
-def notifications(redis: Redis):
-    return queues.rq_queue(queues.NOTIFICATIONS, redis)
 
 
 def exc_string(redis: Redis, job_id: str) -> str:

@@ -29,9 +29,8 @@ from shared import database
 from shared.config import ConfigError, Settings, load_settings
 from shared.ratelimit import ADDRESS_CEILING, KEY_PREFIX, Bucket, Counter, RateLimits
 from shared.web import STAFF_COOKIE
-from tests.integration.test_directory_web import SECRET, bearer, closed_redis_url  # noqa: F401  (fixture)
-from tests.integration.test_referrals_service import PASSWORD, settings  # noqa: F401  (fixture)
-from tests.integration.test_referrals_web import csrf
+from tests.support.directory import SECRET, bearer
+from tests.support.referrals import PASSWORD, csrf
 
 
 def run_hits(redis_url: str, batches: list[list[Bucket]], *, window: int = 60, clients: int = 1) -> list[int]:
@@ -117,7 +116,7 @@ def test_a_limit_on_a_route_the_app_lacks_stops_it_starting(tmp_path: Path, redi
 
 
 @pytest.fixture
-def limited(settings: Settings) -> Settings:  # noqa: F811
+def limited(settings: Settings) -> Settings:
     return msgspec.structs.replace(settings, login_rate_limit=3)
 
 
@@ -157,7 +156,7 @@ def test_one_address_trying_many_accounts_meets_a_ceiling(limited: Settings) -> 
         assert sign_in(client, "ada@clinic.example", PASSWORD).status_code == 429
 
 
-def test_sign_in_without_a_limit_is_never_refused(settings: Settings) -> None:  # noqa: F811
+def test_sign_in_without_a_limit_is_never_refused(settings: Settings) -> None:
     with TestClient(referrals_app(msgspec.structs.replace(settings, login_rate_limit=0))) as client:
         assert {sign_in(client, "tess@clinic.example").status_code for _ in range(15)} == {401}
 
@@ -172,7 +171,7 @@ def test_a_malformed_sign_in_body_is_still_a_400(limited: Settings) -> None:
 
 
 @contextlib.contextmanager
-def referrals_process(settings: Settings, **env: str) -> Iterator[str]:  # noqa: F811
+def referrals_process(settings: Settings, **env: str) -> Iterator[str]:
     """``handoff serve referrals`` on a free port with ``settings`` (and ``env``); its base URL."""
     port = free_port()
     environ = {
@@ -215,14 +214,14 @@ def wrong_sign_ins(url: str, forwarded_for: list[str]) -> list[int]:
         ]
 
 
-def test_a_forged_x_forwarded_for_buys_no_fresh_bucket(settings: Settings) -> None:  # noqa: F811
+def test_a_forged_x_forwarded_for_buys_no_fresh_bucket(settings: Settings) -> None:
     """70 sign-ins, each claiming another address, once got 70 x 401 and no 429."""
     with referrals_process(settings) as url:
         answers = wrong_sign_ins(url, [f"203.0.113.{n}" for n in range(1, 71)])
     assert answers[:10] == [401] * 10 and set(answers[10:]) == {429}
 
 
-def test_behind_a_trusted_proxy_each_client_keeps_its_own_bucket(settings: Settings) -> None:  # noqa: F811
+def test_behind_a_trusted_proxy_each_client_keeps_its_own_bucket(settings: Settings) -> None:
     with referrals_process(settings, HANDOFF_TRUSTED_PROXIES="127.0.0.1/32, ::1") as url:
         one = wrong_sign_ins(url, ["198.51.100.7"] * 12)
         other = wrong_sign_ins(url, ["198.51.100.8"])

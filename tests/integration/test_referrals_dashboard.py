@@ -7,20 +7,28 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from litestar.testing import TestClient
 
-from tests.integration.test_referrals_outcomes import accept, report
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
+from tests.support.referrals import (
     CLIENT,
+    START,
+    Clock,
+    accept,
     flush,
     link_path,
+    log_in,
     login,
-    new_referral,
     queued_emails,
-    settings,
+    report,
+    sweep,
 )
-from tests.integration.test_referrals_sweep import START, Clock, client, clock, sweep  # noqa: F401
-from tests.integration.test_referrals_web import log_in
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The service's clock for this module's tests: at START until a test moves it."""
+    return Clock(START)
 
 
 def referral_for(client: TestClient, headers: dict, name: str, **body: object) -> dict:

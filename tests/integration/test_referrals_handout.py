@@ -13,15 +13,7 @@ from services.referrals.storage import audit_log
 from services.referrals.web.app import create_app
 from shared import database
 from shared.messages import Address
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    changed,
-    deliver,
-    login,
-    new_referral,
-    partner,
-    settings,
-)
-from tests.integration.test_referrals_web import csrf, log_in
+from tests.support.referrals import PASSWORD, changed, csrf, deliver, log_in, login, new_referral, partner
 
 
 def audited(settings) -> list[str]:
@@ -78,7 +70,6 @@ def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:
 
 def test_another_therapist_cannot_see_the_handout(settings) -> None:
     from services.referrals import identity
-    from tests.integration.test_referrals_service import PASSWORD
 
     async def add() -> None:
         engine = database.create_engine(settings.db_url("referrals"))

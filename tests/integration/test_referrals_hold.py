@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from litestar.testing import TestClient
 
-from tests.integration.test_referrals_outcomes import accept, report
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
+from tests.support.referrals import (
+    START,
+    Clock,
+    accept,
+    csrf,
     flush,
     link_path,
+    log_in,
     login,
     new_referral,
     queued_emails,
-    settings,
+    report,
+    sent,
+    sweep,
 )
-from tests.integration.test_referrals_sweep import START, Clock, client, clock, sent, sweep  # noqa: F401
-from tests.integration.test_referrals_web import csrf, log_in
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The service's clock for this module's tests: at START until a test moves it."""
+    return Clock(START)
 
 
 def api(client: TestClient, headers: dict, referral: dict, action: str, **body: object):

@@ -6,42 +6,20 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, select
 
 from services.referrals.storage import MIGRATIONS, emails, metadata, outbox
 from services.referrals.storage.tables import aware
 from shared import codec, database
 from shared.messages import EmailContext, PartnerChanged, PartnerSnapshot, SendEmail
-
-
-def _schema(url: str) -> tuple[str | None, set[str], list]:
-    async def read() -> tuple[str | None, set[str], list]:
-        engine = database.create_engine(url)
-        try:
-            async with engine.connect() as connection:
-
-                def inspect_sync(sync_connection):
-                    context = MigrationContext.configure(sync_connection)
-                    return (
-                        context.get_current_revision(),
-                        set(inspect(sync_connection).get_table_names()),
-                        compare_metadata(context, metadata),
-                    )
-
-                return await connection.run_sync(inspect_sync)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(read())
+from tests.support.databases import schema
 
 
 def test_migrations_build_the_declared_schema_and_rerun_harmlessly(db_url: str) -> None:
     database.upgrade(migrations=MIGRATIONS, url=db_url)
     database.upgrade(migrations=MIGRATIONS, url=db_url)
 
-    revision, tables, differences = _schema(db_url)
+    revision, tables, differences = schema(db_url, metadata)
 
     assert revision == "0005"
     assert {"referrals", "offers", "email_deliveries", "staff_users", "outbox", "alembic_version"} <= tables

@@ -6,46 +6,20 @@ from __future__ import annotations
 
 import re
 
-import msgspec
 from litestar.testing import TestClient
 
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
+from tests.support.referrals import (
     CLIENT,
-    client,
+    accept,
     flush,
     link_path,
+    log_in,
     login,
     new_referral,
     queued_emails,
-    settings,
+    report,
+    report_link,
 )
-from tests.integration.test_referrals_web import csrf, log_in
-
-
-def accept(client: TestClient, settings, headers: dict, **overrides: object) -> tuple[dict, str]:
-    """Issue a referral, have gp1 accept it; the path of the report link emailed to gp1."""
-    referral = new_referral(client, headers, **overrides)
-    flush(client)
-    offer = [e for e in queued_emails(settings.redis_url) if e.kind == "offer"][-1]
-    path = link_path(offer)
-    assert client.post(path, data={"decision": "accept", "_csrf_token": csrf(client.get(path).text)}).status_code == 200
-    flush(client)
-    return referral, report_link(settings)
-
-
-def report_link(settings) -> str:
-    emails = [e for e in queued_emails(settings.redis_url) if e.kind == "report_outcome"]
-    assert emails and emails[-1].to == "gp1@partners.example"
-    raw = msgspec.json.encode(emails[-1]).decode()
-    for secret in ("Zelda", "Marchbanks", "calf", "33701"):
-        assert secret not in raw
-    return link_path(emails[-1])
-
-
-def report(client: TestClient, path: str, **fields: str):
-    page = client.get(path)
-    assert page.status_code == 200, page.text
-    return client.post(path, data={**fields, "_csrf_token": csrf(page.text)})
 
 
 def status(client: TestClient, headers: dict, referral: dict) -> dict:
@@ -132,7 +106,7 @@ def test_report_links_are_checked(client: TestClient, settings) -> None:
     _, path = accept(client, settings, headers)
     assert client.get(path[:-3] + "xyz").status_code == 403
     # An answer link cannot be used to report, nor a report link to answer.
-    offer = link_path([e for e in queued_emails(settings.redis_url) if e.kind == "offer"][0])
+    offer = link_path(next(e for e in queued_emails(settings.redis_url) if e.kind == "offer"))
     assert client.get(offer.replace("/respond/", "/report/")).status_code == 403
     assert client.get(path.replace("/report/", "/respond/")).status_code == 403
     # The form needs its CSRF token.

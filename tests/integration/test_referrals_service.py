@@ -12,121 +12,27 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 from redis import Redis
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
-from services.referrals import bootstrap, identity, jobs
+from services.referrals import bootstrap, jobs
 from services.referrals.storage import MIGRATIONS, audit_log, outbox, referrals
 from services.referrals.web.app import create_app
-from shared import codec, database, queues
+from shared import database, queues
 from shared.config import load_settings
-from shared.messages import Address, EmailDelivery, PartnerChanged, PartnerSnapshot, SendEmail
-
-PASSWORD = "correct horse battery"
-CONSENT = {"given": True, "method": "verbal", "scope": ["clinical"]}
-CLIENT = {"name": "Zelda Quintessa Marchbanks", "postal_code": "33701"}
-
-
-def partner(pid: str, category: str, *, name: str | None = None, status: str = "active") -> PartnerSnapshot:
-    return PartnerSnapshot(
-        id=pid,
-        slug=pid,
-        name=name or f"Partner {pid}",
-        category=category,
-        email=f"{pid}@partners.example",
-        status=status,
-        address=Address(city="St. Petersburg", state="FL", postal_code="33701"),
-    )
-
-
-def deliver(settings, message) -> None:
-    """Run one message through the referrals worker's job function, as RQ would."""
-    jobs.runtime.install(bootstrap.build(settings))
-    jobs.handle(codec.encode(message))
-
-
-def changed(snapshot: PartnerSnapshot, version: int = 1) -> PartnerChanged:
-    return PartnerChanged(partner=snapshot, version=version, changed_at=datetime.now(UTC))
-
-
-@pytest.fixture
-def settings(tmp_path: Path, db_url: str, redis_url: str):
-    settings = load_settings(
-        environ={},
-        data_dir=str(tmp_path),
-        referrals_db_url=db_url,
-        redis_url=redis_url,
-        secret_key="test-secret-key-for-referrals-0123456789",
-        metrics_token="referrals-test-metrics-token",
-    )
-    database.upgrade(migrations=MIGRATIONS, url=settings.db_url("referrals"))
-
-    async def users() -> None:
-        engine = database.create_engine(settings.db_url("referrals"))
-        sessions = database.sessions(engine)
-        await identity.add_user(sessions, email="tess@clinic.example", role="therapist", password=PASSWORD)
-        await identity.add_user(sessions, email="ada@clinic.example", role="admin", password=PASSWORD)
-        await engine.dispose()
-
-    asyncio.run(users())
-    for snapshot in (
-        partner("gp1", "primary_care", name="Dr. Ana Gomez"),
-        partner("gp2", "primary_care", name="Dr. Ben Ode"),
-        partner("pt1", "physical_therapy", name="Bay Physio"),
-        partner("trn", "personal_training", name="Coach Kim"),
-    ):
-        deliver(settings, changed(snapshot))
-    return settings
-
-
-@pytest.fixture
-def client(settings):
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-def login(client: TestClient, email: str = "tess@clinic.example") -> dict[str, str]:
-    response = client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def count(settings, table) -> int:
-    async def run() -> int:
-        engine = database.create_engine(settings.db_url("referrals"))
-        async with engine.connect() as connection:
-            value = (await connection.execute(select(func.count()).select_from(table))).scalar_one()
-        await engine.dispose()
-        return value
-
-    return asyncio.run(run())
-
-
-def queued_emails(redis_url: str) -> list[SendEmail]:
-    queue = queues.rq_queue(queues.NOTIFICATIONS, Redis.from_url(redis_url))
-    return [codec.decode(job.args[0]) for job in queue.get_jobs()]
-
-
-def flush(client: TestClient) -> None:
-    """Run the app's outbox relay now, on the app's own event loop."""
-    with client.portal() as portal:
-        portal.call(client.app.state.runtime.relay.flush)
-
-
-def link_path(email: SendEmail) -> str:
-    return re.sub(r"^https?://[^/]+", "", email.context.action_url)
-
-
-def new_referral(client: TestClient, headers: dict, **overrides: object) -> dict:
-    body = {
-        "client": CLIENT,
-        "consent": CONSENT,
-        "reasons": ["calf_swelling_one_side"],
-        "partner_ids": ["gp1", "gp2"],
-        **overrides,
-    }
-    response = client.post("/api/v1/referrals", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
+from shared.messages import EmailDelivery
+from tests.support.referrals import (
+    CLIENT,
+    CONSENT,
+    changed,
+    count,
+    deliver,
+    flush,
+    link_path,
+    login,
+    new_referral,
+    partner,
+    queued_emails,
+)
 
 
 def test_staff_token_is_required_and_checked(client: TestClient) -> None:

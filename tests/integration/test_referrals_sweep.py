@@ -17,50 +17,13 @@ from rq.registry import ScheduledJobRegistry
 from services.referrals import bootstrap, jobs
 from services.referrals.web.app import create_app
 from shared import queues
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    flush,
-    link_path,
-    login,
-    new_referral,
-    queued_emails,
-    settings,
-)
-
-# A Monday, 9:00 in the clinic's time zone (America/New_York, EST). In the future because a
-# link's signature also carries its expiry, checked against the real time.
-START = datetime(2030, 11, 4, 14, 0, tzinfo=UTC)
-
-
-class Clock:
-    """The service's clock, moved by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support.referrals import START, Clock, flush, link_path, login, new_referral, queued_emails, sent, sweep
 
 
 @pytest.fixture
 def clock() -> Clock:
+    """The service's clock for this module's tests: at START until a test moves it."""
     return Clock(START)
-
-
-@pytest.fixture
-def client(settings, clock: Clock):
-    with TestClient(create_app(settings, clock=clock)) as client:
-        yield client
-
-
-def sweep(client: TestClient):
-    with client.portal() as portal:
-        report = portal.call(client.app.state.runtime.referrals.sweep)
-        portal.call(client.app.state.runtime.relay.flush)
-    return report
-
-
-def sent(settings) -> list[tuple[str, str]]:
-    return [(e.kind, e.to) for e in queued_emails(settings.redis_url)]
 
 
 def offers_of(client: TestClient, referral_id: str, headers: dict) -> tuple[str, list[tuple[str, str]]]:

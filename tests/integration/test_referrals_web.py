@@ -16,33 +16,19 @@ from litestar.testing import TestClient
 from services.referrals.storage import audit_log, referrals
 from shared.messages import EmailDelivery, Location, PartnerSnapshot
 from shared.web import STAFF_COOKIE
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
+from tests.support.referrals import (
     PASSWORD,
     changed,
-    client,
     count,
+    csrf,
     deliver,
     flush,
     link_path,
+    log_in,
     login,
     new_referral,
-    partner,
     queued_emails,
-    settings,
 )
-
-
-def csrf(page_text: str) -> str:
-    return re.search(r'name="_csrf_token" value="([^"]+)"', page_text).group(1)
-
-
-def log_in(client: TestClient, email: str = "tess@clinic.example", next_url: str = "") -> object:
-    token = csrf(client.get("/login").text)
-    return client.post(
-        "/login",
-        data={"email": email, "password": PASSWORD, "next": next_url, "_csrf_token": token},
-        follow_redirects=False,
-    )
 
 
 def form_token(client: TestClient, path: str = "/referrals/new") -> str:
@@ -565,7 +551,7 @@ def test_scope_reasons_cover_the_contracts_codes(client: TestClient) -> None:
     assert "988" in by_code["active_suicidal_intent"]["instruction"]
 
 
-def test_scope_reasons_carry_their_sources_and_review_status(client: TestClient) -> None:  # noqa: F811 - the fixture imported above
+def test_scope_reasons_carry_their_sources_and_review_status(client: TestClient) -> None:
     body = client.get("/api/v1/scope/reasons", headers=login(client)).json()
     by_code = {r["code"]: r for r in body["reasons"]}
     for reason in body["reasons"]:
@@ -579,7 +565,7 @@ def test_scope_reasons_carry_their_sources_and_review_status(client: TestClient)
     assert "1-800-799-7233" in abuse["instruction"]
 
 
-def test_the_reason_list_marks_proposed_rules_in_words(client: TestClient) -> None:  # noqa: F811 - the fixture imported above
+def test_the_reason_list_marks_proposed_rules_in_words(client: TestClient) -> None:
     log_in(client)
     page = client.get("/referrals/new").text
     calf = page[page.index('value="calf_swelling_one_side"') :]

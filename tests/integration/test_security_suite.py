@@ -14,7 +14,6 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,7 +25,6 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from services.directory import storage as directory_storage
-from services.directory.web.app import create_app as directory_app
 from services.directory.web.fhir import ROUTES as FHIR_ROUTES
 from services.directory.web.hsds import ROUTES as HSDS_ROUTES
 from services.referrals import links
@@ -34,22 +32,10 @@ from services.referrals import storage as referrals_storage
 from shared import database
 from shared.config import Settings
 from shared.web import STAFF_COOKIE
-from tests.integration.test_directory_admin import FORM as PARTNER_FORM
-from tests.integration.test_directory_admin import GOOD_CSV
-from tests.integration.test_directory_web import PARTNER, make_settings
-from tests.integration.test_directory_web import bearer as directory_bearer
-from tests.integration.test_referrals_outcomes import accept
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    PASSWORD,
-    client,
-    flush,
-    link_path,
-    login,
-    new_referral,
-    queued_emails,
-    settings,
-)
-from tests.integration.test_referrals_web import csrf
+from tests.support.directory import FORM as PARTNER_FORM
+from tests.support.directory import GOOD_CSV, PARTNER
+from tests.support.directory import bearer as directory_bearer
+from tests.support.referrals import PASSWORD, accept, csrf, flush, link_path, login, new_referral, queued_emails
 
 Route = tuple[str, str]  # (method, path template as app.routes lists it)
 
@@ -159,26 +145,11 @@ def guard_problems(call: Caller, guarded: set[Route], *, admin_only: set[Route],
     return problems
 
 
-# --- fixtures: both apps on a real database and Redis --------------------------------------------
-
-
-@pytest.fixture
-def directory_settings(tmp_path: Path, db_url: str, redis_url: str) -> Settings:
-    database.upgrade(migrations=directory_storage.MIGRATIONS, url=db_url)
-    return make_settings(tmp_path, db_url=db_url, redis_url=redis_url)
-
-
-@pytest.fixture
-def directory(directory_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(directory_app(directory_settings)) as client:
-        yield client
-
-
 def directory_token(role: str) -> str:
     return directory_bearer(role)["Authorization"].split()[1]
 
 
-def referrals_token(client: TestClient, email: str) -> str:  # noqa: F811
+def referrals_token(client: TestClient, email: str) -> str:
     return login(client, email)["Authorization"].split()[1]
 
 
@@ -233,7 +204,7 @@ def test_every_directory_route_is_public_by_name_or_for_admins_only(directory: T
     assert directory_problems(directory) == []
 
 
-def test_every_referrals_route_is_public_by_name_or_for_staff(client: TestClient) -> None:  # noqa: F811
+def test_every_referrals_route_is_public_by_name_or_for_staff(client: TestClient) -> None:
     served = routes(client.app)
     assert PUBLIC["referrals"] <= served, PUBLIC["referrals"] - served
     assert REFERRALS_ADMIN_ONLY <= served
@@ -262,7 +233,7 @@ def test_a_new_route_without_a_guard_is_caught(directory: TestClient, path: str)
     assert directory_problems(directory) == [("GET", path, "stranger", 200), ("GET", path, "therapist", 200)]
 
 
-def test_a_therapist_on_an_admin_page_sees_a_page_not_json(client: TestClient) -> None:  # noqa: F811
+def test_a_therapist_on_an_admin_page_sees_a_page_not_json(client: TestClient) -> None:
     client.cookies.set(STAFF_COOKIE, referrals_token(client, "tess@clinic.example"))
     page = client.get("/admin/staff")
     assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
@@ -346,7 +317,7 @@ def test_every_directory_form_needs_its_csrf_token(directory: TestClient, direct
     )
 
 
-def test_every_referrals_form_needs_its_csrf_token(client: TestClient, settings: Settings) -> None:  # noqa: F811
+def test_every_referrals_form_needs_its_csrf_token(client: TestClient, settings: Settings) -> None:
     therapist = login(client)
     referral = new_referral(client, therapist)
     flush(client)
@@ -380,7 +351,7 @@ def with_claims(token: str, **changes: object) -> str:
     return f"{header}.{payload}.{signature}"
 
 
-def offer_token(settings: Settings, referral: dict, to: str) -> str:  # noqa: F811
+def offer_token(settings: Settings, referral: dict, to: str) -> str:
     email = [
         e
         for e in queued_emails(settings.redis_url)
@@ -391,7 +362,7 @@ def offer_token(settings: Settings, referral: dict, to: str) -> str:  # noqa: F8
 
 def test_partner_links_tampered_forged_or_aimed_at_another_offer_are_refused(
     client: TestClient,
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     headers = login(client)
     mine = new_referral(client, headers)
@@ -446,7 +417,7 @@ def test_partner_links_tampered_forged_or_aimed_at_another_offer_are_refused(
 
 def test_expired_and_used_links_are_gone_and_cannot_touch_the_next_offer(
     client: TestClient,
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     headers = login(client)
     referral = new_referral(client, headers)  # gp1 is offered it, gp2 waits
@@ -502,6 +473,7 @@ def test_expired_and_used_links_are_gone_and_cannot_touch_the_next_offer(
 # --- nothing secret in the logs ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the whole system, started by handoff dev
 def test_a_whole_referral_at_debug_level_logs_no_secret_token_or_client_data(tmp_path: Path) -> None:
     """``handoff dev`` at DEBUG (the most it ever logs) runs a referral from sign-in to the
     partner's outcome report; its output, the CLI's and every log file under the data dir must

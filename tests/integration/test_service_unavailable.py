@@ -4,23 +4,18 @@ same request sent again under its Idempotency-Key goes through, once."""
 
 from __future__ import annotations
 
+import pytest
 from litestar.testing import TestClient
 
 from services.referrals.storage import idempotency_keys, outbox, referrals
 from shared.web import RETRY_AFTER_SECONDS
-from tests.integration.fault_stack import locked
-from tests.integration.test_referrals_service import (  # noqa: F401  (fixtures)
-    CLIENT,
-    CONSENT,
-    client,
-    count,
-    login,
-    settings,
-)
+from tests.support.databases import locked
+from tests.support.referrals import CLIENT, CONSENT, count, login
 
 BODY = {"client": CLIENT, "consent": CONSENT, "reasons": ["calf_swelling_one_side"], "partner_ids": ["gp1"]}
 
 
+@pytest.mark.slow  # a request waits out the lock: LOCK_WAIT_MS
 def test_a_locked_database_answers_503_and_the_same_request_later_goes_through(
     client: TestClient,
     settings,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
 
 import msgspec
@@ -27,16 +28,14 @@ from shared.auth import Staff, issue_staff_token
 from shared.config import Settings
 from shared.revocation import CLOCK_MARGIN, KEY_PREFIX
 from shared.web import STAFF_COOKIE
-from tests.integration.test_directory_web import closed_redis_url  # noqa: F401  (fixture)
-from tests.integration.test_referrals_service import PASSWORD, client, settings  # noqa: F401  (fixtures)
-from tests.integration.test_referrals_web import csrf
+from tests.support.referrals import PASSWORD, csrf
 
 ADA = "ada@clinic.example"  # the admin who acts
 DORA = "dora@clinic.example"  # the admin who is disabled or demoted
 
 
 @pytest.fixture
-def dora(settings: Settings) -> Staff:  # noqa: F811
+def dora(settings: Settings) -> Staff:
     """A second admin; the directory's database is ready beside the referrals one."""
     database.upgrade(migrations=DIRECTORY_MIGRATIONS, url=settings.db_url("directory"))
 
@@ -51,7 +50,7 @@ def dora(settings: Settings) -> Staff:  # noqa: F811
 
 
 @pytest.fixture
-def directory(settings: Settings, dora: Staff) -> TestClient:  # noqa: F811
+def directory(settings: Settings, dora: Staff) -> Iterator[TestClient]:
     with TestClient(directory_app(settings)) as client:
         yield client
 
@@ -92,7 +91,7 @@ def directory_answers(directory: TestClient, token: str) -> tuple[int, int]:
     return api, page
 
 
-def assert_refused(directory: TestClient, settings: Settings, token: str) -> None:  # noqa: F811
+def assert_refused(directory: TestClient, settings: Settings, token: str) -> None:
     """``token`` gets the answers of an invalid one: 401 on the API, the login on pages."""
     api = directory.get("/api/v1/partners/export", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 401 and api.json()["detail"] == "staff token revoked"
@@ -107,7 +106,7 @@ def assert_refused(directory: TestClient, settings: Settings, token: str) -> Non
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> pytest.MonkeyPatch:  # noqa: F811
+def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> pytest.MonkeyPatch:
     for name, value in {
         "HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url,
         "HANDOFF_DATA_DIR": settings.data_dir,
@@ -151,7 +150,7 @@ def test_disabled_on_the_admin_page_loses_the_directory_at_once_and_a_new_login_
 def test_an_admin_made_therapist_on_the_admin_page_loses_directory_admin_at_once(
     client: TestClient,
     directory: TestClient,
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     held = api_token(client, DORA)
     assert directory_answers(directory, held) == (200, 200)
@@ -167,7 +166,7 @@ def test_redis_away_the_staff_page_changes_nothing_and_the_cli_still_disables(
     client: TestClient,
     directory: TestClient,
     settings: Settings,
-    closed_redis_url: str,  # noqa: F811
+    closed_redis_url: str,
     cli_env: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
@@ -279,7 +278,7 @@ def test_redis_away_the_directory_refuses_staff_and_still_serves_the_public(
 # --- logging out and signing out everywhere (issue 16, item 4) -------------------------------------
 
 
-def log_out(referrals: TestClient, settings: Settings, cookie: str, **form: str) -> object:  # noqa: F811
+def log_out(referrals: TestClient, settings: Settings, cookie: str, **form: str) -> object:
     """The logout button, pressed with ``cookie``."""
     referrals.cookies.clear()
     referrals.cookies.set(STAFF_COOKIE, cookie)
@@ -302,7 +301,7 @@ def referrals_answers(referrals: TestClient, token: str) -> tuple[int, int]:
 def test_a_cookie_kept_from_before_logout_opens_nothing_on_either_service(
     client: TestClient,
     directory: TestClient,
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     kept = page_token(client, DORA)
     elsewhere = api_token(client, DORA)  # another sign-in of the same account

@@ -87,7 +87,7 @@ def test_a_non_ascii_subject_folds_into_short_lines_and_reads_back_exactly(subje
 
     header = outgoing.data.split(b"\r\n\r\n")[0].decode("ascii")
     folded = header[header.index("Subject: ") :].split("\r\n")
-    subject_lines = [folded[0], *[line for line in itertools.takewhile(lambda l: l.startswith(" "), folded[1:])]]
+    subject_lines = [folded[0], *itertools.takewhile(lambda line: line.startswith(" "), folded[1:])]
     assert len(subject_lines) > 1 and all(len(line) <= 78 for line in subject_lines)
     assert outgoing.parsed()["Subject"] == subject
 

@@ -132,7 +132,7 @@ class AdminController(Controller):
             if target == "archived":
                 await directory.archive(partner_id=partner_id, version=_version(data))
             else:
-                await directory.update(partner_id=partner_id, version=_version(data), status=target)  # type: ignore[arg-type]
+                await directory.update(partner_id=partner_id, version=_version(data), status=target)  # type: ignore[arg-type]  # the domain refuses an unknown status, naming it
         except DomainError as exc:
             latest = await directory.get(partner_id=partner_id, include_hidden=True)
             return _form_page(

@@ -8,6 +8,7 @@ searchset Bundles with ``total`` and ``self``/``next`` links; every error is an
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -184,7 +185,7 @@ class FhirController(Controller):
             accepting=accepting,
             organization=organization,
         )
-        build = lambda p: fhir.practitioner_role(p, vocabulary)  # noqa: E731 - one line, read once below
+        build = functools.partial(fhir.practitioner_role, categories=vocabulary)
         return await _partners(request, directory, "PractitionerRole", query, used, count, cursor, build)
 
     @get("/PractitionerRole/{id:str}", summary="Read a PractitionerRole", **_READ)
@@ -291,7 +292,7 @@ class FhirController(Controller):
             organization=organization,
         )
         used = {"specialty": specialty, "specialty:text": specialty_text, "name": name, "organization": organization}
-        build = lambda p: fhir.healthcare_service(p, vocabulary)  # noqa: E731 - one line, read once below
+        build = functools.partial(fhir.healthcare_service, categories=vocabulary)
         return await _partners(request, directory, "HealthcareService", query, used, count, cursor, build)
 
     @get("/HealthcareService/{id:str}", summary="Read a HealthcareService", **_READ)

@@ -5,67 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 
 from litestar.testing import TestClient
 
-from tests.integration.test_directory_web import ADMIN, PARTNER, client, create, settings  # noqa: F401
+from tests.support.directory import ADMIN, PARTNER, create
+from tests.support.pages import assert_accessible, structure
 
 
-class Structure(HTMLParser):
-    """Landmarks, headings, form controls with their labels, and JSON-LD blocks of a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.headings: list[str] = []
-        self.controls: list[dict] = []
-        self.label_for: set[str] = set()
-        self.jsonld: list[str] = []
-        self.meta: dict[str, str] = {}
-        self.lang = ""
-        self._in_jsonld = False
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        attributes = dict(attrs)
-        self.tags.append(tag)
-        if tag == "html":
-            self.lang = attributes.get("lang", "")
-        if tag in ("h1", "h2", "h3", "h4"):
-            self.headings.append(tag)
-        if tag in ("input", "select", "textarea") and attributes.get("type") not in ("hidden", "submit"):
-            self.controls.append(attributes)
-        if tag == "label" and "for" in attributes:
-            self.label_for.add(attributes["for"])
-        if tag == "meta" and "property" in attributes:
-            self.meta[attributes["property"]] = attributes.get("content", "")
-        self._in_jsonld = tag == "script" and attributes.get("type") == "application/ld+json"
-
-    def handle_data(self, data: str) -> None:
-        if self._in_jsonld:
-            self.jsonld.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in_jsonld = False
-
-
-def structure(html: str) -> Structure:
-    parser = Structure()
-    parser.feed(html)
-    return parser
-
-
-def assert_accessible(page: Structure) -> None:
-    assert page.lang == "en"
-    assert {"header", "main", "footer"} <= set(page.tags)
-    assert page.headings.count("h1") == 1 and page.headings[0] == "h1"
-    levels = [int(h[1]) for h in page.headings]
-    assert all(b - a <= 1 for a, b in zip(levels, levels[1:])), levels  # no skipped levels
-    for control in page.controls:
-        assert control.get("id") in page.label_for, control
-
-
-def test_the_page_lists_partners_by_kind_with_filters_and_a_detail_page(client: TestClient) -> None:  # noqa: F811
+def test_the_page_lists_partners_by_kind_with_filters_and_a_detail_page(client: TestClient) -> None:
     pt = create(
         client,
         specialties=["knees"],
@@ -99,7 +46,7 @@ def test_the_page_lists_partners_by_kind_with_filters_and_a_detail_page(client: 
     assert PARTNER["email"] not in html and PARTNER["email"] not in detail.text
 
 
-def test_filters_work_without_javascript(client: TestClient) -> None:  # noqa: F811
+def test_filters_work_without_javascript(client: TestClient) -> None:
     create(client, name="Near PT", location={"lat": 27.7723, "lon": -82.6386})
     create(client, name="Tampa PT", location={"lat": 27.9506, "lon": -82.4572}, accepting_new_clients="no")
     create(client, name="Gulf Chiropractic", category="chiropractic")
@@ -117,7 +64,7 @@ def test_filters_work_without_javascript(client: TestClient) -> None:  # noqa: F
     assert bad.status_code == 400 and "ZIP" in bad.text and bad.headers["content-type"].startswith("text/html")
 
 
-def test_json_ld_and_opengraph_describe_each_partner(client: TestClient) -> None:  # noqa: F811
+def test_json_ld_and_opengraph_describe_each_partner(client: TestClient) -> None:
     pt = create(client, bio="Knees </script><script>alert(1)</script> & backs")
 
     detail = structure(client.get(f"/partners-in-health/{pt['slug']}").text)
@@ -136,7 +83,7 @@ def test_json_ld_and_opengraph_describe_each_partner(client: TestClient) -> None
     assert index.meta["og:type"] == "website"
 
 
-def test_a_bio_holding_script_is_shown_as_text(client: TestClient) -> None:  # noqa: F811
+def test_a_bio_holding_script_is_shown_as_text(client: TestClient) -> None:
     pt = create(client, bio="<script>alert('x')</script>", name="<b>Bold</b> PT")
 
     for html in (client.get("/partners-in-health").text, client.get(f"/partners-in-health/{pt['slug']}").text):
@@ -145,7 +92,7 @@ def test_a_bio_holding_script_is_shown_as_text(client: TestClient) -> None:  # n
     assert "&lt;script&gt;alert(" in client.get(f"/partners-in-health/{pt['slug']}").text
 
 
-def test_a_change_shows_at_once_and_archived_partners_never(client: TestClient) -> None:  # noqa: F811
+def test_a_change_shows_at_once_and_archived_partners_never(client: TestClient) -> None:
     assert "No partners are listed yet" in client.get("/partners-in-health").text
     pt = create(client)
     assert PARTNER["name"] in client.get("/partners-in-health").text
@@ -157,7 +104,7 @@ def test_a_change_shows_at_once_and_archived_partners_never(client: TestClient) 
     assert PARTNER["name"] not in client.get("/partners-in-health", params={"q": "bay"}).text
 
 
-def test_pages_carry_an_etag_that_changes_with_the_directory(client: TestClient) -> None:  # noqa: F811
+def test_pages_carry_an_etag_that_changes_with_the_directory(client: TestClient) -> None:
     pt = create(client)
     first = client.get("/partners-in-health")
     tag = first.headers["etag"]
@@ -176,7 +123,7 @@ def test_pages_carry_an_etag_that_changes_with_the_directory(client: TestClient)
     assert changed.headers["etag"] != tag
 
 
-def test_the_unfiltered_page_shows_a_few_per_kind_and_links_to_the_rest(client: TestClient) -> None:  # noqa: F811
+def test_the_unfiltered_page_shows_a_few_per_kind_and_links_to_the_rest(client: TestClient) -> None:
     for n in range(8):
         create(client, name=f"PT {n}")
     html = client.get("/partners-in-health").text

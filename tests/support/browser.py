@@ -1,24 +1,22 @@
-"""What the browser tests share: Debian's Chromium driven by Playwright, one whole system per test
-module (``handoff dev`` on free ports, with staff accounts), full-page screenshots kept as test
-artifacts, and axe-core's accessibility check.
+"""What the browser tests share besides fixtures: Debian's Chromium (never a downloaded one),
+pages opened in contexts of their own (one person each), full-page screenshots kept as test
+artifacts, axe-core's accessibility check, logging in as a person would, and the links the SMTP
+catcher caught.
 
-Chromium is never downloaded: the tests drive the system's ``/usr/bin/chromium``. Without it, or
-without axe-core (``make browser-tools``), the tests skip on a developer's machine and fail in CI.
-"""
+Without Chromium, or without axe-core (``make browser-tools``), the tests skip on a developer's
+machine and fail in CI."""
 
 from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.conftest import skip_or_fail
-from tests.e2e.polling import eventually
-from tests.e2e.test_walking_skeleton import PASSWORD, REPO, System, body_text
+from tests.support.ci import skip_or_fail
+from tests.support.polling import eventually
+from tests.support.system import PASSWORD, REPO, System, body_text
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
@@ -28,43 +26,6 @@ THERAPIST = "tess@clinic.example"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 # Impacts that fail the accessibility check; "moderate" and "minor" ones are advice.
 BLOCKING_IMPACTS = ("serious", "critical")
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """The whole system for one test module, with an admin and a therapist account."""
-    system = System(tmp_path_factory.mktemp("browser") / "data")
-    system.start()
-    try:
-        for address, role in ((ADMIN, "admin"), (THERAPIST, "therapist")):
-            added = system.handoff("user", "add", "--email", address, "--role", role, stdin=PASSWORD + "\n")
-            assert added.returncode == 0, added.stderr
-        yield system
-    finally:
-        if system.process.poll() is None:
-            system.process.kill()
-            system.process.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        skip_or_fail(f"{CHROMIUM} is missing (Debian package chromium)")
-    # Waits for what a page shows are generous: the machine may be busy (CI shares its cores).
-    expect.set_options(timeout=20_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Browser contexts (one per person in the test) that are closed after the test."""
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def open_page(contexts: list[BrowserContext], browser: Browser, **options: object) -> Page:
@@ -90,11 +51,6 @@ class Screenshots:
         path = self.folder / f"{self.taken:02d}-{step}.png"
         page.screenshot(path=path, full_page=True)
         return path
-
-
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Screenshots:
-    return Screenshots(request.node.name)
 
 
 def blocking_violations(page: Page) -> list[str]:

@@ -38,7 +38,7 @@ from services.directory.web.app import create_app
 from shared import categories, database
 from shared.config import Settings, load_settings
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "hsds-3.0"
+SCHEMAS = Path(__file__).resolve().parents[2] / "data" / "hsds-3.0"
 # Where the specification's OpenAPI document says its schemas live: relative $refs resolve here.
 SCHEMA_BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
 CLINIC_EMAIL = "directory@clinic.example"

@@ -17,24 +17,9 @@ from services.directory import csv_io
 from shared.auth import Staff, issue_staff_token
 from shared.config import Settings
 from shared.web import STAFF_COOKIE
-from tests.integration.test_directory_pages import assert_accessible, structure
-from tests.integration.test_directory_web import (  # noqa: F401
-    ADMIN,
-    PARTNER,
-    SECRET,
-    client,
-    count_rows,
-    create,
-    published,
-    settings,
-)
+from tests.support.directory import ADMIN, FORM, GOOD_CSV, PARTNER, SECRET, count_rows, create, published
+from tests.support.pages import assert_accessible, structure
 
-GOOD_CSV = (
-    "name,category,email,phone,postal_code,npi,languages\n"
-    "Bay Physical Therapy,physical_therapy,intake@baypt.example,727-555-0100,33701,1234567893,English; Spanish\n"
-    "Gulf Chiropractic,chiropractic,front@gulfchiro.example,,33705,,\n"
-    "Ana Ruiz,dietitian,ana@ruiz.example,,33710,,Spanish\n"
-)
 THREE_BAD_CSV = (
     "name,category,email,phone,postal_code,npi\n"
     "Bay Physical Therapy,physical_therapy,intake@baypt.example,,33701,\n"
@@ -51,7 +36,7 @@ def staff_cookie(role: str) -> str:
 
 
 @pytest.fixture
-def admin(client: TestClient) -> TestClient:  # noqa: F811
+def admin(client: TestClient) -> TestClient:
     client.cookies.set(STAFF_COOKIE, staff_cookie("admin"))
     return client
 
@@ -60,32 +45,18 @@ def csrf(page) -> str:
     return re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
 
 
-def post_form(client: TestClient, get_path: str, post_path: str, fields: dict) -> object:  # noqa: F811
+def post_form(client: TestClient, get_path: str, post_path: str, fields: dict) -> object:
     page = client.get(get_path)
     assert page.status_code == 200, page.text
     return client.post(post_path, data={"_csrf_token": csrf(page), **fields}, follow_redirects=False)
-
-
-FORM = {
-    "name": "Bay Physical Therapy",
-    "category": "physical_therapy",
-    "email": "intake@baypt.example",
-    "phone": "(727) 555-0100",
-    "postal_code": "33701",
-    "languages": "English; Spanish",
-    "accepting_new_clients": "yes",
-    "telehealth": "yes",
-    "listed": "yes",
-    "status": "active",
-}
 
 
 # --- who may see the admin pages -----------------------------------------------------------------
 
 
 def test_admin_pages_send_strangers_to_the_referrals_login_and_refuse_therapists(
-    client: TestClient,  # noqa: F811
-    settings: Settings,  # noqa: F811
+    client: TestClient,
+    settings: Settings,
 ) -> None:
     response = client.get("/admin/partners", follow_redirects=False)
     assert response.status_code == 303
@@ -102,7 +73,7 @@ def test_admin_pages_send_strangers_to_the_referrals_login_and_refuse_therapists
 # --- create, edit, pause, archive --------------------------------------------------------------
 
 
-def test_an_admin_creates_edits_and_archives_through_the_pages(admin: TestClient, settings: Settings) -> None:  # noqa: F811
+def test_an_admin_creates_edits_and_archives_through_the_pages(admin: TestClient, settings: Settings) -> None:
     created = post_form(admin, "/admin/partners/new", "/admin/partners/new", FORM)
     assert created.status_code == 303, created.text
     edit_url = created.headers["location"].split("?")[0]
@@ -132,7 +103,7 @@ def test_an_admin_creates_edits_and_archives_through_the_pages(admin: TestClient
     assert versions == [(1, "active"), (2, "active"), (3, "paused"), (4, "archived")]
 
 
-def test_a_bad_form_is_shown_again_naming_the_field(admin: TestClient, settings: Settings) -> None:  # noqa: F811
+def test_a_bad_form_is_shown_again_naming_the_field(admin: TestClient, settings: Settings) -> None:
     response = post_form(admin, "/admin/partners/new", "/admin/partners/new", {**FORM, "npi": "1234567890"})
 
     assert response.status_code == 422
@@ -141,7 +112,7 @@ def test_a_bad_form_is_shown_again_naming_the_field(admin: TestClient, settings:
     assert count_rows(settings.directory_db_url) == (0, 0)
 
 
-def test_every_form_needs_its_csrf_token(admin: TestClient, settings: Settings) -> None:  # noqa: F811
+def test_every_form_needs_its_csrf_token(admin: TestClient, settings: Settings) -> None:
     admin.get("/admin/partners/new")
     assert admin.post("/admin/partners/new", data=FORM, follow_redirects=False).status_code == 403
     assert admin.post("/admin/partners/new", data={**FORM, "_csrf_token": "forged"}).status_code == 403
@@ -152,8 +123,8 @@ def test_every_form_needs_its_csrf_token(admin: TestClient, settings: Settings) 
 
 
 def test_a_file_with_three_bad_rows_reports_all_three_and_imports_nothing(
-    client: TestClient,  # noqa: F811
-    settings: Settings,  # noqa: F811
+    client: TestClient,
+    settings: Settings,
 ) -> None:
     response = client.post(
         "/api/v1/partners/import", content=THREE_BAD_CSV, headers={**ADMIN, "Content-Type": "text/csv"}
@@ -175,7 +146,7 @@ def test_a_file_with_three_bad_rows_reports_all_three_and_imports_nothing(
     assert (skipping.json()["created"], skipping.json()["skipped"]) == (2, 3)
 
 
-def test_the_same_file_twice_imports_once_and_an_edit_updates_in_place(client: TestClient, settings: Settings) -> None:  # noqa: F811
+def test_the_same_file_twice_imports_once_and_an_edit_updates_in_place(client: TestClient, settings: Settings) -> None:
     def upload(text: str) -> dict:
         response = client.post("/api/v1/partners/import", files={"file": ("p.csv", text, "text/csv")}, headers=ADMIN)
         assert response.status_code == 200, response.text
@@ -196,7 +167,7 @@ def test_the_same_file_twice_imports_once_and_an_edit_updates_in_place(client: T
     assert items[0]["location"] is not None  # geocoded from its ZIP code, offline
 
 
-def test_export_then_import_changes_nothing(client: TestClient, settings: Settings) -> None:  # noqa: F811
+def test_export_then_import_changes_nothing(client: TestClient, settings: Settings) -> None:
     create(client, bio='Says "hi",\nthen leaves.', specialties=["knees", "backs"], npi="1245319599", listed=False)
     create(client, name="Paused Chiro", category="chiropractic", status="paused")
 
@@ -210,7 +181,7 @@ def test_export_then_import_changes_nothing(client: TestClient, settings: Settin
     assert response.json() == {"created": 0, "updated": 0, "unchanged": 2, "skipped": 0, "errors": []}
 
 
-def test_an_in_file_repeat_and_a_bad_header_are_reported(client: TestClient) -> None:  # noqa: F811
+def test_an_in_file_repeat_and_a_bad_header_are_reported(client: TestClient) -> None:
     repeated = GOOD_CSV + "Bay Physical Therapy,physical_therapy,other@baypt.example,,33701,,\n"
     response = client.post("/api/v1/partners/import", content=repeated, headers={**ADMIN, "Content-Type": "text/csv"})
     assert response.status_code == 422
@@ -245,7 +216,7 @@ FORMULAS = {
 
 
 def test_the_export_defuses_formulas_and_an_import_of_it_restores_them(
-    client: TestClient,  # noqa: F811
+    client: TestClient,
     admin: TestClient,
 ) -> None:
     create(client, **FORMULAS)
@@ -281,7 +252,7 @@ def bad_rows(count: int) -> str:
 
 
 def test_an_import_report_stops_at_100_errors_and_says_how_many_more(
-    client: TestClient,  # noqa: F811
+    client: TestClient,
     admin: TestClient,
 ) -> None:
     """Issue 16, item 10: 200,000 bad rows once made a 52.9 MB answer."""
@@ -303,7 +274,7 @@ def test_an_import_report_stops_at_100_errors_and_says_how_many_more(
 
 
 def test_the_public_page_answers_while_a_large_import_is_read(
-    client: TestClient,  # noqa: F811
+    client: TestClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Issue 16, item 10: the public page waited 17.8 s for an import to be read. The rows read so
@@ -340,7 +311,7 @@ def test_the_public_page_answers_while_a_large_import_is_read(
 
 
 @pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:  # noqa: F811
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     for name in ("directory_db_url", "redis_url", "secret_key", "data_dir"):
         monkeypatch.setenv(f"HANDOFF_{name.upper()}", str(getattr(settings, name)))
     return settings

@@ -5,39 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import inspect
-
 from services.directory.storage import MIGRATIONS, metadata
 from shared import database
-
-
-def _schema(url: str) -> tuple[str | None, set[str], list]:
-    async def read() -> tuple[str | None, set[str], list]:
-        engine = database.create_engine(url)
-        try:
-            async with engine.connect() as connection:
-
-                def inspect_sync(sync_connection):
-                    context = MigrationContext.configure(sync_connection)
-                    return (
-                        context.get_current_revision(),
-                        set(inspect(sync_connection).get_table_names()),
-                        compare_metadata(context, metadata),
-                    )
-
-                return await connection.run_sync(inspect_sync)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(read())
+from tests.support.databases import schema
 
 
 def test_migrations_build_the_declared_schema(db_url: str) -> None:
     database.upgrade(migrations=MIGRATIONS, url=db_url)
 
-    revision, tables, differences = _schema(db_url)
+    revision, tables, differences = schema(db_url, metadata)
 
     assert revision == "0005"
     assert {"partners", "outbox", "catalogue", "alembic_version"} <= tables
@@ -48,7 +24,7 @@ def test_upgrading_an_up_to_date_database_changes_nothing(db_url: str) -> None:
     database.upgrade(migrations=MIGRATIONS, url=db_url)
     database.upgrade(migrations=MIGRATIONS, url=db_url)
 
-    assert _schema(db_url)[0] == "0005"
+    assert schema(db_url, metadata)[0] == "0005"
 
 
 def test_partners_stored_before_0002_survive_it_and_become_searchable(db_url: str) -> None:
@@ -94,7 +70,7 @@ def test_partners_stored_before_0002_survive_it_and_become_searchable(db_url: st
             await engine.dispose()
 
     asyncio.run(search())
-    assert _schema(db_url)[2] == []
+    assert schema(db_url, metadata)[2] == []
 
 
 def test_partners_stored_before_0005_get_the_practice_id_the_app_derives(db_url: str) -> None:
@@ -150,4 +126,4 @@ def test_partners_stored_before_0005_get_the_practice_id_the_app_derives(db_url:
             await engine.dispose()
 
     asyncio.run(read())
-    assert _schema(db_url)[2] == []
+    assert schema(db_url, metadata)[2] == []

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from litestar.testing import TestClient
 
-from tests.integration.test_directory_web import ADMIN, client, create, fields_at_fault, settings  # noqa: F401
-from tests.integration.test_directory_web import PARTNER as PARTNER_BODY
+from tests.support.directory import ADMIN, create, fields_at_fault
+from tests.support.directory import PARTNER as PARTNER_BODY
 
 DOWNTOWN = {"lat": 27.7723, "lon": -82.6386}  # ZIP 33701's centroid
 ST_PETE = "27.7723,-82.6386"
@@ -18,7 +18,7 @@ def at(lat: float, lon: float) -> dict:
 
 
 @pytest.fixture
-def spread(client: TestClient) -> dict[str, dict]:  # noqa: F811
+def spread(client: TestClient) -> dict[str, dict]:
     """Partners at known distances from downtown St. Petersburg."""
     return {
         "near_pt": create(client, name="Near PT", **at(27.7723, -82.6386)),  # 0 km
@@ -37,7 +37,7 @@ def names(response) -> list[str]:
     return [item["name"] for item in response.json()["items"]]
 
 
-def test_near_orders_by_distance_within_the_radius_and_says_how_far(client: TestClient, spread: dict) -> None:  # noqa: F811
+def test_near_orders_by_distance_within_the_radius_and_says_how_far(client: TestClient, spread: dict) -> None:
     response = client.get("/api/v1/partners", params={"near": ST_PETE, "radius_km": 30, "category": "physical_therapy"})
 
     assert names(response) == ["Near PT", "Waitlist PT", "Mid PT"]
@@ -48,7 +48,7 @@ def test_near_orders_by_distance_within_the_radius_and_says_how_far(client: Test
     assert "distance_km" not in client.get("/api/v1/partners").json()["items"][0]
 
 
-def test_zip_searches_from_the_zip_centroid_with_the_default_radius(client: TestClient, spread: dict) -> None:  # noqa: F811
+def test_zip_searches_from_the_zip_centroid_with_the_default_radius(client: TestClient, spread: dict) -> None:
     found = names(client.get("/api/v1/partners", params={"zip": "33701"}))
     assert found[:2] == ["Near PT", "Waitlist PT"]
     assert "Far PT" in found  # ~47.6 km: within the default 50 km
@@ -60,7 +60,7 @@ def test_zip_searches_from_the_zip_centroid_with_the_default_radius(client: Test
     ]
 
 
-def test_filters_combine(client: TestClient, spread: dict) -> None:  # noqa: F811
+def test_filters_combine(client: TestClient, spread: dict) -> None:
     assert names(client.get("/api/v1/partners", params={"accepting": "waitlist"})) == ["Waitlist PT"]
     assert names(client.get("/api/v1/partners", params={"language": "vietnamese"})) == ["Waitlist PT"]
     assert names(client.get("/api/v1/partners", params={"language": "Viet"})) == []
@@ -69,7 +69,7 @@ def test_filters_combine(client: TestClient, spread: dict) -> None:  # noqa: F81
     assert names(client.get("/api/v1/partners", params={"q": "tampa"})) == ["Tampa Chiro"]
 
 
-def test_q_matches_practice_specialties_and_city(client: TestClient) -> None:  # noqa: F811
+def test_q_matches_practice_specialties_and_city(client: TestClient) -> None:
     create(client, name="A", practice="Kinetic Coast", specialties=["vestibular rehab"])
     create(client, name="B", address={"city": "Clearwater", "postal_code": "33755"})
     assert names(client.get("/api/v1/partners", params={"q": "kinetic"})) == ["A"]
@@ -77,7 +77,7 @@ def test_q_matches_practice_specialties_and_city(client: TestClient) -> None:  #
     assert names(client.get("/api/v1/partners", params={"q": "clearwater"})) == ["B"]
 
 
-def test_near_pages_follow_the_distance_order_without_repeats(client: TestClient, spread: dict) -> None:  # noqa: F811
+def test_near_pages_follow_the_distance_order_without_repeats(client: TestClient, spread: dict) -> None:
     seen: list[str] = []
     cursor = None
     for _ in range(10):
@@ -90,7 +90,7 @@ def test_near_pages_follow_the_distance_order_without_repeats(client: TestClient
     assert seen == ["Near PT", "Waitlist PT", "Mid PT", "Tampa Chiro", "Far PT"]
 
 
-def test_name_pages_are_stable_when_a_partner_is_added_meanwhile(client: TestClient, spread: dict) -> None:  # noqa: F811
+def test_name_pages_are_stable_when_a_partner_is_added_meanwhile(client: TestClient, spread: dict) -> None:
     first = client.get("/api/v1/partners", params={"limit": 3}).json()
     assert [i["name"] for i in first["items"]] == ["Far PT", "Mid PT", "Near PT"]
     create(client, name="Aardvark PT")  # sorts before the cursor: must not shift the next page
@@ -117,7 +117,7 @@ def test_name_pages_are_stable_when_a_partner_is_added_meanwhile(client: TestCli
         ({"limit": 0}, "limit"),
     ],
 )
-def test_bad_parameters_are_400_naming_the_parameter(client: TestClient, params: dict, field: str) -> None:  # noqa: F811
+def test_bad_parameters_are_400_naming_the_parameter(client: TestClient, params: dict, field: str) -> None:
     response = client.get("/api/v1/partners", params=params)
 
     assert response.status_code == 400, response.text
@@ -126,12 +126,12 @@ def test_bad_parameters_are_400_naming_the_parameter(client: TestClient, params:
     assert fields_at_fault(response) == [field]
 
 
-def test_admins_see_the_referral_email_in_search_the_public_never(client: TestClient, spread: dict) -> None:  # noqa: F811
+def test_admins_see_the_referral_email_in_search_the_public_never(client: TestClient, spread: dict) -> None:
     assert all("email" not in item for item in client.get("/api/v1/partners").json()["items"])
     assert all("email" in item for item in client.get("/api/v1/partners", headers=ADMIN).json()["items"])
 
 
-def test_a_new_postal_code_moves_a_geocoded_partner_and_given_coordinates_stay(client: TestClient) -> None:  # noqa: F811
+def test_a_new_postal_code_moves_a_geocoded_partner_and_given_coordinates_stay(client: TestClient) -> None:
     pt = create(client, location=None, address={"postal_code": "33701"})
     assert pt["location"] == {"lat": 27.7723, "lon": -82.6386}
 
@@ -145,7 +145,7 @@ def test_a_new_postal_code_moves_a_geocoded_partner_and_given_coordinates_stay(c
     assert kept["location"] == moved["location"]
 
 
-def test_an_npi_belongs_to_one_partner(client: TestClient) -> None:  # noqa: F811
+def test_an_npi_belongs_to_one_partner(client: TestClient) -> None:
     first = create(client, npi="1234567893")
     duplicate = client.post(
         "/api/v1/partners", json={**PARTNER_BODY, "name": "Other", "npi": "1234567893"}, headers=ADMIN
@@ -161,7 +161,7 @@ def test_an_npi_belongs_to_one_partner(client: TestClient) -> None:  # noqa: F81
     )
 
 
-def test_anonymous_searches_carry_an_etag_that_changes_with_the_directory(client: TestClient) -> None:  # noqa: F811
+def test_anonymous_searches_carry_an_etag_that_changes_with_the_directory(client: TestClient) -> None:
     create(client, name="Alpha PT")
     first = client.get("/api/v1/partners", params={"q": "pt"})
     tag = first.headers["etag"]
