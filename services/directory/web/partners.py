@@ -230,7 +230,7 @@ class PartnerController(Controller):
         security=STAFF,
         status_code=HTTP_200_OK,
         summary="Archive a partner",
-        responses=errors(400, 401, 403, 404, 409, 503),
+        responses=errors(400, 401, 403, 404, 409, 422, 503),
     )
     async def archive(
         self,

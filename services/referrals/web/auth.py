@@ -32,7 +32,7 @@ class TokenOut(msgspec.Struct, kw_only=True):
     status_code=200,
     summary="Exchange staff credentials for a bearer token",
     description="Rate-limited per client.",
-    responses=errors(400, 401, 429, 503),
+    responses=errors(400, 401, 422, 429, 503),
     operation_class=RateLimited,
 )
 async def issue_token(request: Request, data: JSONBody[Credentials]) -> TokenOut:
