@@ -61,8 +61,11 @@ typecheck: setup
 	$(BIN)/mypy
 
 LOCK := uv pip compile --quiet --generate-hashes --python-version 3.11 pyproject.toml deploy/build-requirements.in
+# Litestar requires polyfactory (and so Faker) only to invent examples for OpenAPI documents;
+# Handoff's documents use none, so the image leaves them out (tests/unit/test_deploy.py checks it).
+TEST_DATA_TOOLS := --no-emit-package polyfactory --no-emit-package faker
 lock:
-	$(LOCK) -o requirements.lock
+	$(LOCK) $(TEST_DATA_TOOLS) -o requirements.lock
 	$(LOCK) --extra dev --extra test --extra lint -o requirements-dev.lock
 
 clean:

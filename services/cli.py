@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         toggle = user_verbs.add_parser(verb, help=text)
         toggle.add_argument("--email", required=True)
+    signout = user_verbs.add_parser("signout", help="end every sign-in of an account, on both services")
+    signout.add_argument("--email", required=True)
     role = user_verbs.add_parser("role", help="change an account's role (and sign it out of the directory)")
     role.add_argument("--email", required=True)
     role.add_argument("--role", required=True, choices=("admin", "therapist"))
@@ -154,8 +156,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         host=args.host or settings.host,
         port=port,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
+        # The client's address (each rate-limit bucket's) comes from X-Forwarded-For only when
+        # the peer is one of the clinic's own proxies; otherwise anyone could claim any address.
+        proxy_headers=bool(settings.proxies),
+        forwarded_allow_ips=settings.proxies or None,
         server_header=False,
         # uvicorn's access log would record partner-link tokens (/respond/{token}): each app
         # writes a redacting one (shared.access). Logging is shared.logs's, not uvicorn's own.
@@ -284,6 +288,9 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
         elif args.user_verb == "list":
             for a in commands.list_users(settings):
                 print(f"{a.email}\t{a.role}\t{'active' if a.active else 'disabled'}")
+        elif args.user_verb == "signout":
+            signed_out = commands.sign_out_everywhere(settings, email=args.email)
+            print(f"handoff: {signed_out.email} is signed out everywhere")
         else:
             # Disabling or changing a role also revokes the account's tokens for the directory.
             active = {"enable": True, "disable": False}.get(args.user_verb)
@@ -333,9 +340,11 @@ def _partners(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     for error in report.errors:
         print(f"handoff: {args.file}: {error}", file=sys.stderr)
+    if report.more_errors:
+        print(f"handoff: {args.file}: and {report.more_errors} more bad row(s)", file=sys.stderr)
     if report.rejected:
         print(
-            f"handoff: {len(report.errors)} bad row(s); nothing imported (--skip-invalid imports the rest)",
+            f"handoff: {report.error_count} bad row(s); nothing imported (--skip-invalid imports the rest)",
             file=sys.stderr,
         )
         return 1

@@ -7,6 +7,7 @@ process environment."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -18,9 +19,11 @@ from typing import Literal
 import msgspec
 from sqlalchemy.engine import make_url
 
+from shared.keys import Keyring
+
 PREFIX = "HANDOFF_"
 # Settings that may come from a file instead (``HANDOFF_SECRET_KEY_FILE=/run/secrets/secret_key``).
-SECRETS = ("secret_key", "smtp_password", "directory_db_password", "referrals_db_password")
+SECRETS = ("secret_key", "secret_keys", "smtp_password", "directory_db_password", "referrals_db_password")
 FILE_SUFFIX = "_FILE"
 
 
@@ -45,12 +48,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # cache, no per-connection server settings.
     db_pgbouncer: bool = False
     secret_key: str = ""
+    # Earlier secret keys, comma separated: they still verify what they signed (see shared.keys).
+    secret_keys: str = ""
 
     host: str = "127.0.0.1"
-    # Addresses (or networks) of the proxies whose X-Forwarded-For/-Proto the web processes
-    # believe, comma separated (uvicorn's forwarded_allow_ips): the client address that rate
-    # limits count. Never "*" when clients can reach the processes directly.
-    trusted_proxies: str = "127.0.0.1"
     directory_port: int = 8001
     referrals_port: int = 8002
     # Public base URLs: what a partner's email link and the dev banner point at.
@@ -90,6 +91,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         "Check your state's mandated-reporting rules: many states require some professionals to report "
         "suspected abuse of a child, an older adult or a dependent adult."
     )
+    # Addresses (IPs or CIDRs, comma separated) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto the web services believe. Empty: none, every client is its own peer.
+    trusted_proxies: str = ""
+    # Who may read /metrics: client addresses (IPs or CIDRs, comma separated), or whoever sends
+    # this token as a bearer token. Default: this machine only.
+    metrics_allow: str = "127.0.0.1/32,::1/128"
+    metrics_token: str = ""
     staff_token_ttl_minutes: int = 480
     # Requests per minute per client (see shared.ratelimit); 0 turns the limit off. Login: per
     # address and email tried. Search: anonymous public search and partner pages, per address.
@@ -132,10 +140,26 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             raise msgspec.ValidationError("must be more than 0 - at `$.worker_heartbeat_seconds`")
         if self.sweep_interval_seconds < 1:
             raise msgspec.ValidationError("must be 1 or more - at `$.sweep_interval_seconds`")
+        for name in ("trusted_proxies", "metrics_allow"):
+            for item in _items(getattr(self, name)):
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise msgspec.ValidationError(f"{item!r} is not an IP address or CIDR - at `$.{name}`") from None
         try:
             self.holidays  # noqa: B018 - parsed here so a bad date fails at start, naming the variable.
         except ValueError as exc:
             raise msgspec.ValidationError(f"{exc} - at `$.clinic_holidays`") from None
+
+    @property
+    def proxies(self) -> list[str]:
+        """``HANDOFF_TRUSTED_PROXIES`` as a list (uvicorn's ``forwarded_allow_ips``)."""
+        return _items(self.trusted_proxies)
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``HANDOFF_METRICS_ALLOW`` as networks."""
+        return [ipaddress.ip_network(item, strict=False) for item in _items(self.metrics_allow)]
 
     @property
     def holidays(self) -> frozenset[date]:
@@ -190,6 +214,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    def keyring(self) -> Keyring:
+        """The signing key (:meth:`signing_key`) and the earlier ones of ``HANDOFF_SECRET_KEYS``."""
+        return Keyring(self.signing_key(), previous=[key.strip() for key in self.secret_keys.split(",")])
+
+
+def _items(value: str) -> list[str]:
+    """The non-empty items of a comma-separated setting."""
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def normalise_db_url(url: str) -> str:

@@ -64,6 +64,14 @@ class PartnerChanged(msgspec.Struct, kw_only=True, frozen=True, tag="partner_cha
     changed_at: datetime
 
 
+class PartnersChanged(msgspec.Struct, kw_only=True, frozen=True, tag="partners_changed"):
+    """Directory committed changes to many partners at once (an import, a republish): their
+    :class:`PartnerChanged` messages, carried together so that a consumer applies them in one
+    transaction rather than one job each."""
+
+    changes: list[PartnerChanged]
+
+
 class EmailContext(msgspec.Struct, kw_only=True, frozen=True):
     """What an email may say. Deliberately no client fields: see the module docstring."""
 
@@ -120,4 +128,4 @@ class EmailDelivery(msgspec.Struct, kw_only=True, frozen=True, tag="email_delive
     kind: _WireEmailKind | None = None
 
 
-Message = PartnerChanged | SendEmail | EmailDelivery
+Message = PartnerChanged | PartnersChanged | SendEmail | EmailDelivery

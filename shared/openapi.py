@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import (
     Components,
     OpenAPIHeader,
@@ -40,7 +41,13 @@ def config(title: str) -> OpenAPIConfig:
         description="a staff token from the referrals service's POST /api/v1/auth/token; both services accept it",
     )
     return OpenAPIConfig(
-        title=title, version="1.0.0", path="/schema", components=Components(security_schemes={_STAFF_TOKEN: token})
+        title=title,
+        version="1.0.0",
+        path="/schema",
+        components=Components(security_schemes={_STAFF_TOKEN: token}),
+        # The document itself, as JSON (also at /schema) and YAML: no viewer that would load its
+        # scripts from a CDN. Open the JSON in any OpenAPI tool.
+        render_plugins=[JsonRenderPlugin(path=["/openapi.json", "/"]), YamlRenderPlugin()],
     )
 
 
@@ -61,6 +68,7 @@ WHEN = {
     403: "The staff member's role may not do this",
     404: "Nothing with this id, or nothing the caller may see",
     409: "Collides with the current state: a stale `version`, or a change not allowed now",
+    413: "The request body is larger than this operation takes",
     422: "Well-formed, but a rule refuses it; `extra.key` names the field",
     429: "Too many requests: wait `Retry-After` seconds",
     503: "The database or Redis is briefly unavailable; nothing was stored, so the request can be retried",

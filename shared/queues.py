@@ -15,7 +15,7 @@ from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
 from shared import codec, telemetry
-from shared.messages import EmailDelivery, Message, PartnerChanged, SendEmail
+from shared.messages import EmailDelivery, Message, PartnerChanged, PartnersChanged, SendEmail
 
 REFERRALS = "referrals"
 NOTIFICATIONS = "notifications"
@@ -60,7 +60,7 @@ ROUTES = {
 
 def queue_for(message: Message) -> str:
     match message:
-        case PartnerChanged() | EmailDelivery():
+        case PartnerChanged() | PartnersChanged() | EmailDelivery():
             return REFERRALS
         case SendEmail():
             return NOTIFICATIONS

@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared import redis_client
-from shared.web import authenticate
+from shared.web import StaffCheckUnavailable, authenticate
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,16 @@ class RateLimits:
     async def guard(self, connection: ASGIConnection, _: BaseRouteHandler) -> None:
         route = (str(connection.scope.get("method", "")), str(connection.scope.get("path_template", "")))
         rule = self._rules.get(route)
+        if rule is not None:
+            await self.enforce(connection, rule)  # type: ignore[arg-type]  # an HTTP route's connection is its Request
+
+    async def enforce(self, request: Request, rule: Rule | None) -> None:
+        """Count ``request`` under ``rule`` (nothing for None) and refuse it (429) when over the
+        limit. The guard does this before a route's handler; a handler may do it afterwards, for
+        requests only their outcome makes worth counting (a page that does not exist)."""
         if rule is None or self._counter is None or time.monotonic() < self._unchecked_until:
             return
-        buckets = await rule(connection)  # type: ignore[arg-type]  # an HTTP route's connection is its Request
+        buckets = await rule(request)
         if not buckets:
             return
         try:
@@ -175,7 +182,7 @@ def anonymous_search(per_minute: int) -> Rule | None:
     async def buckets(request: Request) -> list[Bucket]:
         try:
             await authenticate(request)
-        except NotAuthorizedException:
+        except (NotAuthorizedException, StaffCheckUnavailable):
             return [Bucket(f"search:{client_address(request)}", per_minute)]
         return []
 

@@ -1,9 +1,10 @@
 """Litestar pieces every Handoff web service uses: staff guards, the operational endpoints
-(``/health``, ``/ready``, ``/metrics``) and the mapping of domain errors to HTTP.
+(``/health``, ``/ready``; ``/metrics`` is :mod:`shared.metrics`) and the mapping of domain errors
+to HTTP.
 
-Each app keeps ``app.state.signing_key``, ``app.state.engine`` and ``app.state.redis``; the
-directory also keeps ``app.state.revocations`` (:mod:`shared.revocation`), which
-:func:`authenticate` then checks.
+Each app keeps ``app.state.keyring`` (:mod:`shared.keys`), ``app.state.engine``,
+``app.state.redis`` and ``app.state.revocations`` (:mod:`shared.revocation`), which
+:func:`authenticate` checks.
 """
 
 from __future__ import annotations
@@ -25,20 +26,20 @@ from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
     PermissionDeniedException,
+    ServiceUnavailableException,
     TooManyRequestsException,
     ValidationException,
 )
 from litestar.handlers import BaseRouteHandler
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ExceptionHandlersMap, Message, Scope
 
 from shared import database, schema
-from shared.auth import InvalidToken, Role, Staff, verify_staff_token
+from shared.auth import InvalidToken, Role, Staff, StaffToken, verify_staff_token
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
-from shared.revocation import Revocations
+from shared.revocation import Revocations, RevocationUnknown
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,34 @@ class LoginRequired(NotAuthorizedException):
     """A staff page was asked for without a valid login; answered with a redirect to the login page."""
 
 
+class StaffCheckUnavailable(ServiceUnavailableException):
+    """Whether a staff token was revoked cannot be told (Redis did not answer): the request is
+    refused (503), never let through on a token that may have been revoked."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the redis is busy or unavailable, so staff sign-ins cannot be checked; try again in a few seconds",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            extra={"unavailable": "redis"},
+        )
+
+
 async def authenticate(connection: ASGIConnection) -> Staff:
     """The staff member behind the request: a bearer token on the JSON API, the login cookie on
     HTML pages (never on ``/api/``, where a cookie would open the door to cross-site requests).
-    401 when there is neither, or when the token is invalid, expired, or (on an app that keeps
-    ``app.state.revocations``: the directory, which has no staff accounts of its own) issued
-    before its account was disabled or changed role. Pages answer each 401 with a redirect to the
-    login (:class:`LoginRequired`)."""
+    401 when there is neither, or when the token is invalid, expired, issued before its account
+    was disabled, changed role or signed out everywhere, or its sign-in was logged out
+    (``app.state.revocations``); 503 (:class:`StaffCheckUnavailable`) when that cannot be told.
+    Pages answer each 401 with a redirect to the login (:class:`LoginRequired`)."""
     if isinstance(connection.scope.get("user"), Staff):
         return connection.scope["user"]
+    verified = await staff_token(connection)
+    connection.scope["user"] = verified.staff
+    return verified.staff
+
+
+async def staff_token(connection: ASGIConnection) -> StaffToken:
+    """The verified, unrevoked staff token the request carries (see :func:`authenticate`)."""
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     page = not connection.url.path.startswith("/api/")
@@ -69,14 +89,17 @@ async def authenticate(connection: ASGIConnection) -> Staff:
             raise refusal("a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     invalid = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
     try:
-        verified = verify_staff_token(token.strip(), key=connection.app.state.signing_key)
+        verified = verify_staff_token(token.strip(), key=connection.app.state.keyring)
     except InvalidToken as exc:
         raise refusal(f"staff token {exc}", headers=invalid) from None
-    revocations: Revocations | None = getattr(connection.app.state, "revocations", None)
-    if revocations is not None and await revocations.refuse(verified):
+    revocations: Revocations = connection.app.state.revocations
+    try:
+        revoked = await revocations.refuse(verified)
+    except RevocationUnknown:
+        raise StaffCheckUnavailable() from None
+    if revoked:
         raise refusal("staff token revoked", headers=invalid)
-    connection.scope["user"] = verified.staff
-    return verified.staff
+    return verified
 
 
 def requires(*roles: Role):
@@ -155,11 +178,15 @@ _REFUSAL_PAGE = """<!doctype html>
 
 
 def refused(request: Request, exc: HTTPException) -> Response:
-    """A 403 or 429: the JSON error body on the API (``/api/``); on every other path, which a
-    browser opens (staff pages, forms, the public pages), a small HTML page saying what to do."""
+    """A 403, 429 or 503 of the staff check: the JSON error body on the API (``/api/``); on every
+    other path, which a browser opens (staff pages, forms, the public pages), a small HTML page
+    saying what to do."""
     if request.url.path.startswith("/api/"):
         return api_error(request, exc)
-    if exc.status_code == 429:
+    if exc.status_code == 503:
+        title = "Please try again in a few seconds"
+        explanation = "Sign-ins cannot be checked right now. Nothing was changed; reload the page in a moment."
+    elif exc.status_code == 429:
         title = "Too many requests"
         explanation = f"Please wait {(exc.headers or {}).get('Retry-After', 'a few')} seconds, then try again."
     elif exc.detail.startswith("CSRF"):  # Litestar's CSRF middleware: a form sent without this site's token.
@@ -214,6 +241,7 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: api_error,
     PermissionDeniedException: refused,
     TooManyRequestsException: refused,
+    StaffCheckUnavailable: refused,
     sqlalchemy.exc.DBAPIError: _unavailable,
     sqlalchemy.exc.TimeoutError: _unavailable,
     ConnectionError: _unavailable,
@@ -258,24 +286,14 @@ async def ready(request: Request) -> Response:
     return Response({"status": "ready"}, status_code=HTTP_200_OK)
 
 
-def metrics(service: str) -> tuple[PrometheusConfig, type[PrometheusController]]:
-    """Prometheus middleware config and the ``/metrics`` controller for ``service``."""
-    config = PrometheusConfig(app_name=service, prefix="handoff", group_path=True, exclude=["/metrics"])
-    return config, Metrics
-
-
-class Metrics(PrometheusController):
-    """``/metrics``, for Prometheus: not an API operation, so not in the OpenAPI document."""
-
-    include_in_schema = False
-
-
 ops_handlers = [health, ready]
 
 
 def initial_state(settings: Settings) -> State:
-    """App state every service starts with: its settings and the key staff tokens are signed with."""
-    return State({"settings": settings, "signing_key": settings.signing_key()})
+    """App state every service starts with: its settings and its keys (``signing_key`` signs,
+    ``keyring`` verifies, see :mod:`shared.keys`)."""
+    keyring = settings.keyring()
+    return State({"settings": settings, "signing_key": keyring.signing, "keyring": keyring})
 
 
 def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
@@ -294,19 +312,6 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
             f"form-action 'self' {origins}",
         ]
     )
-    cdn = "https://cdn.jsdelivr.net https://unpkg.com"
-    docs_policy = "; ".join(
-        [
-            "default-src 'self'",
-            f"script-src 'self' 'unsafe-inline' {cdn}",
-            f"style-src 'self' 'unsafe-inline' {cdn} https://fonts.googleapis.com",
-            "font-src 'self' https://fonts.gstatic.com",
-            "img-src 'self' data: https:",
-            "worker-src 'self' blob:",
-            "object-src 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
     fixed = {
         "x-content-type-options": "nosniff",
         # Partner links carry their token in the path: other sites get the origin only.
@@ -321,8 +326,6 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
         headers = MutableScopeHeaders.from_message(message)
         for name, value in fixed.items():
             headers.setdefault(name, value)
-        # The interactive API docs (/schema) load Litestar's viewer scripts from a CDN.
-        docs = scope.get("path", "").startswith("/schema")
-        headers.setdefault("content-security-policy", docs_policy if docs else policy)
+        headers.setdefault("content-security-policy", policy)
 
     return before_send

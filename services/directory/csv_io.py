@@ -1,16 +1,41 @@
 """Partners as CSV files: reading a file into import rows (every unreadable line reported with
-its line number and column) and writing every partner with the same columns."""
+its line number and column) and writing every partner with the same columns.
+
+A cell a spreadsheet would run as a formula (one starting with ``=``, ``+``, ``-``, ``@``, a TAB
+or a CR, but no plain number) is written with a leading ``'``, as OWASP's "CSV Injection" advises,
+and that ``'`` is removed again on import, so an exported file still imports back unchanged."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 
 from services.directory.columns import COLUMNS, REQUIRED, details_from_record, record_from_partner
 from services.directory.domain import Partner
 from services.directory.fields import InvalidPartner
 from services.directory.importing import ImportRow, RowError, column_of
+
+# The largest file an import takes (about 60,000 full rows): what Litestar allowed before routes
+# said otherwise. Every other request to the directory is far smaller (see web.app.MAX_BODY_BYTES).
+MAX_FILE_BYTES = 10_000_000
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def defused(value: str) -> str:
+    """``value`` as a cell no spreadsheet runs: a would-be formula gets a leading ``'``."""
+    return "'" + value if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value) else value
+
+
+def restored(value: str) -> str:
+    """The value :func:`defused` was given."""
+    if not value.startswith("'"):
+        return value
+    plain = value[1:]
+    return plain if plain.startswith(_FORMULA_START) and not _NUMBER.fullmatch(plain) else value
 
 
 class BadHeader(InvalidPartner):
@@ -35,7 +60,7 @@ def read_rows(text: str) -> Iterator[ImportRow]:
             yield ImportRow(line=line_number, error=RowError(line_number, "", "more values than columns"))
             continue
         try:
-            details, status = details_from_record(record)
+            details, status = details_from_record({name: restored(value or "") for name, value in record.items()})
         except InvalidPartner as exc:
             yield ImportRow(line=line_number, error=RowError(line_number, column_of(exc.field), exc.detail))
             continue
@@ -63,7 +88,7 @@ async def write_csv(partners: AsyncIterable[Partner]) -> AsyncIterator[str]:
     writer.writeheader()
     yield _drain(buffer)
     async for partner in partners:
-        writer.writerow(record_from_partner(partner))
+        writer.writerow({name: defused(value) for name, value in record_from_partner(partner).items()})
         yield _drain(buffer)
 
 

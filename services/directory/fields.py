@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from shared.emails import InvalidEmail, normalised_email
 from shared.errors import InvalidInput
+from shared.text import has_control_character
 
 Accepting = Literal["yes", "no", "waitlist"]
 ACCEPTING: tuple[Accepting, ...] = get_args(Accepting)
@@ -41,6 +43,8 @@ MAX_LENGTHS = {
     "license_number": 40,
     "license_state": 20,
 }
+# Text that may span lines (TAB, LF and CR kept); every other field is one line.
+MULTI_LINE = frozenset({"bio", "hours", "insurance_notes", "accessibility_notes"})
 MAX_LANGUAGES = 20
 MAX_LIST_ITEMS = 30
 MAX_RESPONSE_WINDOW_DAYS = 90
@@ -50,8 +54,6 @@ DEFAULT_PHONE_REGION = "US"
 # The NPI check digit is a Luhn digit over the number prefixed with the US health card issuer
 # prefix 80840 (CMS, "Requirements for NPI check digit").
 NPI_LUHN_PREFIX = "80840"
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
 class InvalidPartner(InvalidInput):
@@ -93,14 +95,14 @@ def validate_category(category: str, *, categories: Collection[str]) -> str:
 
 
 def validate_email(email: str) -> str:
+    """The referral address, as every Handoff service reads addresses (:mod:`shared.emails`)."""
     email = str(email or "").strip()
     if not email:
         raise InvalidPartner("email is required (referrals are sent to it)", field="email")
-    if len(email) > MAX_LENGTHS["email"] or not _EMAIL.match(email):
-        raise InvalidPartner(f"{email!r} is not an email address", field="email")
-    local, _, domain = email.rpartition("@")
-    # The domain part is case-insensitive; the local part is the mailbox owner's business.
-    return f"{local}@{domain.lower()}"
+    try:
+        return normalised_email(email)
+    except InvalidEmail as exc:
+        raise InvalidPartner(f"{email!r} is not an email address: {exc}", field="email") from None
 
 
 def validate_accepting(value: str) -> Accepting:
@@ -266,6 +268,8 @@ def _bounded_text(value: str, name: str, *, field: str | None = None) -> str:
     limit = MAX_LENGTHS[name]
     if len(value) > limit:
         raise InvalidPartner(f"{name} is longer than {limit} characters", field=field or name)
+    if has_control_character(value, line_breaks_allowed=name in MULTI_LINE):
+        raise InvalidPartner(f"{name} holds a control character (such as NUL); remove it", field=field or name)
     return value
 
 

@@ -8,7 +8,10 @@ import base64
 import binascii
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
+
+import msgspec
 
 from services.directory.domain import Status
 from services.directory.fields import Accepting, InvalidPartner, Location
@@ -126,29 +129,34 @@ def encode_cursor(after: After) -> str:
 
 def decode_cursor(cursor: str | None, *, near: bool) -> After | None:
     """The position a cursor names; :class:`InvalidSearch` for one this service did not hand
-    out, or one from a search ordered differently (by name vs by distance)."""
+    out, or one from a search ordered differently (by name vs by distance). Decoded into its
+    exact shape, so a forged cursor (``[[[[…``) is refused at its first wrong character."""
     if not cursor:
         return None
     try:
-        kind, key, partner_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, key, partner_id = msgspec.json.decode(raw, type=_Cursor)
         expected = "distance" if near else "name"
-        valid = (
-            kind == expected
-            and isinstance(partner_id, str)
-            and (isinstance(key, str) if kind == "name" else isinstance(key, int | float))
-        )
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        valid = kind == expected and isinstance(key, str if kind == "name" else float)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
         valid = False
     if not valid:
         raise InvalidSearch("cursor is not one this search handed out", field="cursor")
     return After(kind, key, partner_id)
 
 
+# What encode_cursor writes: [kind, key (a name, or a distance's ranking key), partner id].
+_Cursor = tuple[str, str | float, str]
+
+
 def search_text(*parts: str) -> str:
-    """What ``q`` is matched against: the given text, lower-cased and space-joined."""
-    return " ".join(" ".join(part.split()) for part in parts if part).casefold()
+    """What ``q`` is matched against, and how ``q`` itself is read: the given text in Unicode's
+    compatibility form (NFKC: a fullwidth ``chiro`` is the plain one, the ligature ``fi`` two letters),
+    lower-cased and space-joined."""
+    text = " ".join(" ".join(part.split()) for part in parts if part)
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def language_keys(languages: tuple[str, ...]) -> str:
     """``("English", "Spanish")`` → ``"|english|spanish|"``, so one language matches exactly."""
-    return "|" + "".join(f"{language.casefold()}|" for language in languages)
+    return "|" + "".join(f"{search_text(language)}|" for language in languages)

@@ -10,12 +10,14 @@ Used by the web controllers and by the CLI (seed, import) alike::
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -23,7 +25,7 @@ from services.directory.catalogue import Catalogue
 from services.directory.domain import Partner, PartnerDetails, PartnerNotFound, StaleVersion, Status, new_partner
 from services.directory.fields import InvalidPartner, Location, slug_base, unique_slug, validate_category
 from services.directory.importing import ImportIndex, ImportReport, ImportRow, RowError, column_of
-from services.directory.publisher import stage_partner_changed
+from services.directory.publisher import stage_partner_changed, stage_partners_changed
 from services.directory.search import After, InvalidSearch, PartnerQuery, decode_cursor, encode_cursor
 from services.directory.storage import PartnerRepository
 from shared import categories as vocabulary
@@ -232,9 +234,8 @@ class PartnerService:
         now = self._clock()
         async with self._sessions.begin() as session:
             async for batch in PartnerRepository(session).batches():
-                for partner in batch:
-                    await stage_partner_changed(session, partner=partner, changed_at=now)
-                    count += 1
+                await stage_partners_changed(session, partners=batch, changed_at=now)
+                count += len(batch)
         if count:
             self._nudge()
         return count
@@ -248,7 +249,11 @@ class PartnerService:
     ) -> ImportReport:
         """Create or update partners from import rows, in one transaction, keyed on NPI, else
         name + postal code. With any bad row nothing is stored unless ``skip_invalid``; an
-        unchanged row changes nothing (so importing a file twice stores it once)."""
+        unchanged row changes nothing (so importing a file twice stores it once).
+
+        Reading and checking the rows (``rows`` may be a parser still reading the file) is
+        plain CPU work for every row: it runs in a worker thread, so the event loop keeps serving
+        other requests meanwhile; only the database work runs on the loop."""
         now = self._clock()
         report = ImportReport()
         async with self._sessions.begin() as session:
@@ -257,23 +262,13 @@ class PartnerService:
             async for batch in repository.batches():
                 for partner in batch:
                     index.add(partner)
-            planned: list[tuple[ImportRow, Partner | None, Partner]] = []
-            claimed: dict[str, int] = {}
-            for row in rows:
-                progress(1)
-                if row.error is not None:
-                    report.errors.append(row.error)
-                    continue
-                try:
-                    current, revised = self._plan_row(row, index=index, claimed=claimed, now=now)
-                except DomainError as exc:
-                    report.errors.append(RowError(line=row.line, column=column_of(exc.field), reason=exc.detail))
-                    continue
-                planned.append((row, current, revised))
-            if report.errors and not skip_invalid:
+            plan = functools.partial(self._plan, rows, index=index, report=report, now=now, progress=progress)
+            planned = await anyio.to_thread.run_sync(plan)
+            if report.error_count and not skip_invalid:
                 report.rejected = True
                 return report
-            for _row, current, revised in planned:
+            changed: list[Partner] = []
+            for current, revised in planned:
                 if current is None:
                     await repository.add(revised)
                     report.created += 1
@@ -284,13 +279,38 @@ class PartnerService:
                     if not await repository.replace(revised, expected_version=current.version):
                         raise StaleVersion(expected=current.version, current=current.version + 1)
                     report.updated += 1
-                await stage_partner_changed(session, partner=revised, changed_at=now)
-            report.skipped = len(report.errors)
+                changed.append(revised)
+            await stage_partners_changed(session, partners=changed, changed_at=now)
+            report.skipped = report.error_count
             if report.created or report.updated:
                 await repository.touch_catalogue()
         if report.created or report.updated:
             self._nudge()
         return report
+
+    def _plan(
+        self,
+        rows: Iterable[ImportRow],
+        *,
+        index: ImportIndex,
+        report: ImportReport,
+        now: datetime,
+        progress: Callable[[int], None],
+    ) -> list[tuple[Partner | None, Partner]]:
+        """(the stored partner or None, what it becomes) for each good row; each bad row goes to
+        ``report``. No I/O: this is the part :meth:`import_rows` runs off the event loop."""
+        planned: list[tuple[Partner | None, Partner]] = []
+        claimed: dict[str, int] = {}
+        for row in rows:
+            progress(1)
+            if row.error is not None:
+                report.add_error(row.error)
+                continue
+            try:
+                planned.append(self._plan_row(row, index=index, claimed=claimed, now=now))
+            except DomainError as exc:
+                report.add_error(RowError(line=row.line, column=column_of(exc.field), reason=exc.detail))
+        return planned
 
     def _plan_row(
         self, row: ImportRow, *, index: ImportIndex, claimed: dict[str, int], now: datetime

@@ -263,7 +263,7 @@ def _filtered(statement: Select, query: PartnerQuery) -> Select:
     if query.category:
         statement = statement.where(c.category == query.category)
     if query.q:
-        for word in query.q.casefold().split():
+        for word in search_text(query.q).split():
             statement = statement.where(c.search_text.contains(word, autoescape=True))
     if query.accepting:
         statement = statement.where(c.accepting_new_clients == query.accepting)

@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple
 
 from services.notifier.rendering import RenderedEmail
 from shared.config import Settings
+from shared.emails import InvalidEmail, normalised_email
 
 DETAIL_LIMIT = 200
 _MESSAGE_ID_LOCAL = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -63,6 +64,11 @@ def compose(
     stdlib parser.
     """
     recipient = _address(to, what="the recipient")
+    try:
+        # Checked as every service checks the addresses it stores (a partner's, a staff member's).
+        normalised_email(recipient.address)
+    except InvalidEmail as exc:
+        raise PermanentFailure(f"the recipient is not an email address: {exc}") from None
     sender = _address(mail_from, what="HANDOFF_MAIL_FROM")
     boundary = f"=_handoff_{hashlib.sha256(notification_id.encode()).hexdigest()[:24]}"
     headers = [
@@ -100,7 +106,10 @@ def _address(value: str, *, what: str) -> _Address:
     # A line break would smuggle in another header; a second address another recipient.
     name, address = parseaddr(value)
     local, at, domain = address.rpartition("@")
-    if "\r" in value or "\n" in value or not at or not local or not domain or "," in value.replace(name, "", 1):
+    # parseaddr skips what it cannot read: whatever is left over must be the display name.
+    whole = value.strip() in (address, f"<{address}>") or value.strip().endswith(f"<{address}>")
+    broken = "\r" in value or "\n" in value or "," in value.replace(name, "", 1)
+    if broken or not whole or not at or not local or not domain:
         raise PermanentFailure(f"{what} is not an email address")
     try:
         domain = domain.encode("idna").decode("ascii")

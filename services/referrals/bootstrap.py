@@ -14,6 +14,7 @@ from services.referrals.storage import outbox
 from shared import database, redis_client
 from shared.config import Settings
 from shared.outbox import Relay
+from shared.revocation import Revocations
 
 
 @dataclass
@@ -24,6 +25,8 @@ class Runtime:
     redis: Redis
     relay: Relay
     referrals: Referrals
+    # Revoked staff tokens and ended sign-ins, checked on every staff request (shared.revocation).
+    revocations: Revocations
     rules: rules_module.Rules = field(repr=False)
 
     async def close(self) -> None:
@@ -44,5 +47,12 @@ def build(settings: Settings, *, clock: Clock = system_clock, use: redis_client.
     relay = Relay(sessions=sessions, table=outbox, redis=redis, interval=settings.relay_interval_seconds)
     referrals = Referrals(sessions=sessions, rules=rules, settings=settings, on_commit=relay.nudge, clock=clock)
     return Runtime(
-        settings=settings, engine=engine, sessions=sessions, redis=redis, relay=relay, referrals=referrals, rules=rules
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        redis=redis,
+        relay=relay,
+        referrals=referrals,
+        revocations=Revocations.for_settings(redis, settings),
+        rules=rules,
     )

@@ -13,7 +13,6 @@ from typing import TypeVar
 from services.referrals import bootstrap, identity
 from shared.auth import Role, Staff
 from shared.config import Settings
-from shared.revocation import Revocations
 
 T = TypeVar("T")
 
@@ -50,6 +49,14 @@ def change_user(
             email=email,
             role=role,
             active=active,
-            revocations=Revocations.for_settings(runtime.redis, settings),
+            revocations=runtime.revocations,
         ),
+    )
+
+
+def sign_out_everywhere(settings: Settings, *, email: str) -> identity.StaffAccount:
+    """End every sign-in of an account, on both services (see :func:`identity.sign_out_everywhere`)."""
+    return run(
+        settings,
+        lambda runtime: identity.sign_out_everywhere(runtime.sessions, email=email, revocations=runtime.revocations),
     )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.referrals.rules import Rules
 from shared.config import Settings
+from shared.keys import Keyring
 
 Clock = Callable[[], datetime]
 
@@ -24,8 +25,9 @@ class Context:
     sessions: async_sessionmaker[AsyncSession]
     rules: Rules
     settings: Settings
-    # Signs partner links (see services.referrals.links).
-    signing_key: str
+    # Signs partner links with its newest key, and verifies them with any it keeps (see
+    # services.referrals.links and shared.keys).
+    signing_key: Keyring
     clock: Clock
     # Called after every commit that staged messages: the outbox relay sends them at once.
     on_commit: Callable[[], None]

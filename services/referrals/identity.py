@@ -18,15 +18,18 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from services.referrals.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
+from services.referrals.passwords import check_password
 from services.referrals.storage import staff_users
 from shared.auth import ROLES, Staff
+from shared.emails import InvalidEmail, normalised_email
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.revocation import Revocations
 
 # argon2-cffi's default parameters (RFC 9106's low-memory profile). The test suite swaps in a cheap
 # hasher here (tests/conftest.py); nothing else should.
 PASSWORD_HASHER = PasswordHasher()
-MIN_PASSWORD_LENGTH = 10
+__all__ = ["MIN_PASSWORD_LENGTH"]  # re-exported for the staff admin page
 
 
 @functools.cache
@@ -44,20 +47,20 @@ class BadCredentials(Exception):
     """Email unknown, account disabled or password wrong (deliberately not saying which)."""
 
 
-def _normalise(email: str) -> str:
-    email = email.strip().lower()
-    if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
-        raise InvalidInput(f"{email!r} is not an email address", field="email")
-    return email
+def staff_email(email: str) -> str:
+    """A staff account's email as stored and looked up: valid (:mod:`shared.emails`), lower case."""
+    try:
+        return normalised_email(email.strip()).lower()
+    except InvalidEmail as exc:
+        raise InvalidInput(f"{email.strip()!r} is not an email address: {exc}", field="email") from None
 
 
 async def add_user(sessions: async_sessionmaker, *, email: str, role: str, password: str) -> Staff:
     """Create a staff account. Argon2 hashing runs off the event loop (it is deliberately slow)."""
-    email = _normalise(email)
+    email = staff_email(email)
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    check_password(password, role=role, email=email)
     password_hash = await anyio.to_thread.run_sync(PASSWORD_HASHER.hash, password)
     staff = Staff(id=str(uuid.uuid4()), email=email, role=role)
     try:
@@ -141,13 +144,15 @@ class NotRevoked(Exception):
     """A change was saved, but Redis did not answer, so the directory still accepts the tokens
     the account held before it. Making the same change again records the revocation."""
 
-    def __init__(self, account: StaffAccount, *, valid_until: datetime, cause: Exception) -> None:
+    def __init__(
+        self, account: StaffAccount, *, valid_until: datetime, cause: Exception, where: str = "in the directory"
+    ) -> None:
         self.account = account
         self.valid_until = valid_until
         super().__init__(
-            f"{account.email}'s sign-ins from before this change keep working in the directory until "
+            f"{account.email}'s sign-ins from before this change keep working {where} until "
             f"{valid_until:%Y-%m-%d %H:%M} UTC at the latest: Redis did not answer ({type(cause).__name__}), "
-            "so the directory could not be told"
+            "so they could not be ended"
         )
 
 
@@ -165,7 +170,7 @@ async def change_user(
     Every change but enabling an account with its role unchanged then revokes the account's
     tokens for the directory: disabling (again), or saving a role (even the same one, which is
     how to retry after :class:`NotRevoked`, raised once the change is saved)."""
-    email = _normalise(email)
+    email = staff_email(email)
     if role is not None and role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     async with sessions.begin() as session:
@@ -196,4 +201,19 @@ async def change_user(
             await revocations.revoke(row.id, now=now)
         except (RedisError, OSError) as exc:
             raise NotRevoked(account, valid_until=now + revocations.token_ttl, cause=exc) from exc
+    return account
+
+
+async def sign_out_everywhere(sessions: async_sessionmaker, *, email: str, revocations: Revocations) -> StaffAccount:
+    """End every sign-in of an account on both services (every token it holds now); it may sign
+    in again at once. :class:`NotRevoked` when Redis did not answer."""
+    email = staff_email(email)
+    account = next((a for a in await list_users(sessions) if a.email == email), None)
+    if account is None:
+        raise NotFound(f"no staff account for {email}", field="email")
+    now = datetime.now(UTC)
+    try:
+        await revocations.revoke(account.id, now=now)
+    except (RedisError, OSError) as exc:
+        raise NotRevoked(account, valid_until=now + revocations.token_ttl, cause=exc, where="on both services") from exc
     return account

@@ -1,9 +1,11 @@
-"""Messages from the other services, each applied once: a partner's changed directory entry
-(the newest version is kept; a partner who stops being active loses the offers waiting for
-their answer to the next partner), and the notifier's delivery reports, noted on the referral's
-timeline."""
+"""Messages from the other services, each applied once: partners' changed directory entries, a
+batch per transaction (the newest version of each is kept; a partner who stops being active
+loses the offers waiting for their answer to the next partner), and the notifier's delivery
+reports, noted on the referral's timeline."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,16 +15,23 @@ from services.referrals.storage import email_store, offer_store, partner_store, 
 from shared.messages import EmailDelivery, PartnerChanged, PartnerSnapshot
 
 
-async def apply_partner_changed(ctx: Context, *, message: PartnerChanged) -> bool:
-    """Keep the newest snapshot of a partner; older or repeated versions change nothing.
-    A partner that stops being active loses its open offers to the next partner."""
+async def apply_partner_changes(ctx: Context, *, changes: Sequence[PartnerChanged]) -> int:
+    """Keep the newest snapshot of each partner, all in one transaction; older or repeated
+    versions change nothing. A partner that stops being active loses its open offers to the next
+    partner. How many snapshots were stored."""
     async with ctx.sessions.begin() as session:
-        if not await partner_store.keep_newer(session, message):
-            return False
-        if message.partner.status != "active":
-            await _reoffer_away_from(ctx, session, message.partner)
-    ctx.on_commit()
-    return True
+        stored = await partner_store.keep_newer(session, changes)
+        for snapshot in stored:
+            if snapshot.status != "active":
+                await _reoffer_away_from(ctx, session, snapshot)
+    if stored:
+        ctx.on_commit()
+    return len(stored)
+
+
+async def apply_partner_changed(ctx: Context, *, message: PartnerChanged) -> bool:
+    """:func:`apply_partner_changes` for one change: whether it was stored."""
+    return await apply_partner_changes(ctx, changes=[message]) == 1
 
 
 async def _reoffer_away_from(ctx: Context, session: AsyncSession, partner: PartnerSnapshot) -> None:

@@ -13,7 +13,7 @@ from rq.exceptions import DuplicateJobError
 
 from services.referrals import bootstrap
 from shared import codec, ops_metrics, queues
-from shared.messages import EmailDelivery, PartnerChanged
+from shared.messages import EmailDelivery, PartnerChanged, PartnersChanged
 from shared.worker import RuntimeHolder, give_up
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ async def _apply(current: bootstrap.Runtime, message: object) -> None:
         case PartnerChanged():
             applied = await current.referrals.apply_partner_changed(message)
             log.info("partner %s v%d %s", message.partner.id, message.version, "applied" if applied else "ignored")
+        case PartnersChanged():
+            stored = await current.referrals.apply_partner_changes(message.changes)
+            log.info("%d partner changes: %d applied", len(message.changes), stored)
         case EmailDelivery():
             await current.referrals.record_delivery(message)
         case _:

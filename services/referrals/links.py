@@ -6,16 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared import auth
+from shared.keys import Keyring
 
 AUDIENCE = "handoff:respond"
 
 
-def issue(*, key: str, offer_id: str, expires_at: datetime, purpose: str = "answer", nonce: str = "") -> str:
+def issue(*, key: str | Keyring, offer_id: str, expires_at: datetime, purpose: str = "answer", nonce: str = "") -> str:
     claims = {"oid": offer_id, "p": purpose, **({"n": nonce} if nonce else {})}
     return auth.sign(claims, key=key, audience=AUDIENCE, expires_at=expires_at)
 
 
-def read(token: str, *, key: str, purpose: str = "answer") -> str:
+def read(token: str, *, key: str | Keyring, purpose: str = "answer") -> str:
     """The offer id the token names; :class:`shared.auth.InvalidToken` when it is tampered,
     expired, or made for another purpose."""
     claims = auth.verify(token, key=key, audience=AUDIENCE)
@@ -24,7 +25,7 @@ def read(token: str, *, key: str, purpose: str = "answer") -> str:
     return claims["oid"]
 
 
-def read_report(token: str, *, key: str) -> tuple[str, str]:
+def read_report(token: str, *, key: str | Keyring) -> tuple[str, str]:
     """The offer id and nonce of an outcome-report link. Single use comes from the nonce: the
     offer keeps only the newest link's, and clears it when a report is made."""
     claims = auth.verify(token, key=key, audience=AUDIENCE)

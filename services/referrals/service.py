@@ -58,7 +58,7 @@ class Referrals:
             sessions=sessions,
             rules=rules,
             settings=settings,
-            signing_key=settings.signing_key(),
+            signing_key=settings.keyring(),
             clock=clock,
             on_commit=on_commit,
         )
@@ -150,6 +150,9 @@ class Referrals:
 
     async def apply_partner_changed(self, message: PartnerChanged) -> bool:
         return await inbox.apply_partner_changed(self._ctx, message=message)
+
+    async def apply_partner_changes(self, changes: builtins.list[PartnerChanged]) -> int:
+        return await inbox.apply_partner_changes(self._ctx, changes=changes)
 
     async def record_delivery(self, message: EmailDelivery) -> bool:
         return await inbox.record_delivery(self._ctx, message=message)

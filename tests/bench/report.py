@@ -2,7 +2,7 @@
 written as ``bench-report/report.md`` and ``report.json`` with the machine they ran on (not a
 test: pytest does not collect it). ``make bench`` runs it.
 
-    .venv/bin/python -m tests.bench.report [--quick] [--only directory referrals notifier fuzz]
+    .venv/bin/python -m tests.bench.report [--quick] [--only directory referrals notifier replica fuzz]
                                            [--fuzz-examples 200] [--referrals-db-url URL] [--out DIR]
 
 Each benchmark runs in turn with its own defaults (``--quick``: the smallest sizes and durations
@@ -30,7 +30,7 @@ from pathlib import Path
 import msgspec
 import psutil
 
-from tests.bench import bench_directory, bench_notifier, bench_referrals
+from tests.bench import bench_directory, bench_notifier, bench_referrals, bench_replica
 from tests.bench.figures import Figure, markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +46,7 @@ BENCHMARKS = {
         ["--partners", "20", "--creates", "30", "--concurrency", "2", "--rate", "5", "--seconds", "4"],
     ),
     "notifier": (bench_notifier, ["--emails", "100", "--latency-seconds", "2"]),
+    "replica": (bench_replica, ["--rows", "1000"]),
 }
 LIBRARIES = [
     "litestar",

@@ -114,7 +114,9 @@ def as_csv(*records: dict[str, str]) -> str:
 
 
 A = partner_fields("Alpha")
-B = partner_fields("Bravo") | {"email": '"><svg/onload=alert(6)>@xss.example'}
+# Email syntax refuses " < > (issue 16, item 8): the payload closes a single-quoted attribute
+# with the characters a mailbox name may hold.
+B = partner_fields("Bravo") | {"email": "'/autofocus/onfocus=alert`6`/'@xss.example"}
 C = partner_fields("Charlie")
 D = partner_fields("Delta")
 

@@ -48,6 +48,7 @@ def settings(tmp_path: Path, databases: Databases, redis_url: str) -> Settings:
         data_dir=str(tmp_path),
         redis_url=redis_url,
         secret_key="test-secret-key-for-referrals-0123456789",
+        metrics_token="referrals-test-metrics-token",
     )
     url = databases.copy_of(
         "referrals-seeded", build=lambda template: seed(msgspec.structs.replace(settings, referrals_db_url=template))

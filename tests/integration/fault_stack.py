@@ -103,6 +103,10 @@ class Process:
         processes.stop(self.process, timeout=20)
 
 
+# How often the stream sends a refused (503) request again before it counts it refused.
+RETRIES_AFTER_503 = 60
+
+
 @dataclass
 class Attempt:
     """One ``POST /api/v1/referrals`` of the stream and what it answered."""
@@ -124,10 +128,14 @@ class Attempt:
 class Stream:
     """Posts ``count`` referrals, each with its own Idempotency-Key, one partner after another,
     through ``lanes`` clients at once (therapists at work), each posting every ``interval``
-    seconds; keeps every answer. Runs beside the fault."""
+    seconds; keeps every answer. Runs beside the fault. With ``retry_503``, a request refused
+    with 503 is sent again (same Idempotency-Key) after its Retry-After, as a client would."""
 
-    def __init__(self, stack: Stack, drill: str, *, count: int, interval: float, lanes: int = 1) -> None:
+    def __init__(
+        self, stack: Stack, drill: str, *, count: int, interval: float, lanes: int = 1, retry_503: bool = False
+    ) -> None:
         self.stack, self.drill, self.count, self.interval = stack, drill, count, interval
+        self.retry_503 = retry_503
         self.attempts: list[Attempt] = []
         self.began = 0.0
         self._lanes = [
@@ -154,7 +162,16 @@ class Stream:
                     "reasons": ["rehab_exercise_needed"],
                     "partner_ids": [self.stack.partner_ids[i % len(self.stack.partner_ids)]],
                 }
-                self.attempts.append(self.stack.post_referral(client, Attempt(key=str(uuid.uuid4()), body=body)))
+                attempt = self.stack.post_referral(client, Attempt(key=str(uuid.uuid4()), body=body))
+                self.attempts.append(attempt)
+                # A 503 (sign-ins cannot be checked while Redis is away) asks for the same request
+                # again after Retry-After, as a therapist's client would: same Idempotency-Key.
+                for _ in range(RETRIES_AFTER_503 if self.retry_503 else 0):
+                    if attempt.status != 503:
+                        break
+                    time.sleep(min(float(attempt.retry_after or 1), 1.0))
+                    attempt = self.stack.post_referral(client, Attempt(key=attempt.key, body=body))
+                    self.attempts.append(attempt)
                 time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
     def wait_for_progress(self, done: int, *, limit: float = 60) -> None:

@@ -31,6 +31,7 @@ from shared.messages import Address, PartnerChanged, PartnerSnapshot
 PASSWORD = "observability 2026"
 CONSENT = {"given": True, "method": "verbal", "scope": ["clinical"]}
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "alerts.yml"
+METRICS_TOKEN = "prometheus-scrape-token-0123456789"
 TOKEN = "tok3n-that-must-never-be-logged.abcdefghijklmnopqrstuvwxyz"
 
 
@@ -43,6 +44,7 @@ def settings(tmp_path: Path, redis_url: str, mail_catcher: MailCatcher):
         smtp_port=mail_catcher.port,
         secret_key="observability-key-" + "k" * 40,
         relay_interval_seconds=3600,  # the test flushes the outbox itself
+        metrics_token=METRICS_TOKEN,
     )
     database.upgrade(migrations=MIGRATIONS, url=settings.db_url("referrals"))
 
@@ -143,7 +145,8 @@ def test_logs_and_spans_name_routes_never_tokens(settings, trace_spans, caplog: 
 
 def test_metrics_show_the_backlog_the_queues_and_the_emails(settings) -> None:
     def scrape(client: TestClient) -> dict[tuple[str, tuple], float]:
-        answer = client.get("/metrics")
+        assert client.get("/metrics").status_code == 403, "for the monitoring system only"
+        answer = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
         assert answer.status_code == 200
         return {
             (sample.name, tuple(sorted(sample.labels.items()))): sample.value

@@ -5,16 +5,23 @@ outage letting everyone through."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 import redis.asyncio
 from litestar.testing import TestClient
 from redis import Redis
 
+from services.dev.ports import free_port
 from services.directory.storage import MIGRATIONS as DIRECTORY_MIGRATIONS
 from services.directory.web.app import create_app as directory_app
 from services.referrals.web.app import create_app as referrals_app
@@ -160,6 +167,67 @@ def test_a_malformed_sign_in_body_is_still_a_400(limited: Settings) -> None:
         assert bad.status_code == 400
 
 
+# --- behind a proxy: real processes, as uvicorn reads X-Forwarded-For (issue 16, item 5) ------------
+
+
+@contextlib.contextmanager
+def referrals_process(settings: Settings, **env: str) -> Iterator[str]:
+    """``handoff serve referrals`` on a free port with ``settings`` (and ``env``); its base URL."""
+    port = free_port()
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")},
+        "HANDOFF_REFERRALS_DB_URL": settings.referrals_db_url,
+        "HANDOFF_REDIS_URL": settings.redis_url,
+        "HANDOFF_SECRET_KEY": settings.secret_key,
+        "HANDOFF_DATA_DIR": settings.data_dir,
+        "HANDOFF_REFERRALS_PORT": str(port),
+        **env,
+    }
+    handoff = str(Path(sys.executable).with_name("handoff"))
+    process = subprocess.Popen([handoff, "serve", "referrals"], env=environ, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "handoff serve referrals never answered /health"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def wrong_sign_ins(url: str, forwarded_for: list[str]) -> list[int]:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        return [
+            client.post(
+                "/api/v1/auth/token",
+                json={"email": "tess@clinic.example", "password": "wrong password"},
+                headers={"X-Forwarded-For": address},
+            ).status_code
+            for address in forwarded_for
+        ]
+
+
+def test_a_forged_x_forwarded_for_buys_no_fresh_bucket(settings: Settings) -> None:
+    """70 sign-ins, each claiming another address, once got 70 x 401 and no 429."""
+    with referrals_process(settings) as url:
+        answers = wrong_sign_ins(url, [f"203.0.113.{n}" for n in range(1, 71)])
+    assert answers[:10] == [401] * 10 and set(answers[10:]) == {429}
+
+
+def test_behind_a_trusted_proxy_each_client_keeps_its_own_bucket(settings: Settings) -> None:
+    with referrals_process(settings, HANDOFF_TRUSTED_PROXIES="127.0.0.1/32, ::1") as url:
+        one = wrong_sign_ins(url, ["198.51.100.7"] * 12)
+        other = wrong_sign_ins(url, ["198.51.100.8"])
+    assert one == [401] * 10 + [429] * 2 and other == [401]
+
+
 # --- public search ----------------------------------------------------------------------------------
 
 
@@ -189,11 +257,35 @@ def test_anonymous_searches_share_one_limit(directory: Settings) -> None:
         assert refused.json()["status_code"] == 429 and set(refused.json()) == {"status_code", "detail", "extra"}
         page = client.get("/partners-in-health", params={"q": "massage"})
         assert page.status_code == 429 and page.headers["retry-after"] and "<h1>Too many requests</h1>" in page.text
-        # The plain page and a partner's page are cached: served, never counted.
+        # The plain page is cached: served, never counted. A partner page that does not exist is
+        # counted (issue 16, item 11), so it is refused too.
         assert client.get("/partners-in-health").status_code == 200
-        assert client.get("/partners-in-health/nobody").status_code == 404
+        assert client.get("/partners-in-health/nobody").status_code == 429
         # Everything else on the service is not counted.
         assert client.get("/api/v1/categories").status_code == 200 and client.get("/health").status_code == 200
+
+
+def test_made_up_partner_pages_are_counted_and_never_cached(directory: Settings) -> None:
+    """Issue 16, item 11: random slugs were each a cache entry and a query, never rate-limited,
+    and pushed real pages out of the cache."""
+    with TestClient(directory_app(directory)) as client:
+        admin = bearer("admin")
+        partner = client.post(
+            "/api/v1/partners",
+            json={"name": "Bay Physio", "category": "physical_therapy", "email": "bay@physio.example"},
+            headers=admin,
+        ).json()
+        real = f"/partners-in-health/{partner['slug']}"
+        cache = client.app.state.page_cache
+        for _ in range(6):  # cached after the first: served, never counted
+            assert client.get(real).status_code == 200
+        assert [client.get(f"/partners-in-health/made-up-{n}").status_code for n in range(5)] == [404] * 4 + [429]
+        assert len(cache) == 1  # only the real page
+        assert client.get(real).status_code == 200
+        # Staff looking up a partner that is gone are not held back.
+        client.cookies.set(STAFF_COOKIE, admin["Authorization"].split()[1])
+        assert {client.get(f"/partners-in-health/gone-{n}").status_code for n in range(6)} == {404}
+        assert len(cache) == 1
 
 
 def test_staff_are_never_limited_on_search(directory: Settings) -> None:

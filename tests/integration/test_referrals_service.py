@@ -317,8 +317,10 @@ def test_ready_reports_redis_down_and_recovers_without_restart(tmp_path: Path, d
 
 def test_operational_endpoints(client: TestClient) -> None:
     client.get("/health")  # Counted requests exist even when this test runs alone.
-    assert client.get("/metrics").status_code == 200
-    assert "handoff_requests_total" in client.get("/metrics").text
+    monitoring = {"Authorization": "Bearer referrals-test-metrics-token"}
+    assert client.get("/metrics").status_code == 403  # the test client's address is no IP
+    assert client.get("/metrics", headers=monitoring).status_code == 200
+    assert "handoff_requests_total" in client.get("/metrics", headers=monitoring).text
     schema = client.get("/schema/openapi.json").json()
     assert {"/api/v1/referrals", "/api/v1/auth/token", "/api/v1/scope/reasons"} <= set(schema["paths"])
     assert "/respond/{token}" not in schema["paths"]

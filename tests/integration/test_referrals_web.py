@@ -5,6 +5,7 @@ history."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
@@ -145,6 +146,25 @@ def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings
     assert "tess@clinic.example" in page.text and "requested" in page.text
 
 
+def test_a_form_far_larger_than_any_referral_is_refused_before_it_is_read(client: TestClient, settings) -> None:
+    """Issue 16, item 2: 40,000 partner ids (a 750 KB form) once froze the whole service."""
+    log_in(client)
+    send = {
+        "client_name": "Zed",
+        "reasons": "calf_swelling_one_side",
+        "consent_given": "yes",
+        "consent_method": "verbal",
+        "consent_scope": "clinical",
+        "idempotency_key": "oversized-1",
+        "partner_ids": [f"{n:018d}" for n in range(40_000)],
+        "_csrf_token": form_token(client),
+    }
+    refused = client.post("/referrals/new/send", data=send, follow_redirects=False)
+    assert refused.status_code == 413, refused.status_code
+    assert count(settings, referrals) == 0
+    assert client.get("/health").status_code == 200
+
+
 def test_flow_without_consent_explains_and_sends_nothing(client: TestClient, settings) -> None:
     log_in(client)
     data = {
@@ -263,7 +283,10 @@ def test_admin_manages_staff_and_a_disabled_account_loses_access_at_once(client:
         "/admin/staff/change", data={"email": "tess@clinic.example", "role": "admin", "_csrf_token": token}
     )
     assert "tess@clinic.example is active, admin" in promoted.text
-    assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 200
+    # Disabling signed the account out: its token from before stays void (issue 16, item 4),
+    # and a new sign-in works at once.
+    assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 401
+    assert client.get("/api/v1/referrals", headers=login(client)).status_code == 200
 
     client.post("/admin/staff/change", data={"email": "tess@clinic.example", "action": "disable", "_csrf_token": token})
     last = client.post(
@@ -430,6 +453,49 @@ def test_referral_without_partners_uses_the_clients_zip(client: TestClient, sett
     referral = new_referral(client, login(client), reasons=["rehab_exercise_needed"], partner_ids=None)
     # Bay Physio (pt1) has no coordinates, so its ZIP's centre (33701 itself) stands in.
     assert [o["partner_id"] for o in referral["offers"]] == ["pt1", "near", "far"]
+
+
+def test_weak_passwords_and_malformed_staff_emails_are_refused_saying_what_to_do(client: TestClient) -> None:
+    """Issue 16, item 8: 1111111111 was accepted for an admin, emails with CR/LF or <script> saved."""
+    log_in(client, "ada@clinic.example")
+
+    def add(email: str, role: str, password: str) -> object:
+        token = csrf(client.get("/admin/staff").text)
+        form = {"email": email, "role": role, "password": password, "_csrf_token": token}
+        return client.post("/admin/staff", data=form)
+
+    for role, password in (("admin", "1111111111"), ("admin", "clinic2026!"), ("therapist", "password123")):
+        weak = add(f"weak-{role}@clinic.example", role, password)
+        assert weak.status_code == 422, (role, password)
+        assert "easy to guess" in weak.text and "unrelated words" in weak.text
+    # What passes for a therapist is not enough for an admin.
+    middling = "Bodywork#2026"
+    assert add("middling@clinic.example", "admin", middling).status_code == 422
+    assert add("middling@clinic.example", "therapist", middling).status_code == 200
+    for email in (
+        "ann\r\nBcc: x@evil.example",
+        "tab\there@clinic.example",
+        "<script>x@clinic.example",
+        "a,b@clinic.example",
+    ):
+        assert add(email, "therapist", PASSWORD).status_code == 422, email
+    page = client.get("/admin/staff").text
+    assert "weak-" not in page and "<script>x" not in page and "<td>tab" not in page
+    assert "middling@clinic.example" in page
+
+
+def test_the_cli_applies_the_same_password_check(
+    settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from services import cli
+
+    for name in ("referrals_db_url", "data_dir", "redis_url"):
+        monkeypatch.setenv(f"HANDOFF_{name.upper()}", str(getattr(settings, name)))
+    monkeypatch.setattr("sys.stdin", io.StringIO("1111111111\n"))
+    assert cli.main(["user", "add", "--email", "weak@clinic.example", "--role", "admin"]) == 1
+    assert "easy to guess" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{PASSWORD}\n"))
+    assert cli.main(["user", "add", "--email", "strong@clinic.example", "--role", "admin"]) == 0
 
 
 # ------------------------------------------------------------------ the CLI equivalents

@@ -1,19 +1,20 @@
 """Staff disabled, or moved from admin to therapist, in the referrals service (admin page or
 ``handoff user``) lose the directory on the very next request: the tokens they already hold get
 401 on its API and a redirect to the login on its admin pages, while a login after the change
-works at once. Both apps over HTTP on a real Redis and real databases; Redis unreachable while
-disabling and while checking."""
+works at once. Logging out ends that sign-in, and "sign out everywhere" every sign-in of the
+account, on both services. Both apps over HTTP on a real Redis and real databases; Redis
+unreachable while disabling and while checking (staff requests then fail closed)."""
 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
 import msgspec
 import pytest
+from litestar.middleware.csrf import generate_csrf_token
 from litestar.testing import TestClient
 from redis import Redis
 
@@ -161,25 +162,33 @@ def test_an_admin_made_therapist_on_the_admin_page_loses_directory_admin_at_once
     assert directory_answers(directory, page_token(client, DORA)) == (403, 403)
 
 
-def test_redis_away_while_disabling_saves_the_disable_and_tells_the_admin_what_still_works(
+def test_redis_away_the_staff_page_changes_nothing_and_the_cli_still_disables(
     client: TestClient,
     directory: TestClient,
     settings: Settings,
     closed_redis_url: str,
+    cli_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
+    """Staff routes fail closed while sign-ins cannot be checked (issue 16, item 3); the command
+    line, which needs no sign-in, still disables, saying what keeps working."""
     held = api_token(client, DORA)
     with TestClient(referrals_app(msgspec.structs.replace(settings, redis_url=closed_redis_url))) as offline:
-        answer = change(offline, email=DORA, role="admin", action="disable")
-    text = html.unescape(answer.text)
-    assert answer.status_code == 200
-    assert f"Saved: {DORA} is disabled, admin." in text
-    assert f"{DORA}'s sign-ins from before this change keep working in the directory until" in text
-    assert "Redis did not answer" in text and "Save this account's role again once Redis is back" in text
-    assert client.post("/api/v1/auth/token", json={"email": DORA, "password": PASSWORD}).status_code == 401
-    assert directory_answers(directory, held) == (200, 200)  # as the admin was told
+        offline.cookies.set(STAFF_COOKIE, page_token(client, ADA))
+        form_token = generate_csrf_token(secret=settings.signing_key())
+        offline.cookies.set("csrftoken", form_token)
+        answer = offline.post(
+            "/admin/staff/change", data={"email": DORA, "action": "disable", "_csrf_token": form_token}
+        )
+    assert answer.status_code == 503 and "Please try again in a few seconds" in answer.text
+    assert directory_answers(directory, held) == (200, 200)  # nothing changed
 
-    again = change(client, email=DORA, role="admin")  # saved again, Redis answering
-    assert again.status_code == 200 and f"{DORA} is disabled, admin" in again.text
+    cli_env.setenv("HANDOFF_REDIS_URL", closed_redis_url)
+    assert cli.main(["user", "disable", "--email", DORA]) == 1
+    assert "keep working in the directory until" in capsys.readouterr().err
+    assert client.post("/api/v1/auth/token", json={"email": DORA, "password": PASSWORD}).status_code == 401
+    cli_env.setenv("HANDOFF_REDIS_URL", settings.redis_url)
+    assert cli.main(["user", "disable", "--email", DORA]) == 0
     assert_refused(directory, settings, held)
 
 
@@ -231,15 +240,111 @@ def test_redis_away_the_cli_disables_and_fails_saying_what_still_works(
 # --- Redis away while the directory checks -------------------------------------------------------
 
 
-def test_redis_away_the_directory_accepts_valid_tokens_with_one_warning(
+def test_redis_away_the_directory_refuses_staff_and_still_serves_the_public(
     settings: Settings,
     dora: Staff,
     closed_redis_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Issue 16, item 3: with Redis down, a disabled admin's token exported every partner's
+    referral address and created a partner. Now every staff request fails closed (503 naming
+    redis) while public reads go on, showing only what the public sees."""
     caplog.set_level(logging.WARNING, logger="shared.revocation")
     token = issue_staff_token(key=settings.signing_key(), staff=dora, ttl=timedelta(hours=1))
+    bearer = {"Authorization": f"Bearer {token}"}
+    partner = {"name": "Bay Physio", "category": "physical_therapy", "email": "bay@physio.example"}
     with TestClient(directory_app(msgspec.structs.replace(settings, redis_url=closed_redis_url))) as away:
-        assert [directory_answers(away, token) for _ in range(3)] == [(200, 200)] * 3
+        for answer in (
+            away.get("/api/v1/partners/export", headers=bearer),
+            away.post("/api/v1/partners", json=partner, headers=bearer),
+            away.patch("/api/v1/partners/some-id", json={"version": 1, "email": "x@evil.example"}, headers=bearer),
+        ):
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["extra"] == {"unavailable": "redis"} and answer.headers["retry-after"]
+        away.cookies.set(STAFF_COOKIE, token)
+        for path in ("/admin/partners", "/admin/partners/export.csv"):
+            page = away.get(path, follow_redirects=False)
+            assert page.status_code == 503 and "Please try again in a few seconds" in page.text, path
+        away.cookies.clear()
+        public = away.get("/api/v1/partners", headers=bearer)
+        assert public.status_code == 200 and all("email" not in p for p in public.json()["items"])
+        assert away.get("/partners-in-health").status_code == 200
+    with TestClient(directory_app(settings)) as back:
+        assert back.get("/api/v1/partners", headers=bearer).json()["items"] == []  # nothing was created
     warnings = [r.getMessage() for r in caplog.records if r.name == "shared.revocation"]
-    assert len(warnings) == 1 and "revoked staff tokens not refused" in warnings[0]
+    assert warnings and all("staff tokens refused" in w for w in warnings)
+
+
+# --- logging out and signing out everywhere (issue 16, item 4) -------------------------------------
+
+
+def log_out(referrals: TestClient, settings: Settings, cookie: str, **form: str) -> object:
+    """The logout button, pressed with ``cookie``."""
+    referrals.cookies.clear()
+    referrals.cookies.set(STAFF_COOKIE, cookie)
+    answer = referrals.post(
+        "/logout", data=form, headers={"Origin": settings.public_url("referrals")}, follow_redirects=False
+    )
+    referrals.cookies.clear()
+    return answer
+
+
+def referrals_answers(referrals: TestClient, token: str) -> tuple[int, int]:
+    """What the referrals service answers ``token``: its staff API (bearer) and home page (cookie)."""
+    api = referrals.get("/api/v1/referrals", headers={"Authorization": f"Bearer {token}"}).status_code
+    referrals.cookies.set(STAFF_COOKIE, token)
+    home = referrals.get("/", follow_redirects=False).status_code
+    referrals.cookies.clear()
+    return api, home
+
+
+def test_a_cookie_kept_from_before_logout_opens_nothing_on_either_service(
+    client: TestClient,
+    directory: TestClient,
+    settings: Settings,
+) -> None:
+    kept = page_token(client, DORA)
+    elsewhere = api_token(client, DORA)  # another sign-in of the same account
+    assert referrals_answers(client, kept) == (200, 200) and directory_answers(directory, kept) == (200, 200)
+
+    done = log_out(client, settings, kept)
+    assert done.status_code == 303 and done.headers["location"] == "/login"
+    assert referrals_answers(client, kept) == (401, 303)
+    assert_refused(directory, settings, kept)
+    # Only that sign-in ended.
+    assert referrals_answers(client, elsewhere) == (200, 200) and directory_answers(directory, elsewhere) == (200, 200)
+
+
+def test_sign_out_everywhere_from_the_logout_page_the_staff_page_and_the_cli(
+    client: TestClient,
+    directory: TestClient,
+    settings: Settings,
+    cli_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    def sign_ins() -> list[str]:
+        return [page_token(client, DORA), api_token(client, DORA)]
+
+    def all_refused(tokens: list[str]) -> None:
+        for token in tokens:
+            assert referrals_answers(client, token) == (401, 303)
+            assert_refused(directory, settings, token)
+
+    # The account itself, on its logout page.
+    held = sign_ins()
+    assert log_out(client, settings, held[0], everywhere="yes").status_code == 303
+    all_refused(held)
+    # An admin, on the staff page.
+    held = sign_ins()
+    assert referrals_answers(client, held[1]) == (200, 200)
+    signed_out = change(client, email=DORA, role="admin", action="signout")
+    assert signed_out.status_code == 200 and f"Signed out everywhere: {DORA}" in signed_out.text
+    all_refused(held)
+    # An admin, with the command line.
+    held = sign_ins()
+    assert cli.main(["user", "signout", "--email", DORA]) == 0
+    assert f"{DORA} is signed out everywhere" in capsys.readouterr().out
+    all_refused(held)
+    # Signing in again works at once, and the account was not otherwise changed.
+    assert referrals_answers(client, api_token(client, DORA)) == (200, 200)
+    assert directory_answers(directory, page_token(client, DORA)) == (200, 200)

@@ -19,9 +19,10 @@ from services.directory.storage import outbox, partners
 from shared import codec, database, queues
 from shared.auth import Staff, issue_staff_token
 from shared.config import Settings, load_settings
-from shared.messages import PartnerChanged
+from shared.messages import PartnerChanged, PartnersChanged
 
 SECRET = "directory-test-secret-of-at-least-32-bytes"
+METRICS_TOKEN = "directory-test-metrics-token"
 
 PARTNER = {
     "name": "Bay Physical Therapy",
@@ -44,6 +45,7 @@ def make_settings(tmp_path: Path, *, db_url: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         secret_key=SECRET,
         relay_interval_seconds=0.05,
+        metrics_token=METRICS_TOKEN,
     )
 
 
@@ -87,19 +89,22 @@ def count_rows(db_url: str) -> tuple[int, int]:
 
 
 def published(redis_url: str, *, expected: int, timeout: float = 10.0) -> list[PartnerChanged]:
-    """The PartnerChanged jobs on the real "referrals" queue, once ``expected`` have arrived."""
+    """The partner changes on the real "referrals" queue, once ``expected`` have arrived: each
+    PartnerChanged job, and each change of a PartnersChanged job (an import's, a republish's)."""
     connection = Redis.from_url(redis_url)
     queue = queues.rq_queue(queues.REFERRALS, connection)
     deadline = time.monotonic() + timeout
-    while len(queue.job_ids) < expected and time.monotonic() < deadline:
+    while True:
+        messages = []
+        for job_id in queue.job_ids:
+            job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+            assert job.func_name == queues.ROUTES[queues.REFERRALS].handler
+            message = codec.decode(job.args[0])
+            assert isinstance(message, PartnerChanged | PartnersChanged)
+            messages += message.changes if isinstance(message, PartnersChanged) else [message]
+        if len(messages) >= expected or time.monotonic() > deadline:
+            break
         time.sleep(0.02)
-    messages = []
-    for job_id in queue.job_ids:
-        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-        assert job.func_name == queues.ROUTES[queues.REFERRALS].handler
-        message = codec.decode(job.args[0])
-        assert isinstance(message, PartnerChanged)
-        messages.append(message)
     connection.close()
     assert len(messages) == expected, messages
     return messages

@@ -102,6 +102,7 @@ def test_bad_secret_files_and_pools_name_the_variable(environ: dict, named: str)
 def test_file_variables_are_the_secrets() -> None:
     assert file_variables() == [
         "HANDOFF_SECRET_KEY_FILE",
+        "HANDOFF_SECRET_KEYS_FILE",
         "HANDOFF_SMTP_PASSWORD_FILE",
         "HANDOFF_DIRECTORY_DB_PASSWORD_FILE",
         "HANDOFF_REFERRALS_DB_PASSWORD_FILE",

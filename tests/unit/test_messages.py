@@ -17,6 +17,7 @@ from shared.messages import (
     Location,
     Message,
     PartnerChanged,
+    PartnersChanged,
     PartnerSnapshot,
     SendEmail,
 )
@@ -37,6 +38,7 @@ SNAPSHOT = PartnerSnapshot(
 )
 EXAMPLES: list[Message] = [
     PartnerChanged(partner=SNAPSHOT, version=3, changed_at=NOW),
+    PartnersChanged(changes=[PartnerChanged(partner=SNAPSHOT, version=v, changed_at=NOW) for v in (4, 5)]),
     SendEmail(
         notification_id="n1",
         kind="offer",
@@ -61,7 +63,7 @@ def test_round_trip(message: Message) -> None:
 
 def test_messages_are_tagged() -> None:
     tags = [msgspec.json.decode(codec.encode(m))["type"] for m in EXAMPLES]
-    assert tags == ["partner_changed", "send_email", "email_delivery"]
+    assert tags == ["partner_changed", "partners_changed", "send_email", "email_delivery"]
 
 
 # A future version of a message: one new field, with a default, as the evolution rules require.
@@ -82,6 +84,18 @@ def test_old_reader_reads_new_message() -> None:
     read = codec.decode(msgspec.json.encode(newer))
     assert isinstance(read, PartnerChanged)
     assert read.partner == SNAPSHOT and read.version == 4
+
+
+class PartnersChangedV2(msgspec.Struct, kw_only=True, frozen=True, tag="partners_changed"):
+    changes: list[PartnerChangedV2]
+    reason: str = ""
+
+
+def test_old_reader_reads_a_new_batch_of_changes() -> None:
+    snapshot = PartnerSnapshotV2(**msgspec.structs.asdict(SNAPSHOT), pronouns="she/her")
+    newer = PartnersChangedV2(changes=[PartnerChangedV2(partner=snapshot, version=4, changed_at=NOW)], reason="import")
+    read = codec.decode(msgspec.json.encode(newer))
+    assert read == PartnersChanged(changes=[PartnerChanged(partner=SNAPSHOT, version=4, changed_at=NOW)])
 
 
 def test_new_reader_reads_old_message() -> None:

@@ -73,7 +73,7 @@ class AdminController(Controller):
     async def import_form(self, request: Request) -> Template:
         return _page(request, "admin/import.html", {"columns": COLUMNS, "report": None, "problem": None})
 
-    @post("/import")
+    @post("/import", request_max_body_size=csv_io.MAX_FILE_BYTES)
     async def import_file(self, request: Request, directory: NamedDependency[PartnerService]) -> Template:
         form = await request.form()
         context: dict[str, Any] = {"columns": COLUMNS, "report": None, "problem": None}

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-from litestar import Litestar
-from litestar.config.csrf import CSRFConfig
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
@@ -35,8 +35,9 @@ from services.directory.web.hsds import HsdsController
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import access, openapi, ops_metrics, ratelimit, telemetry, web
+from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, web
 from shared.config import Settings
+from shared.csrf import csrf
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -51,14 +52,22 @@ SEARCH_ROUTES = [
     *FHIR_ROUTES,
 ]
 SEARCH_PAGE = ("GET", "/partners-in-health")
+# A partner (as JSON or the admin's form) is a few KB; only the CSV imports take more (their
+# routes say how much: csv_io.MAX_FILE_BYTES).
+MAX_BODY_BYTES = 256 * 1024
 
 
 def create_app(settings: Settings) -> Litestar:
-    metrics_config, metrics_controller = web.metrics("directory")
+    metrics_config, metrics_controller = metrics.endpoint("directory", settings)
     search = ratelimit.anonymous_search(settings.search_rate_limit)
     limits = ratelimit.RateLimits(
         settings.redis_url, {**dict.fromkeys(SEARCH_ROUTES, search), SEARCH_PAGE: ratelimit.with_query(search)}
     )
+    state = _initial_state(settings, count_miss=functools.partial(limits.enforce, rule=search))
+    # Admin forms ride on the staff cookie: CSRF on every form. The API takes bearer tokens
+    # (never sent by a browser on its own) and the public pages only GET, so both are left
+    # out; a CSRF cookie on public pages would also keep shared caches from storing them.
+    forms = csrf(state.keyring, exclude=["/api/", "/partners-in-health", "/health", "/ready", "/metrics", "/schema"])
     return Litestar(
         route_handlers=[
             *web.ops_handlers,
@@ -74,24 +83,18 @@ def create_app(settings: Settings) -> Litestar:
         guards=[limits.guard],
         dependencies={"directory": Provide(_directory, sync_to_thread=False)},
         # Traces outermost, so that the access log line carries the request's trace id.
-        middleware=[*telemetry.middleware(), access.middleware, metrics_config.middleware],
+        middleware=[*telemetry.middleware(), access.middleware, metrics_config.middleware, forms],
         exception_handlers={**web.exception_handlers, InvalidSearch: bad_search},
-        # Admin forms ride on the staff cookie: CSRF on every form. The API takes bearer tokens
-        # (never sent by a browser on its own) and the public pages only GET, so both are left
-        # out; a CSRF cookie on public pages would also keep shared caches from storing them.
-        csrf_config=CSRFConfig(
-            secret=settings.signing_key(),
-            exclude=["/api/", "/partners-in-health", "/health", "/ready", "/metrics", "/schema"],
-            cookie_httponly=True,
-            cookie_samesite="strict",
-        ),
+        # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
+        request_class=bodies.Request,
+        request_max_body_size=MAX_BODY_BYTES,
         template_config=TemplateConfig(
             directory=TEMPLATES,
             engine=JinjaTemplateEngine,
             engine_callback=lambda engine: engine.engine.filters.update(phone=display_phone),
         ),
         openapi_config=openapi.config("Handoff directory"),
-        state=_initial_state(settings),
+        state=state,
         before_send=[web.security_headers(settings)],
         debug=False,
         # Logging stays as the process set it up (HANDOFF_LOG_LEVEL); Litestar's default would
@@ -131,9 +134,11 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
     return lifespan
 
 
-def _initial_state(settings: Settings) -> State:
+def _initial_state(settings: Settings, *, count_miss: Callable[[Request], Awaitable[None]]) -> State:
     state = web.initial_state(settings)
     state.page_cache = PageCache()
+    # Counts a request for a partner page that does not exist as an anonymous search.
+    state.count_miss = count_miss
     return state
 
 

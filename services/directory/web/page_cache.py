@@ -51,7 +51,14 @@ class PageCache:
             self._entries.move_to_end((revision, key))
         return found
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def put(self, revision: int, key: str, body: bytes, status: int) -> None:
+        """Keep a page, unless it is an error (a made-up slug, a malformed search): anyone can ask
+        for as many of those as they like, and each would push a real page out."""
+        if status != 200:
+            return
         self._entries[(revision, key)] = (body, status)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

@@ -52,9 +52,14 @@ class PartnersInHealthController(Controller):
     @get("/{slug:str}")
     async def detail(self, request: Request, slug: FromPath[str]) -> ASGIResponse:
         directory: PartnerService = request.app.state.directory
-        return await cached(
+        response = await cached(
             request, directory.catalogue_revision, f"{BASE}/{slug}", lambda: _detail(request, directory, slug), HTML
         )
+        if response.status_code == 404:
+            # A page that exists is served from the cache and never counted; made-up slugs are
+            # counted with the anonymous searches (see the app's SEARCH_ROUTES).
+            await request.app.state.count_miss(request)
+        return response
 
 
 async def _index(request: Request, directory: PartnerService, form: dict[str, str]) -> tuple[bytes, int]:

@@ -246,14 +246,15 @@ class RowErrorOut(msgspec.Struct, kw_only=True):
     reason: str
 
 
-class ImportOut(msgspec.Struct, kw_only=True):
+class ImportOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What an import did. With errors and without ``skip_invalid`` nothing was stored."""
 
     created: int
     updated: int
     unchanged: int
     skipped: int
-    errors: list[RowErrorOut]
+    errors: Annotated[list[RowErrorOut], Meta(description="the first 100 bad rows")]
+    more_errors: Annotated[int, Meta(description="bad rows beyond those listed (left out when 0)")] = 0
 
     @classmethod
     def from_report(cls, report: ImportReport) -> ImportOut:
@@ -263,4 +264,5 @@ class ImportOut(msgspec.Struct, kw_only=True):
             unchanged=report.unchanged,
             skipped=report.skipped,
             errors=[RowErrorOut(line=e.line, column=e.column, reason=e.reason) for e in report.errors],
+            more_errors=report.more_errors,
         )

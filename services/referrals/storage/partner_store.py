@@ -3,11 +3,13 @@ and their SQL, in the caller's session."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals.storage.tables import partners, updated_one
+from services.referrals.storage.tables import partners
 from shared.messages import PartnerChanged, PartnerSnapshot
 
 
@@ -24,23 +26,49 @@ async def snapshots(
     return [msgspec.convert(snapshot, PartnerSnapshot) for snapshot in (await session.execute(query)).scalars()]
 
 
-async def keep_newer(session: AsyncSession, message: PartnerChanged) -> bool:
-    """Store the message's snapshot unless the replica holds this version or a newer one;
-    True when it was stored."""
-    snapshot = message.partner
-    values = {
-        "version": message.version,
+async def keep_newer(session: AsyncSession, changes: Sequence[PartnerChanged]) -> list[PartnerSnapshot]:
+    """Store each change's snapshot unless the replica holds that version or a newer one (of
+    several changes to one partner, the newest counts); the snapshots stored. A few statements
+    for the whole batch, whatever its size."""
+    newest: dict[str, PartnerChanged] = {}
+    for change in changes:
+        kept = newest.get(change.partner.id)
+        if kept is None or change.version > kept.version:
+            newest[change.partner.id] = change
+    versions = select(partners.c.id, partners.c.version)
+    stored = dict((await session.execute(versions.where(partners.c.id.in_(list(newest))))).tuples().all())
+    new = [change for pid, change in newest.items() if pid not in stored]
+    newer = [change for pid, change in newest.items() if pid in stored and stored[pid] < change.version]
+    if new:
+        await session.execute(insert(partners), [{"id": c.partner.id, **_values(c)} for c in new])
+    if newer:
+        # Still conditional on the version: a concurrent worker may have stored a newer one meanwhile.
+        statement = (
+            update(partners)
+            .where(partners.c.id == bindparam("b_id"), partners.c.version < bindparam("b_version"))
+            .values({name: bindparam(f"b_{name}") for name in _COLUMNS})
+        )
+        await session.execute(
+            statement, [{"b_id": c.partner.id, **{f"b_{k}": v for k, v in _values(c).items()}} for c in newer]
+        )
+        now_held = dict(
+            (await session.execute(versions.where(partners.c.id.in_([c.partner.id for c in newer])))).tuples().all()
+        )
+        newer = [c for c in newer if now_held.get(c.partner.id) == c.version]
+    return [change.partner for change in (*new, *newer)]
+
+
+_COLUMNS = ("version", "name", "category", "status", "email", "snapshot", "updated_at")
+
+
+def _values(change: PartnerChanged) -> dict[str, object]:
+    snapshot = change.partner
+    return {
+        "version": change.version,
         "name": snapshot.name,
         "category": snapshot.category,
         "status": snapshot.status,
         "email": snapshot.email,
         "snapshot": msgspec.to_builtins(snapshot),
-        "updated_at": message.changed_at,
+        "updated_at": change.changed_at,
     }
-    newer = update(partners).where(partners.c.id == snapshot.id, partners.c.version < message.version)
-    if await updated_one(session, newer.values(**values)):
-        return True
-    if (await session.execute(select(partners.c.id).where(partners.c.id == snapshot.id))).first():
-        return False
-    await session.execute(insert(partners).values(id=snapshot.id, **values))
-    return True

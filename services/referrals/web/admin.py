@@ -1,6 +1,6 @@
 """Admin pages for staff accounts: list, add, disable or enable, change role. The same
-operations as ``handoff user …``, through :mod:`services.referrals.identity`; disabling or
-saving a role also signs the account out of the directory (:mod:`shared.revocation`)."""
+operations as ``handoff user …``, through :mod:`services.referrals.identity`; disabling,
+saving a role or "sign out everywhere" also ends the account's sign-ins (:mod:`shared.revocation`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from services.referrals.web.guards import staff
 from services.referrals.web.rendering import page
 from shared.auth import ROLES
 from shared.errors import DomainError
-from shared.revocation import Revocations
 
 
 class StaffAdmin(Controller):
@@ -45,18 +44,22 @@ class StaffAdmin(Controller):
 
     @post("/change", status_code=303)
     async def change(self, request: Request) -> Template | Redirect:
+        """Save an account's role, disable or enable it, or (``action=signout``) end every sign-in
+        it has, on both services."""
         form = await request.form()
         email = str(form.get("email") or "")
-        active = {"enable": True, "disable": False}.get(str(form.get("action") or ""))
+        action = str(form.get("action") or "")
+        active = {"enable": True, "disable": False}.get(action)
         role = str(form.get("role") or "") or None
         runtime = request.app.state.runtime
         try:
+            if action == "signout":
+                changed = await identity.sign_out_everywhere(
+                    runtime.sessions, email=email, revocations=runtime.revocations
+                )
+                return await _accounts_page(request, signed_out=changed.email)
             changed = await identity.change_user(
-                runtime.sessions,
-                email=email,
-                role=role,
-                active=active,
-                revocations=Revocations.for_settings(runtime.redis, runtime.settings),
+                runtime.sessions, email=email, role=role, active=active, revocations=runtime.revocations
             )
         except DomainError as error:
             return await _accounts_page(request, error=error.detail, status_code=409 if error.field == "email" else 422)
@@ -65,7 +68,7 @@ class StaffAdmin(Controller):
             return await _accounts_page(
                 request,
                 saved=warning.account.email,
-                error=f"{warning}. Save this account's role again once Redis is back to sign them out there.",
+                error=f"{warning}. Do it again once Redis is back to sign them out there.",
             )
         return Redirect(f"/admin/staff?{urlencode({'saved': changed.email})}", status_code=303)
 

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from litestar import Litestar
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
@@ -20,12 +19,16 @@ from services.referrals import bootstrap
 from services.referrals.service import Clock, Referrals, system_clock
 from services.referrals.storage import MIGRATIONS, outbox
 from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
-from shared import access, openapi, ops_metrics, ratelimit, telemetry, web
+from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, web
 from shared.config import Settings
+from shared.csrf import csrf
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 STATIC = Path(__file__).parent.parent / "static"
 SIGN_IN_ROUTES = [("POST", "/login"), ("POST", "/api/v1/auth/token")]
+# Every body this service takes (JSON referrals, the staff and partner forms) is a few KB; the
+# new-referral form has a tighter limit of its own (new_referral.MAX_FORM_BYTES).
+MAX_BODY_BYTES = 256 * 1024
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
@@ -37,6 +40,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         app.state.runtime = runtime
         app.state.engine = runtime.engine
         app.state.redis = runtime.redis
+        app.state.revocations = runtime.revocations
         app.state.migrations = MIGRATIONS  # /ready answers 503 while the schema is behind
         app.state.ops_metrics = ops_metrics.OpsMetrics(
             service="referrals",
@@ -56,9 +60,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
                 await relay
             await runtime.close()
 
-    metrics_config, metrics_controller = web.metrics("referrals")
+    metrics_config, metrics_controller = metrics.endpoint("referrals", settings)
     sign_in = ratelimit.sign_in(settings.login_rate_limit)
     limits = ratelimit.RateLimits(settings.redis_url, dict.fromkeys(SIGN_IN_ROUTES, sign_in))
+    state = web.initial_state(settings)
+    # CSRF on every form (staff pages, partner pages, login). The API uses bearer tokens that
+    # browsers never attach by themselves, so it needs no CSRF token.
+    forms = csrf(state.keyring, exclude=["/api/", "/health", "/ready", "/metrics"])
     return Litestar(
         route_handlers=[
             *web.ops_handlers,
@@ -78,19 +86,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         lifespan=[lifespan, limits.lifespan],
         guards=[limits.guard],
         dependencies={"referrals": Provide(_referrals, sync_to_thread=False)},
-        state=web.initial_state(settings),
+        state=state,
         before_send=[web.security_headers(settings)],
         # Traces outermost, so that the access log line carries the request's trace id.
-        middleware=[*telemetry.middleware(), access.middleware, metrics_config.middleware],
+        middleware=[*telemetry.middleware(), access.middleware, metrics_config.middleware, forms],
         exception_handlers=web.exception_handlers,
-        # CSRF on every form (staff pages, partner pages, login). The API uses bearer tokens that
-        # browsers never attach by themselves, so it needs no CSRF token.
-        csrf_config=CSRFConfig(
-            secret=settings.signing_key(),
-            exclude=["/api/", "/health", "/ready", "/metrics"],
-            cookie_httponly=True,
-            cookie_samesite="strict",
-        ),
+        # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
+        request_class=bodies.Request,
+        request_max_body_size=MAX_BODY_BYTES,
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         openapi_config=openapi.config("Handoff referrals"),
         debug=False,

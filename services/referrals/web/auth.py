@@ -32,7 +32,7 @@ class TokenOut(msgspec.Struct, kw_only=True):
     status_code=200,
     summary="Exchange staff credentials for a bearer token",
     description="Rate-limited per client.",
-    responses=errors(400, 401, 429, 503),
+    responses=errors(400, 401, 422, 429, 503),
     operation_class=RateLimited,
 )
 async def issue_token(request: Request, data: JSONBody[Credentials]) -> TokenOut:
@@ -42,5 +42,5 @@ async def issue_token(request: Request, data: JSONBody[Credentials]) -> TokenOut
     except identity.BadCredentials:
         raise NotAuthorizedException("invalid email or password") from None
     ttl = timedelta(minutes=runtime.settings.staff_token_ttl_minutes)
-    token = issue_staff_token(key=request.app.state.signing_key, staff=staff, ttl=ttl)
+    token = issue_staff_token(key=request.app.state.keyring, staff=staff, ttl=ttl)
     return TokenOut(access_token=token, token_type="bearer", expires_in=int(ttl.total_seconds()), role=staff.role)

@@ -8,14 +8,17 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
+from redis.exceptions import RedisError
 
 from services.referrals import identity
 from services.referrals.web.rendering import page
 from shared.auth import issue_staff_token
 from shared.config import Settings
-from shared.web import staff_cookie
+from shared.revocation import Revocations
+from shared.web import StaffCheckUnavailable, staff_cookie, staff_token
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -76,7 +79,7 @@ class LoginController(Controller):
                 error="Invalid email or password.",
             )
         ttl = timedelta(minutes=settings.staff_token_ttl_minutes)
-        token = issue_staff_token(key=request.app.state.signing_key, staff=staff, ttl=ttl)
+        token = issue_staff_token(key=request.app.state.keyring, staff=staff, ttl=ttl)
         return Redirect(
             target, status_code=303, cookies=[staff_cookie(token, settings=settings, max_age=int(ttl.total_seconds()))]
         )
@@ -85,10 +88,27 @@ class LoginController(Controller):
     # browser's Origin (or Referer) naming one of the clinic's services is the check instead.
     @post("/logout", status_code=303, opt={"exclude_from_csrf": True})
     async def logout(self, request: Request) -> Template | Redirect:
+        """End this sign-in on both services (every copy of its cookie or token), or with
+        ``everywhere=yes`` every sign-in of the account; then clear the cookie. When Redis cannot
+        record it, 503 and the cookie is kept, so the same click works a moment later."""
         settings = _settings(request)
         origin = request.headers.get("origin") or request.headers.get("referer") or ""
         if not urlsplit(origin).scheme or safe_next(origin.rstrip("/") + "/", settings=settings) is None:
             return page(request, "staff/logout.html", status_code=403)
+        everywhere = (await request.form()).get("everywhere") == "yes"
+        try:
+            signed_in = await staff_token(request)
+        except NotAuthorizedException:
+            signed_in = None  # signed out already, or a cookie that was never valid: nothing to end
+        if signed_in is not None:
+            revocations: Revocations = request.app.state.revocations
+            try:
+                if everywhere:
+                    await revocations.revoke(signed_in.staff.id)
+                elif signed_in.session_id:
+                    await revocations.end_session(signed_in.session_id)
+            except (RedisError, OSError):
+                raise StaffCheckUnavailable() from None
         return Redirect("/login", status_code=303, cookies=[staff_cookie("", settings=settings, max_age=0)])
 
     @get("/logout")

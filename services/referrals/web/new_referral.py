@@ -30,6 +30,11 @@ from shared import categories
 from shared.errors import DomainError, InvalidInput
 
 CONSENT_METHODS = {"verbal": "Verbal", "written": "Written", "electronic": "Electronic"}
+# As many partners as POST /api/v1/referrals takes (services.referrals.intake.ReferralDraft).
+MAX_PARTNERS = 20
+# The largest form a step of the flow carries (a 4,000-character note, 20 reasons and 20
+# partners come to a few KB) with room to spare; anything larger is refused unread (413).
+MAX_FORM_BYTES = 64 * 1024
 
 
 class Intake(msgspec.Struct, kw_only=True):
@@ -52,9 +57,11 @@ class Intake(msgspec.Struct, kw_only=True):
         def one(name: str, limit: int = 200) -> str:
             return str(form.get(name) or "").strip()[:limit]
 
-        chosen = [str(p) for p in form.getall("partner_ids", [])]
+        # Capped at the API's limit before anything else is done with them: the form is the
+        # caller's, and a forged one may carry thousands.
+        chosen = list(dict.fromkeys(str(p) for p in form.getall("partner_ids", [])[:MAX_PARTNERS]))
         # The therapist may renumber the partners; ties keep the ranked order.
-        positions = {pid: _number(form.get(f"order_{pid}"), default=index) for index, pid in enumerate(chosen)}
+        positions = {pid: (_number(form.get(f"order_{pid}"), default=index), index) for index, pid in enumerate(chosen)}
         return cls(
             client_name=one("client_name"),
             client_postal_code=one("client_postal_code", 20),
@@ -65,7 +72,7 @@ class Intake(msgspec.Struct, kw_only=True):
             consent_method=one("consent_method", 20),
             consent_scope=[str(s) for s in form.getall("consent_scope", [])],
             consent_given_by=one("consent_given_by") or "client",
-            partner_ids=sorted(chosen, key=lambda pid: (positions[pid], chosen.index(pid)))[:20],
+            partner_ids=sorted(chosen, key=positions.__getitem__),
             idempotency_key=one("idempotency_key", 200),
         )
 
@@ -104,6 +111,7 @@ class Intake(msgspec.Struct, kw_only=True):
 class NewReferralFlow(Controller):
     path = "/referrals/new"
     guards = [staff("admin", "therapist")]
+    request_max_body_size = MAX_FORM_BYTES
     include_in_schema = False
 
     @get("/")

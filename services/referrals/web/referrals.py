@@ -117,7 +117,7 @@ class ReferralController(Controller):
         "/{referral_id:str}/cancel",
         status_code=200,
         summary="Cancel a referral; its partner is told",
-        responses=errors(400, 401, 403, 404, 409, 503),
+        responses=errors(400, 401, 403, 404, 409, 422, 503),
     )
     async def cancel(
         self,
@@ -133,7 +133,7 @@ class ReferralController(Controller):
         "/{referral_id:str}/hold",
         status_code=200,
         summary="Put a referral on hold; a waiting offer is withdrawn",
-        responses=errors(400, 401, 403, 404, 409, 503),
+        responses=errors(400, 401, 403, 404, 409, 422, 503),
     )
     async def hold(
         self,

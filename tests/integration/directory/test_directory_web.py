@@ -17,9 +17,10 @@ from services.directory.storage import MIGRATIONS, outbox
 from services.directory.web.app import create_app
 from shared import database, queues
 from shared.auth import Staff, issue_staff_token
-from shared.config import Settings
+from shared.config import Settings, load_settings
 from tests.support.directory import (
     ADMIN,
+    METRICS_TOKEN,
     PARTNER,
     THERAPIST,
     count_rows,
@@ -266,6 +267,14 @@ def test_bad_input_is_refused_naming_the_field_and_stores_nothing(
     assert count_rows(settings.directory_db_url) == (0, 0)
 
 
+def test_an_address_the_notifier_could_not_send_to_is_refused(client: TestClient, settings: Settings) -> None:
+    """Issue 16, item 9: ``victim,evil@evil.com`` was stored (201), then refused by the notifier."""
+    for email in ("victim,evil@evil.com", "a@b.example<script>", "tab\there@b.example", "x@nodot"):
+        refused = client.post("/api/v1/partners", json={**PARTNER, "email": email}, headers=ADMIN)
+        assert refused.status_code == 422 and fields_at_fault(refused) == ["email"], email
+    assert count_rows(settings.directory_db_url) == (0, 0)
+
+
 def test_missing_fields_and_malformed_json_are_400(client: TestClient, settings: Settings) -> None:
     missing = client.post("/api/v1/partners", json={"category": "dietitian", "email": "a@b.example"}, headers=ADMIN)
     assert missing.status_code == 400
@@ -363,7 +372,9 @@ def test_health_ready_metrics_and_openapi(client: TestClient) -> None:
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
 
     client.get("/api/v1/categories")
-    metrics = client.get("/metrics")
+    # The test client's address is no IP, so only the monitoring token opens /metrics.
+    assert client.get("/metrics").status_code == 403
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "handoff_requests_total" in metrics.text
@@ -375,6 +386,31 @@ def test_health_ready_metrics_and_openapi(client: TestClient) -> None:
     assert {"get", "patch"} <= set(paths["/api/v1/partners/{partner_id}"])
     assert "post" in paths["/api/v1/partners/{partner_id}/archive"]
     assert "get" in paths["/api/v1/categories"]
+
+
+def test_metrics_are_for_the_monitoring_system_only(client: TestClient) -> None:
+    """Issue 16, item 14: /metrics was public."""
+    for headers in ({}, {"Authorization": "Bearer guess"}, ADMIN):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 403 and "handoff_requests_total" not in refused.text
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).status_code == 200
+
+
+def test_metrics_addresses_are_networks() -> None:
+    from shared.config import ConfigError
+    from shared.metrics import allowed
+
+    networks = load_settings(environ={}, metrics_allow="10.0.3.7, 192.168.8.0/24,::1").metrics_networks
+    assert [allowed(host, networks) for host in ("10.0.3.7", "192.168.8.200", "::1", "10.0.3.8", "testclient")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert allowed("127.0.0.1", load_settings(environ={}).metrics_networks)  # the default: this machine
+    with pytest.raises(ConfigError, match="HANDOFF_METRICS_ALLOW"):
+        load_settings(environ={"HANDOFF_METRICS_ALLOW": "10.0.0.0/8,prometheus"})
 
 
 def test_ready_is_503_naming_redis_when_redis_is_unreachable(
@@ -395,10 +431,21 @@ def test_partners_are_kept_while_redis_is_down_and_published_when_it_returns(
     tmp_path: Path, db_url: str, redis_url: str, closed_redis_url: str
 ) -> None:
     database.upgrade(migrations=MIGRATIONS, url=db_url)
-    with TestClient(create_app(make_settings(tmp_path, db_url=db_url, redis_url=closed_redis_url))) as client:
-        created = create(client)
+    # Staff requests are refused while Redis is away (their sign-ins cannot be checked), so the
+    # partner is added as `handoff partners import` adds one: through the service itself.
+    from services.directory import bootstrap
+    from services.directory.domain import PartnerDetails
 
+    async def add() -> str:
+        runtime = bootstrap.build(make_settings(tmp_path, db_url=db_url, redis_url=closed_redis_url), use="cli")
+        try:
+            details = PartnerDetails(name=PARTNER["name"], category=PARTNER["category"], email=PARTNER["email"])
+            return (await runtime.directory.create(details=details)).id
+        finally:
+            await runtime.close()
+
+    created = asyncio.run(add())
     assert count_rows(db_url) == (1, 1)
     with TestClient(create_app(make_settings(tmp_path, db_url=db_url, redis_url=redis_url))):
         [message] = published(redis_url, expected=1)
-    assert message.partner.id == created["id"]
+    assert message.partner.id == created
