@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from shared import logs, telemetry
 from shared.config import ConfigError, Settings, load_settings
 
 Service = Literal["directory", "referrals"]
@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = verbs.add_parser("worker", help="run one RQ worker")
     worker.add_argument("name", choices=WORKERS)
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    health = verbs.add_parser("worker-health", help="exit 1 unless this host's workers keep their heartbeat")
+    health.add_argument("name", choices=WORKERS)
+    health.add_argument("--pid", type=int, help="check the worker with this process id only")
 
     notifier = verbs.add_parser("notifier", help="emails the notifier gave up on")
     notifier_verbs = notifier.add_subparsers(dest="notifier_verb", required=True, metavar="COMMAND")
@@ -49,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_verbs = db.add_subparsers(dest="db_verb", required=True, metavar="COMMAND")
     upgrade = db_verbs.add_parser("upgrade", help="apply migrations")
     upgrade.add_argument("service", nargs="?", choices=(*SERVICES, "all"), default="all")
+    check = db_verbs.add_parser("check", help="exit 1 if a database's schema is behind the code")
+    check.add_argument("service", nargs="?", choices=(*SERVICES, "all"), default="all")
+
+    for verb, text in (
+        ("backup", "copy each database into DIR (SQLite: online backup; PostgreSQL: pg_dump)"),
+        ("restore", "load the copies in DIR into empty databases (SQLite or pg_restore)"),
+    ):
+        copy = verbs.add_parser(verb, help=text)
+        copy.add_argument("dir", type=Path, metavar="DIR")
+        copy.add_argument("--service", choices=(*SERVICES, "all"), default="all")
 
     user = verbs.add_parser("user", help="staff accounts")
     user_verbs = user.add_subparsers(dest="user_verb", required=True, metavar="COMMAND")
@@ -90,12 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.verb != "dev" and "HANDOFF_REDIS_URL" not in os.environ:
         settings = _beside_dev(settings)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level=settings.log_level, fmt=settings.log_format)
+    if args.verb in ("serve", "worker"):
+        telemetry.setup(args.service if args.verb == "serve" else f"{args.name}-worker")
     handler: Callable[[argparse.Namespace, Settings], int | None] = {
         "dev": _dev,
         "serve": _serve,
         "worker": _worker,
+        "worker-health": _worker_health,
         "db": _db,
+        "backup": _copy,
+        "restore": _copy,
         "user": _user,
         "notifier": _notifier,
         "seed": _seed,
@@ -143,8 +161,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         proxy_headers=bool(settings.proxies),
         forwarded_allow_ips=settings.proxies or None,
         server_header=False,
-        # Access logs would record partner-link tokens (/respond/{token}); /metrics counts requests.
+        # uvicorn's access log would record partner-link tokens (/respond/{token}): each app
+        # writes a redacting one (shared.access). Logging is shared.logs's, not uvicorn's own.
         access_log=False,
+        log_config=None,
     )
 
 
@@ -154,6 +174,18 @@ def _worker(args: argparse.Namespace, settings: Settings) -> None:
     else:
         from services.referrals.worker import main as run_worker
     run_worker(settings, burst=args.burst)
+
+
+def _worker_health(args: argparse.Namespace, settings: Settings) -> int:
+    from shared import heartbeat, queues
+
+    queue = queues.NOTIFICATIONS if args.name == "notifier" else queues.REFERRALS
+    found = heartbeat.problems(
+        data_dir=settings.data_path, queue=queue, interval=settings.worker_heartbeat_seconds, pid=args.pid
+    )
+    for problem in found:
+        print(f"handoff: {problem}", file=sys.stderr)
+    return 1 if found else 0
 
 
 def _notifier(args: argparse.Namespace, settings: Settings) -> int:
@@ -179,17 +211,58 @@ def upgrade_databases(settings: Settings, services: tuple[Service, ...] = SERVIC
     from shared.database import upgrade
 
     for service in services:
-        if service == "directory":
-            from services.directory.storage import MIGRATIONS
-        else:
-            from services.referrals.storage import MIGRATIONS
-        upgrade(migrations=MIGRATIONS, url=settings.db_url(service))
+        upgrade(migrations=_migrations(service), url=settings.db_url(service))
 
 
-def _db(args: argparse.Namespace, settings: Settings) -> None:
+def _db(args: argparse.Namespace, settings: Settings) -> int:
     services = SERVICES if args.service == "all" else (args.service,)
-    upgrade_databases(settings, services)
-    print(f"handoff: {', '.join(services)} database(s) up to date")
+    if args.db_verb == "upgrade":
+        upgrade_databases(settings, services)
+        print(f"handoff: {', '.join(services)} database(s) up to date")
+        return 0
+    import asyncio
+
+    from shared import database, schema
+
+    behind = 0
+    for service in services:
+        engine = database.create_engine(settings.db_url(service))
+        try:
+            found = asyncio.run(schema.check(engine, _migrations(service)))
+        finally:
+            asyncio.run(engine.dispose())
+        print(f"handoff: {service}: {found.describe()}", file=sys.stderr if found.behind else sys.stdout)
+        behind += found.behind
+    return 1 if behind else 0
+
+
+def _migrations(service: Service) -> Path:
+    if service == "directory":
+        from services.directory.storage import MIGRATIONS
+    else:
+        from services.referrals.storage import MIGRATIONS
+    return MIGRATIONS
+
+
+def _copy(args: argparse.Namespace, settings: Settings) -> int:
+    from shared import backup
+
+    services = SERVICES if args.service == "all" else (args.service,)
+    try:
+        for service in services:
+            url = settings.db_url(service)
+            path = args.dir / backup.file_name(url, service)
+            if args.verb == "backup":
+                args.dir.mkdir(parents=True, exist_ok=True)
+                backup.backup(url=url, to=path)
+                print(f"handoff: {service} backed up to {path}")
+            else:
+                backup.restore(url=url, source=path)
+                print(f"handoff: {service} restored from {path}")
+    except backup.BackupError as exc:
+        print(f"handoff: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _read_password() -> str:

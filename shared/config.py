@@ -1,5 +1,9 @@
 """Settings from ``HANDOFF_*`` environment variables, read once per process, typed, and failing
-fast with the variable's name. Every field is documented in ``deploy/handoff.env.example``."""
+fast with the variable's name. Every field is documented in ``deploy/handoff.env.example``.
+
+Each secret (:data:`SECRETS`) may instead be read from a file named by ``HANDOFF_<NAME>_FILE``
+(Docker and Compose ``secrets:`` mount them under ``/run/secrets``), so it never sits in the
+process environment."""
 
 from __future__ import annotations
 
@@ -13,10 +17,14 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
+from sqlalchemy.engine import make_url
 
 from shared.keys import Keyring
 
 PREFIX = "HANDOFF_"
+# Settings that may come from a file instead (``HANDOFF_SECRET_KEY_FILE=/run/secrets/secret_key``).
+SECRETS = ("secret_key", "secret_keys", "smtp_password", "directory_db_password", "referrals_db_password")
+FILE_SUFFIX = "_FILE"
 
 
 class ConfigError(Exception):
@@ -30,6 +38,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     redis_url: str = "redis://127.0.0.1:6379/0"
     directory_db_url: str = ""
     referrals_db_url: str = ""
+    # A PostgreSQL password kept apart from its URL (from a secret file), used when the URL has none.
+    directory_db_password: str = ""
+    referrals_db_password: str = ""
+    # Each engine (one per web process or worker) holds up to pool size + overflow connections.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    # PgBouncer in transaction mode between the processes and PostgreSQL: no prepared-statement
+    # cache, no per-connection server settings.
+    db_pgbouncer: bool = False
     secret_key: str = ""
     # Earlier secret keys, comma separated: they still verify what they signed (see shared.keys).
     secret_keys: str = ""
@@ -97,6 +114,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
     relay_interval_seconds: float = 0.5
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One format for the app's, uvicorn's and RQ's logs (shared.logs): json for log collectors.
+    log_format: Literal["json", "text"] = "text"
+    # Seconds between two heartbeats of a worker (shared.heartbeat); its liveness check fails
+    # within two of them when the worker stops beating.
+    worker_heartbeat_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("directory_port", "referrals_port", "smtp_port"):
@@ -110,6 +132,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
                 raise msgspec.ValidationError(f"must be 0 (no limit) or more - at `$.{name}`")
         if self.clinic_email and not re.fullmatch(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+", self.clinic_email):
             raise msgspec.ValidationError("is not an email address - at `$.clinic_email`")
+        if self.db_pool_size < 1:
+            raise msgspec.ValidationError("must be 1 or more - at `$.db_pool_size`")
+        if self.db_max_overflow < 0:
+            raise msgspec.ValidationError("must be 0 or more - at `$.db_max_overflow`")
+        if self.worker_heartbeat_seconds <= 0:
+            raise msgspec.ValidationError("must be more than 0 - at `$.worker_heartbeat_seconds`")
         if self.sweep_interval_seconds < 1:
             raise msgspec.ValidationError("must be 1 or more - at `$.sweep_interval_seconds`")
         for name in ("trusted_proxies", "metrics_allow"):
@@ -159,7 +187,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         given = getattr(self, f"{service}_db_url")
         if not given:
             return f"sqlite+aiosqlite:///{self.data_path / f'{service}.db'}"
-        return normalise_db_url(given)
+        url = normalise_db_url(given)
+        password = getattr(self, f"{service}_db_password")
+        if password and url.startswith("postgresql"):
+            parsed = make_url(url)
+            if parsed.password is None:
+                return parsed.set(password=password).render_as_string(hide_password=False)
+        return url
 
     def public_url(self, service: Literal["directory", "referrals"]) -> str:
         given = getattr(self, f"{service}_url")
@@ -209,6 +243,11 @@ def field_names() -> list[str]:
     return [PREFIX + name.upper() for name in Settings.__struct_fields__]
 
 
+def file_variables() -> list[str]:
+    """The variables that name a secret's file, e.g. ``HANDOFF_SECRET_KEY_FILE``."""
+    return [PREFIX + name.upper() + FILE_SUFFIX for name in SECRETS]
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Read settings from the environment (or ``environ``). Unknown ``HANDOFF_*`` variables and
     values of the wrong type raise :class:`ConfigError` naming the variable."""
@@ -219,15 +258,38 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         if not key.startswith(PREFIX) or key.startswith(PREFIX + "TEST_"):
             continue
         name = key[len(PREFIX) :].lower()
+        if name.endswith(FILE_SUFFIX.lower()) and name[: -len(FILE_SUFFIX)] in SECRETS:
+            continue
         if name not in known:
             raise ConfigError(f"{key} is not a Handoff setting (see deploy/handoff.env.example)")
         raw[name] = value
+    raw.update(_secret_files(environ))
     raw.update(overrides)
     try:
         # strict=False lets "8001" become 8001 and "true" become True, as env values must.
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(_name_variable(str(exc))) from None
+
+
+def _secret_files(environ: Mapping[str, str]) -> dict[str, str]:
+    """Each secret whose ``HANDOFF_<NAME>_FILE`` is set, read from that file (one trailing newline
+    dropped, as ``echo`` and editors leave one)."""
+    found = {}
+    for name in SECRETS:
+        variable = PREFIX + name.upper() + FILE_SUFFIX
+        path = environ.get(variable)
+        if not path:
+            continue
+        if environ.get(PREFIX + name.upper()):
+            raise ConfigError(f"{variable}: set either it or {PREFIX + name.upper()}, not both")
+        try:
+            found[name] = Path(path).read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+        except OSError as exc:
+            raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{variable}: {path} is not UTF-8 text") from None
+    return found
 
 
 def _name_variable(message: str) -> str:

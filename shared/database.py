@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from shared.config import Settings
 
 # How long a statement waits for a lock another connection holds before it fails (SQLite's busy
 # timeout, PostgreSQL's lock_timeout): a request then answers 503 (shared.web) instead of hanging
@@ -17,7 +23,23 @@ from sqlalchemy.pool import ConnectionPoolEntry
 LOCK_WAIT_MS = 5000
 
 
-def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only: bool = False) -> AsyncEngine:
+@dataclass(frozen=True, kw_only=True)
+class Pool:
+    """How many PostgreSQL connections one engine may hold (``size`` kept open, ``overflow`` more
+    under load), and whether a PgBouncer in transaction mode sits in between."""
+
+    size: int = 10
+    overflow: int = 10
+    pgbouncer: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Pool:
+        return cls(size=settings.db_pool_size, overflow=settings.db_max_overflow, pgbouncer=settings.db_pgbouncer)
+
+
+def create_engine(
+    url: str, *, sqlite_connections: int | None = None, reads_only: bool = False, pool: Pool | None = None
+) -> AsyncEngine:
     """An async engine; for SQLite, WAL mode so a web process and a worker can share the file.
 
     ``sqlite_connections`` caps a SQLite engine's pool (no overflow). Every SQLite transaction
@@ -27,7 +49,13 @@ def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only
 
     ``reads_only`` (SQLite) makes transactions begin DEFERRED, taking no write lock: an engine
     for queries that never write, so readers neither queue behind writers nor each other (WAL
-    gives each its snapshot). PostgreSQL ignores it."""
+    gives each its snapshot). PostgreSQL ignores it.
+
+    ``pool`` (PostgreSQL; SQLite ignores it) bounds the engine's connections. Behind PgBouncer in
+    transaction mode a server connection changes between transactions, so asyncpg's prepared
+    statements are not cached (and get unique names), and no server setting is sent at connect:
+    PgBouncer refuses unknown startup parameters, so ``lock_timeout`` is then the role's own
+    (``ALTER ROLE ... SET lock_timeout``, as deploy/postgres-init.sql does)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         # aiosqlite logs every statement with its parameters (client data) at DEBUG: at most
@@ -36,8 +64,8 @@ def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only
         driver_log.setLevel(max(logging.INFO, driver_log.getEffectiveLevel()))
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        pool = {"pool_size": sqlite_connections, "max_overflow": 0} if sqlite_connections else {}
-        engine = create_async_engine(url, connect_args={"timeout": LOCK_WAIT_MS / 1000}, **pool)
+        bounded = {"pool_size": sqlite_connections, "max_overflow": 0} if sqlite_connections else {}
+        engine = create_async_engine(url, connect_args={"timeout": LOCK_WAIT_MS / 1000}, **bounded)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection, _record: ConnectionPoolEntry) -> None:
@@ -57,13 +85,25 @@ def create_engine(url: str, *, sqlite_connections: int | None = None, reads_only
             connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
         return engine
+    pool = pool or Pool()
+    connect_args: dict[str, Any] = {"server_settings": {"lock_timeout": str(LOCK_WAIT_MS)}}
+    if pool.pgbouncer:
+        url = parsed.update_query_dict({"prepared_statement_cache_size": "0"}).render_as_string(hide_password=False)
+        connect_args = {"statement_cache_size": 0, "prepared_statement_name_func": _statement_name}
     return create_async_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
-        connect_args={"server_settings": {"lock_timeout": str(LOCK_WAIT_MS)}},
+        url, pool_pre_ping=True, pool_size=pool.size, max_overflow=pool.overflow, connect_args=connect_args
     )
+
+
+def create_async_engine(url: str, **options: Any) -> AsyncEngine:
+    # Looked up at each call: shared.telemetry's SQLAlchemy instrumentation wraps the module's
+    # function when traces are on, and engines made afterwards are traced.
+    return sqlalchemy_asyncio.create_async_engine(url, **options)
+
+
+def _statement_name() -> str:
+    # Unique per statement: two clients' statements may meet on one PgBouncer server connection.
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 # SQLite: another connection holds the database (primary result codes; extended ones add bits above).
@@ -100,6 +140,12 @@ async def ping(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+# pg_advisory_xact_lock's key for "migrating this database" (any fixed number; advisory locks are
+# per database). Held until the migrations' transaction commits, so a second `handoff db upgrade`
+# started meanwhile waits, then finds the schema current and does nothing.
+MIGRATION_LOCK_KEY = 0x48414E44  # "HAND"
+
+
 def upgrade(*, migrations: Path, url: str, revision: str = "head") -> None:
     """Apply a service's Alembic migrations to ``url``. Call from synchronous code only (the
     migration environment runs its own event loop)."""
@@ -113,7 +159,8 @@ def upgrade(*, migrations: Path, url: str, revision: str = "head") -> None:
 
 
 def run_migrations_online(target_metadata) -> None:
-    """The body of every service's ``migrations/env.py``: run migrations on the async engine."""
+    """The body of every service's ``migrations/env.py``: run migrations on the async engine, on
+    PostgreSQL under the migration lock (SQLite's IMMEDIATE transaction is a lock already)."""
     from alembic import context
 
     url = context.config.get_main_option("sqlalchemy.url")
@@ -121,6 +168,8 @@ def run_migrations_online(target_metadata) -> None:
         raise RuntimeError("the migration environment was started without sqlalchemy.url")
 
     def apply(connection) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()

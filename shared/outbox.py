@@ -15,11 +15,12 @@ import uuid
 from datetime import UTC, datetime
 
 import anyio.to_thread
+from opentelemetry.trace import SpanKind
 from redis import Redis
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import codec, queues
+from shared import codec, queues, telemetry
 from shared.messages import Message
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("payload", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("sent_at", DateTime(timezone=True), nullable=True),
+        # The trace context of the request or job that staged the message (W3C traceparent), so
+        # that its trace goes on in the relay and the consumer; None when traces are off.
+        Column("traceparent", String(55), nullable=True),
         Index("ix_outbox_unsent", "sent_at", "created_at"),
     )
 
@@ -50,6 +54,7 @@ async def add(session: AsyncSession, table: Table, message: Message, *, message_
             queue=queues.queue_for(message),
             payload=codec.encode(message),
             created_at=datetime.now(UTC),
+            traceparent=telemetry.traceparent(),
         )
     )
     return message_id
@@ -76,7 +81,7 @@ class Relay:
             async with self._sessions() as session:
                 rows = (
                     await session.execute(
-                        select(self._table.c.id, self._table.c.payload)
+                        select(self._table.c.id, self._table.c.queue, self._table.c.payload, self._table.c.traceparent)
                         .where(self._table.c.sent_at.is_(None))
                         .order_by(self._table.c.created_at, self._table.c.id)
                         .limit(BATCH)
@@ -96,7 +101,8 @@ class Relay:
     def _enqueue_all(self, rows: list) -> list[str]:
         sent = []
         for row in rows:
-            queues.enqueue(self._redis, codec.decode(row.payload), job_id=row.id)
+            with telemetry.span(f"outbox relay {row.queue}", parent=row.traceparent, kind=SpanKind.PRODUCER):
+                queues.enqueue(self._redis, codec.decode(row.payload), job_id=row.id)
             sent.append(row.id)
         return sent
 

@@ -14,7 +14,7 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
-from shared import codec
+from shared import codec, telemetry
 from shared.messages import EmailDelivery, Message, PartnerChanged, PartnersChanged, SendEmail
 
 REFERRALS = "referrals"
@@ -73,8 +73,10 @@ def rq_queue(name: str, connection: Redis) -> Queue:
 
 def enqueue(connection: Redis, message: Message, *, job_id: str, pipeline: Pipeline | None = None) -> bool:
     """Put ``message`` on its queue as job ``job_id``. Returns False when a job with that id was
-    already enqueued, which makes enqueueing idempotent for a relay that runs twice."""
+    already enqueued, which makes enqueueing idempotent for a relay that runs twice. The current
+    trace context rides in the job's meta, for the worker to continue (shared.worker)."""
     route = ROUTES[queue_for(message)]
+    traceparent = telemetry.traceparent()
     queue = rq_queue(route.queue, connection)
     try:
         queue.enqueue_call(
@@ -88,6 +90,7 @@ def enqueue(connection: Redis, message: Message, *, job_id: str, pipeline: Pipel
             failure_ttl=30 * 24 * 3600,
             description=f"{type(message).__name__} {job_id}",
             pipeline=pipeline,
+            meta={"traceparent": traceparent} if traceparent else None,
         )
     except DuplicateJobError:
         return False

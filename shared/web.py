@@ -35,7 +35,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ExceptionHandlersMap, Message, Scope
 
-from shared import database
+from shared import database, schema
 from shared.auth import InvalidToken, Role, Staff, StaffToken, verify_staff_token
 from shared.config import Settings
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -259,12 +259,22 @@ def health() -> dict[str, str]:
 
 @get("/ready", include_in_schema=False)
 async def ready(request: Request) -> Response:
-    """The database and Redis both answer; 503 naming the one that does not."""
+    """The database and Redis both answer and the schema is not behind the code (on an app that
+    keeps ``app.state.migrations``); 503 naming what is not ready."""
     problems: dict[str, str] = {}
     try:
         await database.ping(request.app.state.engine)
     except Exception as exc:
         problems["database"] = type(exc).__name__
+    migrations = getattr(request.app.state, "migrations", None)
+    if migrations is not None and "database" not in problems:
+        try:
+            found = await schema.check(request.app.state.engine, migrations)
+        except Exception as exc:
+            problems["database"] = type(exc).__name__
+        else:
+            if found.behind:
+                problems["schema"] = found.describe()
     try:
         await anyio.to_thread.run_sync(request.app.state.redis.ping)
     except Exception as exc:

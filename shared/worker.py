@@ -15,14 +15,17 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
+from opentelemetry.trace import SpanKind
 from redis.backoff import EqualJitterBackoff
 from redis.exceptions import RedisError
-from rq import SimpleWorker, get_current_job
+from rq import Queue, SimpleWorker, get_current_job
+from rq.executions import Execution
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from shared import queues, redis_client
+from shared import logs, queues, redis_client, telemetry
 from shared.config import Settings, load_settings
+from shared.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,20 @@ class HandoffWorker(SimpleWorker):
     stopping = False  # a warm shutdown was asked for (SIGTERM, SIGINT)
     started = False  # registered and listening: Redis answered since it was built
     _torn_down = False
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        # The job continues the trace of whatever enqueued it (shared.queues puts it in the meta).
+        with telemetry.span(
+            f"rq {job.func_name}",
+            parent=(job.meta or {}).get("traceparent"),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rq",
+                "messaging.destination.name": queue.name,
+                "messaging.message.id": job.id,
+            },
+        ):
+            return super().perform_job(job, queue, execution)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         if job.timeout is None or job.timeout < 0:
@@ -122,7 +139,9 @@ def run(
     *,
     burst: bool = False,
     log_level: str = "INFO",
+    log_format: logs.Format = "text",
     on_connect: Callable[[], object] | None = None,
+    heartbeat: Heartbeat | None = None,
 ) -> None:
     """Work ``queue`` until stopped (SIGTERM/SIGINT finish the current job first), or with
     ``burst`` until it is empty.
@@ -134,8 +153,11 @@ def run(
     then logs once, waits (RECONNECT_FIRST_SECONDS doubling up to RECONNECT_CAP_SECONDS, with
     jitter), builds a new worker and works again. ``on_connect`` runs before each start: start-up
     Redis calls of the service's own, retried with the rest. A job cut off mid-way comes back as an
-    abandoned job (see ABANDONED_GRACE_SECONDS)."""
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    abandoned job (see ABANDONED_GRACE_SECONDS). ``heartbeat`` beats for the whole run, outages
+    included (see shared.heartbeat)."""
+    logs.configure(level=log_level, fmt=log_format)
+    if heartbeat is not None:
+        heartbeat.start()
     # RQ forks its scheduler; a scheduler outliving a SIGKILLed worker keeps the queue's scheduler
     # lock, so the restarted worker could not schedule retries. With this it is told to stop
     # (SIGTERM), releases the lock and exits.
@@ -181,6 +203,8 @@ def run(
                 log.debug("%s worker: Redis still away (%s)", queue, problem)
             time.sleep(backoff.compute(failures))
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
 

@@ -18,7 +18,15 @@ from argon2 import PasswordHasher  # noqa: E402
 
 from services.dev.mail_catcher import MailCatcher  # noqa: E402
 from services.dev.redis_server import RedisServer  # noqa: E402
-from tests.support.databases import Backend, Databases, Templates, database_params  # noqa: E402
+from tests.support.ci import skip_or_fail  # noqa: E402
+from tests.support.databases import (  # noqa: E402
+    POSTGRES_URL,
+    Backend,
+    Databases,
+    Templates,
+    database_params,
+    postgres_database,
+)
 from tests.support.reports import SECTIONS, report  # noqa: E402
 
 TESTS = Path(__file__).parent
@@ -143,3 +151,29 @@ def db_url(databases: Databases) -> str:
 def directory_db_url(databases: Databases) -> str:
     """A database with the directory's schema, on the same backends as :func:`db_url`."""
     return databases.migrated("directory")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database of its own (HANDOFF_TEST_POSTGRES_URL), for what only
+    PostgreSQL has (pools, PgBouncer mode, advisory locks, pg_dump)."""
+    if not POSTGRES_URL:
+        skip_or_fail("HANDOFF_TEST_POSTGRES_URL is not set")
+    yield from postgres_database()
+
+
+@pytest.fixture(scope="session")
+def trace_spans():
+    """Every span this process records from now on, kept by the real OpenTelemetry SDK's
+    in-memory exporter (a process has one tracer provider: installed once, cleared per use)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared import telemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.install(provider)
+    return exporter

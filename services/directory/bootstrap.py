@@ -40,7 +40,7 @@ def build(settings: Settings, *, use: redis_client.Use = "web", on_commit: Calla
     """The runtime of a process that serves requests or runs a command (``use``). ``on_commit``
     is called, besides nudging the relay, after every commit that staged a message."""
     url = settings.db_url("directory")
-    engine = database.create_engine(url)
+    engine = database.create_engine(url, pool=database.Pool.from_settings(settings))
     # On SQLite, reads get their own engine whose transactions take no write lock.
     reads = database.create_engine(url, reads_only=True) if url.startswith("sqlite") else engine
     sessions: async_sessionmaker = database.sessions(engine)

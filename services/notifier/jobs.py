@@ -16,6 +16,7 @@ import math
 from datetime import UTC, datetime
 from typing import Literal
 
+from opentelemetry.trace import SpanKind
 from rq import Retry, get_current_job
 
 from services.notifier import bootstrap
@@ -23,7 +24,7 @@ from services.notifier.bootstrap import Runtime
 from services.notifier.ledger import CLAIM_MARGIN_SECONDS
 from services.notifier.mailer import PermanentFailure, TemporaryFailure, compose
 from services.notifier.rendering import CannotRender
-from shared import codec, queues
+from shared import codec, ops_metrics, queues, telemetry
 from shared.messages import EmailDelivery, SendEmail
 from shared.worker import RuntimeHolder, give_up
 
@@ -121,7 +122,8 @@ def _send_once(command: SendEmail, *, runtime: Runtime) -> datetime:
         wait = runtime.limiter.acquire()
         if wait:
             raise Later("the SMTP account's rate limit is reached", seconds=wait)
-        runtime.mailer.send(message)
+        with telemetry.span("smtp send", kind=SpanKind.CLIENT, attributes={"handoff.email.kind": command.kind}):
+            runtime.mailer.send(message)
     except BaseException:
         runtime.ledger.release(notification_id)
         raise
@@ -146,6 +148,7 @@ def _report(
         kind=command.kind,
     )
     queues.enqueue(runtime.redis, delivery, job_id=f"delivery-{command.notification_id}-{outcome}")
+    ops_metrics.count_email(runtime.redis, "retried" if outcome == "deferred" else outcome)
 
 
 def will_retry() -> bool:

@@ -39,7 +39,9 @@ def build(settings: Settings, *, clock: Clock = system_clock, use: redis_client.
     rules = rules_module.load()  # Fails fast, naming the line, before anything connects.
     # One SQLite connection per process: requests queue for it in order rather than sleeping in
     # SQLite's busy handler (see shared.database.create_engine).
-    engine = database.create_engine(settings.db_url("referrals"), sqlite_connections=1)
+    engine = database.create_engine(
+        settings.db_url("referrals"), sqlite_connections=1, pool=database.Pool.from_settings(settings)
+    )
     sessions = database.sessions(engine)
     redis = redis_client.connect(settings.redis_url, use=use)
     relay = Relay(sessions=sessions, table=outbox, redis=redis, interval=settings.relay_interval_seconds)

@@ -12,7 +12,7 @@ from redis import Redis
 from rq.exceptions import DuplicateJobError
 
 from services.referrals import bootstrap
-from shared import codec, queues
+from shared import codec, ops_metrics, queues
 from shared.messages import EmailDelivery, PartnerChanged, PartnersChanged
 from shared.worker import RuntimeHolder, give_up
 
@@ -90,4 +90,5 @@ def sweep(interval: int) -> None:
 async def _sweep(current: bootstrap.Runtime) -> None:
     report = await current.referrals.sweep()
     await current.relay.flush()
+    ops_metrics.sweep_finished(current.redis)
     log.info("deadline sweep: %d reminded, %d expired", report.reminded, report.expired)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.referrals import bootstrap, jobs
 from shared import queues, worker
 from shared.config import Settings
+from shared.heartbeat import Heartbeat
 
 
 def main(settings: Settings, *, burst: bool = False) -> None:
@@ -26,6 +27,10 @@ def main(settings: Settings, *, burst: bool = False) -> None:
             settings.redis_url,
             burst=burst,
             log_level=settings.log_level,
+            log_format=settings.log_format,
+            heartbeat=Heartbeat(
+                data_dir=settings.data_path, queue=queues.REFERRALS, interval=settings.worker_heartbeat_seconds
+            ),
             on_connect=seed_the_sweep,
         )
     finally:

@@ -6,8 +6,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from shared.config import ConfigError, field_names, load_settings, normalise_db_url
+from shared.config import ConfigError, field_names, file_variables, load_settings, normalise_db_url
 
 
 def test_defaults_and_types(tmp_path: Path) -> None:
@@ -52,3 +53,57 @@ def test_local_secret_key_is_generated_once_and_private(tmp_path: Path) -> None:
 
 def test_every_setting_has_an_environment_name() -> None:
     assert "HANDOFF_REDIS_URL" in field_names() and "HANDOFF_SECRET_KEY" in field_names()
+
+
+def test_secrets_are_read_from_their_files(tmp_path: Path) -> None:
+    key, password = tmp_path / "secret_key", tmp_path / "db_password"
+    key.write_text("k" * 48 + "\n")
+    password.write_text("p@ss:/word")
+    settings = load_settings(
+        {
+            "HANDOFF_SECRET_KEY_FILE": str(key),
+            "HANDOFF_REFERRALS_DB_URL": "postgresql://handoff_referrals@db:5432/referrals",
+            "HANDOFF_REFERRALS_DB_PASSWORD_FILE": str(password),
+        }
+    )
+    assert settings.signing_key() == "k" * 48, "the file's trailing newline is not part of the key"
+    assert settings.referrals_db_password == "p@ss:/word"
+    url = make_url(settings.db_url("referrals"))
+    assert (url.username, url.password, url.host, url.database) == (
+        "handoff_referrals",
+        "p@ss:/word",
+        "db",
+        "referrals",
+    )
+
+
+def test_a_password_in_the_url_wins_over_the_separate_one() -> None:
+    settings = load_settings(
+        {"HANDOFF_DIRECTORY_DB_URL": "postgresql://u:inline@h/d", "HANDOFF_DIRECTORY_DB_PASSWORD": "apart"}
+    )
+    assert make_url(settings.db_url("directory")).password == "inline"
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"HANDOFF_SMTP_PASSWORD_FILE": "/nonexistent/smtp_password"}, "HANDOFF_SMTP_PASSWORD_FILE"),
+        ({"HANDOFF_SECRET_KEY_FILE": "/etc/hostname", "HANDOFF_SECRET_KEY": "x"}, "HANDOFF_SECRET_KEY_FILE"),
+        ({"HANDOFF_REDIS_URL_FILE": "/etc/hostname"}, "HANDOFF_REDIS_URL_FILE"),
+        ({"HANDOFF_DB_POOL_SIZE": "0"}, "HANDOFF_DB_POOL_SIZE"),
+        ({"HANDOFF_DB_MAX_OVERFLOW": "-1"}, "HANDOFF_DB_MAX_OVERFLOW"),
+    ],
+)
+def test_bad_secret_files_and_pools_name_the_variable(environ: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(environ)
+
+
+def test_file_variables_are_the_secrets() -> None:
+    assert file_variables() == [
+        "HANDOFF_SECRET_KEY_FILE",
+        "HANDOFF_SECRET_KEYS_FILE",
+        "HANDOFF_SMTP_PASSWORD_FILE",
+        "HANDOFF_DIRECTORY_DB_PASSWORD_FILE",
+        "HANDOFF_REFERRALS_DB_PASSWORD_FILE",
+    ]

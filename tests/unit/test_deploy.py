@@ -7,17 +7,20 @@ No Docker engine is needed: the files are read and checked against the code."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
 import yaml
 
-from shared.config import PREFIX, Settings, field_names, load_settings
+from shared.config import PREFIX, SECRETS, Settings, field_names, file_variables, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -25,6 +28,7 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / "deploy" / "handoff.env.example"
 POSTGRES_INIT = ROOT / "deploy" / "postgres-init.sql"
+POSTGRES_INIT_SH = ROOT / "deploy" / "postgres-init.sh"
 
 HANDOFF_NAME = re.compile(r"\bHANDOFF_[A-Z0-9_]+\b")
 # Read by the test suite only (tests/conftest.py), never by a Handoff process.
@@ -82,6 +86,12 @@ def interpolate(value: str) -> str:
     return re.sub(r"\$\{([A-Za-z0-9_]+)(?:(:?[-?])([^}]*))?\}", replace, value)
 
 
+def size_bytes(size: str) -> int:
+    """Compose's and Redis's sizes: ``512M``, ``192mb``, ``1G``."""
+    number, unit = re.fullmatch(r"(\d+)\s*([kmg]?)b?", str(size).lower()).groups()
+    return int(number) * 1024 ** " kmg".index(unit or " ")
+
+
 def healthcheck_text(service: dict) -> str:
     test = service.get("healthcheck", {}).get("test", [])
     return test if isinstance(test, str) else " ".join(str(part) for part in test)
@@ -112,11 +122,61 @@ def test_every_handoff_command_is_a_valid_cli_invocation(services: dict[str, dic
             pytest.fail(f"{name}: `handoff {shlex.join(argv)}` is rejected by the CLI (exit {exc.code})")
 
 
+# --- compose: production shape -----------------------------------------------------------------
+
+
+def compose_schema() -> dict:
+    """The Compose specification's JSON Schema, as check-jsonschema (a test dependency) ships it."""
+    from importlib.resources import files
+
+    return json.loads((files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text())
+
+
+def test_compose_validates_against_the_compose_specification(compose: dict) -> None:
+    validator = jsonschema.Draft202012Validator(compose_schema())
+    errors = [f"{error.json_path}: {error.message}" for error in validator.iter_errors(compose)]
+    assert errors == []
+    # The schema does reject a file that breaks it (so the check above checks something).
+    broken = {**compose, "services": {**compose["services"], "redis": {**compose["services"]["redis"], "ports": 6379}}}
+    assert not validator.is_valid(broken)
+
+
+def test_no_web_service_publishes_a_host_port(services: dict[str, dict]) -> None:
+    for name, service in handoff_services(services).items():
+        assert "ports" not in service, f"{name} publishes {service['ports']}: --scale needs expose only"
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy", "mailpit"}
+    assert {str(port).split(":")[-1] for port in services["proxy"]["ports"]} == {"80", "443", "443/udp"}
+    assert all(str(port).startswith("127.0.0.1:") for port in services["mailpit"]["ports"]), "dev UI on loopback"
+
+
+def test_every_service_has_resource_limits_and_log_rotation(services: dict[str, dict]) -> None:
+    for name, service in services.items():
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        assert size_bytes(limits.get("memory", "0")) > 0 and float(limits.get("cpus", 0)) > 0, f"{name}: {limits}"
+        logging = service.get("logging", {})
+        options = logging.get("options", {})
+        assert logging.get("driver") in ("json-file", "local"), name
+        assert size_bytes(options.get("max-size", "0")) > 0 and int(options.get("max-file", 0)) > 1, name
+
+
+def test_every_image_is_pinned(services: dict[str, dict]) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for name, service in services.items():
+        image = interpolate(str(service["image"]))
+        if name in handoff_services(services):
+            assert image == f"handoff:{version}", f"{name}: the app image is tagged by release, not {image!r}"
+            continue
+        match = re.fullmatch(r"[a-z0-9./-]+:([\w.-]+)@sha256:[0-9a-f]{64}", image)
+        assert match, f"{name}: {image!r} is not pinned by version and digest"
+        assert re.search(r"\d+\.\d+", match.group(1)), f"{name}: {match.group(1)!r} is not a version"
+
+
 # --- compose: settings -------------------------------------------------------------------------
 
 
 def test_every_handoff_variable_in_compose_is_a_setting(services: dict[str, dict]) -> None:
-    known = set(field_names())
+    known = set(field_names()) | set(file_variables())
     # Anywhere in the file: environment keys, ${...} interpolations, health-check code.
     used = set(HANDOFF_NAME.findall(COMPOSE.read_text()))
     for service in services.values():
@@ -125,20 +185,43 @@ def test_every_handoff_variable_in_compose_is_a_setting(services: dict[str, dict
     assert sorted(used - known) == []
 
 
-def test_compose_settings_load(services: dict[str, dict]) -> None:
+def test_compose_settings_load(services: dict[str, dict], tmp_path: Path) -> None:
     for name, service in handoff_services(services).items():
         env = {key: interpolate(value) for key, value in environment(service).items() if key.startswith(PREFIX)}
+        for key in set(env) & set(file_variables()):  # each secret as the container would find it
+            secret = tmp_path / Path(env[key]).name
+            secret.write_text(f"{secret.name}-value\n")
+            env[key] = str(secret)
         settings = load_settings(env)  # raises ConfigError naming a bad variable
         assert settings.host == "0.0.0.0", f"{name}: must listen beyond the container's loopback"
-        assert settings.secret_key, f"{name}: no secret key"
+        argv = as_argv(service.get("command"))
+        if argv[0] == "serve" or argv == ["worker", "referrals"]:  # they sign staff tokens and partner links
+            assert settings.secret_key == "secret_key-value", name
 
 
-def test_compose_requires_the_secret_key_and_holds_none(services: dict[str, dict]) -> None:
+def test_secrets_come_from_files_and_each_process_gets_only_its_own(compose: dict, services: dict[str, dict]) -> None:
+    declared = compose["secrets"]
+    for secret in declared.values():
+        assert set(secret) == {"file"} and secret["file"].startswith("./secrets/"), secret
+    ignored = {line.strip().strip("/") for line in (ROOT / ".gitignore").read_text().splitlines()}
+    assert "secrets" in ignored and "secrets" in DOCKERIGNORE.read_text().split()
     for name, service in handoff_services(services).items():
-        value = environment(service).get("HANDOFF_SECRET_KEY", "")
-        assert re.fullmatch(r"\$\{HANDOFF_SECRET_KEY:\?[^}]+\}", value), (
-            f"{name}: HANDOFF_SECRET_KEY must come from the caller's environment and be required, not {value!r}"
-        )
+        env = environment(service)
+        for key in field_names():
+            if key.removeprefix(PREFIX).lower() in SECRETS:
+                assert key not in env, f"{name}: {key} in the environment; use {key}_FILE and a secret"
+        mounted = {f"/run/secrets/{secret}" for secret in service.get("secrets", [])}
+        wanted = {env[key] for key in file_variables() if key in env}
+        assert wanted == mounted, f"{name}: secrets mounted {sorted(mounted)}, files named {sorted(wanted)}"
+        assert set(service.get("secrets", [])) <= set(declared)
+    needs = {
+        "directory": {"secret_key", "directory_db_password"},
+        "referrals": {"secret_key", "referrals_db_password"},
+        "referrals-worker": {"secret_key", "referrals_db_password"},
+        "notifier": {"smtp_password"},
+        "migrate": {"directory_db_password", "referrals_db_password"},
+    }
+    assert {name: set(services[name].get("secrets", [])) for name in needs} == needs
 
 
 def test_hosts_named_in_settings_are_compose_services(services: dict[str, dict]) -> None:
@@ -148,8 +231,10 @@ def test_hosts_named_in_settings_are_compose_services(services: dict[str, dict])
             urlsplit(interpolate(env[key])).hostname
             for key in ("HANDOFF_REDIS_URL", "HANDOFF_DIRECTORY_DB_URL", "HANDOFF_REFERRALS_DB_URL")
         }
-        hosts.add(env["HANDOFF_SMTP_HOST"])
         assert hosts <= set(services), f"{name}: {sorted(hosts - set(services))} are not services"
+        # The SMTP relay is the operator's (required); the dev profile's mail catcher is documented.
+        assert re.fullmatch(r"\$\{HANDOFF_SMTP_HOST:\?[^}]*mailpit[^}]*\}", env["HANDOFF_SMTP_HOST"]), name
+    assert services["mailpit"]["profiles"] == ["dev"]
 
 
 # --- compose: health and start order -----------------------------------------------------------
@@ -171,9 +256,7 @@ def test_http_healthchecks_target_ops_endpoints_on_the_services_own_port(service
         assert urls, f"{name}: a web service needs an HTTP health check"
         port = getattr(defaults, f"{argv[1]}_port")
         assert f"{PREFIX}{argv[1].upper()}_PORT" not in environment(service)
-        assert any(str(port) == str(mapping).split(":")[-1] for mapping in service.get("ports", [])), (
-            f"{name}: port {port} is not published"
-        )
+        assert [str(p) for p in service.get("expose", [])] == [str(port)], f"{name}: port {port} is not exposed"
         for url in urls:
             parts = urlsplit(url)
             assert parts.path in ops_paths, f"{name}: {url} is not an endpoint the app serves"
@@ -190,11 +273,18 @@ def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict])
         assert healthcheck_text(service), f"{name} has no health check"
 
 
-def test_workers_healthcheck_pings_the_configured_redis(services: dict[str, dict]) -> None:
+def test_workers_healthcheck_is_their_own_heartbeat(services: dict[str, dict]) -> None:
+    from services.cli import build_parser
+
+    checked = 0
     for name, service in handoff_services(services).items():
-        if as_argv(service.get("command"))[0] == "worker":
-            text = healthcheck_text(service)
-            assert "HANDOFF_REDIS_URL" in text and "ping()" in text, name
+        argv = as_argv(service.get("command"))
+        if argv[0] == "worker":
+            test = service["healthcheck"]["test"]
+            assert test[:2] == ["CMD", "handoff"] and test[2:] == ["worker-health", argv[1]], name
+            build_parser().parse_args(test[2:])  # a verb the CLI has
+            checked += 1
+    assert checked == 2
 
 
 def test_depends_on_uses_conditions_on_existing_services(services: dict[str, dict]) -> None:
@@ -224,7 +314,8 @@ def test_handoff_processes_wait_for_stores_and_migrations(services: dict[str, di
         for dependency in ("redis", "postgres"):
             assert depends_on[dependency]["condition"] == "service_healthy", f"{name} -> {dependency}"
         assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
-    assert services["notifier"]["depends_on"]["mailpit"]["condition"] == "service_healthy"
+    # mailpit is in the dev profile only: nothing that runs in production may wait for it.
+    assert not any("mailpit" in service.get("depends_on", {}) for service in services.values())
 
 
 # --- compose: the stateful stores --------------------------------------------------------------
@@ -248,26 +339,34 @@ def test_redis_keeps_jobs(services: dict[str, dict]) -> None:
     assert options.get("--appendonly") == "yes", "AOF on: a restart must keep queued jobs"
     assert options.get("--appendfsync") == "always", "a power loss must not take relayed jobs with it"
     assert options.get("--maxmemory-policy") == "noeviction", "a full Redis must refuse, not drop jobs"
+    # Full means Redis refusing writes, never the kernel killing it: maxmemory under the limit.
+    maxmemory = size_bytes(options["--maxmemory"])
+    limit = size_bytes(redis["deploy"]["resources"]["limits"]["memory"])
+    assert 0 < maxmemory <= 0.8 * limit, f"maxmemory {maxmemory} must leave room under the {limit} limit"
     assert any(str(volume).endswith(":/data") for volume in redis.get("volumes", []))
     assert "redis-cli ping" in healthcheck_text(redis)
 
 
-def test_postgres_creates_each_services_database(services: dict[str, dict]) -> None:
+def test_postgres_creates_each_services_database_and_role(services: dict[str, dict]) -> None:
     postgres = services["postgres"]
     assert "pg_isready" in healthcheck_text(postgres)
-    assert any(
-        str(volume).startswith("./deploy/postgres-init.sql:/docker-entrypoint-initdb.d/")
-        for volume in postgres.get("volumes", [])
-    )
-    created = set(re.findall(r"CREATE DATABASE\s+(\w+)", POSTGRES_INIT.read_text(), re.IGNORECASE))
-    env = environment(services["directory"])
-    urls = [urlsplit(env["HANDOFF_DIRECTORY_DB_URL"]), urlsplit(env["HANDOFF_REFERRALS_DB_URL"])]
-    names = {url.path.lstrip("/") for url in urls}
-    assert len(names) == 2, "the two services never share a database"
-    assert names <= created
-    credentials = environment(postgres)
-    for url in urls:
-        assert (url.username, url.password) == (credentials["POSTGRES_USER"], credentials["POSTGRES_PASSWORD"])
+    volumes = [str(volume) for volume in postgres.get("volumes", [])]
+    assert "./deploy/postgres-init.sh:/docker-entrypoint-initdb.d/10-handoff.sh:ro" in volumes
+    script = POSTGRES_INIT_SH.read_text()
+    sql_mount = next(v.split(":")[1] for v in volumes if v.startswith("./deploy/postgres-init.sql:"))
+    assert f"-f {sql_mount}" in script, "the init script runs the mounted SQL"
+    given = dict(re.findall(r"-v (\w+)=\"?([^\s\"]*)", script))
+    env = environment(services["migrate"])
+    for service in ("directory", "referrals"):
+        url = urlsplit(env[f"HANDOFF_{service.upper()}_DB_URL"])
+        assert (url.username, url.path.lstrip("/")) == (given[f"{service}_role"], given[f"{service}_db"])
+        assert url.password is None, "passwords come from secrets, never the URL"
+        assert f"/run/secrets/{service}_db_password" in script
+    assert given["directory_role"] != given["referrals_role"] and given["directory_db"] != given["referrals_db"]
+    assert environment(postgres)["POSTGRES_USER"] not in (given["directory_role"], given["referrals_role"])
+    assert environment(postgres)["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    for variable in re.findall(r":['\"]?(\w+)", POSTGRES_INIT.read_text().split("\\set ON_ERROR_STOP on")[1]):
+        assert variable in given or variable.endswith("_password"), f"{variable} is not passed by the script"
 
 
 # --- the image ---------------------------------------------------------------------------------
@@ -344,7 +443,9 @@ print("built")
 def test_image_shape() -> None:
     instructions = dockerfile_instructions()
     stages = [rest for keyword, rest in instructions if keyword == "FROM"]
-    assert all(stage.split()[0] == "python:3.11-slim" for stage in stages), stages
+    bases = [rest.split("=", 1)[1] for keyword, rest in instructions if keyword == "ARG" and rest.startswith("BASE=")]
+    assert len(bases) == 1 and re.fullmatch(r"python:3\.11-slim-[a-z]+@sha256:[0-9a-f]{64}", bases[0]), bases
+    assert all(stage.split()[0] == "${BASE}" for stage in stages), stages
     # What follows the last FROM is the image that runs.
     final = instructions[max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM") :]
     first = lambda keyword: [rest for k, rest in final if k == keyword]  # noqa: E731
@@ -356,7 +457,8 @@ def test_image_shape() -> None:
     env = " ".join(first("ENV"))
     assert "HANDOFF_HOST=0.0.0.0" in env
     assert "HANDOFF_DATA_DIR=/var/lib/handoff" in env
-    assert "/var/lib/handoff" in " ".join(first("VOLUME"))
+    assert not first("VOLUME"), "the processes keep nothing durable: the image declares no volume"
+    assert "postgresql-client" in " ".join(first("RUN")), "handoff backup needs pg_dump and pg_restore"
     assert set(HANDOFF_NAME.findall(DOCKERFILE.read_text())) <= set(field_names())
 
 
@@ -396,8 +498,10 @@ def test_example_env_documents_every_setting() -> None:
 
 def test_example_env_names_only_real_settings() -> None:
     names = {name for _, name, _ in example_lines()}
-    assert sorted(names - set(field_names()) - TEST_ONLY) == []
-    assert TEST_ONLY <= {name for commented, name, _ in example_lines() if commented}
+    assert sorted(names - set(field_names()) - set(file_variables()) - TEST_ONLY) == []
+    commented = {name for commented, name, _ in example_lines() if commented}
+    assert TEST_ONLY <= commented
+    assert set(file_variables()) <= commented, "each secret's _FILE variant is shown beside it"
 
 
 def test_example_env_values_are_the_defaults() -> None:

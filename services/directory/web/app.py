@@ -21,7 +21,7 @@ from litestar.logging.config import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
-from services.directory import bootstrap
+from services.directory import bootstrap, storage
 from services.directory.fields import display_phone
 from services.directory.search import InvalidSearch
 from services.directory.service import PartnerService
@@ -35,7 +35,7 @@ from services.directory.web.hsds import HsdsController
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import bodies, metrics, openapi, ratelimit, web
+from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -71,7 +71,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             *web.ops_handlers,
-            metrics_controller,
+            ops_metrics.refreshing(metrics_controller),
             PartnerController,
             list_categories,
             PartnersInHealthController,
@@ -82,7 +82,8 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[_resources(settings), limits.lifespan],
         guards=[limits.guard],
         dependencies={"directory": Provide(_directory, sync_to_thread=False)},
-        middleware=[metrics_config.middleware, forms],
+        # Traces outermost, so that the access log line carries the request's trace id.
+        middleware=[*telemetry.middleware(), access.middleware, metrics_config.middleware, forms],
         exception_handlers={**web.exception_handlers, InvalidSearch: bad_search},
         # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
         request_class=bodies.Request,
@@ -109,12 +110,22 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
         runtime = bootstrap.build(settings, on_commit=page_cache.invalidate)
         app.state.engine = runtime.engine
         app.state.redis = runtime.redis
+        app.state.migrations = storage.MIGRATIONS  # /ready answers 503 while the schema is behind
         app.state.revocations = runtime.revocations
         app.state.directory = runtime.directory
+        app.state.ops_metrics = ops_metrics.OpsMetrics(
+            service="directory",
+            engine=runtime.reads,
+            outbox=storage.outbox,
+            redis=runtime.redis,
+            installation=False,
+            sweep_interval=settings.sweep_interval_seconds,
+        ).register()
         relay_task = asyncio.create_task(runtime.relay.run(), name="directory-outbox-relay")
         try:
             yield
         finally:
+            app.state.ops_metrics.unregister()
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay_task

@@ -17,8 +17,9 @@ from litestar.template import TemplateConfig
 
 from services.referrals import bootstrap
 from services.referrals.service import Clock, Referrals, system_clock
+from services.referrals.storage import MIGRATIONS, outbox
 from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
-from shared import bodies, metrics, openapi, ratelimit, web
+from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -40,10 +41,20 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         app.state.engine = runtime.engine
         app.state.redis = runtime.redis
         app.state.revocations = runtime.revocations
+        app.state.migrations = MIGRATIONS  # /ready answers 503 while the schema is behind
+        app.state.ops_metrics = ops_metrics.OpsMetrics(
+            service="referrals",
+            engine=runtime.engine,
+            outbox=outbox,
+            redis=runtime.redis,
+            installation=True,
+            sweep_interval=settings.sweep_interval_seconds,
+        ).register()
         relay = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
         try:
             yield
         finally:
+            app.state.ops_metrics.unregister()
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
@@ -59,7 +70,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
     return Litestar(
         route_handlers=[
             *web.ops_handlers,
-            metrics_controller,
+            ops_metrics.refreshing(metrics_controller),
             auth.issue_token,
             scope.list_reasons,
             referrals.ReferralController,
@@ -77,7 +88,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         dependencies={"referrals": Provide(_referrals, sync_to_thread=False)},
         state=state,
         before_send=[web.security_headers(settings)],
-        middleware=[metrics_config.middleware, forms],
+        # Traces outermost, so that the access log line carries the request's trace id.
+        middleware=[*telemetry.middleware(), access.middleware, metrics_config.middleware, forms],
         exception_handlers=web.exception_handlers,
         # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
         request_class=bodies.Request,
