@@ -458,7 +458,7 @@ class Stack:
         from redis import Redis
 
         from services.notifier.ledger import CLAIM_KEY
-        from tests.integration.test_notifier_faults import idle
+        from tests.support.notifier import idle
 
         # A claim still held means an email is being sent, or waits for a dead worker's claim to
         # lapse before its retry sends it: the queue can look idle between two of those retries.

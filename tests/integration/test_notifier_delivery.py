@@ -63,7 +63,7 @@ def test_retries_wait_longer_and_longer_then_fail_and_report(redis: Redis, redis
 
 
 def test_a_refused_recipient_is_not_retried_and_is_reported(redis: Redis, redis_url: str, tmp_path: Path) -> None:
-    from tests.integration.test_notifier_mailer import Server
+    from tests.support.smtp import RecordingServer as Server
 
     server = Server(free_port()).start()
     install(redis_url, server.port, tmp_path)

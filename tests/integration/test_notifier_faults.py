@@ -19,7 +19,7 @@ from redis import Redis
 from services.dev import processes
 from services.dev.ports import free_port
 from shared import codec, queues
-from tests.support.notifier import offer
+from tests.support.notifier import idle, offer
 from tests.support.polling import wait_for
 from tests.support.smtp import Counting, SmtpServer
 
@@ -108,15 +108,6 @@ def reports(redis: Redis, outcome: str) -> set[str]:
     jobs = queues.rq_queue(queues.REFERRALS, redis).get_jobs()
     found = (codec.decode(job.args[0]) for job in jobs)
     return {report.notification_id for report in found if report.outcome == outcome}
-
-
-def idle(redis: Redis) -> bool:
-    """Nothing queued, running or waiting for a retry on the notifications queue. The running
-    jobs are counted before the scheduled ones because counting them cleans up: a dead worker's
-    job is rescheduled right then, and must be seen. Counted one by one, the registries can still
-    miss a retry the scheduler queues between two counts."""
-    queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
-    return queue.count == 0 and queue.started_job_registry.count == 0 and queue.scheduled_job_registry.count == 0
 
 
 def settled(redis: Redis, ids: list[str]) -> bool:

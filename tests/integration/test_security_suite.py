@@ -478,7 +478,8 @@ def test_a_whole_referral_at_debug_level_logs_no_secret_token_or_client_data(tmp
     """``handoff dev`` at DEBUG (the most it ever logs) runs a referral from sign-in to the
     partner's outcome report; its output, the CLI's and every log file under the data dir must
     not hold the secret key, any password, staff token or partner link, or what the client is."""
-    from tests.e2e.test_walking_skeleton import System, body_text, eventually
+    from tests.support.polling import eventually
+    from tests.support.system import System, body_text
 
     unique = secrets.token_hex(4)
     key, admin_password, therapist_password = secrets.token_urlsafe(48), f"adm-{unique}-pw", f"thr-{unique}-pw"

@@ -59,3 +59,12 @@ def deliveries(redis: Redis) -> dict[str, EmailDelivery]:
 
 def notifications(redis: Redis) -> Queue:
     return queues.rq_queue(queues.NOTIFICATIONS, redis)
+
+
+def idle(redis: Redis) -> bool:
+    """Nothing queued, running or waiting for a retry on the notifications queue. The running
+    jobs are counted before the scheduled ones because counting them cleans up: a dead worker's
+    job is rescheduled right then, and must be seen. Counted one by one, the registries can still
+    miss a retry the scheduler queues between two counts."""
+    queue = queues.rq_queue(queues.NOTIFICATIONS, redis)
+    return queue.count == 0 and queue.started_job_registry.count == 0 and queue.scheduled_job_registry.count == 0

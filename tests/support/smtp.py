@@ -55,3 +55,49 @@ class SmtpServer:
     def __exit__(self, *exc: object) -> None:
         self.handler.release.set()
         self._controller.stop()
+
+
+class Recorder:
+    """An SMTP handler that keeps what it receives, counts sessions, and refuses recipients
+    whose address starts with ``reject`` (550) or ``busy`` (450)."""
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.received: list[bytes] = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address.startswith("reject"):
+            return "550 5.1.1 no such mailbox"
+        if address.startswith("busy"):
+            return "450 4.2.1 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append(envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"
+
+
+class RecordingServer:
+    """A real SMTP server on ``port`` whose :class:`Recorder` keeps every message."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.handler = Recorder()
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+        self.running = False
+
+    def start(self) -> RecordingServer:
+        self._controller.start()
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        if self.running:
+            self._controller.stop()
+            self.running = False
