@@ -18,7 +18,7 @@ from litestar.template import TemplateConfig
 from services.referrals import bootstrap
 from services.referrals.service import Clock, Referrals, system_clock
 from services.referrals.storage import MIGRATIONS, outbox
-from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
+from services.referrals.web import admin, auth, fhir, login, new_referral, pages, referrals, respond, scope
 from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, web
 from shared.config import Settings
 from shared.csrf import csrf
@@ -74,6 +74,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             auth.issue_token,
             scope.list_reasons,
             referrals.ReferralController,
+            fhir.FhirController,
             respond.RespondController,
             respond.ReportController,
             login.LoginController,
