@@ -105,13 +105,8 @@ def task(referral: ReferralRecord, *, decline_labels: Mapping[str, str], systems
     }
     if (taker := _accepted(referral)) is not None:
         found["owner"] = _partner_reference(taker, systems)
-    if referral.status == "rejected" and (declined := _last_declined(referral)) is not None:
-        reason = declined.decline_reason or "other"
-        label = decline_labels.get(reason, reason)
-        found["statusReason"] = {
-            "coding": [{"system": systems.decline_reasons, "code": reason, "display": label}],
-            "text": declined.decline_note or label,
-        }
+    if referral.status in ("rejected", "failed"):
+        found["statusReason"] = _status_reason(referral, decline_labels, systems)
     if output := _output(referral, systems):
         found["output"] = output
     return found
@@ -197,6 +192,20 @@ def _output(referral: ReferralRecord, systems: Systems) -> list[Json]:
             }
         )
     return found
+
+
+def _status_reason(referral: ReferralRecord, decline_labels: Mapping[str, str], systems: Systems) -> Json:
+    """Why no partner has it: the last decline (its reason, and the partner's own words), or
+    offers that ran out unanswered."""
+    declined = _last_declined(referral)
+    if declined is None:
+        return {"text": "No partner accepted before the offers expired"}
+    reason = declined.decline_reason or "other"
+    label = decline_labels.get(reason, reason)
+    return {
+        "coding": [{"system": systems.decline_reasons, "code": reason, "display": label}],
+        "text": declined.decline_note or label,
+    }
 
 
 def _business_status(referral: ReferralRecord) -> tuple[str, str]:
