@@ -46,6 +46,24 @@ class OutcomeRecord(msgspec.Struct, kw_only=True):
     note: str = ""
 
 
+class ClientRecord(msgspec.Struct, kw_only=True):
+    """A client as staff see them: who, how to reach them, in which language."""
+
+    # "" only in answers stored before clients were records of their own (Idempotency-Key replays).
+    id: str = ""
+    name: str
+    date_of_birth: date | None = None
+    phone: str | None = None
+    email: str | None = None
+    # phone | text | email (services.referrals.contact.PREFERRED_CONTACT).
+    preferred_contact: str | None = None
+    language: str = "en"
+    postal_code: str | None = None
+    # The client agreed to be emailed.
+    email_consent: bool = False
+    created_at: datetime | None = None
+
+
 class ClearanceRecord(msgspec.Struct, kw_only=True):
     """The newest massage clearance a partner gave for this client, and where it came from."""
 
@@ -56,7 +74,7 @@ class ClearanceRecord(msgspec.Struct, kw_only=True):
     areas_to_avoid: str = ""
     pressure_limit: str = ""
     note: str = ""
-    # True when it was given on an earlier referral of the same client.
+    # True when it was given on another of this client's referrals (the same client record).
     from_earlier_referral: bool = False
 
 
@@ -67,7 +85,7 @@ class ReferralRecord(msgspec.Struct, kw_only=True):
     urgency: str
     reasons: list[str]
     note: str
-    client: dict
+    client: ClientRecord
     consent: dict
     created_by: str
     created_at: datetime
@@ -79,7 +97,27 @@ class ReferralRecord(msgspec.Struct, kw_only=True):
     attention: list[str] = []
     needs_attention: bool = False
     outcomes: list[OutcomeRecord] = []
-    # Shown prominently: the newest clearance for this client (this referral's or an earlier one's).
+    # Shown prominently: the newest clearance for this client record (this referral's or another's).
+    clearance: ClearanceRecord | None = None
+    # Who makes the next call once a partner accepts (services.referrals.contact.NEXT_STEPS).
+    next_step: str = "partner_contacts_client"
+
+
+class ReferralSummary(msgspec.Struct, kw_only=True):
+    """One of a client's referrals, as their page lists it."""
+
+    id: str
+    reference: str
+    status: str
+    urgency: str
+    reasons: list[str]
+    created_at: datetime
+
+
+class ClientDetail(ClientRecord, kw_only=True):
+    """A client with the referrals the staff member may see and their current clearance."""
+
+    referrals: list[ReferralSummary] = []
     clearance: ClearanceRecord | None = None
 
 
