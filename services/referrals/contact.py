@@ -104,6 +104,15 @@ def display_phone(phone: str | None) -> str:
     return phonenumbers.format_number(number, style)
 
 
+def normalised_phone_or_none(phone: str | None) -> str:
+    """A stored number as E.164 for a ``tel:`` link; "" when it cannot be read as one (a number
+    migrated as it was typed)."""
+    try:
+        return normalised_phone(phone) or ""
+    except InvalidInput:
+        return ""
+
+
 def phone_digits(phone: str | None) -> str:
     """Only the digits of a number, to find a client by any way of writing it."""
     return "".join(ch for ch in phone or "" if ch.isdigit())

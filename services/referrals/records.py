@@ -149,8 +149,23 @@ class Dashboard(msgspec.Struct, kw_only=True):
     by_category: list[tuple[str, dict[str, int]]]
 
 
+class ClientContact(msgspec.Struct, kw_only=True):
+    """The client as the partner who accepted sees them: who, how to reach them, and who calls."""
+
+    name: str
+    phone: str = ""  # as people write it, e.g. (727) 555-0199
+    phone_link: str = ""  # E.164, for a tel: link
+    email: str = ""
+    preferred_contact: str = ""  # in words: "Phone call", "Text message", "Email"
+    language: str = ""  # in words: "Spanish"
+    # What the partner is asked to do, in words: "Please call the client to book."
+    next_step: str = ""
+
+
 class OfferPage(msgspec.Struct, kw_only=True):
-    """What a partner sees behind a link: no client name, only what they need to decide."""
+    """What a partner sees behind a link. Before accepting: the urgency, the reasons, the note,
+    the client's ZIP and language, never who they are. Once this partner has accepted: the
+    client's name and contact (``client``), and who makes the next call."""
 
     offer_id: str
     partner_name: str
@@ -162,6 +177,11 @@ class OfferPage(msgspec.Struct, kw_only=True):
     expires_at: datetime
     # The partner has said they have seen it (the referral is ``received``).
     acknowledged: bool = False
+    postal_code: str = ""
+    language: str = ""
+    # Set only for the partner who accepted.
+    accepted: bool = False
+    client: ClientContact | None = None
 
 
 class ReportPage(msgspec.Struct, kw_only=True):
@@ -173,6 +193,8 @@ class ReportPage(msgspec.Struct, kw_only=True):
     reasons: list[str]
     status: str
     booked_for: date | None = None
+    # The partner who accepted keeps the client's contact details at hand while reporting.
+    client: ClientContact | None = None
 
 
 class Handout(msgspec.Struct, kw_only=True):

@@ -164,7 +164,9 @@ def test_partner_accepts_through_the_link_once(client: TestClient, settings) -> 
     assert detail["status"] == "accepted"
     assert [e["to_status"] for e in detail["timeline"]][-1] == "accepted"
     assert client.post(path, data={"decision": "decline", "reason": "other", "_csrf_token": token}).status_code == 410
-    assert client.get(path).status_code == 410
+    # Issue 12: once accepted, the same link shows this partner the client, and no answer form.
+    after = client.get(path)
+    assert after.status_code == 200 and "you accepted it" in after.text and 'name="decision"' not in after.text
     assert client.get(path[:-3] + "abc").status_code == 403
     flush(client)
     assert ("referral_accepted", "tess@clinic.example") in [(e.kind, e.to) for e in queued_emails(settings.redis_url)]
