@@ -81,6 +81,9 @@ class EmailContext(msgspec.Struct, kw_only=True, frozen=True):
     urgency: str = ""
     action_url: str = ""
     expires_at: datetime | None = None
+    # Who makes the next call once a partner accepts: a choice of the therapist's, never anything
+    # about the client (a Literal, so no free text can ride on it). "" when it does not apply.
+    next_step: Literal["", "partner_contacts_client", "client_contacts_partner"] = ""
 
 
 EmailKind = Literal[

@@ -55,6 +55,7 @@ TEMPLATE_VARIABLES = frozenset(
         "urgency_label",
         "action_url",
         "expires_at",
+        "next_step",
     }
 )
 
@@ -124,6 +125,7 @@ class Renderer:
             "urgency_label": label,
             "action_url": context.action_url,
             "expires_at": self._deadline(context.expires_at),
+            "next_step": context.next_step,
         }
 
     def _deadline(self, moment: datetime | None) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from services.referrals.outcomes import CLEARANCES, OUTCOMES
-from services.referrals.records import OfferRecord, ReferralRecord
+from services.referrals.records import ClientRecord, OfferRecord, ReferralRecord
 from shared.fhir import Json
 
 SNOMED = "http://snomed.info/sct"
@@ -112,32 +112,31 @@ def task(referral: ReferralRecord, *, decline_labels: Mapping[str, str], systems
     return found
 
 
-def patient(client: Mapping[str, object], *, client_id: str, updated_at: datetime | None = None) -> Json:
-    """The client, as much as the clinic holds: name, birth date, phone and email, the preferred
-    language and the postal code."""
-    found: Json = {"resourceType": "Patient", "id": client_id}
-    if updated_at is not None:
-        found["meta"] = {"lastUpdated": _instant(updated_at)}
-    if name := str(client.get("name") or "").strip():
-        found["name"] = [{"text": name}]
-    telecom = []
-    preferred = client.get("preferred_contact")
-    # The way the client prefers to be reached comes first (rank 1).
-    for system, value, preferred_here in (
-        ("phone", client.get("phone"), preferred in ("phone", "text")),
-        ("email", client.get("email"), preferred == "email"),
-    ):
-        if value:
-            telecom.append({"system": system, "value": str(value)} | ({"rank": 1} if preferred_here else {}))
+def patient(client: ClientRecord) -> Json:
+    """The client, as much as the clinic holds: name, birth date, phone and email (the preferred
+    way first), the preferred language and the postal code."""
+    found: Json = {"resourceType": "Patient", "id": client.id}
+    if client.created_at is not None:
+        found["meta"] = {"lastUpdated": _instant(client.created_at)}
+    found["name"] = [{"text": client.name}]
+    preferred = client.preferred_contact
+    telecom = [
+        {"system": system, "value": value} | ({"rank": 1} if preferred_here else {})
+        for system, value, preferred_here in (
+            ("phone", client.phone, preferred in ("phone", "text")),
+            ("email", client.email, preferred == "email"),
+        )
+        if value
+    ]
     if telecom:
         found["telecom"] = telecom
-    if birth_date := client.get("date_of_birth"):
-        found["birthDate"] = str(birth_date)
-    if postal_code := client.get("postal_code"):
-        found["address"] = [{"postalCode": str(postal_code)}]
-    if language := client.get("language"):
+    if client.date_of_birth is not None:
+        found["birthDate"] = client.date_of_birth.isoformat()
+    if client.postal_code:
+        found["address"] = [{"postalCode": client.postal_code}]
+    if client.language:
         found["communication"] = [
-            {"language": {"coding": [{"system": LANGUAGE_SYSTEM, "code": str(language)}]}, "preferred": True}
+            {"language": {"coding": [{"system": LANGUAGE_SYSTEM, "code": client.language}]}, "preferred": True}
         ]
     return found
 
@@ -230,12 +229,7 @@ def _partner_reference(offer: OfferRecord, systems: Systems) -> Json:
 
 
 def _patient_reference(referral: ReferralRecord) -> Json:
-    client_id = referral.client.get("id") if isinstance(referral.client, dict) else None
-    display = referral.client.get("name") if isinstance(referral.client, dict) else None
-    reference: Json = {"reference": f"Patient/{client_id or referral.id}"}
-    if display:
-        reference["display"] = str(display)
-    return reference
+    return {"reference": f"Patient/{referral.client.id}", "display": referral.client.name}
 
 
 def _instant(moment: datetime) -> str:

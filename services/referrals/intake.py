@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 import msgspec
 
+from services.referrals.contact import NextStep, PreferredContact
 from services.referrals.domain import ConsentScope
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Email = Annotated[str, msgspec.Meta(max_length=320)]
+Phone = Annotated[str, msgspec.Meta(max_length=40)]
+PostalCode = Annotated[str, msgspec.Meta(max_length=20)]
+Language = Annotated[str, msgspec.Meta(max_length=40, description="a code such as en or es (or its English name)")]
+
+
+class NewClient(msgspec.Struct, kw_only=True, frozen=True):
+    """A new client record (the body of ``POST /api/v1/clients``)."""
+
+    name: NonEmpty
+    date_of_birth: date | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    preferred_contact: PreferredContact | None = None
+    language: Language | None = None
+    postal_code: PostalCode | None = None
+    # The client agreed to be emailed (a partner's details, when they are to make the call).
+    email_consent: bool = False
 
 
 class Client(msgspec.Struct, kw_only=True, frozen=True):
-    name: NonEmpty
-    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
-    phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
-    postal_code: Annotated[str, msgspec.Meta(max_length=20)] | None = None
-    language: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    """A referral's client: ``{"id"}`` of an existing client record, or the details of a new
+    one (the first edition's inline object), which makes a new record. Never matched by name."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=36)] | None = None
+    name: NonEmpty | None = None
+    date_of_birth: date | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    preferred_contact: PreferredContact | None = None
+    language: Language | None = None
+    postal_code: PostalCode | None = None
+    email_consent: bool = False
 
 
 class Consent(msgspec.Struct, kw_only=True, frozen=True):
@@ -33,6 +60,8 @@ class ReferralDraft(msgspec.Struct, kw_only=True, frozen=True):
     reasons: Annotated[list[Annotated[str, msgspec.Meta(max_length=80)]], msgspec.Meta(min_length=1, max_length=20)]
     note: Annotated[str, msgspec.Meta(max_length=4000)] = ""
     partner_ids: Annotated[list[str], msgspec.Meta(max_length=20)] | None = None
+    # Who makes the next call once a partner accepts.
+    next_step: NextStep = "partner_contacts_client"
 
 
 class SuggestionQuery(msgspec.Struct, kw_only=True, frozen=True):

@@ -12,13 +12,16 @@ import uuid
 import msgspec
 from sqlalchemy.exc import IntegrityError
 
-from services.referrals import offering, queries, scoping, unit_of_work
+from services.referrals import clients, offering, queries, scoping, unit_of_work
+from services.referrals.contact import DEFAULT_LANGUAGE, language_name
 from services.referrals.context import Context
 from services.referrals.domain import ScopeViolation, check_consent
+from services.referrals.identifiers import check_note
 from services.referrals.intake import ReferralDraft, SuggestionQuery
 from services.referrals.records import ReferralRecord
 from services.referrals.rules import Assessment
-from services.referrals.storage import offer_store, partner_store, referral_store
+from services.referrals.storage import client_store, offer_store, partner_store, referral_store
+from services.referrals.storage.client_store import StoredClient
 from services.referrals.storage.referral_store import StoredReferral
 from shared import categories, geo
 from shared.auth import Staff
@@ -75,7 +78,13 @@ async def _replay(ctx: Context, key: _Key) -> ReferralRecord | None:
 
 async def _create(ctx: Context, *, staff: Staff, draft: ReferralDraft, key: _Key | None = None) -> ReferralRecord:
     assessment = await scoping.assess(ctx, staff=staff, reasons=list(draft.reasons))
-    chosen = await _choose_partners(ctx, draft=draft, assessment=assessment)
+    async with ctx.sessions() as session:
+        client, new_client = await clients.for_referral(
+            ctx, session, staff=staff, given=draft.client, next_step=draft.next_step
+        )
+    # Every offered partner reads the note before accepting: nothing in it may identify the client.
+    check_note(draft.note, client_name=client.name, today=ctx.clock().date())
+    chosen = await _choose_partners(ctx, draft=draft, assessment=assessment, client=client)
     vocabulary = categories.load()
     check_consent(
         given=draft.consent.given,
@@ -90,13 +99,16 @@ async def _create(ctx: Context, *, staff: Staff, draft: ReferralDraft, key: _Key
         urgency=assessment.urgency,
         reasons=list(draft.reasons),
         note=draft.note,
-        client=msgspec.to_builtins(draft.client),
+        client_id=client.id,
+        next_step=draft.next_step,
         consent={**msgspec.to_builtins(draft.consent), "recorded_at": now.isoformat(), "recorded_by": staff.email},
         created_by=staff.id,
         created_at=now,
         updated_at=now,
     )
     async with ctx.sessions.begin() as session:
+        if new_client:
+            await client_store.insert_client(session, client)
         await referral_store.insert_referral(session, referral)
         await offer_store.queue(session, referral.id, [p.id for p in chosen])
         await unit_of_work.event(
@@ -124,14 +136,16 @@ async def _create(ctx: Context, *, staff: Staff, draft: ReferralDraft, key: _Key
     return record
 
 
-async def _choose_partners(ctx: Context, *, draft: ReferralDraft, assessment: Assessment) -> list[PartnerSnapshot]:
+async def _choose_partners(
+    ctx: Context, *, draft: ReferralDraft, assessment: Assessment, client: StoredClient
+) -> list[PartnerSnapshot]:
     """The therapist's partners, in their order, each known, active and in scope; or, when they
     chose none, every suggestion for the reasons, best first."""
     if draft.partner_ids is None:
-        near = draft.client.postal_code if draft.client.postal_code and geo.centroid(draft.client.postal_code) else None
+        near = client.postal_code if client.postal_code and geo.centroid(client.postal_code) else None
         ranked = await scoping.ranked(
             ctx,
-            query=SuggestionQuery(reasons=list(draft.reasons), postal_code=near, language=draft.client.language),
+            query=SuggestionQuery(reasons=list(draft.reasons), postal_code=near, language=matching_language(client)),
         )
         if not ranked:
             raise InvalidInput(
@@ -163,6 +177,12 @@ async def _choose_partners(ctx: Context, *, draft: ReferralDraft, assessment: As
             )
         chosen.append(partner)
     return chosen
+
+
+def matching_language(client: StoredClient) -> str | None:
+    """The language to prefer partners for: the client's, unless it is English, which every
+    partner here works in and which listings mostly leave out of the languages they name."""
+    return None if client.language == DEFAULT_LANGUAGE else language_name(client.language)
 
 
 def _new_reference() -> str:

@@ -11,11 +11,11 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals import links, offering, unit_of_work
+from services.referrals import contact, links, offering, unit_of_work
 from services.referrals.context import Context
 from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, LinkRefused
 from services.referrals.outcomes import CLEARANCES, OUTCOMES, TARGET_STATUS, OutcomeReport, check_report
-from services.referrals.records import OfferPage, ReportPage
+from services.referrals.records import ClientContact, OfferPage, ReportPage
 from services.referrals.storage import offer_store, outcome_store, referral_store
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
@@ -28,10 +28,18 @@ REPORT_LINK_DAYS = 90
 
 async def open_offer(ctx: Context, *, token: str) -> OfferPage:
     """The offer behind a partner link, for the confirmation page. Audits the view; changes
-    nothing else (mail scanners follow links)."""
+    nothing else (mail scanners follow links). Once this partner has accepted, the same link
+    shows them the client's name and contact details too (that view audited as such); a partner
+    who declined, let the offer expire or had it withdrawn never sees them."""
     async with ctx.sessions.begin() as session:
-        offer, referral, expires_at = await _usable_offer(ctx, session, token)
-        await _audit_view(ctx, session, offer, referral)
+        accepted = await _accepted_offer(ctx, session, token)
+        if accepted is not None:
+            offer, referral = accepted
+            await _audit_view(ctx, session, offer, referral, disclosed="client_contact")
+            expires_at = offer.expires_at or ctx.clock()
+        else:
+            offer, referral, expires_at = await _usable_offer(ctx, session, token)
+            await _audit_view(ctx, session, offer, referral)
     reasons = [ctx.rules.reasons[c] for c in referral.reasons if c in ctx.rules.reasons]
     return OfferPage(
         offer_id=offer.id,
@@ -43,6 +51,41 @@ async def open_offer(ctx: Context, *, token: str) -> OfferPage:
         note=referral.note,
         expires_at=expires_at,
         acknowledged=referral.status == "received",
+        postal_code=str(referral.client.get("postal_code") or ""),
+        language=contact.language_name(str(referral.client.get("language") or contact.DEFAULT_LANGUAGE)),
+        accepted=accepted is not None,
+        client=None if accepted is None else _client_contact(referral),
+    )
+
+
+async def _accepted_offer(ctx: Context, session: AsyncSession, token: str) -> tuple[StoredOffer, StoredReferral] | None:
+    """The offer a link names and its referral when that partner accepted it and the referral is
+    still theirs to act on (accepted or booked); None otherwise (the link is then read as an offer
+    still waiting, or refused)."""
+    try:
+        offer_id = links.read(token, key=ctx.signing_key)
+    except InvalidToken:
+        return None
+    offer = await offer_store.get(session, offer_id)
+    if offer is None or offer.status != "accepted":
+        return None
+    referral = await referral_store.load(session, offer.referral_id)
+    if referral.status not in ("accepted", "in-progress"):
+        return None
+    return offer, referral
+
+
+def _client_contact(referral: StoredReferral) -> ClientContact:
+    client = referral.client
+    phone = client.get("phone") or ""
+    return ClientContact(
+        name=str(client.get("name") or ""),
+        phone=contact.display_phone(phone),
+        phone_link=contact.normalised_phone_or_none(phone),
+        email=str(client.get("email") or ""),
+        preferred_contact=contact.PREFERRED_CONTACT.get(str(client.get("preferred_contact") or ""), ""),
+        language=contact.language_name(str(client.get("language") or contact.DEFAULT_LANGUAGE)),
+        next_step=contact.NEXT_STEP_FOR_PARTNER.get(referral.next_step, ""),
     )
 
 
@@ -151,7 +194,7 @@ async def open_report(ctx: Context, *, token: str) -> ReportPage:
     """The referral behind an outcome-report link, for its form. Audits the view only."""
     async with ctx.sessions.begin() as session:
         offer, referral, _ = await _usable_report(ctx, session, token)
-        await _audit_view(ctx, session, offer, referral, purpose="report")
+        await _audit_view(ctx, session, offer, referral, purpose="report", disclosed="client_contact")
         booked_for = await outcome_store.latest_booking(session, referral.id)
     return ReportPage(
         partner_name=offer.partner_name,
@@ -160,6 +203,7 @@ async def open_report(ctx: Context, *, token: str) -> ReportPage:
         reasons=[ctx.rules.reasons[c].label for c in referral.reasons if c in ctx.rules.reasons],
         status=referral.status,
         booked_for=booked_for,
+        client=_client_contact(referral),
     )
 
 

@@ -9,13 +9,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals import charts, scoping
+from services.referrals import charts, clients, scoping
 from services.referrals.context import Context
 from services.referrals.domain import CLOSED_STATUSES, diagnostic_wording
 from services.referrals.intake import SuggestionQuery
-from services.referrals.outcomes import CLEARANCES
 from services.referrals.records import (
     ClearanceRecord,
+    ClientRecord,
     Dashboard,
     Handout,
     OfferRecord,
@@ -60,6 +60,12 @@ async def record(session: AsyncSession, referral: StoredReferral) -> ReferralRec
     )
 
 
+async def _clearance(session: AsyncSession, referral: StoredReferral) -> ClearanceRecord | None:
+    """The newest clearance given for this referral's client record, on any of its referrals."""
+    given = await outcome_store.latest_clearance(session, referral.client_id)
+    return None if given is None else clients.clearance(given, referral_id=referral.id)
+
+
 async def list_referrals(
     ctx: Context,
     *,
@@ -86,7 +92,7 @@ async def list_referrals(
             limit=None if search else limit,
         )
         if search:
-            # The client's name lives in a JSON column: matched here, on the staff member's own rows.
+            # A staff search among the staff member's own rows (never a match of one client to another).
             found = [
                 r
                 for r in found
@@ -213,38 +219,6 @@ async def _failed_emails(session: AsyncSession, referral_ids: list[str]) -> dict
     return found
 
 
-async def _clearance(session: AsyncSession, referral: StoredReferral) -> ClearanceRecord | None:
-    """The newest clearance given for this referral's client, on this or an earlier referral."""
-    for given in await outcome_store.clearances_until(session, referral.created_at):
-        if given.referral_id == referral.id or _same_client(given.client, referral.client):
-            return ClearanceRecord(
-                clearance=given.clearance,
-                label=CLEARANCES.get(given.clearance, given.clearance),
-                reference=given.reference,
-                reported_at=given.reported_at,
-                areas_to_avoid=given.areas_to_avoid,
-                pressure_limit=given.pressure_limit,
-                note=given.note,
-                from_earlier_referral=given.referral_id != referral.id,
-            )
-    return None
-
-
-def _same_client(one: dict, other: dict) -> bool:
-    """Two referrals' clients are the same person: same name, and same email or phone when both
-    referrals recorded one."""
-
-    def norm(value: object) -> str:
-        return " ".join(str(value or "").split()).casefold()
-
-    if not norm(one.get("name")) or norm(one.get("name")) != norm(other.get("name")):
-        return False
-    for key in ("email", "phone"):
-        if norm(one.get(key)) and norm(other.get(key)) and norm(one.get(key)) != norm(other.get(key)):
-            return False
-    return True
-
-
 def _attention(
     referral: StoredReferral, failures: list[str], reports: list[OutcomeRecord], offers: list[StoredOffer]
 ) -> list[str]:
@@ -288,7 +262,8 @@ def _record(
         urgency=referral.urgency,
         reasons=list(referral.reasons),
         note=referral.note,
-        client=dict(referral.client),
+        client=ClientRecord(**referral.client),
+        next_step=referral.next_step,
         consent=dict(referral.consent),
         created_by=referral.created_by,
         created_at=referral.created_at,

@@ -46,6 +46,24 @@ class OutcomeRecord(msgspec.Struct, kw_only=True):
     note: str = ""
 
 
+class ClientRecord(msgspec.Struct, kw_only=True):
+    """A client as staff see them: who, how to reach them, in which language."""
+
+    # "" only in answers stored before clients were records of their own (Idempotency-Key replays).
+    id: str = ""
+    name: str
+    date_of_birth: date | None = None
+    phone: str | None = None
+    email: str | None = None
+    # phone | text | email (services.referrals.contact.PREFERRED_CONTACT).
+    preferred_contact: str | None = None
+    language: str = "en"
+    postal_code: str | None = None
+    # The client agreed to be emailed.
+    email_consent: bool = False
+    created_at: datetime | None = None
+
+
 class ClearanceRecord(msgspec.Struct, kw_only=True):
     """The newest massage clearance a partner gave for this client, and where it came from."""
 
@@ -56,7 +74,7 @@ class ClearanceRecord(msgspec.Struct, kw_only=True):
     areas_to_avoid: str = ""
     pressure_limit: str = ""
     note: str = ""
-    # True when it was given on an earlier referral of the same client.
+    # True when it was given on another of this client's referrals (the same client record).
     from_earlier_referral: bool = False
 
 
@@ -67,7 +85,7 @@ class ReferralRecord(msgspec.Struct, kw_only=True):
     urgency: str
     reasons: list[str]
     note: str
-    client: dict
+    client: ClientRecord
     consent: dict
     created_by: str
     created_at: datetime
@@ -79,7 +97,27 @@ class ReferralRecord(msgspec.Struct, kw_only=True):
     attention: list[str] = []
     needs_attention: bool = False
     outcomes: list[OutcomeRecord] = []
-    # Shown prominently: the newest clearance for this client (this referral's or an earlier one's).
+    # Shown prominently: the newest clearance for this client record (this referral's or another's).
+    clearance: ClearanceRecord | None = None
+    # Who makes the next call once a partner accepts (services.referrals.contact.NEXT_STEPS).
+    next_step: str = "partner_contacts_client"
+
+
+class ReferralSummary(msgspec.Struct, kw_only=True):
+    """One of a client's referrals, as their page lists it."""
+
+    id: str
+    reference: str
+    status: str
+    urgency: str
+    reasons: list[str]
+    created_at: datetime
+
+
+class ClientDetail(ClientRecord, kw_only=True):
+    """A client with the referrals the staff member may see and their current clearance."""
+
+    referrals: list[ReferralSummary] = []
     clearance: ClearanceRecord | None = None
 
 
@@ -111,8 +149,23 @@ class Dashboard(msgspec.Struct, kw_only=True):
     by_category: list[tuple[str, dict[str, int]]]
 
 
+class ClientContact(msgspec.Struct, kw_only=True):
+    """The client as the partner who accepted sees them: who, how to reach them, and who calls."""
+
+    name: str
+    phone: str = ""  # as people write it, e.g. (727) 555-0199
+    phone_link: str = ""  # E.164, for a tel: link
+    email: str = ""
+    preferred_contact: str = ""  # in words: "Phone call", "Text message", "Email"
+    language: str = ""  # in words: "Spanish"
+    # What the partner is asked to do, in words: "Please call the client to book."
+    next_step: str = ""
+
+
 class OfferPage(msgspec.Struct, kw_only=True):
-    """What a partner sees behind a link: no client name, only what they need to decide."""
+    """What a partner sees behind a link. Before accepting: the urgency, the reasons, the note,
+    the client's ZIP and language, never who they are. Once this partner has accepted: the
+    client's name and contact (``client``), and who makes the next call."""
 
     offer_id: str
     partner_name: str
@@ -124,6 +177,11 @@ class OfferPage(msgspec.Struct, kw_only=True):
     expires_at: datetime
     # The partner has said they have seen it (the referral is ``received``).
     acknowledged: bool = False
+    postal_code: str = ""
+    language: str = ""
+    # Set only for the partner who accepted.
+    accepted: bool = False
+    client: ClientContact | None = None
 
 
 class ReportPage(msgspec.Struct, kw_only=True):
@@ -135,6 +193,8 @@ class ReportPage(msgspec.Struct, kw_only=True):
     reasons: list[str]
     status: str
     booked_for: date | None = None
+    # The partner who accepted keeps the client's contact details at hand while reporting.
+    client: ClientContact | None = None
 
 
 class Handout(msgspec.Struct, kw_only=True):

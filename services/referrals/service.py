@@ -1,6 +1,7 @@
 """The referrals service's one entry point for the web app, the worker and the CLI: a thin
 facade over the use-case modules, each method handing its call to one of them.
 
+- :mod:`.clients`: client records, found by name, date of birth or phone (never matched);
 - :mod:`.scoping`: what the rules say for a set of reasons, and which partners suit them;
 - :mod:`.issuing`: issuing a referral (scope, consent, partners, Idempotency-Key);
 - :mod:`.offering`: one partner at a time, and the deadline sweep;
@@ -22,12 +23,14 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.referrals import inbox, issuing, offering, partner_links, queries, scoping, staff_actions
+from services.referrals import clients, inbox, issuing, offering, partner_links, queries, scoping, staff_actions
 from services.referrals.context import Clock, Context, system_clock
 from services.referrals.domain import EmergencyStop, LinkRefused, ScopeViolation
-from services.referrals.intake import ReferralDraft, SuggestionQuery
+from services.referrals.intake import Client, NewClient, ReferralDraft, SuggestionQuery
 from services.referrals.outcomes import OutcomeReport
 from services.referrals.records import (
+    ClientDetail,
+    ClientRecord,
     Dashboard,
     Handout,
     OfferPage,
@@ -68,6 +71,18 @@ class Referrals:
         return self._ctx.clock()
 
     # ------------------------------------------------------------------ therapists
+
+    async def add_client(self, *, staff: Staff, details: NewClient) -> ClientRecord:
+        return await clients.create(self._ctx, staff=staff, details=details)
+
+    async def find_clients(self, *, staff: Staff, q: str) -> builtins.list[ClientRecord]:
+        return await clients.search(self._ctx, staff=staff, q=q)
+
+    async def client(self, *, staff: Staff, client_id: str) -> ClientDetail:
+        return await clients.get(self._ctx, staff=staff, client_id=client_id)
+
+    async def preview_client(self, *, staff: Staff, client: Client) -> ClientRecord:
+        return await clients.preview(self._ctx, staff=staff, given=client)
 
     async def assess(self, *, staff: Staff, reasons: builtins.list[str]) -> Assessment:
         return await scoping.assess(self._ctx, staff=staff, reasons=reasons)

@@ -94,7 +94,12 @@ async def email_therapist(
         kind=kind,
         to=therapist,
         # No link yet: the staff pages that would show the referral come with the staff app.
-        context=EmailContext(partner_name=partner_name, reference=referral.reference, urgency=referral.urgency),
+        context=EmailContext(
+            partner_name=partner_name,
+            reference=referral.reference,
+            urgency=referral.urgency,
+            next_step=referral.next_step,  # type: ignore[arg-type]  # a NextStep, stored as text
+        ),
     )
 
 

@@ -75,7 +75,7 @@ def referral(n: int) -> dict:
     reason = REASONS[n % len(REASONS)]
     scope = ["non_clinical"] if reason == "strength_posture_goals" else ["clinical"]
     return {
-        "client": {"name": f"Bench Client {n}", "postal_code": "33701"},
+        "client": {"name": f"Bench Client {n}", "postal_code": "33701", "phone": "727-555-0142"},
         "consent": {"given": True, "method": "verbal", "scope": scope},
         "reasons": [reason],
         "note": "Observed during a benchmark.",

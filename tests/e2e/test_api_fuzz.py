@@ -126,7 +126,7 @@ def known_values(system: System, headers: dict[str, str]) -> Known:
             "/api/v1/referrals",
             headers=headers,
             json={
-                "client": {"name": f"Fuzz Client {n}"},
+                "client": {"name": f"Fuzz Client {n}", "phone": "727-555-0142"},
                 "reasons": ["rehab_exercise_needed"],
                 "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
             },

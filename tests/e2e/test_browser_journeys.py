@@ -203,7 +203,7 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
         "/api/v1/referrals",
         headers=therapist,
         json={
-            "client": {"name": "Casey Lindqvist-Moore", "postal_code": "33701"},
+            "client": {"name": "Casey Lindqvist-Moore", "postal_code": "33701", "phone": "727-555-0163"},
             "consent": {"given": True, "method": "written", "scope": ["clinical"]},
             "reasons": ["rehab_exercise_needed"],
             "note": "Right shoulder stiff since March; no fall.",
@@ -282,6 +282,7 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
 def _describe_client(page: Page) -> None:
     client = page.get_by_role("group", name="Client")
     client.get_by_label("Name").fill(CLIENT)
+    client.get_by_label("Phone").fill("727-555-0177")
     client.get_by_label("ZIP code").fill("33701")
 
 

@@ -91,7 +91,7 @@ def test_referrals_through_the_contract(system: System) -> None:
 
     eventually(replicated, what="the partners in the referrals replica")
 
-    client = {"name": "Wilhelmina Sentinel-Client", "postal_code": "33701"}
+    client = {"name": "Wilhelmina Sentinel-Client", "postal_code": "33701", "phone": "727-555-0142"}
     for code, (urgency, partner_key, consent) in CONTRACT_REASONS.items():
         issued = system.referrals.post(
             "/api/v1/referrals",

@@ -50,7 +50,7 @@ def test_a_referral_travels_through_all_three_services(system: System) -> None:
 
     # Consent is required; then the referral is issued.
     referral_in = {
-        "client": {"name": "Wilhelmina Sentinel-Client"},
+        "client": {"name": "Wilhelmina Sentinel-Client", "phone": "727-555-0142"},
         "reasons": ["calf_swelling_one_side"],
         "note": "Left calf warm and swollen since Tuesday.",
         "partner_ids": [partner["id"]],

@@ -157,7 +157,7 @@ class Stream:
             for i in range(first, self.count, step):
                 started = time.monotonic()
                 body = {
-                    "client": {"name": f"{self.drill} client {i}"},
+                    "client": {"name": f"{self.drill} client {i}", "phone": "727-555-0142"},
                     "consent": CONSENT,
                     "reasons": ["rehab_exercise_needed"],
                     "partner_ids": [self.stack.partner_ids[i % len(self.stack.partner_ids)]],

@@ -82,7 +82,7 @@ def make_clinic_data(env: dict[str, str]) -> None:
         assert suggested.status_code == 200 and suggested.json(), suggested.text
         for i, suggestion in enumerate(suggested.json()):
             body = {
-                "client": {"name": f"Backup client {i}"},
+                "client": {"name": f"Backup client {i}", "phone": "727-555-0142"},
                 "consent": CONSENT,
                 "reasons": ["rehab_exercise_needed"],
                 "partner_ids": [suggestion["partner_id"]],

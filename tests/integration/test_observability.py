@@ -74,7 +74,11 @@ def settings(tmp_path: Path, redis_url: str, mail_catcher: MailCatcher):
 def post_referral(client: TestClient) -> str:
     token = client.post("/api/v1/auth/token", json={"email": "tess@clinic.example", "password": PASSWORD})
     headers = {"Authorization": f"Bearer {token.json()['access_token']}", "X-Request-ID": "edge-req-0001"}
-    body = {"client": {"name": "Trace client"}, "consent": CONSENT, "reasons": ["rehab_exercise_needed"]}
+    body = {
+        "client": {"name": "Trace client", "phone": "727-555-0142"},
+        "consent": CONSENT,
+        "reasons": ["rehab_exercise_needed"],
+    }
     answer = client.post("/api/v1/referrals", json={**body, "partner_ids": ["pt1"]}, headers=headers)
     assert answer.status_code == 201, answer.text
     assert answer.headers["x-request-id"] == "edge-req-0001", "the proxy's id is kept and echoed"

@@ -11,11 +11,13 @@ from urllib.parse import urlsplit
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 from litestar.testing import TestClient
 
 from tests.support.referrals import (
+    CLIENT,
     accept,
     csrf,
     flush,
@@ -145,3 +147,28 @@ def test_staff_only_and_every_error_is_an_operation_outcome(client: TestClient, 
         "cursor"
     ]
     CapabilityStatement.model_validate(fhir_get(client, "/fhir/r4/metadata", headers).json())
+
+
+def test_the_client_is_a_patient_the_referrals_point_at(client: TestClient, settings) -> None:
+    headers = login(client)
+    first = new_referral(client, headers)
+    again = new_referral(client, headers, client={"id": first["client"]["id"]})
+    other = new_referral(client, headers)  # the same name, inline: another client record
+    assert other["client"]["id"] != first["client"]["id"]
+
+    patient = Patient.model_validate(fhir_get(client, f"/fhir/r4/Patient/{first['client']['id']}", headers).json())
+    assert patient.name[0].text == CLIENT["name"]
+    assert [t.value for t in patient.telecom if t.system == "phone"] == ["+17275550142"]  # stored as E.164
+    request = ServiceRequest.model_validate(fhir_get(client, f"/fhir/r4/ServiceRequest/{again['id']}", headers).json())
+    assert request.subject.reference == f"Patient/{first['client']['id']}"
+
+    mine = Bundle.model_validate(
+        fhir_get(client, "/fhir/r4/ServiceRequest", headers, patient=f"Patient/{first['client']['id']}").json()
+    )
+    assert sorted(entry.resource.id for entry in mine.entry) == sorted([first["id"], again["id"]])
+
+    found = Bundle.model_validate(fhir_get(client, "/fhir/r4/Patient", headers, name=CLIENT["name"]).json())
+    assert {entry.resource.id for entry in found.entry} == {first["client"]["id"], other["client"]["id"]}
+    short = fhir_get(client, "/fhir/r4/Patient", headers, name="Z")
+    assert short.status_code == 400 and OperationOutcome.model_validate(short.json()).issue[0].expression == ["name"]
+    assert fhir_get(client, "/fhir/r4/Patient/no-such-client", headers).status_code == 404

@@ -10,12 +10,12 @@ from litestar.testing import TestClient
 
 from tests.support.referrals import (
     CLIENT,
+    CONSENT,
     accept,
     flush,
     link_path,
     log_in,
     login,
-    new_referral,
     queued_emails,
     report,
     report_link,
@@ -71,11 +71,20 @@ def test_booked_then_completed_with_precautions_shown_on_the_referral(client: Te
     clearance = re.search(r'<section class="clearance[^"]*".*?</section>', page.text, re.S).group(0)
     assert "Massage with precautions" in clearance and "left calf" in clearance and "light pressure only" in clearance
 
-    # The client's next referral shows the clearance from the earlier one.
-    later = new_referral(client, headers, reasons=["rehab_exercise_needed"], partner_ids=["pt1"])
+    # The client's next referral (the same client record) shows the clearance from the earlier one.
+    later = client.post(
+        "/api/v1/referrals",
+        headers=headers,
+        json={
+            "client": {"id": referral["client"]["id"]},
+            "consent": CONSENT,
+            "reasons": ["rehab_exercise_needed"],
+            "partner_ids": ["pt1"],
+        },
+    ).json()
     assert later["clearance"]["from_earlier_referral"] is True
     assert later["clearance"]["reference"] == referral["reference"]
-    assert "earlier referral " + referral["reference"] in client.get(f"/referrals/{later['id']}").text
+    assert "other referral " + referral["reference"] in client.get(f"/referrals/{later['id']}").text
     other = client.post(
         "/api/v1/referrals",
         headers=headers,

@@ -99,7 +99,8 @@ def test_scope_violation_names_partner_and_reason(client: TestClient, settings) 
         ),
         ({"client": CLIENT, "consent": CONSENT, "reasons": ["no_such_reason"]}, 422, "reasons[0]"),
         ({"client": {"name": 42}, "consent": CONSENT, "reasons": ["suspected_fracture"]}, 400, "client.name"),
-        ({"client": {}, "consent": CONSENT, "reasons": ["suspected_fracture"]}, 400, "client.name"),
+        # A client is an id or a new client's details: neither is a 422 naming the name.
+        ({"client": {}, "consent": CONSENT, "reasons": ["suspected_fracture"]}, 422, "client.name"),
         ({"client": CLIENT, "consent": {"given": True}, "reasons": ["suspected_fracture"]}, 400, "consent.method"),
         (
             {"client": CLIENT, "consent": CONSENT, "reasons": ["strength_posture_goals"], "partner_ids": ["trn"]},
@@ -163,7 +164,9 @@ def test_partner_accepts_through_the_link_once(client: TestClient, settings) -> 
     assert detail["status"] == "accepted"
     assert [e["to_status"] for e in detail["timeline"]][-1] == "accepted"
     assert client.post(path, data={"decision": "decline", "reason": "other", "_csrf_token": token}).status_code == 410
-    assert client.get(path).status_code == 410
+    # Issue 12: once accepted, the same link shows this partner the client, and no answer form.
+    after = client.get(path)
+    assert after.status_code == 200 and "you accepted it" in after.text and 'name="decision"' not in after.text
     assert client.get(path[:-3] + "abc").status_code == 403
     flush(client)
     assert ("referral_accepted", "tess@clinic.example") in [(e.kind, e.to) for e in queued_emails(settings.redis_url)]

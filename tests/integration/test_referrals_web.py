@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from litestar.testing import TestClient
 
-from services.referrals.storage import audit_log, referrals
+from services.referrals.storage import audit_log, clients, referrals
 from shared.messages import EmailDelivery, Location, PartnerSnapshot
 from shared.web import STAFF_COOKIE
 from tests.support.referrals import (
@@ -110,6 +110,7 @@ def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings
 
     step = {
         "client_name": "Zelda Quintessa Marchbanks",
+        "client_phone": "727-555-0142",
         "client_postal_code": "33701",
         "reasons": "radiating_numbness",
         "note": "You have sciatica, tingling down the left leg",
@@ -151,6 +152,7 @@ def test_a_form_far_larger_than_any_referral_is_refused_before_it_is_read(client
     log_in(client)
     send = {
         "client_name": "Zed",
+        "client_phone": "727-555-0142",
         "reasons": "calf_swelling_one_side",
         "consent_given": "yes",
         "consent_method": "verbal",
@@ -169,6 +171,7 @@ def test_flow_without_consent_explains_and_sends_nothing(client: TestClient, set
     log_in(client)
     data = {
         "client_name": "Zed",
+        "client_phone": "727-555-0142",
         "reasons": "strength_posture_goals",
         "partner_ids": "trn",
         "consent_given": "yes",
@@ -185,6 +188,7 @@ def test_an_edited_form_with_an_unknown_reason_is_refused_plainly(client: TestCl
     log_in(client)
     data = {
         "client_name": "Zed",
+        "client_phone": "727-555-0142",
         "reasons": "no_such_reason",
         "partner_ids": "gp1",
         "consent_given": "yes",
@@ -202,6 +206,7 @@ def test_emergency_reason_shows_the_instruction_audits_and_creates_nothing(clien
     log_in(client)
     data = {
         "client_name": "Zed",
+        "client_phone": "727-555-0142",
         "reasons": ["persistent_anxiety_depression", "active_suicidal_intent"],
         "_csrf_token": form_token(client),
     }
@@ -577,7 +582,7 @@ def test_the_same_request_sent_twice_at_once_issues_one_referral(client: TestCli
     from concurrent.futures import ThreadPoolExecutor
 
     body = {
-        "client": {"name": "Zed"},
+        "client": {"name": "Zed", "phone": "727-555-0142"},
         "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
         "reasons": ["calf_swelling_one_side"],
         "partner_ids": ["gp1"],
@@ -590,3 +595,5 @@ def test_the_same_request_sent_twice_at_once_issues_one_referral(client: TestCli
     assert (first.status_code, second.status_code) == (201, 201), (first.text, second.text)
     assert first.json() == second.json()
     assert count(settings, referrals) == 1
+    # The inline client became one record, not one per request.
+    assert count(settings, clients) == 1

@@ -291,7 +291,7 @@ def test_one_referral_is_one_trace_from_the_post_to_the_smtp_send(topology: Topo
             "/api/v1/referrals",
             headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
             json={
-                "client": {"name": "Edge client"},
+                "client": {"name": "Edge client", "phone": "727-555-0142"},
                 "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
                 "reasons": ["rehab_exercise_needed"],
                 "partner_ids": [partner_id],

@@ -22,7 +22,7 @@ from shared.messages import Address, PartnerChanged, PartnerSnapshot, SendEmail
 
 PASSWORD = "correct horse battery"
 CONSENT = {"given": True, "method": "verbal", "scope": ["clinical"]}
-CLIENT = {"name": "Zelda Quintessa Marchbanks", "postal_code": "33701"}
+CLIENT = {"name": "Zelda Quintessa Marchbanks", "postal_code": "33701", "phone": "727-555-0142"}
 
 
 def partner(pid: str, category: str, *, name: str | None = None, status: str = "active") -> PartnerSnapshot:
@@ -106,7 +106,7 @@ def link_path(email: SendEmail) -> str:
     return re.sub(r"^https?://[^/]+", "", email.context.action_url)
 
 
-def new_referral(client: TestClient, headers: dict, **overrides: object) -> dict:
+def new_referral(client: TestClient, headers: dict, /, **overrides: object) -> dict:
     body = {
         "client": CLIENT,
         "consent": CONSENT,
@@ -132,7 +132,7 @@ def log_in(client: TestClient, email: str = "tess@clinic.example", next_url: str
     )
 
 
-def accept(client: TestClient, settings, headers: dict, **overrides: object) -> tuple[dict, str]:
+def accept(client: TestClient, settings, headers: dict, /, **overrides: object) -> tuple[dict, str]:
     """Issue a referral, have gp1 accept it; the path of the report link emailed to gp1."""
     referral = new_referral(client, headers, **overrides)
     flush(client)

@@ -135,3 +135,43 @@ def test_undecodable_payloads_raise_with_a_reason(payload: bytes) -> None:
 def test_email_context_has_no_field_for_client_data() -> None:
     fields = set(EmailContext.__struct_fields__)
     assert not {f for f in fields if "client" in f or "reason" in f or "note" in f}
+
+
+class OldContext(msgspec.Struct, kw_only=True):
+    """An email context as a reader from before ``next_step`` knows it."""
+
+    reference: str = ""
+
+
+class OldSendEmail(msgspec.Struct, kw_only=True, tag="send_email"):
+    notification_id: str
+    kind: str
+    to: str
+    context: OldContext
+
+
+def test_the_next_step_round_trips_and_an_old_reader_ignores_it() -> None:
+    """Issue 12: the therapist's email says who makes the next call. The field is the
+    therapist's choice (a Literal), so it can carry nothing about the client."""
+    email = SendEmail(
+        notification_id="n1",
+        kind="referral_accepted",
+        to="tess@clinic.example",
+        context=EmailContext(reference="HX-1", next_step="client_contacts_partner"),
+    )
+    assert codec.decode(codec.encode(email)) == email
+
+    old = msgspec.json.decode(codec.encode(email), type=OldSendEmail)
+    assert old.context.reference == "HX-1"
+    # And a new reader reads an old context, without the field.
+    assert (
+        codec.decode(
+            b'{"type":"send_email","notification_id":"n1","kind":"referral_accepted","to":"a@b.org","context":{}}'
+        ).context.next_step
+        == ""
+    )
+    with pytest.raises(codec.UndecodableMessage):
+        codec.decode(
+            b'{"type":"send_email","notification_id":"n1","kind":"referral_accepted","to":"a@b.org",'
+            b'"context":{"next_step":"Zelda Marchbanks 727-555-0199"}}'
+        )

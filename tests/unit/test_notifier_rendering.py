@@ -222,3 +222,13 @@ def test_no_client_field_reaches_subject_headers_or_bodies(renderer: Renderer, k
         for text in readable:
             assert sentinel.lower() not in text.lower()
     assert "HX-1234" in readable[-2] and "HX-1234" in readable[-1]  # the scan reads real bodies
+
+
+def test_the_accepted_email_says_who_makes_the_next_call(renderer: Renderer) -> None:
+    partner_calls = renderer.render("referral_accepted", context(next_step="partner_contacts_client"))
+    assert "will contact the client to book" in partner_calls.text
+    assert "will contact the client to book" in partner_calls.html
+    client_calls = renderer.render("referral_accepted", context(next_step="client_contacts_partner"))
+    assert "the client is to contact them to book" in client_calls.text
+    assert "the client is to contact them to book" in client_calls.html
+    assert "will contact the client" not in client_calls.text

@@ -1,11 +1,12 @@
 """The referrals service's storage: its tables (:mod:`.tables`) and the query functions that
-read and write them, grouped by aggregate (``referral_store``, ``offer_store``, ``partner_store``,
-``outcome_store``, ``email_store``). The tables, ``metadata`` and ``MIGRATIONS`` are re-exported
+read and write them, grouped by aggregate (``client_store``, ``referral_store``, ``offer_store``,
+``partner_store``, ``outcome_store``, ``email_store``). The tables, ``metadata`` and ``MIGRATIONS`` are re-exported
 here for the migrations, the composition root and tests."""
 
 from services.referrals.storage.tables import (
     MIGRATIONS,
     audit_log,
+    clients,
     email_deliveries,
     emails,
     idempotency_keys,
@@ -22,6 +23,7 @@ from services.referrals.storage.tables import (
 __all__ = [
     "MIGRATIONS",
     "audit_log",
+    "clients",
     "email_deliveries",
     "emails",
     "idempotency_keys",

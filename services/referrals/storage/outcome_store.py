@@ -4,7 +4,6 @@ and their SQL, in the caller's session."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 import msgspec
 from sqlalchemy import func, insert, select
@@ -16,11 +15,10 @@ from services.referrals.storage.tables import aware, outcomes, referrals
 
 
 class GivenClearance(msgspec.Struct, kw_only=True, frozen=True):
-    """A clearance a partner gave, with the referral (and its client) it was given on."""
+    """A clearance a partner gave, with the referral it was given on."""
 
     referral_id: str
     reference: str
-    client: dict[str, Any]
     clearance: str
     reported_at: datetime
     areas_to_avoid: str
@@ -88,29 +86,29 @@ async def was_booked(session: AsyncSession, referral_id: str) -> bool:
     return (await session.execute(query)).first() is not None
 
 
-async def clearances_until(session: AsyncSession, created_at: datetime) -> list[GivenClearance]:
-    """The newest clearances (500 at most) given on referrals created up to ``created_at``,
-    newest first."""
-    rows = await session.execute(
-        select(outcomes, referrals.c.reference, referrals.c.client)
-        .join(referrals, referrals.c.id == outcomes.c.referral_id)
-        .where(outcomes.c.clearance.is_not(None), referrals.c.created_at <= created_at)
-        .order_by(outcomes.c.reported_at.desc(), outcomes.c.id.desc())
-        .limit(500)
-    )
-    return [
-        GivenClearance(
-            referral_id=row.referral_id,
-            reference=row.reference,
-            client=dict(row.client),
-            clearance=row.clearance,
-            reported_at=aware(row.reported_at),
-            areas_to_avoid=row.areas_to_avoid,
-            pressure_limit=row.pressure_limit,
-            note=row.note,
+async def latest_clearance(session: AsyncSession, client_id: str) -> GivenClearance | None:
+    """The newest clearance a partner gave for the client record ``client_id``, on any of that
+    client's referrals: a clearance belongs to the person's record, never to a name."""
+    row = (
+        await session.execute(
+            select(outcomes, referrals.c.reference)
+            .join(referrals, referrals.c.id == outcomes.c.referral_id)
+            .where(outcomes.c.clearance.is_not(None), referrals.c.client_id == client_id)
+            .order_by(outcomes.c.reported_at.desc(), outcomes.c.id.desc())
+            .limit(1)
         )
-        for row in rows
-    ]
+    ).first()
+    if row is None:
+        return None
+    return GivenClearance(
+        referral_id=row.referral_id,
+        reference=row.reference,
+        clearance=row.clearance,
+        reported_at=aware(row.reported_at),
+        areas_to_avoid=row.areas_to_avoid,
+        pressure_limit=row.pressure_limit,
+        note=row.note,
+    )
 
 
 async def completed_by_partner(session: AsyncSession, partner_ids: list[str]) -> dict[str, int]:

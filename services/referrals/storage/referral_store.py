@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, RowMapping, func, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.domain import CLOSED_STATUSES
@@ -15,6 +15,7 @@ from services.referrals.records import TimelineEntry
 from services.referrals.storage.tables import (
     audit_log,
     aware,
+    clients,
     email_deliveries,
     idempotency_keys,
     offers,
@@ -28,7 +29,8 @@ from services.referrals.storage.tables import (
 
 
 class StoredReferral(msgspec.Struct, kw_only=True, frozen=True):
-    """One row of ``referrals``, timestamps in UTC."""
+    """One row of ``referrals``, timestamps in UTC, with what its client record says now
+    (``client``: name, contact, language, postal code; read, never written, through here)."""
 
     id: str
     reference: str
@@ -36,11 +38,13 @@ class StoredReferral(msgspec.Struct, kw_only=True, frozen=True):
     urgency: str
     reasons: list[str]
     note: str
-    client: dict[str, Any]
+    client_id: str
     consent: dict[str, Any]
     created_by: str
     created_at: datetime
     updated_at: datetime
+    next_step: str = "partner_contacts_client"
+    client: dict[str, Any] = {}
 
 
 class StoredAnswer(msgspec.Struct, kw_only=True, frozen=True):
@@ -48,6 +52,25 @@ class StoredAnswer(msgspec.Struct, kw_only=True, frozen=True):
 
     body_hash: str
     response: Any
+
+
+# The client's fields a referral is read with: who it is for, how to reach them, where they live.
+_CLIENT_FIELDS = (
+    "name",
+    "date_of_birth",
+    "phone",
+    "email",
+    "preferred_contact",
+    "language",
+    "postal_code",
+    "email_consent",
+)
+
+
+def _with_client() -> Select:
+    return select(referrals, *(clients.c[name].label(f"client_{name}") for name in _CLIENT_FIELDS)).join(
+        clients, clients.c.id == referrals.c.client_id
+    )
 
 
 def _referral(row: RowMapping) -> StoredReferral:
@@ -58,7 +81,9 @@ def _referral(row: RowMapping) -> StoredReferral:
         urgency=row["urgency"],
         reasons=list(row["reasons"]),
         note=row["note"],
-        client=dict(row["client"]),
+        client_id=row["client_id"],
+        next_step=row["next_step"],
+        client={"id": row["client_id"], **{name: row[f"client_{name}"] for name in _CLIENT_FIELDS}},
         consent=dict(row["consent"]),
         created_by=row["created_by"],
         created_at=aware(row["created_at"]),
@@ -67,17 +92,19 @@ def _referral(row: RowMapping) -> StoredReferral:
 
 
 async def insert_referral(session: AsyncSession, referral: StoredReferral) -> None:
-    await session.execute(insert(referrals).values(**msgspec.structs.asdict(referral)))
+    values = msgspec.structs.asdict(referral)
+    del values["client"]  # the client's record is its own row (services.referrals.storage.client_store)
+    await session.execute(insert(referrals).values(**values))
 
 
 async def get(session: AsyncSession, referral_id: str) -> StoredReferral | None:
-    row = (await session.execute(select(referrals).where(referrals.c.id == referral_id))).mappings().first()
+    row = (await session.execute(_with_client().where(referrals.c.id == referral_id))).mappings().first()
     return None if row is None else _referral(row)
 
 
 async def load(session: AsyncSession, referral_id: str) -> StoredReferral:
     """The referral, which must exist (``NoResultFound`` otherwise)."""
-    return _referral((await session.execute(select(referrals).where(referrals.c.id == referral_id))).mappings().one())
+    return _referral((await session.execute(_with_client().where(referrals.c.id == referral_id))).mappings().one())
 
 
 async def set_status(session: AsyncSession, referral_id: str, *, expected: str, status: str, at: datetime) -> bool:
@@ -93,7 +120,7 @@ async def set_status(session: AsyncSession, referral_id: str, *, expected: str, 
 async def with_offer_to(session: AsyncSession, partner_id: str) -> list[StoredReferral]:
     """The referrals waiting for ``partner_id``'s answer to their offer."""
     rows = await session.execute(
-        select(referrals)
+        _with_client()
         .join(offers, offers.c.referral_id == referrals.c.id)
         .where(offers.c.partner_id == partner_id, offers.c.status == "offered")
     )
@@ -109,10 +136,12 @@ async def listing(
     partner_id: str | None,
     needs_attention: bool | None,
     limit: int | None,
+    client_id: str | None = None,
 ) -> list[StoredReferral]:
     """Referrals newest first, narrowed by whichever filters are given (``created_by``: only that
-    staff member's; ``needs_attention``: see :func:`_needs_attention`)."""
-    query = select(referrals).order_by(referrals.c.created_at.desc())
+    staff member's; ``client_id``: only that client's; ``needs_attention``: see
+    :func:`_needs_attention`)."""
+    query = _with_client().order_by(referrals.c.created_at.desc())
     if limit is not None:
         query = query.limit(limit)
     if needs_attention is not None:
@@ -120,6 +149,8 @@ async def listing(
         query = query.where(attention if needs_attention else ~attention)
     if created_by is not None:
         query = query.where(referrals.c.created_by == created_by)
+    if client_id is not None:
+        query = query.where(referrals.c.client_id == client_id)
     if status:
         query = query.where(referrals.c.status == status)
     if since:
@@ -156,7 +187,7 @@ async def changed(
     if referral_id is not None:
         conditions.append(referrals.c.id == referral_id)
     total = (await session.execute(select(func.count()).select_from(referrals).where(*conditions))).scalar_one()
-    query = select(referrals).where(*conditions).order_by(referrals.c.updated_at, referrals.c.id).limit(limit)
+    query = _with_client().where(*conditions).order_by(referrals.c.updated_at, referrals.c.id).limit(limit)
     if after is not None:
         moment, last_id = after
         query = query.where(

@@ -59,6 +59,29 @@ partners = Table(
     Index("ix_partners_category_status", "category", "status"),
 )
 
+# The people referred: one record per person, never matched or merged by name (two people with
+# the same name are two records). Staff find one by name, date of birth or phone.
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("date_of_birth", Date, nullable=True),
+    # E.164, and its digits alone for finding a client however the number is typed.
+    Column("phone", String(40), nullable=True),
+    Column("phone_digits", String(20), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("preferred_contact", String(10), nullable=True),
+    Column("language", String(40), nullable=False),
+    Column("postal_code", String(20), nullable=True),
+    # The client agreed to be emailed (a partner's details, when they are to make the call).
+    Column("email_consent", Boolean, nullable=False),
+    Column("created_by", String(36), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_clients_phone_digits", "phone_digits"),
+    Index("ix_clients_date_of_birth", "date_of_birth"),
+)
+
 referrals = Table(
     "referrals",
     metadata,
@@ -68,7 +91,9 @@ referrals = Table(
     Column("urgency", String(20), nullable=False),
     Column("reasons", JSON, nullable=False),
     Column("note", Text, nullable=False, default=""),
-    Column("client", JSON, nullable=False),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False, index=True),
+    # Who makes the next call once a partner accepts (services.referrals.contact.NEXT_STEPS).
+    Column("next_step", String(30), nullable=False, server_default="partner_contacts_client"),
     Column("consent", JSON, nullable=False),
     Column("created_by", String(36), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

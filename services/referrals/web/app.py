@@ -18,7 +18,19 @@ from litestar.template import TemplateConfig
 from services.referrals import bootstrap
 from services.referrals.service import Clock, Referrals, system_clock
 from services.referrals.storage import MIGRATIONS, outbox
-from services.referrals.web import admin, auth, fhir, login, new_referral, pages, referrals, respond, scope
+from services.referrals.web import (
+    admin,
+    auth,
+    client_pages,
+    clients,
+    fhir,
+    login,
+    new_referral,
+    pages,
+    referrals,
+    respond,
+    scope,
+)
 from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, web
 from shared.config import Settings
 from shared.csrf import csrf
@@ -74,12 +86,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             auth.issue_token,
             scope.list_reasons,
             referrals.ReferralController,
+            clients.ClientController,
             fhir.FhirController,
             respond.RespondController,
             respond.ReportController,
             login.LoginController,
             new_referral.NewReferralFlow,
             pages.StaffPages,
+            client_pages.ClientPages,
             admin.StaffAdmin,
             # Scripts are files, never inline, so the Content-Security-Policy can forbid inline ones.
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),

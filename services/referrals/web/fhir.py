@@ -28,7 +28,7 @@ from services.referrals.rules import Rules
 from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
 from shared import web
-from shared.errors import NotFound
+from shared.errors import InvalidInput, NotFound
 from shared.fhir import (
     FHIR_VERSION,
     MEDIA_TYPE,
@@ -145,6 +145,37 @@ class FhirController(Controller):
     async def task(self, request: Request, referrals: NamedDependency[Referrals], id: FromPath[str]) -> Json:
         return _task(request, await _referral(request, referrals, id, "Task"))
 
+    @get("/Patient", summary="Search Patients (clients) by name, birth date or phone", **_SEARCH)
+    async def patients(
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        name: Annotated[str | None, QueryParameter(max_length=200, description="words of the name")] = None,
+        birthdate: Annotated[str | None, QueryParameter(description="YYYY-MM-DD")] = None,
+        phone: Annotated[str | None, QueryParameter(max_length=40, description="the phone number")] = None,
+        count: Count = None,
+    ) -> SearchsetBundle:
+        used = {"name": name, "birthdate": birthdate, "phone": phone}
+        given = [(key, value.strip()) for key, value in used.items() if value and value.strip()]
+        if len(given) != 1:
+            raise BadSearch("search by one of name, birthdate or phone", field="name")
+        (key, value), size = given[0], DEFAULT_COUNT if count is None else min(count, MAX_COUNT)
+        try:
+            found = await referrals.find_clients(staff=request.user, q=value)
+        except InvalidInput as exc:
+            raise BadSearch(exc.detail, field=key) from None
+        self_url, _ = _links(request, "Patient", used, size, None, None)
+        entries: list[tuple[Json, Json | None]] = [(fhir.patient(client), None) for client in found[:size]]
+        return searchset(entries, base=_base(request), total=len(found), self_url=self_url, next_url=None)
+
+    @get("/Patient/{id:str}", summary="Read a Patient (a client; audited)", **_READ)
+    async def patient(self, request: Request, referrals: NamedDependency[Referrals], id: FromPath[str]) -> Json:
+        try:
+            client = await referrals.client(staff=request.user, client_id=id)
+        except NotFound:
+            raise NotFound(f"no Patient with id {id!r}", field="id") from None
+        return fhir.patient(client)
+
 
 def capability_statement(*, base: str, publisher: str) -> Json:
     """What this server implements: reads and the searches above, JSON only, staff bearer tokens."""
@@ -173,6 +204,7 @@ def capability_statement(*, base: str, publisher: str) -> Json:
                 "resource": [
                     resource("ServiceRequest", [*common, ("subject", "reference")]),
                     resource("Task", [*common, ("focus", "reference")]),
+                    resource("Patient", [("name", "string"), ("birthdate", "date"), ("phone", "token")]),
                 ],
             }
         ],

@@ -1,9 +1,12 @@
 """The new-referral flow as a therapist uses it between two clients, in three server-rendered
 steps that work without JavaScript:
 
-1. ``GET /referrals/new``: the client (minimal), reasons grouped by kind with a filter, the note.
+1. ``GET /referrals/new``: the client (an existing one found by name, date of birth or phone, or a
+   new one with their contact details, preferred contact and language), reasons grouped by kind
+   with a filter, the note (refused if it identifies the client: partners read it before accepting).
 2. ``POST /referrals/new``: what the rules say (urgency, guidance; an emergency stops here with a
-   full-page instruction), a warning on diagnostic wording, consent, ranked partners with why.
+   full-page instruction), a warning on diagnostic wording, consent, ranked partners with why, and
+   who makes the next call once a partner accepts.
 3. ``POST /referrals/new/send``: issues the referral (idempotent per form) and shows it.
 
 Nothing is stored between steps: each step carries the previous ones' answers in the form.
@@ -12,16 +15,21 @@ Nothing is stored between steps: each step carries the previous ones' answers in
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from itertools import groupby
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
+from services.referrals.contact import DEFAULT_LANGUAGE, LANGUAGES, NEXT_STEPS, PREFERRED_CONTACT, language_name
 from services.referrals.domain import diagnostic_wording
-from services.referrals.intake import ReferralDraft, SuggestionQuery
+from services.referrals.identifiers import check_note
+from services.referrals.intake import Client, ReferralDraft, SuggestionQuery
+from services.referrals.records import ClientRecord
 from services.referrals.rules import Rules
 from services.referrals.service import EmergencyStop, Referrals
 from services.referrals.web.guards import staff
@@ -35,14 +43,36 @@ MAX_PARTNERS = 20
 # The largest form a step of the flow carries (a 4,000-character note, 20 reasons and 20
 # partners come to a few KB) with room to spare; anything larger is refused unread (413).
 MAX_FORM_BYTES = 64 * 1024
+# The labels of the form's fields, to name the one at fault in an error from the service.
+LABELS = {
+    "client": "Client",
+    "client.id": "Client",
+    "client.name": "Name",
+    "client.phone": "Phone",
+    "client.email": "Email",
+    "client.date_of_birth": "Date of birth",
+    "client.preferred_contact": "Preferred contact",
+    "client.language": "Language",
+    "client.postal_code": "ZIP code",
+    "note": "Observations",
+    "next_step": "After a partner accepts",
+}
 
 
 class Intake(msgspec.Struct, kw_only=True):
     """The flow's answers so far, as carried from one step's form to the next."""
 
+    # An existing client's record, or else the details of a new one.
+    client_id: str = ""
     client_name: str = ""
+    client_phone: str = ""
+    client_email: str = ""
+    client_date_of_birth: str = ""
+    client_preferred_contact: str = ""
     client_postal_code: str = ""
     client_language: str = ""
+    client_email_consent: bool = False
+    next_step: str = "partner_contacts_client"
     reasons: list[str] = []
     note: str = ""
     consent_given: bool = False
@@ -63,9 +93,16 @@ class Intake(msgspec.Struct, kw_only=True):
         # The therapist may renumber the partners; ties keep the ranked order.
         positions = {pid: (_number(form.get(f"order_{pid}"), default=index), index) for index, pid in enumerate(chosen)}
         return cls(
+            client_id=one("client_id", 36),
             client_name=one("client_name"),
+            client_phone=one("client_phone", 40),
+            client_email=one("client_email", 320),
+            client_date_of_birth=one("client_date_of_birth", 20),
+            client_preferred_contact=one("client_preferred_contact", 10),
             client_postal_code=one("client_postal_code", 20),
             client_language=one("client_language", 40),
+            client_email_consent=form.get("client_email_consent") == "yes",
+            next_step=one("next_step", 30) or "partner_contacts_client",
             reasons=list(dict.fromkeys(str(r) for r in form.getall("reasons", [])))[:20],
             note=str(form.get("note") or "")[:4000],
             consent_given=form.get("consent_given") == "yes",
@@ -84,14 +121,13 @@ class Intake(msgspec.Struct, kw_only=True):
             raise InvalidInput("choose which kinds of partner the consent covers", field="consent.scope")
         if not self.partner_ids:
             raise InvalidInput("choose at least one partner", field="partner_ids")
+        if self.next_step not in NEXT_STEPS:
+            raise InvalidInput("choose who makes the next call", field="next_step")
         try:
             return msgspec.convert(
                 {
-                    "client": {
-                        "name": self.client_name,
-                        "postal_code": self.client_postal_code or None,
-                        "language": self.client_language or None,
-                    },
+                    "client": msgspec.to_builtins(self.client()),
+                    "next_step": self.next_step,
                     "consent": {
                         "given": self.consent_given,
                         "method": self.consent_method,
@@ -107,6 +143,28 @@ class Intake(msgspec.Struct, kw_only=True):
         except msgspec.ValidationError as exc:
             raise InvalidInput(str(exc), field="form") from None
 
+    def client(self) -> Client:
+        """The referral's client as the API takes it: the chosen record, or a new one."""
+        if self.client_id:
+            return Client(id=self.client_id)
+        try:
+            born = date.fromisoformat(self.client_date_of_birth) if self.client_date_of_birth else None
+        except ValueError:
+            raise InvalidInput("give the date of birth as YYYY-MM-DD", field="client.date_of_birth") from None
+        preferred = self.client_preferred_contact
+        if preferred and preferred not in PREFERRED_CONTACT:
+            raise InvalidInput("choose how the client prefers to be contacted", field="client.preferred_contact")
+        return Client(
+            name=self.client_name or None,
+            phone=self.client_phone or None,
+            email=self.client_email or None,
+            date_of_birth=born,
+            preferred_contact=preferred or None,  # type: ignore[arg-type]  # checked just above
+            postal_code=self.client_postal_code or None,
+            language=self.client_language or None,
+            email_consent=self.client_email_consent,
+        )
+
 
 class NewReferralFlow(Controller):
     path = "/referrals/new"
@@ -115,25 +173,51 @@ class NewReferralFlow(Controller):
     include_in_schema = False
 
     @get("/")
-    async def start(self, request: Request) -> Template:
-        return _first_step(request, Intake())
+    async def start(
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        client_id: FromQuery[str] = "",
+        client_q: FromQuery[str] = "",
+    ) -> Template:
+        """Step 1; ``client_q`` finds existing clients to choose from, ``client_id`` chooses one."""
+        intake = Intake(client_id=client_id.strip()[:36])
+        if intake.client_id:
+            try:
+                chosen = await referrals.preview_client(staff=request.user, client=intake.client())
+            except DomainError as error:
+                return _first_step(request, Intake(), error=_said(error), status_code=404)
+            return _first_step(request, intake, chosen=chosen)
+        query = " ".join(client_q.split())[:100]
+        if not query:
+            return _first_step(request, intake)
+        try:
+            found = await referrals.find_clients(staff=request.user, q=query)
+        except InvalidInput as error:
+            return _first_step(request, intake, client_q=query, error=error.detail, status_code=422)
+        return _first_step(request, intake, client_q=query, found=found)
 
     @post("/", status_code=200)
     async def review(self, request: Request, referrals: NamedDependency[Referrals]) -> Template:
         intake = Intake.from_form(await request.form())
-        if not intake.client_name:
+        if not intake.client_id and not intake.client_name:
             return _first_step(
-                request, intake, error="Give the client's name (it never leaves the clinic).", status_code=422
+                request, intake, error="Give the client's name, or find an existing client.", status_code=422
             )
+        try:
+            chosen = await referrals.preview_client(staff=request.user, client=intake.client())
+        except DomainError as error:
+            return await _client_problem(request, referrals, intake, error)
         if not intake.reasons:
-            return _first_step(request, intake, error="Choose at least one reason.", status_code=422)
+            return _first_step(request, intake, chosen=chosen, error="Choose at least one reason.", status_code=422)
         try:
             await referrals.assess(staff=request.user, reasons=intake.reasons)
+            check_note(intake.note, client_name=chosen.name, today=referrals.now().date())
         except EmergencyStop as stop:
             return _emergency(request, stop)
         except InvalidInput as error:
-            return _first_step(request, intake, error=error.detail, status_code=422)
-        return await _second_step(request, referrals, intake)
+            return _first_step(request, intake, chosen=chosen, error=_said(error), status_code=422)
+        return await _second_step(request, referrals, intake, client=chosen)
 
     @post("/send", status_code=303)
     async def send(self, request: Request, referrals: NamedDependency[Referrals]) -> Template | Redirect:
@@ -145,32 +229,88 @@ class NewReferralFlow(Controller):
         except EmergencyStop as stop:
             return _emergency(request, stop)
         except DomainError as error:
-            return await _second_step(request, referrals, intake, error=error.detail, status_code=422)
+            if error.field in ("client", "client.id") or (error.field or "").startswith("client."):
+                if error.field == "client" and intake.next_step == "partner_contacts_client":
+                    # No way to reach the client: fixed on either step, the next step is chosen here.
+                    return await _second_step(request, referrals, intake, error=_said(error), status_code=422)
+                return await _client_problem(request, referrals, intake, error)
+            return await _second_step(request, referrals, intake, error=_said(error), status_code=422)
         return Redirect(f"/referrals/{record.id}", status_code=303)
 
 
-def _first_step(request: Request, intake: Intake, *, error: str = "", status_code: int = 200) -> Template:
+def _first_step(
+    request: Request,
+    intake: Intake,
+    *,
+    error: str = "",
+    status_code: int = 200,
+    chosen: ClientRecord | None = None,
+    client_q: str = "",
+    found: list[ClientRecord] | None = None,
+) -> Template:
     rules: Rules = request.app.state.runtime.rules
     ordered = sorted(rules.reasons.values(), key=lambda r: (r.urgency != "emergency", r.group, r.label))
     groups = [(group, list(items)) for group, items in groupby(ordered, key=lambda r: r.group)]
-    return page(request, "staff/new.html", status_code=status_code, intake=intake, groups=groups, error=error)
+    return page(
+        request,
+        "staff/new.html",
+        status_code=status_code,
+        intake=intake,
+        groups=groups,
+        error=error,
+        chosen=chosen,
+        client_q=client_q,
+        found=found,
+        languages=LANGUAGES,
+        preferred_contact=PREFERRED_CONTACT,
+    )
+
+
+async def _client_problem(request: Request, referrals: Referrals, intake: Intake, error: DomainError) -> Template:
+    """Step 1 again, saying what is wrong with the client, everything typed kept."""
+    chosen = None
+    if intake.client_id and error.field != "client.id":
+        chosen = await referrals.preview_client(staff=request.user, client=intake.client())
+    elif error.field == "client.id":
+        intake = msgspec.structs.replace(intake, client_id="")
+    status_code = 404 if error.field == "client.id" else 422
+    return _first_step(request, intake, chosen=chosen, error=_said(error), status_code=status_code)
+
+
+def _said(error: DomainError) -> str:
+    """The service's error as the form says it: the field's label first."""
+    label = LABELS.get(error.field or "")
+    return f"{label}: {error.detail}" if label else error.detail
 
 
 async def _second_step(
-    request: Request, referrals: Referrals, intake: Intake, *, error: str = "", status_code: int = 200
+    request: Request,
+    referrals: Referrals,
+    intake: Intake,
+    *,
+    error: str = "",
+    status_code: int = 200,
+    client: ClientRecord | None = None,
 ) -> Template:
     try:
         assessment = request.app.state.runtime.rules.assess(intake.reasons)
     except InvalidInput as problem:  # Only an edited form gets here: step 1 checked the reasons.
         return _first_step(request, intake, error=problem.detail, status_code=422)
+    if client is None:
+        try:
+            client = await referrals.preview_client(staff=request.user, client=intake.client())
+        except DomainError as problem:
+            return await _client_problem(request, referrals, intake, problem)
     notes: list[str] = []
-    postal_code = intake.client_postal_code or None
+    postal_code = client.postal_code or None
+    # English is every partner's working language here (see issuing.matching_language).
+    language = language_name(client.language) if client.language != DEFAULT_LANGUAGE else None
     try:
         suggestions = await referrals.suggest(
             query=SuggestionQuery(
                 reasons=intake.reasons,
                 postal_code=postal_code,
-                language=intake.client_language or None,
+                language=language,
                 limit=8,
             )
         )
@@ -181,7 +321,7 @@ async def _second_step(
         suggestions = await referrals.suggest(
             query=SuggestionQuery(
                 reasons=intake.reasons,
-                language=intake.client_language or None,
+                language=language,
                 limit=8,
             )
         )
@@ -193,6 +333,8 @@ async def _second_step(
         "staff/review.html",
         status_code=status_code,
         intake=intake,
+        client=client,
+        next_steps=NEXT_STEPS,
         assessment=assessment,
         wording=diagnostic_wording(intake.note),
         suggestions=suggestions,

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from services.referrals import charts
+from services.referrals.contact import NEXT_STEPS
 from services.referrals.domain import OPEN_STATUSES, TRANSITIONS
 from services.referrals.records import Dashboard, ReferralRecord
 from services.referrals.service import Referrals
@@ -198,4 +199,5 @@ def _referral_page(
         can_resume=record.status == "on-hold",
         forward_to=list(partners),
         error=error,
+        next_steps=NEXT_STEPS,
     )

@@ -53,6 +53,8 @@ class RespondController(Controller):
             page = await referrals.open_offer(token=token)
         except LinkRefused as refused:
             return _refused(request, refused)
+        if page.accepted:
+            return Template("respond/accepted.html", context=_context(request, page=page, just_accepted=False))
         return Template("respond/offer.html", context=_context(request, page=page, token=token))
 
     @post("/{token:str}", status_code=200)
@@ -76,6 +78,10 @@ class RespondController(Controller):
                 status_code=422,
                 context=_context(request, page=page, token=token, error=error.detail),
             )
+        if outcome == "accepted":
+            # The same link now shows the client's details to this partner (the view audited).
+            page = await referrals.open_offer(token=token)
+            return Template("respond/accepted.html", context=_context(request, page=page, just_accepted=True))
         return Template("respond/done.html", context=_context(request, outcome=outcome))
 
     @post("/{token:str}/received", status_code=200)
