@@ -63,6 +63,16 @@ class StaffCheckUnavailable(ServiceUnavailableException):
         )
 
 
+# The paths programs call (the JSON API and the FHIR API): a bearer token only, never the login
+# cookie, and errors as data rather than pages or redirects to the login.
+PROGRAM_PATHS = ("/api/", "/fhir/")
+
+
+def for_programs(path: str) -> bool:
+    """Whether ``path`` belongs to an API for programs rather than to pages for people."""
+    return path.startswith(PROGRAM_PATHS)
+
+
 async def authenticate(connection: ASGIConnection) -> Staff:
     """The staff member behind the request: a bearer token on the JSON API, the login cookie on
     HTML pages (never on ``/api/``, where a cookie would open the door to cross-site requests).
@@ -81,7 +91,7 @@ async def staff_token(connection: ASGIConnection) -> StaffToken:
     """The verified, unrevoked staff token the request carries (see :func:`authenticate`)."""
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    page = not connection.url.path.startswith("/api/")
+    page = not for_programs(connection.url.path)
     refusal = LoginRequired if page else NotAuthorizedException
     if scheme.lower() != "bearer" or not token:
         token = connection.cookies.get(STAFF_COOKIE, "") if page else ""
@@ -181,7 +191,7 @@ def refused(request: Request, exc: HTTPException) -> Response:
     """A 403, 429 or 503 of the staff check: the JSON error body on the API (``/api/``); on every
     other path, which a browser opens (staff pages, forms, the public pages), a small HTML page
     saying what to do."""
-    if request.url.path.startswith("/api/"):
+    if for_programs(request.url.path):
         return api_error(request, exc)
     if exc.status_code == 503:
         title = "Please try again in a few seconds"

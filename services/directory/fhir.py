@@ -12,16 +12,14 @@ partner's referral email or its internal fields. docs/standards.md maps each ele
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 from services.directory.catalogue import Practice, has_location, practice_of
 from services.directory.domain import Partner
 from services.directory.identifiers import twin_id
 from shared.categories import Category
+from shared.fhir import Json
 
-FHIR_VERSION = "4.0.1"
-MEDIA_TYPE = "application/fhir+json"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
 PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net"
@@ -40,8 +38,6 @@ _ACCEPTING: dict[str, tuple[str, str, str | None]] = {
     "waitlist": ("newpt", "Accepting", "New clients join a waiting list"),
     "no": ("nopt", "Not Accepting", None),
 }
-
-Json = dict[str, Any]
 
 
 def practitioner(partner: Partner) -> Json:
@@ -175,37 +171,9 @@ def specialty(category: Category) -> Json:
     }
 
 
-def searchset(
-    entries: Sequence[tuple[Json, float | None]], *, base: str, total: int, self_url: str, next_url: str | None
-) -> Json:
-    """A searchset Bundle of ``entries`` (each resource with its distance in km from a ``near``
-    point, or None), ``total`` matches in all, linking this page and the next."""
-    links = [{"relation": "self", "url": self_url}]
-    if next_url is not None:
-        links.append({"relation": "next", "url": next_url})
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": total,
-        "link": links,
-        "entry": [
-            {
-                "fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
-                "resource": resource,
-                "search": {"mode": "match", **({} if distance is None else {"extension": [_distance(distance)]})},
-            }
-            for resource, distance in entries
-        ],
-    }
-
-
-def operation_outcome(code: str, diagnostics: str, *, expression: str | None = None) -> Json:
-    """An error as FHIR states one: ``code`` from the IssueType value set (``not-found``,
-    ``invalid``, ``throttled``…)."""
-    issue: Json = {"severity": "error", "code": code, "diagnostics": diagnostics}
-    if expression:
-        issue["expression"] = [expression]
-    return {"resourceType": "OperationOutcome", "issue": [issue]}
+def distance(km: float) -> Json:
+    """The ``search`` extension giving a match's distance from a ``near`` point."""
+    return {"url": LOCATION_DISTANCE, "valueDistance": {"value": km, "unit": "km", "system": UCUM, "code": "km"}}
 
 
 def _meta(partner: Partner) -> Json:
@@ -232,7 +200,3 @@ def _coded(system: str, code: str, display: str | None = None) -> Json:
     if display:
         coding["display"] = display
     return {"coding": [coding]}
-
-
-def _distance(km: float) -> Json:
-    return {"url": LOCATION_DISTANCE, "valueDistance": {"value": km, "unit": "km", "system": UCUM, "code": "km"}}

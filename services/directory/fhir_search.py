@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, get_args
 
-from services.directory.fhir import FHIR_VERSION, MEDIA_TYPE, NUCC_SYSTEM
+from services.directory.fhir import NUCC_SYSTEM
 from services.directory.fields import Accepting, Location
 from services.directory.search import DEFAULT_RADIUS_KM, MAX_RADIUS_KM, InvalidSearch, Near, PartnerQuery
 from services.directory.service import MAX_PAGE_SIZE
 from shared.categories import Category
+from shared.fhir import FHIR_VERSION, MEDIA_TYPE
 from shared.geo import centroid, is_zip
 
 DEFAULT_COUNT = 20

@@ -294,3 +294,29 @@ def _record(
         outcomes=list(reports),
         clearance=clearance,
     )
+
+
+async def changed(
+    ctx: Context,
+    *,
+    staff: Staff,
+    bounds: list[tuple[str, datetime]],
+    client_id: str | None = None,
+    referral_id: str | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 20,
+) -> tuple[list[ReferralRecord], int]:
+    """Referrals the staff member may see, last changed within ``bounds``, oldest change first
+    (for the FHIR API's ``_lastUpdated`` searches), narrowed to one client or one referral; with
+    how many match in all."""
+    async with ctx.sessions() as session:
+        found, total = await referral_store.changed(
+            session,
+            created_by=None if staff.role == "admin" else staff.id,
+            bounds=bounds,
+            client_id=client_id,
+            referral_id=referral_id,
+            after=after,
+            limit=limit,
+        )
+        return [await record(session, referral) for referral in found], total

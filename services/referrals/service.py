@@ -118,6 +118,26 @@ class Referrals:
             search=search,
         )
 
+    async def changed(
+        self,
+        *,
+        staff: Staff,
+        bounds: builtins.list[tuple[str, datetime]],
+        client_id: str | None = None,
+        referral_id: str | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 20,
+    ) -> tuple[builtins.list[ReferralRecord], int]:
+        return await queries.changed(
+            self._ctx,
+            staff=staff,
+            bounds=bounds,
+            client_id=client_id,
+            referral_id=referral_id,
+            after=after,
+            limit=limit,
+        )
+
     async def dashboard(self, *, staff: Staff, since: datetime, until: datetime) -> Dashboard:
         return await queries.dashboard(self._ctx, staff=staff, since=since, until=until)
 

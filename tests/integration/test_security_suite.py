@@ -31,7 +31,7 @@ from services.referrals import links
 from services.referrals import storage as referrals_storage
 from shared import database
 from shared.config import Settings
-from shared.web import STAFF_COOKIE
+from shared.web import STAFF_COOKIE, for_programs
 from tests.support.directory import FORM as PARTNER_FORM
 from tests.support.directory import GOOD_CSV, PARTNER
 from tests.support.directory import bearer as directory_bearer
@@ -114,7 +114,7 @@ class Caller:
         if csrf_token:
             self.client.cookies.set("csrftoken", self.csrf)
             headers["x-csrftoken"] = self.csrf
-        if token and path.startswith("/api/"):
+        if token and for_programs(path):
             headers["Authorization"] = f"Bearer {token}"
         elif token:
             self.client.cookies.set(STAFF_COOKIE, token)
@@ -128,15 +128,20 @@ def guard_problems(call: Caller, guarded: set[Route], *, admin_only: set[Route],
     right role must get past the guard."""
     problems = []
     for method, template in sorted(guarded):
-        path, api = filled(template), template.startswith("/api/")
+        path, api = filled(template), for_programs(template)
         stranger = call(method, path)
-        if api and (stranger.status_code != 401 or stranger.json()["status_code"] != 401):
+        # The JSON API's error body, or (on /fhir/) FHIR's own: an OperationOutcome.
+        if api and (stranger.status_code != 401 or stranger.json().get("status_code", 401) != 401):
             problems.append((method, template, "stranger", stranger.status_code))
         if not api and (stranger.status_code != 303 or urlsplit(stranger.headers["location"]).path != "/login"):
             problems.append((method, template, "stranger", stranger.status_code))
         if (method, template) in admin_only:
             wrong = call(method, path, token=therapist)
-            kind = "application/json" if api else "text/html"
+            kind = (
+                ("application/fhir+json" if template.startswith("/fhir/") else "application/json")
+                if api
+                else "text/html"
+            )
             if wrong.status_code != 403 or not wrong.headers.get("content-type", "").startswith(kind):
                 problems.append((method, template, "therapist", wrong.status_code))
         right = call(method, path, token=admin if (method, template) in admin_only else therapist)

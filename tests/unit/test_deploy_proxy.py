@@ -45,14 +45,21 @@ def served_paths(service: str) -> set[str]:
     return {re.sub(r"\{[^}]+\}", "x1", route.path) for route in app.routes}
 
 
+# Served by both; at the one origin it is the directory's (each service's own is on its port).
+SHARED_PATHS = {"/fhir/r4/metadata"}
+
+
 def test_each_path_reaches_the_service_that_serves_it() -> None:
-    directory = matcher("directory")
+    # handle blocks are tried in the order written: referrals' FHIR resources before the directory.
+    to_directory = lambda path: matches(matcher("directory"), path) and not matches(matcher("referrals_fhir"), path)  # noqa: E731
     ops = lambda path: path.startswith(OPS_PATHS)  # noqa: E731
     mine = {path for path in served_paths("directory") if not ops(path)}
-    theirs = {path for path in served_paths("referrals") if not ops(path)}
-    assert mine and theirs
-    assert sorted(path for path in mine if not matches(directory, path)) == []
-    assert sorted(path for path in theirs if matches(directory, path)) == [], "referrals paths sent to the directory"
+    theirs = {path for path in served_paths("referrals") if not ops(path) and path not in SHARED_PATHS}
+    assert mine and theirs and any(path.startswith("/fhir/") for path in theirs)
+    assert sorted(path for path in mine if not to_directory(path)) == []
+    assert sorted(path for path in theirs if to_directory(path)) == [], "referrals paths sent to the directory"
+    text = CADDYFILE.read_text()
+    assert text.index("handle @referrals_fhir") < text.index("handle @directory")
 
 
 def test_metrics_are_not_served_at_the_edge() -> None:

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, get
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, TooManyRequestsException
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
-from litestar.types import ExceptionHandler, ExceptionHandlersMap
+from litestar.types import ExceptionHandlersMap
 
 from services.directory import fhir, fhir_search
 from services.directory.catalogue import PracticeNotFound, has_location
@@ -31,70 +29,19 @@ from services.directory.service import MAX_PAGE_SIZE, PartnerService
 from services.directory.web.filters import bad_search
 from shared import categories, web
 from shared.errors import NotFound
-from shared.openapi import WHEN, RateLimited
+from shared.fhir import MEDIA_TYPE, Json, SearchsetBundle, error_responses, outcome_handler, searchset
+from shared.openapi import RateLimited
 
 BASE = "/fhir/r4"
-Json = dict[str, Any]
 
 # Parameters whose Python names (in Litestar's validation errors) differ from their query names.
 _QUERY_NAMES = {"count": "_count", "near_zip": "near-zip", "specialty_text": "specialty:text"}
-# The issue type (FHIR's IssueType codes) of each status this API answers with.
-_ISSUE = {400: "invalid", 404: "not-found", 405: "not-supported", 429: "throttled", 503: "transient"}
-
-
-class Issue(msgspec.Struct, kw_only=True):
-    severity: Literal["error"]
-    code: Annotated[str, msgspec.Meta(description="a FHIR IssueType code: invalid, not-found, throttled…")]
-    diagnostics: str
-    expression: list[str] | msgspec.UnsetType = msgspec.UNSET
-
-
-class OperationOutcome(msgspec.Struct, kw_only=True):
-    """An error: what went wrong and, in ``expression``, the search parameter at fault."""
-
-    resourceType: Literal["OperationOutcome"]
-    issue: list[Issue]
-
-
-class BundleLink(msgspec.Struct, kw_only=True):
-    relation: Literal["self", "next"]
-    url: str
-
-
-class SearchsetBundle(msgspec.Struct, kw_only=True):
-    """A page of matches: ``total`` in all, ``next`` links the following page."""
-
-    resourceType: Literal["Bundle"]
-    type: Literal["searchset"]
-    total: int
-    link: list[BundleLink]
-    entry: list[dict[str, Any]]
+_CORS = {"Access-Control-Allow-Origin": "*"}
 
 
 class NoSuchResource(NotFound):
     def __init__(self, resource: str, resource_id: str) -> None:
         super().__init__(f"no {resource} with id {resource_id!r}", field="id")
-
-
-def _outcome(handler: ExceptionHandler) -> ExceptionHandler:
-    """The service's error answer, as an OperationOutcome of the same status and headers."""
-
-    def handle(request: Request, exc: Exception) -> Response:
-        answer = handler(request, exc)
-        body = answer.content if isinstance(answer.content, dict) else {}
-        status = answer.status_code or 500
-        extra = body.get("extra") or {}
-        keys = [item.get("key") for item in (extra if isinstance(extra, list) else [extra]) if isinstance(item, dict)]
-        key = next((str(key) for key in keys if key), None)
-        outcome = fhir.operation_outcome(
-            _ISSUE.get(status, "exception"),
-            str(body.get("detail", "error")),
-            expression=None if key is None else _QUERY_NAMES.get(key, key),
-        )
-        headers = {**answer.headers, "Access-Control-Allow-Origin": "*"}
-        return Response(outcome, status_code=status, headers=headers, media_type=fhir.MEDIA_TYPE)
-
-    return handle
 
 
 # The service's own error answers, each turned into an OperationOutcome (a 403 or 429 as the JSON
@@ -106,28 +53,15 @@ _SERVICE_ERRORS: ExceptionHandlersMap = {
     PermissionDeniedException: web.api_error,
 }
 
-
-def _errors(*statuses: int) -> dict[int, ResponseSpec]:
-    return {
-        status: ResponseSpec(
-            data_container=OperationOutcome,
-            media_type=fhir.MEDIA_TYPE,
-            description=WHEN[status],
-            generate_examples=False,
-        )
-        for status in statuses
-    }
-
-
 _SEARCH: dict[str, Any] = {
-    "media_type": fhir.MEDIA_TYPE,
+    "media_type": MEDIA_TYPE,
     "operation_class": RateLimited,
-    "responses": _errors(400, 429, 503),
+    "responses": error_responses(400, 429, 503),
 }
 _READ: dict[str, Any] = {
-    "media_type": fhir.MEDIA_TYPE,
+    "media_type": MEDIA_TYPE,
     "operation_class": RateLimited,
-    "responses": _errors(404, 429, 503),
+    "responses": error_responses(404, 429, 503),
 }
 
 Count = Annotated[int | None, QueryParameter(name="_count", ge=0, description=f"page size, at most {MAX_PAGE_SIZE}")]
@@ -148,9 +82,12 @@ class FhirController(Controller):
     response_headers = [
         ResponseHeader(name="Access-Control-Allow-Origin", value="*", description="any web page may read it")
     ]
-    exception_handlers = {kind: _outcome(handler) for kind, handler in _SERVICE_ERRORS.items()}
+    exception_handlers = {
+        kind: outcome_handler(handler, query_names=_QUERY_NAMES, headers=_CORS)
+        for kind, handler in _SERVICE_ERRORS.items()
+    }
 
-    @get("/metadata", summary="CapabilityStatement: what this FHIR API implements", media_type=fhir.MEDIA_TYPE)
+    @get("/metadata", summary="CapabilityStatement: what this FHIR API implements", media_type=MEDIA_TYPE)
     async def metadata(self, request: Request) -> Json:
         settings = request.app.state.settings
         return fhir_search.capability_statement(base=_base(request), publisher=settings.clinic_name)
@@ -317,11 +254,11 @@ async def _partners(
     if query is None:
         return _bundle(request, [], 0, *_links(request, resource, used, size, cursor, None))
     total = await directory.catalogue.count(query)
-    entries: list[tuple[Json, float | None]] = []
+    entries: list[tuple[Json, Json | None]] = []
     following = None
     if size:
         page = await directory.search(query, limit=size, cursor=cursor)
-        entries = [(build(hit.partner), hit.distance_km) for hit in page.hits]
+        entries = [(build(hit.partner), _distance(hit.distance_km)) for hit in page.hits]
         following = page.next_cursor
     return _bundle(request, entries, total, *_links(request, resource, used, size, cursor, following))
 
@@ -366,11 +303,14 @@ def _links(
     return current, None if following is None else url + urlencode([*kept, ("cursor", following)])
 
 
+def _distance(km: float | None) -> Json | None:
+    return None if km is None else fhir.distance(km)
+
+
 def _bundle(
-    request: Request, entries: list[tuple[Json, float | None]], total: int, self_url: str, next_url: str | None
+    request: Request, entries: list[tuple[Json, Json | None]], total: int, self_url: str, next_url: str | None
 ) -> SearchsetBundle:
-    bundle = fhir.searchset(entries, base=_base(request), total=total, self_url=self_url, next_url=next_url)
-    return msgspec.convert(bundle, SearchsetBundle)
+    return searchset(entries, base=_base(request), total=total, self_url=self_url, next_url=next_url)
 
 
 # Every route above, for the app's rate limits: anonymous reads count like the public search.

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, RowMapping, Select, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.domain import CLOSED_STATUSES
@@ -158,6 +158,42 @@ async def listing(
     if partner_id:
         query = query.where(referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.partner_id == partner_id)))
     return [_referral(row) for row in (await session.execute(query)).mappings()]
+
+
+async def changed(
+    session: AsyncSession,
+    *,
+    created_by: str | None,
+    bounds: list[tuple[str, datetime]],
+    client_id: str | None = None,
+    referral_id: str | None = None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> tuple[list[StoredReferral], int]:
+    """Referrals last changed within ``bounds`` (``(">=", moment)`` and the like, all of them),
+    oldest change first, from just ``after`` a page's last (updated_at, id); with how many match
+    in all. ``created_by``: only that staff member's."""
+    compare = {
+        ">=": referrals.c.updated_at.__ge__,
+        ">": referrals.c.updated_at.__gt__,
+        "<=": referrals.c.updated_at.__le__,
+        "<": referrals.c.updated_at.__lt__,
+    }
+    conditions: list[ColumnElement[bool]] = [compare[op](moment) for op, moment in bounds]
+    if created_by is not None:
+        conditions.append(referrals.c.created_by == created_by)
+    if client_id is not None:
+        conditions.append(referrals.c.client_id == client_id)
+    if referral_id is not None:
+        conditions.append(referrals.c.id == referral_id)
+    total = (await session.execute(select(func.count()).select_from(referrals).where(*conditions))).scalar_one()
+    query = _with_client().where(*conditions).order_by(referrals.c.updated_at, referrals.c.id).limit(limit)
+    if after is not None:
+        moment, last_id = after
+        query = query.where(
+            (referrals.c.updated_at > moment) | ((referrals.c.updated_at == moment) & (referrals.c.id > last_id))
+        )
+    return [_referral(row) for row in (await session.execute(query)).mappings()], total
 
 
 def _needs_attention() -> ColumnElement[bool]:

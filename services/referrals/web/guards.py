@@ -12,7 +12,7 @@ from litestar.handlers import BaseRouteHandler
 
 from services.referrals import identity
 from shared.auth import Role
-from shared.web import LoginRequired, authenticate
+from shared.web import LoginRequired, authenticate, for_programs
 
 
 def staff(*roles: Role):
@@ -22,7 +22,7 @@ def staff(*roles: Role):
         claimed = await authenticate(connection)
         current = await identity.current_user(connection.app.state.runtime.sessions, claimed.id)
         if current is None:
-            page = not connection.url.path.startswith("/api/")
+            page = not for_programs(connection.url.path)
             raise (LoginRequired if page else NotAuthorizedException)("this staff account is disabled")
         connection.scope["user"] = current
         if roles and current.role not in roles:
