@@ -25,7 +25,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from services.referrals.contact import DEFAULT_LANGUAGE, LANGUAGES, NEXT_STEPS, PREFERRED_CONTACT, language_name
+from services.referrals.contact import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    NEXT_STEPS,
+    PREFERRED_CONTACT,
+    display_phone,
+    language_name,
+)
 from services.referrals.domain import diagnostic_wording
 from services.referrals.identifiers import check_note
 from services.referrals.intake import Client, ReferralDraft, SuggestionQuery
@@ -263,6 +270,7 @@ def _first_step(
         found=found,
         languages=LANGUAGES,
         preferred_contact=PREFERRED_CONTACT,
+        display_phone=display_phone,
     )
 
 
