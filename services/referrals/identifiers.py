@@ -81,7 +81,8 @@ def identifiers_in_note(note: str, *, client_name: str, today: date) -> list[str
         for match in [re.search(rf"(?<!\w){re.escape(part)}(?!\w)", note, re.IGNORECASE)]
         if match
     ]
-    found += [f"the client's name ({word!r})" for word in dict.fromkeys(named)]
+    if named:
+        found.append(f"the client's name ({', '.join(repr(word) for word in dict.fromkeys(named))})")
     emails = [m.group(0) for m in _EMAIL.finditer(note)]
     found += [f"an email address ({e!r})" for e in emails]
     # An email address's digits are not a phone number too; a date is not one either.

@@ -185,6 +185,32 @@ def test_a_therapist_stops_at_an_emergency_then_refers_a_routine_case(
     expect(offers.get_by_role("row").nth(1)).to_contain_text(f"{partner_name} offered")
     shots(page, "sent")
 
+    # The client is a record of their own: their page, from the referral's.
+    page.get_by_role("link", name=CLIENT, exact=True).click()
+    expect(page.get_by_role("heading", level=1, name=CLIENT)).to_be_visible()
+    expect(page.get_by_role("link", name="(727) 555-0177")).to_have_attribute("href", "tel:+17275550177")
+    expect(page.get_by_role("link", name=re.compile(r"^HX-"))).to_have_count(1)
+    shots(page, "client")
+    assert_accessible(page, "a client's page")
+
+    # The next referral for them starts from their record, found by phone, on a phone.
+    phone = open_page(contexts, browser, **PHONE)
+    log_in(phone, system, THERAPIST)
+    phone.goto(f"{referrals_url(system)}/referrals/new")
+    shots(phone, "new-client-form-390")
+    assert _fits_the_screen(phone), "the new-referral form scrolls sideways on a phone"
+    finder = phone.get_by_role("search", name="Find an existing client")
+    finder.get_by_label("Find an existing client").fill("727 555 0177")
+    finder.get_by_role("button", name="Find").tap()
+    expect(phone.get_by_role("heading", level=2, name="1 client found")).to_be_visible()
+    shots(phone, "client-found-390")
+    phone.get_by_role("link", name=CLIENT, exact=True).tap()
+    chosen = phone.get_by_role("group", name="Client")
+    expect(chosen).to_contain_text(f"Referring {CLIENT}")
+    assert _fits_the_screen(phone), "the form with a chosen client scrolls sideways on a phone"
+    shots(phone, "existing-client-390")
+    assert_accessible(phone, "the referral form for an existing client")
+
 
 def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     browser: Browser,
@@ -229,7 +255,20 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     expect(answer.get_by_role("radio", name="I accept this referral")).to_be_focused()
     page.get_by_role("button", name="Send my answer").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: you have accepted the referral")
+    # Now, and only now, this partner sees who the client is and how to reach them.
+    who = page.get_by_role("region", name="The client")
+    expect(who).to_contain_text("Casey Lindqvist-Moore")
+    expect(who.get_by_role("link", name="(727) 555-0163")).to_have_attribute("href", "tel:+17275550163")
+    expect(who).to_contain_text("Please call the client to book.")
     shots(page, "accepted")
+    assert_accessible(page, "the accepting partner's page")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(offer_link)
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"you accepted it$"))
+    expect(page.get_by_role("region", name="The client")).to_contain_text("Casey Lindqvist-Moore")
+    assert _fits_the_screen(page), "the accepted page scrolls sideways on a phone"
+    shots(page, "accepted-390")
+    page.set_viewport_size({"width": 1280, "height": 720})
 
     report_link = emailed_link(system, reference=referral["reference"], kind="/report/")
     page.goto(report_link)

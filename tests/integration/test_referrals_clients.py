@@ -246,5 +246,7 @@ def test_a_new_client_in_the_form_keeps_what_was_typed_when_refused(client: Test
         assert kept in refused.text, kept
     named = client.post("/referrals/new", data={**step, "client_phone": "727-555-0123", "note": "Stone's knee"})
     assert named.status_code == 422 and "Observations:" in named.text and "Stone" in named.text
+    # Still a new client, with every field as typed: not shown as a chosen record.
+    assert 'name="client_id"' not in named.text and 'value="727-555-0123"' in named.text
     assert "Stone&#39;s knee" in named.text or "Stone's knee" in named.text
     assert count(settings, clients) == 0

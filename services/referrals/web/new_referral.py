@@ -25,7 +25,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from services.referrals.contact import DEFAULT_LANGUAGE, LANGUAGES, NEXT_STEPS, PREFERRED_CONTACT, language_name
+from services.referrals.contact import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    NEXT_STEPS,
+    PREFERRED_CONTACT,
+    display_phone,
+    language_name,
+)
 from services.referrals.domain import diagnostic_wording
 from services.referrals.identifiers import check_note
 from services.referrals.intake import Client, ReferralDraft, SuggestionQuery
@@ -208,15 +215,17 @@ class NewReferralFlow(Controller):
             chosen = await referrals.preview_client(staff=request.user, client=intake.client())
         except DomainError as error:
             return await _client_problem(request, referrals, intake, error)
+        # Step 1 shows a client as chosen only when it is an existing record, not a new one's preview.
+        existing = chosen if intake.client_id else None
         if not intake.reasons:
-            return _first_step(request, intake, chosen=chosen, error="Choose at least one reason.", status_code=422)
+            return _first_step(request, intake, chosen=existing, error="Choose at least one reason.", status_code=422)
         try:
             await referrals.assess(staff=request.user, reasons=intake.reasons)
             check_note(intake.note, client_name=chosen.name, today=referrals.now().date())
         except EmergencyStop as stop:
             return _emergency(request, stop)
         except InvalidInput as error:
-            return _first_step(request, intake, chosen=chosen, error=_said(error), status_code=422)
+            return _first_step(request, intake, chosen=existing, error=_said(error), status_code=422)
         return await _second_step(request, referrals, intake, client=chosen)
 
     @post("/send", status_code=303)
@@ -263,6 +272,7 @@ def _first_step(
         found=found,
         languages=LANGUAGES,
         preferred_contact=PREFERRED_CONTACT,
+        display_phone=display_phone,
     )
 
 

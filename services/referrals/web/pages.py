@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from services.referrals import charts
-from services.referrals.contact import NEXT_STEPS
+from services.referrals.contact import NEXT_STEPS, display_phone
 from services.referrals.domain import OPEN_STATUSES, TRANSITIONS
 from services.referrals.records import Dashboard, ReferralRecord
 from services.referrals.service import Referrals
@@ -200,4 +200,5 @@ def _referral_page(
         forward_to=list(partners),
         error=error,
         next_steps=NEXT_STEPS,
+        display_phone=display_phone,
     )
