@@ -11,6 +11,7 @@ from redis import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from services.directory import storage
+from services.directory.listings import Listings
 from services.directory.service import PartnerService
 from shared import database, redis_client
 from shared.config import Settings
@@ -26,6 +27,8 @@ class Runtime:
     redis: Redis
     relay: Relay
     directory: PartnerService
+    # The self-service listing: manage links, the partner's changes, the admin's review.
+    listings: Listings
     # Which staff tokens the referrals service revoked (the directory has no staff accounts).
     revocations: Revocations
 
@@ -52,12 +55,23 @@ def build(settings: Settings, *, use: redis_client.Use = "web", on_commit: Calla
         if on_commit is not None:
             on_commit()
 
+    directory = PartnerService(sessions=sessions, nudge=committed, reads=reads)
     return Runtime(
         settings=settings,
         engine=engine,
         reads=reads,
         redis=redis,
         relay=relay,
-        directory=PartnerService(sessions=sessions, nudge=committed, reads=reads),
+        directory=directory,
+        listings=Listings(
+            directory=directory,
+            sessions=sessions,
+            reads=reads,
+            keyring=settings.keyring(),
+            base_url=settings.public_url("directory"),
+            admin_email=settings.clinic_email,
+            timezone=settings.clinic_timezone,
+            nudge=committed,
+        ),
         revocations=Revocations.for_settings(redis, settings),
     )

@@ -31,6 +31,13 @@ SUBJECTS: dict[EmailKind, str] = {
     "no_partner_left": "Action needed: no partner accepted the referral",
     "outcome_reported": "Outcome reported by {{ partner_name or 'the partner' }}",
     "report_outcome": "Thank you: report the outcome of the referral from {{ clinic }}",
+    "listing_manage_link": "Your link to update your listing with {{ clinic }}",
+    "listing_confirm_request": "Please confirm your listing with {{ clinic }}",
+    "listing_confirm_reminder": "Reminder: please confirm your listing with {{ clinic }}",
+    "listing_reopen": "Are you taking new clients again? Your listing with {{ clinic }}",
+    "listing_change_approved": "Approved: the changes to your listing with {{ clinic }}",
+    "listing_change_rejected": "Not made: the changes to your listing with {{ clinic }}",
+    "licence_expiring": "Licence expiring: {{ partner_name or 'a partner' }}",
 }
 KINDS: frozenset[str] = frozenset(SUBJECTS)
 
@@ -55,6 +62,7 @@ TEMPLATE_VARIABLES = frozenset(
         "urgency_label",
         "action_url",
         "expires_at",
+        "expires_on",
     }
 )
 
@@ -62,7 +70,20 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 
 # Kinds whose whole point is the partner's link: sending one without it would be a dead end.
-NEEDS_LINK: frozenset[EmailKind] = frozenset({"offer", "offer_reminder", "report_outcome"})
+NEEDS_LINK: frozenset[EmailKind] = frozenset(
+    {
+        "offer",
+        "offer_reminder",
+        "report_outcome",
+        "listing_manage_link",
+        "listing_confirm_request",
+        "listing_confirm_reminder",
+        "listing_reopen",
+        "listing_change_approved",
+        "listing_change_rejected",
+        "licence_expiring",
+    }
+)
 
 
 class CannotRender(ValueError):
@@ -124,7 +145,14 @@ class Renderer:
             "urgency_label": label,
             "action_url": context.action_url,
             "expires_at": self._deadline(context.expires_at),
+            "expires_on": self._day(context.expires_at),
         }
+
+    def _day(self, moment: datetime | None) -> str:
+        """E.g. "Tuesday, May 12, 2026": a day, such as a licence's expiry, given as its midnight UTC."""
+        if moment is None:
+            return ""
+        return f"{moment:%A, %B} {moment.day}, {moment:%Y}"
 
     def _deadline(self, moment: datetime | None) -> str:
         """E.g. "Tuesday, May 12, 2026 at 5:00 PM EDT", in the clinic's time zone."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import get_args
 
 import msgspec
@@ -135,3 +135,53 @@ def test_undecodable_payloads_raise_with_a_reason(payload: bytes) -> None:
 def test_email_context_has_no_field_for_client_data() -> None:
     fields = set(EmailContext.__struct_fields__)
     assert not {f for f in fields if "client" in f or "reason" in f or "note" in f}
+
+
+# The partner snapshot as it was before the listing's capacity "until" day and licence expiry.
+class PartnerSnapshotBeforeListing(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    slug: str
+    name: str
+    category: str
+    email: str
+    status: str
+    accepting_new_clients: str = "yes"
+
+
+class PartnerChangedBeforeListing(msgspec.Struct, kw_only=True, frozen=True, tag="partner_changed"):
+    partner: PartnerSnapshotBeforeListing
+    version: int
+    changed_at: datetime
+
+
+def test_a_snapshot_carries_the_capacity_day_and_the_licence_expiry() -> None:
+    snapshot = msgspec.structs.replace(
+        SNAPSHOT, accepting_new_clients="no", accepting_until=date(2027, 1, 15), licence_expires_on=date(2027, 6, 30)
+    )
+    message = PartnerChanged(partner=snapshot, version=7, changed_at=NOW)
+    assert codec.decode(codec.encode(message)) == message
+    wire = msgspec.json.decode(codec.encode(message))["partner"]
+    assert (wire["accepting_until"], wire["licence_expires_on"]) == ("2027-01-15", "2027-06-30")
+
+
+def test_a_reader_from_before_the_listing_fields_reads_a_new_snapshot() -> None:
+    snapshot = msgspec.structs.replace(
+        SNAPSHOT, accepting_until=date(2027, 1, 15), licence_expires_on=date(2027, 6, 30)
+    )
+    old = msgspec.json.Decoder(PartnerChangedBeforeListing).decode(
+        codec.encode(PartnerChanged(partner=snapshot, version=7, changed_at=NOW))
+    )
+    assert (old.partner.id, old.version) == ("p1", 7)
+
+
+def test_a_snapshot_from_before_the_listing_fields_reads_as_open_ended_and_unlicensed_expiry() -> None:
+    old = PartnerChangedBeforeListing(
+        partner=PartnerSnapshotBeforeListing(
+            id="p1", slug="s", name="N", category="primary_care", email="a@b.org", status="active"
+        ),
+        version=2,
+        changed_at=NOW,
+    )
+    read = codec.decode(msgspec.json.encode(old))
+    assert isinstance(read, PartnerChanged)
+    assert read.partner.accepting_until is None and read.partner.licence_expires_on is None

@@ -128,7 +128,7 @@ def test_templates_use_only_the_allowed_variables() -> None:
 def test_the_allowed_variables_are_the_email_context_and_the_clinic() -> None:
     # A field added to EmailContext is not shown by any template until it is allowed here: that
     # is the moment to check it holds no client data.
-    derived = {"clinic", "subject", "urgency_subject", "urgency_label"}
+    derived = {"clinic", "subject", "urgency_subject", "urgency_label", "expires_on"}
     assert TEMPLATE_VARIABLES == set(EmailContext.__struct_fields__) | derived
 
 
