@@ -99,6 +99,7 @@ def run(settings: Settings) -> int:
             Child("referrals", [*me, "serve", "referrals"]),
             Child("referrals-worker", [*me, "worker", "referrals"]),
             Child("notifier", [*me, "worker", "notifier"]),
+            Child("directory-worker", [*me, "worker", "directory"]),
         ]
         for child in children:
             child.start(env)

@@ -132,11 +132,15 @@ async def claim_notice(session: AsyncSession, *, partner_id: str, kind: str, cyc
     return True
 
 
-async def notice_sent(session: AsyncSession | AsyncConnection, *, partner_id: str, kind: str, cycle: str) -> bool:
-    query = select(listing_notices.c.kind).where(
+async def notice_sent(
+    session: AsyncSession | AsyncConnection, *, partner_id: str, kind: str, cycle: str
+) -> datetime | None:
+    """When the notice (partner, kind, cycle) was claimed; None if it never was."""
+    query = select(listing_notices.c.created_at).where(
         listing_notices.c.partner_id == partner_id, listing_notices.c.kind == kind, listing_notices.c.cycle == cycle
     )
-    return (await session.execute(query)).first() is not None
+    found = (await session.execute(query)).scalar_one_or_none()
+    return None if found is None else _aware(found)
 
 
 async def due_for_confirmation(session: AsyncSession | AsyncConnection, *, confirmed_before: datetime) -> list[Partner]:

@@ -161,13 +161,23 @@ class Listings:
         token = manage_links.issue(key=self._keyring, partner_id=partner_id, expires_at=expires_at)
         return f"{self._base_url}/manage/{token}", expires_at
 
+    def nudge(self) -> None:
+        """Tell the outbox relay that an email waits (after a commit that staged one)."""
+        self._nudge()
+
     async def stage_email(
-        self, session: AsyncSession, *, kind: EmailKind, partner: Partner, to: str | None = None, url: str = ""
+        self,
+        session: AsyncSession,
+        *,
+        kind: EmailKind,
+        partner: Partner,
+        to: str | None = None,
+        url: str = "",
+        expires_at: datetime | None = None,
     ) -> None:
         """Stage an email about ``partner`` in ``session``'s transaction: to the partner (with a
         fresh manage link unless ``url`` is given) or, with ``to``, to someone else. No client
         data: :class:`EmailContext` has no field for any."""
-        expires_at = None
         if not url:
             url, expires_at = self.link(partner.id)
         context = EmailContext(
