@@ -17,6 +17,7 @@ from litestar.response import Redirect, Stream, Template
 from services.directory import csv_io
 from services.directory.columns import COLUMNS, details_from_record, record_from_partner
 from services.directory.domain import STATUSES, TRANSITIONS, Partner, PartnerDetails, StaleVersion, Status
+from services.directory.history import Entry
 from services.directory.importing import column_of
 from services.directory.listings import Listings, ReviewClosed
 from services.directory.search import InvalidSearch, PartnerQuery
@@ -145,7 +146,8 @@ class AdminController(Controller):
         notice = {"created": "Partner added.", "saved": "Changes saved.", "status": "Status changed."}.get(
             request.query_params.get("notice", "")
         )
-        return _form_page(request, partner=partner, record=record_from_partner(partner), notice=notice)
+        history = await directory.history(partner_id=partner.id, limit=20)
+        return _form_page(request, partner=partner, record=record_from_partner(partner), notice=notice, history=history)
 
     @post("/{partner_id:str}")
     async def update(
@@ -225,6 +227,7 @@ def _form_page(
     notice: str | None = None,
     status_code: int = 200,
     version: int | None = None,
+    history: list[Entry] | None = None,
 ) -> Template:
     errors = {column_of(error.field) or "name": error.detail} if error is not None and error.field else {}
     problem = None
@@ -246,6 +249,7 @@ def _form_page(
         "notice": notice,
         "categories": [(slug, c.label) for slug, c in categories.load().items()],
         "transitions": [(t, ACTIONS[t]) for t in ACTIONS if partner and t in TRANSITIONS[partner.status]],
+        "history": history or [],
     }
     return _page(request, "admin/form.html", context, status_code=status_code)
 

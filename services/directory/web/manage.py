@@ -39,7 +39,7 @@ MANAGE_LINK_ROUTE = ("POST", "/partners-in-health/{slug}/manage-link")
 PER_PARTNER_PER_HOUR = 3
 # Manage-link requests per client address per minute (any slug, so it reveals nothing).
 PER_ADDRESS_PER_MINUTE = 5
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+NO_STORE = {"Cache-Control": "no-store"}
 
 REFUSALS = {
     "invalid": (

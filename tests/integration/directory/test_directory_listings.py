@@ -4,6 +4,7 @@ update act once per form), every error at once with the input kept, and the admi
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from litestar.testing import TestClient
@@ -152,3 +153,36 @@ def test_a_tampered_or_expired_link_gets_a_clear_page(client: TestClient, settin
 
     assert tampered.status_code == 403 and "not valid" in tampered.text
     assert client.post(path[:-3] + "xyz", data={"action": "confirm"}).status_code in (403, 400)
+
+
+def test_every_change_is_in_the_partners_history_with_who_made_it(client: TestClient, settings: Settings) -> None:
+    partner = create(client)
+    page = client.get(_link(client, settings, partner["slug"]))
+    assert _post(client, page.text, action="update", hours="Sat 9-1").status_code == 303
+    changed = client.patch(f"/api/v1/partners/{partner['id']}", json={"version": 2, "bio": "Knees."}, headers=ADMIN)
+    assert changed.status_code == 200, changed.text
+
+    admin_page = client.get(f"/admin/partners/{partner['id']}", headers=ADMIN)
+
+    history = admin_page.text.split("<h2>History</h2>")[1]
+    rows = re.findall(r"<tr>\s*<td>[^<]+</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>", history)
+    assert rows == [
+        ("admin:admin@clinic.example", "updated: bio"),
+        ("partner", "updated: hours"),
+        (
+            "admin:admin@clinic.example",
+            "created: " + rows[2][1].split(": ", 1)[1],
+        ),
+    ]
+
+
+def test_manage_link_requests_are_limited_per_address_and_per_partner(client: TestClient, settings: Settings) -> None:
+    partner = create(client)
+
+    answers = [client.post(f"/partners-in-health/{partner['slug']}/manage-link").status_code for _ in range(5)]
+    over = client.post("/partners-in-health/another/manage-link")
+
+    assert answers == [202] * 5
+    assert over.status_code == 429 and "Retry-After" in over.headers
+    # Three emails an hour reach the partner, whoever asks.
+    assert len(staged_emails(settings.directory_db_url)) == 3
