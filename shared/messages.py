@@ -85,6 +85,9 @@ class EmailContext(msgspec.Struct, kw_only=True, frozen=True):
     urgency: str = ""
     action_url: str = ""
     expires_at: datetime | None = None
+    # The recipient partner's own manage link (directory's /manage/{token}): every email to a
+    # partner carries it, so that "we're full" is one click from any of them. "" otherwise.
+    manage_url: str = ""
 
 
 EmailKind = Literal[

@@ -185,6 +185,9 @@ class Listings:
             partner_name=partner.details.name,
             action_url=url,
             expires_at=expires_at,
+            # An email whose button is not the manage link still carries one (an approval's
+            # points at the public page); the clinic's own emails do not.
+            manage_url="" if to or "/manage/" in url else self.link(partner.id)[0],
         )
         await outboxes.add(
             session,

@@ -63,6 +63,7 @@ TEMPLATE_VARIABLES = frozenset(
         "action_url",
         "expires_at",
         "expires_on",
+        "manage_url",
     }
 )
 
@@ -122,6 +123,8 @@ class Renderer:
         if kind not in KINDS:
             raise CannotRender(f"unknown email kind {kind!r}")
         _check_link(kind, context.action_url)
+        if context.manage_url and not context.manage_url.startswith(("https://", "http://")):
+            raise CannotRender(f"{kind}: manage_url is not an http(s) URL")
         variables = self._variables(context)
         subject = _one_line(self._subjects[kind].render(variables))
         if context.reference:
@@ -146,6 +149,7 @@ class Renderer:
             "action_url": context.action_url,
             "expires_at": self._deadline(context.expires_at),
             "expires_on": self._day(context.expires_at),
+            "manage_url": context.manage_url,
         }
 
     def _day(self, moment: datetime | None) -> str:

@@ -10,7 +10,19 @@ import msgspec
 from litestar.testing import TestClient
 
 from services.referrals.storage import referrals
-from tests.support.referrals import CLIENT, CONSENT, PARTNERS, changed, count, deliver, login
+from shared import manage_links
+from tests.support.referrals import (
+    CLIENT,
+    CONSENT,
+    PARTNERS,
+    changed,
+    count,
+    deliver,
+    flush,
+    login,
+    new_referral,
+    queued_emails,
+)
 
 
 def _gp1(**fields: object):
@@ -69,3 +81,14 @@ def test_a_licence_is_good_through_its_expiry_day(client: TestClient, settings) 
     )
 
     assert chosen.status_code == 201, chosen.text
+
+
+def test_every_offer_email_carries_the_partners_manage_link(client: TestClient, settings) -> None:
+    new_referral(client, login(client))
+    flush(client)
+
+    offer = next(e for e in queued_emails(settings.redis_url) if e.kind == "offer")
+
+    assert offer.context.manage_url.startswith(f"{settings.public_url('directory')}/manage/")
+    token = offer.context.manage_url.rsplit("/", 1)[1]
+    assert manage_links.read(token, key=settings.keyring()).partner_id == "gp1"

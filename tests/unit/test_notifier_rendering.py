@@ -222,3 +222,18 @@ def test_no_client_field_reaches_subject_headers_or_bodies(renderer: Renderer, k
         for text in readable:
             assert sentinel.lower() not in text.lower()
     assert "HX-1234" in readable[-2] and "HX-1234" in readable[-1]  # the scan reads real bodies
+
+
+def test_an_email_to_a_partner_carries_its_manage_link_in_both_bodies(renderer: Renderer) -> None:
+    manage = "https://directory.example/manage/m4nage"
+
+    email = renderer.render("offer", context(manage_url=manage))
+
+    assert f"Update your listing with {CLINIC}: {manage}" in email.text
+    assert f'href="{manage}"' in email.html
+    assert manage not in renderer.render("offer", context()).text
+
+
+def test_a_manage_link_that_is_not_a_web_link_is_refused(renderer: Renderer) -> None:
+    with pytest.raises(CannotRender, match="manage_url"):
+        renderer.render("offer", context(manage_url="javascript:alert(1)"))
