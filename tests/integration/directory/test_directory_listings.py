@@ -5,10 +5,11 @@ update act once per form), every error at once with the input kept, and the admi
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from litestar.testing import TestClient
 
+from shared import manage_links
 from shared.config import Settings
 from tests.support.directory import (
     ADMIN,
@@ -153,6 +154,17 @@ def test_a_tampered_or_expired_link_gets_a_clear_page(client: TestClient, settin
 
     assert tampered.status_code == 403 and "not valid" in tampered.text
     assert client.post(path[:-3] + "xyz", data={"action": "confirm"}).status_code in (403, 400)
+    past = manage_links.issue(
+        key=settings.keyring(), partner_id=partner["id"], expires_at=datetime.now(UTC) - timedelta(minutes=1)
+    )
+    expired = client.get(f"/manage/{past}")
+    assert expired.status_code == 410 and "expired" in expired.text
+    page = client.get(path)
+    archived = client.post(f"/api/v1/partners/{partner['id']}/archive", headers=ADMIN)
+    assert archived.status_code == 200
+    gone = _post(client, page.text, action="confirm")
+    assert gone.status_code == 410 and "no longer with the clinic" in gone.text
+    assert client.get(f"/api/v1/partners/{partner['id']}", headers=ADMIN).json()["last_confirmed_at"] is None
 
 
 def test_every_change_is_in_the_partners_history_with_who_made_it(client: TestClient, settings: Settings) -> None:
