@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, not_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -143,10 +143,21 @@ async def notice_sent(
     return None if found is None else _aware(found)
 
 
-async def due_for_confirmation(session: AsyncSession | AsyncConnection, *, confirmed_before: datetime) -> list[Partner]:
-    """Active partners last confirmed (or, never confirmed, added) before ``confirmed_before``."""
+async def due_for_confirmation(
+    session: AsyncSession | AsyncConnection, *, confirmed_before: datetime, unlist: bool
+) -> list[Partner]:
+    """Active partners last confirmed (or, never confirmed, added) before ``confirmed_before``,
+    except those already flagged as the sweep would flag them (nothing left to do for them
+    until they confirm)."""
     since = func.coalesce(partners.c.last_confirmed_at, partners.c.created_at)
-    query = select(partners).where(partners.c.status == "active", since <= confirmed_before).order_by(partners.c.id)
+    settled = and_(
+        partners.c.needs_review_since.is_not(None), partners.c.hidden_until_confirmed.is_(True) if unlist else true()
+    )
+    query = (
+        select(partners)
+        .where(partners.c.status == "active", since <= confirmed_before, not_(settled))
+        .order_by(partners.c.id)
+    )
     return [to_partner(row._mapping) for row in await session.execute(query)]
 
 

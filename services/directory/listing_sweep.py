@@ -77,7 +77,9 @@ class ListingSweep:
     async def _confirmations(self, now: datetime, report: SweepReport) -> None:
         cycle = self._cycle
         async with self._reads.connect() as connection:
-            due = await listing_store.due_for_confirmation(connection, confirmed_before=now - cycle.every)
+            due = await listing_store.due_for_confirmation(
+                connection, confirmed_before=now - cycle.every, unlist=cycle.unlist
+            )
         for partner in due:
             due_at = (partner.last_confirmed_at or partner.created_at) + cycle.every
             key = due_at.astimezone(UTC).isoformat()
