@@ -19,7 +19,7 @@ from shared.config import ConfigError, Settings, load_settings
 
 Service = Literal["directory", "referrals"]
 SERVICES: tuple[Service, ...] = ("directory", "referrals")
-WORKERS = ("notifier", "referrals")
+WORKERS = ("notifier", "referrals", "directory")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,6 +171,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 def _worker(args: argparse.Namespace, settings: Settings) -> None:
     if args.name == "notifier":
         from services.notifier.worker import main as run_worker
+    elif args.name == "directory":
+        from services.directory.worker import main as run_worker
     else:
         from services.referrals.worker import main as run_worker
     run_worker(settings, burst=args.burst)
@@ -179,7 +181,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> None:
 def _worker_health(args: argparse.Namespace, settings: Settings) -> int:
     from shared import heartbeat, queues
 
-    queue = queues.NOTIFICATIONS if args.name == "notifier" else queues.REFERRALS
+    queue = {"notifier": queues.NOTIFICATIONS, "directory": queues.DIRECTORY}.get(args.name, queues.REFERRALS)
     found = heartbeat.problems(
         data_dir=settings.data_path, queue=queue, interval=settings.worker_heartbeat_seconds, pid=args.pid
     )

@@ -109,8 +109,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     offer_days_routine: int = 5
     # Days that are not business days besides weekends: ISO dates, comma separated.
     clinic_holidays: str = ""
-    # Seconds between two passes of the referrals worker's deadline sweep (reminders, expiries).
+    # Seconds between two passes of the referrals worker's deadline sweep (reminders, expiries)
+    # and of the directory worker's listing sweep (confirmations, reopening, licences).
     sweep_interval_seconds: int = 60
+    # The confirmation cycle: a partner is asked to confirm its listing this many days after it
+    # last did (or was added), reminded once halfway through the grace period, and flagged for the
+    # admin's review when still unconfirmed after the grace period; with HANDOFF_UNLIST_UNCONFIRMED
+    # it then leaves the public pages until it confirms. Decimals allowed (0.0001 days ~ 9 s).
+    attestation_days: float = 180.0
+    attestation_grace_days: float = 30.0
+    unlist_unconfirmed: bool = False
 
     relay_interval_seconds: float = 0.5
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -138,6 +146,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             raise msgspec.ValidationError("must be 0 or more - at `$.db_max_overflow`")
         if self.worker_heartbeat_seconds <= 0:
             raise msgspec.ValidationError("must be more than 0 - at `$.worker_heartbeat_seconds`")
+        for name in ("attestation_days", "attestation_grace_days"):
+            if not getattr(self, name) > 0:
+                raise msgspec.ValidationError(f"must be more than 0 - at `$.{name}`")
         if self.sweep_interval_seconds < 1:
             raise msgspec.ValidationError("must be 1 or more - at `$.sweep_interval_seconds`")
         for name in ("trusted_proxies", "metrics_allow"):

@@ -11,7 +11,7 @@ and the notifier has a subject and templates for each (a unit test holds the two
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
@@ -53,6 +53,10 @@ class PartnerSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     response_window_days: int | None = None
     specialties: list[str] = []
     hours: str = ""
+    # Not accepting (or waitlist) until this day; None when open-ended or accepting.
+    accepting_until: date | None = None
+    # The day the partner's licence expires: from the next day it is offered no referral.
+    licence_expires_on: date | None = None
 
 
 class PartnerChanged(msgspec.Struct, kw_only=True, frozen=True, tag="partner_changed"):
@@ -84,6 +88,9 @@ class EmailContext(msgspec.Struct, kw_only=True, frozen=True):
     # Who makes the next call once a partner accepts: a choice of the therapist's, never anything
     # about the client (a Literal, so no free text can ride on it). "" when it does not apply.
     next_step: Literal["", "partner_contacts_client", "client_contacts_partner"] = ""
+    # The recipient partner's own manage link (directory's /manage/{token}): every email to a
+    # partner carries it, so that "we're full" is one click from any of them. "" otherwise.
+    manage_url: str = ""
 
 
 EmailKind = Literal[
@@ -97,6 +104,18 @@ EmailKind = Literal[
     "no_partner_left",
     "report_outcome",
     "outcome_reported",
+    # From the directory to a partner: its manage link, asked for on the public page.
+    "listing_manage_link",
+    # The confirmation cycle: please confirm the listing, and the one reminder.
+    "listing_confirm_request",
+    "listing_confirm_reminder",
+    # The "not accepting until" day came: are you taking new clients again?
+    "listing_reopen",
+    # The admin decided on changes the partner asked for (the note is on the manage page).
+    "listing_change_approved",
+    "listing_change_rejected",
+    # To the clinic: a partner's licence expires within 30 days.
+    "licence_expiring",
 ]
 
 # An email's kind is an EmailKind wherever code builds or reads one, and a plain string on the

@@ -19,6 +19,8 @@ from shared.messages import EmailDelivery, Message, PartnerChanged, PartnersChan
 
 REFERRALS = "referrals"
 NOTIFICATIONS = "notifications"
+# The directory worker's own queue: no message goes there, only its scheduled listing sweep.
+DIRECTORY = "directory"
 
 
 # A finished job's hash is kept this long so that enqueueing the same id again is refused.

@@ -1,7 +1,7 @@
 """``handoff dev``: the whole system on one machine.
 
 Starts a private Redis (AOF on, under the data dir), an SMTP catcher writing ``.eml`` files,
-migrates both SQLite databases, then runs both web services and both workers as child
+migrates both SQLite databases, then runs both web services and the three workers as child
 processes, restarting any that exits, for as long as it runs: one that keeps crashing waits
 longer before each restart (RESTART_FIRST_SECONDS doubling up to RESTART_CAP_SECONDS, said on
 standard error) while the others carry on. Ctrl-C (or SIGTERM) stops everything it started.
@@ -99,6 +99,7 @@ def run(settings: Settings) -> int:
             Child("referrals", [*me, "serve", "referrals"]),
             Child("referrals-worker", [*me, "worker", "referrals"]),
             Child("notifier", [*me, "worker", "notifier"]),
+            Child("directory-worker", [*me, "worker", "directory"]),
         ]
         for child in children:
             child.start(env)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from redis import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from services.directory import storage
+from services.directory.listing_sweep import Cycle, ListingSweep
+from services.directory.listings import Listings
 from services.directory.service import PartnerService
 from shared import database, redis_client
 from shared.config import Settings
@@ -26,6 +29,10 @@ class Runtime:
     redis: Redis
     relay: Relay
     directory: PartnerService
+    # The self-service listing: manage links, the partner's changes, the admin's review.
+    listings: Listings
+    # The directory worker's sweep: confirmation cycle, reopening days, licence warnings.
+    sweep: ListingSweep
     # Which staff tokens the referrals service revoked (the directory has no staff accounts).
     revocations: Revocations
 
@@ -52,12 +59,35 @@ def build(settings: Settings, *, use: redis_client.Use = "web", on_commit: Calla
         if on_commit is not None:
             on_commit()
 
+    directory = PartnerService(sessions=sessions, nudge=committed, reads=reads)
+    listings = Listings(
+        directory=directory,
+        sessions=sessions,
+        reads=reads,
+        keyring=settings.keyring(),
+        base_url=settings.public_url("directory"),
+        admin_email=settings.clinic_email,
+        timezone=settings.clinic_timezone,
+        nudge=committed,
+    )
     return Runtime(
         settings=settings,
         engine=engine,
         reads=reads,
         redis=redis,
         relay=relay,
-        directory=PartnerService(sessions=sessions, nudge=committed, reads=reads),
+        directory=directory,
+        listings=listings,
+        sweep=ListingSweep(
+            listings=listings,
+            sessions=sessions,
+            reads=reads,
+            cycle=Cycle(
+                every=timedelta(days=settings.attestation_days),
+                grace=timedelta(days=settings.attestation_grace_days),
+                unlist=settings.unlist_unconfirmed,
+            ),
+            admin_url=settings.public_url("directory"),
+        ),
         revocations=Revocations.for_settings(redis, settings),
     )

@@ -5,6 +5,7 @@ inverses, so an exported file imports back unchanged."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
 from services.directory.domain import STATUSES, Partner, PartnerDetails, Status
 from services.directory.fields import Address, InvalidPartner, Location
@@ -39,6 +40,8 @@ COLUMNS: tuple[str, ...] = (
     "response_window_days",
     "listed",
     "status",
+    "accepting_until",
+    "licence_expires_on",
 )
 REQUIRED: tuple[str, ...] = ("name", "category", "email")
 # Columns holding several values, separated by this.
@@ -85,6 +88,8 @@ def details_from_record(record: Mapping[str, str]) -> tuple[PartnerDetails, Stat
         license_state=text("license_state"),
         accepts_referrals_from=_list(text("accepts_referrals_from")),
         response_window_days=_whole_number(text("response_window_days"), "response_window_days"),
+        accepting_until=_day(text("accepting_until"), "accepting_until"),
+        licence_expires_on=_day(text("licence_expires_on"), "licence_expires_on"),
     )
     status = text("status").lower() or None
     if status is not None and status not in STATUSES:
@@ -125,6 +130,8 @@ def record_from_partner(partner: Partner) -> dict[str, str]:
         "response_window_days": "" if d.response_window_days is None else str(d.response_window_days),
         "listed": "yes" if d.listed else "no",
         "status": partner.status,
+        "accepting_until": "" if d.accepting_until is None else d.accepting_until.isoformat(),
+        "licence_expires_on": "" if d.licence_expires_on is None else d.licence_expires_on.isoformat(),
     }
 
 
@@ -153,6 +160,15 @@ def _whole_number(value: str, column: str) -> int | None:
         return int(value)
     except ValueError:
         raise InvalidPartner(f"{column} must be a whole number, not {value!r}", field=column) from None
+
+
+def _day(value: str, column: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidPartner(f"{column} must be a date (YYYY-MM-DD), not {value!r}", field=column) from None
 
 
 def _location(lat: str, lon: str) -> Location | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, get_args
 
 # The field rules live in their own module; the names callers know from here are re-exported.
@@ -25,6 +25,7 @@ from services.directory.fields import (
     validate_accepting,
     validate_address,
     validate_category,
+    validate_date,
     validate_email,
     validate_languages,
     validate_location,
@@ -110,6 +111,11 @@ class PartnerDetails:
     # Professions (free text, e.g. "massage therapist") whose referrals this partner takes.
     accepts_referrals_from: tuple[str, ...] = ()
     response_window_days: int | None = None
+    # Not accepting (or waitlist) until this day, when the partner is asked to confirm reopening.
+    # Only kept while accepting_new_clients is not "yes".
+    accepting_until: date | None = None
+    # The day the partner's licence expires; from then on it is offered no referral.
+    licence_expires_on: date | None = None
 
     def with_changes(self, changes: Mapping[str, Any]) -> PartnerDetails:
         """These details with some fields replaced (not yet validated)."""
@@ -155,10 +161,37 @@ class PartnerDetails:
                 self.accepts_referrals_from, "profession", field="accepts_referrals_from"
             ),
             response_window_days=validate_response_window(self.response_window_days),
+            accepting_until=(
+                None if self.accepting_new_clients == "yes" else validate_date(self.accepting_until, "accepting_until")
+            ),
+            licence_expires_on=validate_date(self.licence_expires_on, "licence_expires_on"),
         )
 
 
 EDITABLE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(PartnerDetails))
+
+# What a partner changes on its own through a manage link, applied at once: how to reach it and
+# whether it takes new clients. Everything else that identifies it (who, what kind, where, which
+# licence) waits for the admin's review (:data:`REVIEWED_FIELDS`).
+SELF_SERVICE_FIELDS: frozenset[str] = frozenset(
+    {
+        "accepting_new_clients",
+        "accepting_until",
+        "hours",
+        "telehealth",
+        "languages",
+        "phone",
+        "website",
+        "bio",
+        "specialties",
+        "insurance_notes",
+        "accessibility_notes",
+        "response_window_days",
+    }
+)
+REVIEWED_FIELDS: frozenset[str] = frozenset(
+    {"name", "category", "credentials", "license_number", "license_state", "licence_expires_on", "npi", "address"}
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,11 +205,48 @@ class Partner:
     updated_at: datetime = field(compare=False)
     # When the practice last confirmed the listing as correct; None until it first does.
     last_confirmed_at: datetime | None = None
+    # Since when the listing has gone unconfirmed past its grace period (the admin's "needs
+    # review"); None while it is confirmed in time.
+    needs_review_since: datetime | None = None
+    # Kept off the public pages until the practice confirms (HANDOFF_UNLIST_UNCONFIRMED).
+    hidden_until_confirmed: bool = False
 
     @property
     def is_public(self) -> bool:
-        """Shown to the public (pages and anonymous API): active and listed."""
-        return self.status == "active" and self.details.listed
+        """Shown to the public (pages and anonymous API): active, listed and not held back for
+        want of a confirmation."""
+        return self.status == "active" and self.details.listed and not self.hidden_until_confirmed
+
+    def licence_expired(self, today: date) -> bool:
+        """Whether the licence expired before ``today`` (it is valid through its expiry day)."""
+        expires = self.details.licence_expires_on
+        return expires is not None and expires < today
+
+    def confirmed(self, *, now: datetime) -> Partner:
+        """This partner confirmed by its practice ``now``, at the next version: no longer in need
+        of review, and back on the public pages if it was held back."""
+        return replace(
+            self,
+            last_confirmed_at=now,
+            needs_review_since=None,
+            hidden_until_confirmed=False,
+            version=self.version + 1,
+            updated_at=now,
+        )
+
+    def flagged_unconfirmed(self, *, now: datetime, unlist: bool) -> Partner:
+        """This partner flagged for the admin's review (and held back from the public pages when
+        ``unlist``); itself when that is already so."""
+        hidden = self.hidden_until_confirmed or unlist
+        if self.needs_review_since is not None and hidden == self.hidden_until_confirmed:
+            return self
+        return replace(
+            self,
+            needs_review_since=self.needs_review_since or now,
+            hidden_until_confirmed=hidden,
+            version=self.version + 1,
+            updated_at=now,
+        )
 
     def revise(
         self,

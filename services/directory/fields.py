@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
@@ -111,6 +112,20 @@ def validate_accepting(value: str) -> Accepting:
             f"accepting_new_clients must be one of {', '.join(ACCEPTING)}", field="accepting_new_clients"
         )
     return value
+
+
+def validate_date(value: object, name: str) -> date | None:
+    """A calendar date (or None); an ISO string (``2026-12-31``) is read as one."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidPartner(f"{name} must be a date (YYYY-MM-DD), not {value!r}", field=name) from None
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    raise InvalidPartner(f"{name} must be a date (YYYY-MM-DD)", field=name)
 
 
 def normalise_phone(phone: str | None) -> str | None:

@@ -104,6 +104,8 @@ class PartnerQuery:
     practices: tuple[str, ...] | None = None
     # Only partners with a position or a street address (those that have a location to publish).
     located: bool = False
+    # Only partners whose listing went unconfirmed past its grace period (admin filter).
+    needs_review: bool = False
 
     @property
     def is_filtered(self) -> bool:

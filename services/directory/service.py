@@ -12,15 +12,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.directory import history
 from services.directory.catalogue import Catalogue
 from services.directory.domain import Partner, PartnerDetails, PartnerNotFound, StaleVersion, Status, new_partner
 from services.directory.fields import InvalidPartner, Location, slug_base, unique_slug, validate_category
@@ -31,6 +32,10 @@ from services.directory.storage import PartnerRepository
 from shared import categories as vocabulary
 from shared import geo
 from shared.errors import Conflict, DomainError
+
+# Runs inside a change's transaction, before the partner is stored: for work that must commit or
+# roll back with the change (a manage link's use, a review's decision, an email to stage).
+InTransaction = Callable[[AsyncSession, Partner], Awaitable[None]]
 
 MAX_PAGE_SIZE = 100
 # Two admins creating "Bay Physical Therapy" at the same instant both pick the same free slug;
@@ -99,8 +104,9 @@ class PartnerService:
     def categories(self) -> tuple[str, ...]:
         return self._categories
 
-    async def create(self, *, details: PartnerDetails, status: Status = "active") -> Partner:
-        """A new partner at version 1 (``active`` unless stated), published."""
+    async def create(self, *, details: PartnerDetails, status: Status = "active", actor: str = "admin") -> Partner:
+        """A new partner at version 1 (``active`` unless stated), published; ``actor`` (who made
+        it) goes into its history."""
         details = details.validated(categories=self._categories, geocode=self._geocode)
         base = slug_base(details.name)
         for attempt in range(SLUG_ATTEMPTS):
@@ -120,6 +126,7 @@ class PartnerService:
                     )
                     await repository.add(partner)
                     await repository.touch_catalogue()
+                    await history.record(session, before=None, after=partner, actor=actor, action="created", at=now)
                     await stage_partner_changed(session, partner=partner, changed_at=now)
             except IntegrityError:
                 if attempt == SLUG_ATTEMPTS - 1:
@@ -145,13 +152,17 @@ class PartnerService:
         self,
         *,
         partner_id: str,
-        version: int,
+        version: int | None,
         changes: Mapping[str, Any] | None = None,
         status: Status | None = None,
+        actor: str = "admin",
+        action: str = "updated",
+        also: InTransaction | None = None,
     ) -> Partner:
         """Apply ``changes`` (partner-detail fields → new values) and/or a status change to the
         partner the caller saw at ``version``. A stale ``version`` raises :class:`StaleVersion`
-        carrying the current one. A change that changes nothing keeps the version."""
+        carrying the current one. A change that changes nothing keeps the version. ``actor`` and
+        ``action`` go into the partner's history; ``also`` runs in the change's transaction."""
 
         def revise(current: Partner, now: datetime) -> Partner:
             details = current.details.with_changes(relocated(current.details, changes)) if changes else None
@@ -159,9 +170,32 @@ class PartnerService:
                 details=details, status=status, categories=self._categories, now=now, geocode=self._geocode
             )
 
-        return await self._change(partner_id, expected_version=version, revise=revise)
+        return await self._change(
+            partner_id, expected_version=version, revise=revise, actor=actor, action=action, also=also
+        )
 
-    async def archive(self, *, partner_id: str, version: int | None = None) -> Partner:
+    async def revise(
+        self,
+        *,
+        partner_id: str,
+        revise: Callable[[Partner, datetime], Partner],
+        actor: str,
+        action: str,
+        version: int | None = None,
+        also: InTransaction | None = None,
+    ) -> Partner:
+        """Store what ``revise`` makes of the current partner (itself: no change), published and
+        in its history as ``action`` by ``actor``; for the confirmation cycle and the manage page."""
+        return await self._change(
+            partner_id, expected_version=version, revise=revise, actor=actor, action=action, also=also
+        )
+
+    async def history(self, *, partner_id: str, limit: int = 50) -> list[history.Entry]:
+        """The partner's history, newest first."""
+        async with self._reads.connect() as connection:
+            return await history.recent(connection, partner_id=partner_id, limit=limit)
+
+    async def archive(self, *, partner_id: str, version: int | None = None, actor: str = "admin") -> Partner:
         """Archive the partner (hidden everywhere, never offered again). Archiving an archived
         partner changes nothing; ``version``, when given, guards against a stale view."""
 
@@ -170,7 +204,7 @@ class PartnerService:
                 return current
             return current.revise(status="archived", categories=self._categories, now=now)
 
-        return await self._change(partner_id, expected_version=version, revise=revise)
+        return await self._change(partner_id, expected_version=version, revise=revise, actor=actor, action="archived")
 
     async def search(self, query: PartnerQuery, *, limit: int = 20, cursor: str | None = None) -> SearchPage:
         """One page of partners matching ``query``: by name, or nearest first when
@@ -279,6 +313,7 @@ class PartnerService:
                     if not await repository.replace(revised, expected_version=current.version):
                         raise StaleVersion(expected=current.version, current=current.version + 1)
                     report.updated += 1
+                await history.record(session, before=current, after=revised, actor="import", action="imported", at=now)
                 changed.append(revised)
             await stage_partners_changed(session, partners=changed, changed_at=now)
             report.skipped = report.error_count
@@ -348,9 +383,17 @@ class PartnerService:
             raise NpiTaken(npi)
 
     async def _change(
-        self, partner_id: str, *, expected_version: int | None, revise: Callable[[Partner, datetime], Partner]
+        self,
+        partner_id: str,
+        *,
+        expected_version: int | None,
+        revise: Callable[[Partner, datetime], Partner],
+        actor: str = "admin",
+        action: str = "updated",
+        also: InTransaction | None = None,
     ) -> Partner:
         now = self._clock()
+        unchanged = False
         async with self._sessions.begin() as session:
             repository = PartnerRepository(session)
             current = await repository.get(partner_id)
@@ -359,20 +402,29 @@ class PartnerService:
             if expected_version is not None and current.version != expected_version:
                 raise StaleVersion(expected=expected_version, current=current.version)
             revised = revise(current, now)
+            if also is not None:
+                await also(session, revised)
             if revised is current:
-                return current
-            if revised.details.npi != current.details.npi:
-                await self._check_npi_free(repository, revised.details.npi, partner_id=partner_id)
-            if not await repository.replace(revised, expected_version=current.version):
-                # Another writer committed between our read and our write.
-                latest = await repository.current_version(partner_id)
-                if latest is None:
-                    raise PartnerNotFound(partner_id)
-                raise StaleVersion(expected=current.version, current=latest)
-            await repository.touch_catalogue()
-            await stage_partner_changed(session, partner=revised, changed_at=now)
-        self._nudge()
+                unchanged = True
+            else:
+                await self._store(repository, current=current, revised=revised)
+                await history.record(session, before=current, after=revised, actor=actor, action=action, at=now)
+                await stage_partner_changed(session, partner=revised, changed_at=now)
+        if unchanged and also is None:
+            return current
+        self._nudge()  # the change, or what ``also`` staged
         return revised
+
+    async def _store(self, repository: PartnerRepository, *, current: Partner, revised: Partner) -> None:
+        if revised.details.npi != current.details.npi:
+            await self._check_npi_free(repository, revised.details.npi, partner_id=current.id)
+        if not await repository.replace(revised, expected_version=current.version):
+            # Another writer committed between our read and our write.
+            latest = await repository.current_version(current.id)
+            if latest is None:
+                raise PartnerNotFound(current.id)
+            raise StaleVersion(expected=current.version, current=latest)
+        await repository.touch_catalogue()
 
     @staticmethod
     def _visible(partner: Partner | None, key: str, include_hidden: bool) -> Partner:

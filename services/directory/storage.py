@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    false,
     func,
     insert,
     or_,
@@ -90,6 +92,12 @@ partners = Table(
     # Added by 0005, derived on every write: the practice's id (services.directory.identifiers),
     # so the standards APIs group and read practices through an index.
     Column("practice_id", String(36), nullable=False),
+    # Added by 0007: capacity "until" a day, the licence's expiry, and the confirmation cycle's
+    # flags (needs the admin's review since; held back from the public pages until confirmed).
+    Column("accepting_until", Date, nullable=True),
+    Column("licence_expires_on", Date, nullable=True),
+    Column("needs_review_since", DateTime(timezone=True), nullable=True),
+    Column("hidden_until_confirmed", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("slug", name="uq_partners_slug"),
     # One partner per NPI: it is the stable key a CSV import upserts on.
     UniqueConstraint("npi", name="uq_partners_npi"),
@@ -114,6 +122,61 @@ catalogue = Table(
 )
 
 outbox = outbox_table(metadata)
+
+# Added by 0007. Every committed change to a partner, with who made it: "partner" (through a
+# manage link), "admin:<email>", "import", "system" (the confirmation sweep).
+partner_history = Table(
+    "partner_history",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("partner_id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_partner_history_partner", "partner_id", "at"),
+)
+
+# Changes a partner asked for that wait for the admin (name, category, licence, address…).
+listing_reviews = Table(
+    "listing_reviews",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("partner_id", String(36), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("base_version", Integer, nullable=False),
+    # Field -> the value asked for, as the flat record form (services.directory.columns).
+    Column("changes", JSON, nullable=False),
+    Column("status", String(10), nullable=False),  # pending | approved | rejected
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("decided_by", String(320), nullable=True),
+    Column("note", Text, nullable=False, server_default=""),
+    Index("ix_listing_reviews_status", "status", "requested_at"),
+    Index("ix_listing_reviews_partner", "partner_id", "requested_at"),
+)
+
+# One row per manage-link submission: its token's id, so that a form is acted on once.
+manage_link_uses = Table(
+    "manage_link_uses",
+    metadata,
+    Column("jti", String(36), primary_key=True),
+    Column("partner_id", String(36), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per email the sweep sends (a confirmation request, its reminder, a reopening question,
+# a licence warning), keyed on what it is about: a sweep that claims the row sends the email, in
+# the same transaction; any other sweep (another worker, a restart) finds it taken.
+listing_notices = Table(
+    "listing_notices",
+    metadata,
+    Column("partner_id", String(36), primary_key=True),
+    Column("kind", String(30), primary_key=True),
+    # What the notice is about, e.g. the confirmation due date or the licence's expiry date.
+    Column("cycle", String(40), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
 
 _ADDRESS_PARTS = ("line1", "line2", "city", "state", "postal_code")
 
@@ -257,7 +320,7 @@ def _squared_km(near: Near) -> ColumnElement[float]:
 def _filtered(statement: Select, query: PartnerQuery) -> Select:
     c = partners.c
     if query.public_only:
-        statement = statement.where(c.status == "active", c.listed.is_(True))
+        statement = statement.where(c.status == "active", c.listed.is_(True), c.hidden_until_confirmed.is_(False))
     elif query.status:
         statement = statement.where(c.status == query.status)
     if query.category:
@@ -276,6 +339,8 @@ def _filtered(statement: Select, query: PartnerQuery) -> Select:
         statement = statement.where(c.lat.between(min_lat, max_lat), c.lon.between(min_lon, max_lon))
     if query.practices is not None:
         statement = statement.where(c.practice_id.in_(query.practices))
+    if query.needs_review:
+        statement = statement.where(c.needs_review_since.is_not(None))
     if query.located:
         statement = statement.where(or_(c.lat.is_not(None), c.address_line1 != ""))
     return statement
@@ -326,6 +391,10 @@ def to_row(partner: Partner) -> dict[str, Any]:
         "language_keys": language_keys(details.languages),
         "last_confirmed_at": partner.last_confirmed_at,
         "practice_id": practice_id(practice=details.practice, partner_id=partner.id),
+        "accepting_until": details.accepting_until,
+        "licence_expires_on": details.licence_expires_on,
+        "needs_review_since": partner.needs_review_since,
+        "hidden_until_confirmed": partner.hidden_until_confirmed,
     }
 
 
@@ -359,12 +428,16 @@ def to_partner(row: Mapping[Any, Any]) -> Partner:
             license_state=row["license_state"],
             accepts_referrals_from=tuple(row["accepts_referrals_from"] or ()),
             response_window_days=row["response_window_days"],
+            accepting_until=row["accepting_until"],
+            licence_expires_on=row["licence_expires_on"],
         ),
         status=row["status"],
         version=row["version"],
         created_at=_aware(row["created_at"]),
         updated_at=_aware(row["updated_at"]),
         last_confirmed_at=None if row["last_confirmed_at"] is None else _aware(row["last_confirmed_at"]),
+        needs_review_since=None if row["needs_review_since"] is None else _aware(row["needs_review_since"]),
+        hidden_until_confirmed=bool(row["hidden_until_confirmed"]),
     )
 
 

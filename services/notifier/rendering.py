@@ -31,6 +31,13 @@ SUBJECTS: dict[EmailKind, str] = {
     "no_partner_left": "Action needed: no partner accepted the referral",
     "outcome_reported": "Outcome reported by {{ partner_name or 'the partner' }}",
     "report_outcome": "Thank you: report the outcome of the referral from {{ clinic }}",
+    "listing_manage_link": "Your link to update your listing with {{ clinic }}",
+    "listing_confirm_request": "Please confirm your listing with {{ clinic }}",
+    "listing_confirm_reminder": "Reminder: please confirm your listing with {{ clinic }}",
+    "listing_reopen": "Are you taking new clients again? Your listing with {{ clinic }}",
+    "listing_change_approved": "Approved: the changes to your listing with {{ clinic }}",
+    "listing_change_rejected": "Not made: the changes to your listing with {{ clinic }}",
+    "licence_expiring": "Licence expiring: {{ partner_name or 'a partner' }}",
 }
 KINDS: frozenset[str] = frozenset(SUBJECTS)
 
@@ -56,6 +63,8 @@ TEMPLATE_VARIABLES = frozenset(
         "action_url",
         "expires_at",
         "next_step",
+        "expires_on",
+        "manage_url",
     }
 )
 
@@ -63,7 +72,20 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 
 # Kinds whose whole point is the partner's link: sending one without it would be a dead end.
-NEEDS_LINK: frozenset[EmailKind] = frozenset({"offer", "offer_reminder", "report_outcome"})
+NEEDS_LINK: frozenset[EmailKind] = frozenset(
+    {
+        "offer",
+        "offer_reminder",
+        "report_outcome",
+        "listing_manage_link",
+        "listing_confirm_request",
+        "listing_confirm_reminder",
+        "listing_reopen",
+        "listing_change_approved",
+        "listing_change_rejected",
+        "licence_expiring",
+    }
+)
 
 
 class CannotRender(ValueError):
@@ -102,6 +124,8 @@ class Renderer:
         if kind not in KINDS:
             raise CannotRender(f"unknown email kind {kind!r}")
         _check_link(kind, context.action_url)
+        if context.manage_url and not context.manage_url.startswith(("https://", "http://")):
+            raise CannotRender(f"{kind}: manage_url is not an http(s) URL")
         variables = self._variables(context)
         subject = _one_line(self._subjects[kind].render(variables))
         if context.reference:
@@ -126,7 +150,15 @@ class Renderer:
             "action_url": context.action_url,
             "expires_at": self._deadline(context.expires_at),
             "next_step": context.next_step,
+            "expires_on": self._day(context.expires_at),
+            "manage_url": context.manage_url,
         }
+
+    def _day(self, moment: datetime | None) -> str:
+        """E.g. "Tuesday, May 12, 2026": a day, such as a licence's expiry, given as its midnight UTC."""
+        if moment is None:
+            return ""
+        return f"{moment:%A, %B} {moment.day}, {moment:%Y}"
 
     def _deadline(self, moment: datetime | None) -> str:
         """E.g. "Tuesday, May 12, 2026 at 5:00 PM EDT", in the clinic's time zone."""

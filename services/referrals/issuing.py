@@ -161,6 +161,7 @@ async def _choose_partners(
     async with ctx.sessions() as session:
         found = {p.id: p for p in await partner_store.snapshots(session, ids=list(draft.partner_ids))}
     chosen = []
+    today = scoping.clinic_today(ctx)
     for index, partner_id in enumerate(draft.partner_ids):
         field = f"partner_ids[{index}]"
         partner = found.get(partner_id)
@@ -168,6 +169,14 @@ async def _choose_partners(
             raise InvalidInput(f"unknown partner {partner_id!r}", field=field)
         if partner.status != "active":
             raise InvalidInput(f"{partner.name} is {partner.status} and cannot receive referrals", field=field)
+        expired = partner.licence_expires_on
+        if expired is not None and expired < today:
+            raise ScopeViolation(
+                f"{partner.name}'s licence expired on {expired:%B} {expired.day}, {expired:%Y}: no referral can "
+                "be offered to them until the directory holds a renewed licence",
+                field=field,
+                extra={"partner_id": partner_id, "licence_expires_on": str(expired)},
+            )
         if partner.category not in assessment.categories:
             refusing = [r.code for r in assessment.reasons if partner.category not in r.categories]
             raise ScopeViolation(

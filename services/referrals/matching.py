@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
@@ -82,10 +82,16 @@ def partner_location(partner: PartnerSnapshot) -> Location | None:
     return None
 
 
+def licence_expired(partner: PartnerSnapshot, today: date) -> bool:
+    """Whether the partner's licence expired before ``today`` (valid through its expiry day)."""
+    return partner.licence_expires_on is not None and partner.licence_expires_on < today
+
+
 def rank(
     partners: list[PartnerSnapshot],
     assessment: Assessment,
     *,
+    today: date | None = None,
     near: Location | None = None,
     near_label: str = "",
     language: str | None = None,
@@ -94,15 +100,18 @@ def rank(
     limit: int = 5,
 ) -> list[Suggestion]:
     """The best ``limit`` partners in scope for ``assessment``, best first. ``near`` is the
-    client's location (``near_label`` names it in the reasons, e.g. the ZIP)."""
+    client's location (``near_label`` names it in the reasons, e.g. the ZIP). A partner whose
+    licence expired before ``today`` is left out; one not accepting new clients ranks after
+    every partner that is, saying so (and until when)."""
     preference = {category: index for index, category in enumerate(assessment.categories)}
     history = history or {}
-    scored: list[tuple[float, float, str, Suggestion]] = []
+    scored: list[tuple[bool, float, float, str, Suggestion]] = []
     for partner in partners:
         if partner.status != "active" or partner.category not in preference:
             continue
-        if partner.accepting_new_clients == "no":
+        if today is not None and licence_expired(partner, today):
             continue
+        closed = partner.accepting_new_clients == "no"
         why: list[str] = []
         rank_in_scope = preference[partner.category]
         score = 100.0 - CATEGORY_STEP * rank_in_scope
@@ -124,11 +133,14 @@ def rank(
                 score -= DISTANCE_MAX
                 why.append("distance unknown (no address on file)")
 
+        until = f" until {_day(partner.accepting_until)}" if partner.accepting_until else ""
         if partner.accepting_new_clients == "yes":
             score += ACCEPTING
             why.append("accepting new clients")
+        elif closed:
+            why.append(f"ranked last: not accepting new clients{until}")
         else:
-            why.append("waitlist for new clients")
+            why.append(f"waitlist for new clients{until}")
         if language and language.lower() in (lang.lower() for lang in partner.languages):
             score += LANGUAGE
             why.append(f"speaks {language}")
@@ -160,9 +172,13 @@ def rank(
             distance_km=distance,
         )
         far = distance if distance is not None else float("inf")
-        scored.append((-score, far, partner.name.lower(), suggestion))
-    scored.sort(key=lambda item: item[:3])
-    return [item[3] for item in scored[:limit]]
+        scored.append((closed, -score, far, partner.name.lower(), suggestion))
+    scored.sort(key=lambda item: item[:4])
+    return [item[4] for item in scored[:limit]]
+
+
+def _day(day: date) -> str:
+    return f"{day:%B} {day.day}, {day:%Y}"
 
 
 def _duration(hours: float) -> str:

@@ -4,6 +4,9 @@ with why (their category, the client's location and language, how they answered 
 
 from __future__ import annotations
 
+from datetime import date
+from zoneinfo import ZoneInfo
+
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,6 +66,7 @@ async def ranked(ctx: Context, *, query: SuggestionQuery) -> list[tuple[Suggesti
     suggestions = matching.rank(
         candidates,
         assessment,
+        today=clinic_today(ctx),
         near=near,
         near_label=(query.postal_code or "").strip()[:5],
         language=query.language,
@@ -72,6 +76,11 @@ async def ranked(ctx: Context, *, query: SuggestionQuery) -> list[tuple[Suggesti
     )
     by_id = {p.id: p for p in candidates}
     return [(suggestion, by_id[suggestion.partner_id]) for suggestion in suggestions]
+
+
+def clinic_today(ctx: Context) -> date:
+    """Today in the clinic's time zone: a licence is valid through its expiry day there."""
+    return ctx.clock().astimezone(ZoneInfo(ctx.settings.clinic_timezone)).date()
 
 
 async def _history(session: AsyncSession, partner_ids: list[str]) -> dict[str, matching.PartnerHistory]:

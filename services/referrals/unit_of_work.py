@@ -14,6 +14,7 @@ from services.referrals.domain import check_transition
 from services.referrals.storage import email_store, referral_store
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
+from shared import manage_links
 from shared.errors import Conflict
 from shared.messages import EmailContext, EmailKind, SendEmail
 
@@ -76,8 +77,16 @@ async def email_partner(
         urgency=referral.urgency,
         action_url=action_url,
         expires_at=expires_at,
+        manage_url=_manage_url(ctx, offer.partner_id),
     )
     await _stage_email(ctx, session, referral_id=referral.id, kind=kind, to=offer.partner_email, context=context)
+
+
+def _manage_url(ctx: Context, partner_id: str) -> str:
+    """The partner's link to its own listing on the directory (see shared.manage_links)."""
+    expires_at = ctx.clock() + manage_links.LIFETIME
+    token = manage_links.issue(key=ctx.signing_key, partner_id=partner_id, expires_at=expires_at)
+    return f"{ctx.settings.public_url('directory')}/manage/{token}"
 
 
 async def email_therapist(

@@ -29,7 +29,7 @@ from services.directory.web.fhir import ROUTES as FHIR_ROUTES
 from services.directory.web.hsds import ROUTES as HSDS_ROUTES
 from services.referrals import links
 from services.referrals import storage as referrals_storage
-from shared import database
+from shared import database, manage_links
 from shared.config import Settings
 from shared.web import STAFF_COOKIE, for_programs
 from tests.support.directory import FORM as PARTNER_FORM
@@ -56,6 +56,12 @@ PUBLIC: dict[str, set[Route]] = {
         ("GET", "/api/v1/categories"),
         ("GET", "/partners-in-health"),
         ("GET", "/partners-in-health/{slug}"),
+        # Anyone may ask for a listing's manage link: it goes to the partner's address on file.
+        ("POST", "/partners-in-health/{slug}/manage-link"),
+        # Partners hold a signed manage link instead of a login (tests/integration/directory/
+        # test_directory_listings.py: tampered, expired and replayed links).
+        ("GET", "/manage/{token}"),
+        ("POST", "/manage/{token}"),
     }
     # The standards APIs (Open Referral HSDS, FHIR R4 directory): public by design, each route named there.
     | set(HSDS_ROUTES)
@@ -253,7 +259,13 @@ DIRECTORY_FORMS: dict[str, dict] = {
     "/admin/partners/{partner_id}": {"data": {**PARTNER_FORM, "version": "1", "name": "Renamed"}},
     "/admin/partners/{partner_id}/status": {"data": {"version": "1", "status": "paused"}},
     "/admin/partners/import": {"files": {"file": ("p.csv", GOOD_CSV, "text/csv")}},
+    "/admin/partners/reviews/{review_id}": {"data": {"decision": "reject", "note": "no"}},
+    "/manage/{token}": {"data": {"action": "confirm"}},
 }
+# Form routes without a CSRF token, on purpose: the public page's "Update this listing" (a token
+# would set a cookie and keep shared caches from storing the page). A forged post can only have
+# the partner emailed its own link, rate-limited, and answers the same as any other.
+CSRF_FREE_FORMS = {"/partners-in-health/{slug}/manage-link"}
 REFERRALS_FORMS: dict[str, dict] = {
     "/login": {"data": {"email": "tess@clinic.example", "password": PASSWORD}},
     "/logout": {},
@@ -296,7 +308,8 @@ def assert_forms_need_csrf(
     """Each form (at ``paths[template]``) posted by signed-in ``staff`` without its CSRF token is
     refused with 403 and changes nothing in the database; the same post with the token then gets
     past the check, so the refusal was the token's doing."""
-    assert {path for method, path in served if method == "POST" and not path.startswith("/api/")} == set(forms)
+    posted = {path for method, path in served if method == "POST" and not path.startswith("/api/")}
+    assert posted - CSRF_FREE_FORMS == set(forms)
     before = settled(db_url, metadata)
     for template, request in forms.items():
         refused = call("POST", paths[template], token=staff, csrf_token=False, **request)
@@ -314,7 +327,21 @@ def test_every_directory_form_needs_its_csrf_token(directory: TestClient, direct
         Caller(directory, directory.app.state.signing_key),
         DIRECTORY_FORMS,
         served=routes(directory.app),
-        paths={template: filled(template, {"partner_id": partner["id"]}) for template in DIRECTORY_FORMS},
+        paths={
+            template: filled(
+                template,
+                {
+                    "partner_id": partner["id"],
+                    "review_id": "no-such-review",
+                    "token": manage_links.issue(
+                        key=directory_settings.keyring(),
+                        partner_id=partner["id"],
+                        expires_at=datetime.now(UTC) + timedelta(days=1),
+                    ),
+                },
+            )
+            for template in DIRECTORY_FORMS
+        },
         staff=directory_token("admin"),
         db_url=directory_settings.db_url("directory"),
         metadata=directory_storage.metadata,

@@ -5,6 +5,7 @@ stored and published."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from services.directory.storage import outbox, partners
 from shared import codec, database, queues
 from shared.auth import Staff, issue_staff_token
 from shared.config import Settings, load_settings
-from shared.messages import PartnerChanged, PartnersChanged
+from shared.messages import PartnerChanged, PartnersChanged, SendEmail
 
 SECRET = "directory-test-secret-of-at-least-32-bytes"
 METRICS_TOKEN = "directory-test-metrics-token"
@@ -131,3 +132,39 @@ GOOD_CSV = (
     "Gulf Chiropractic,chiropractic,front@gulfchiro.example,,33705,,\n"
     "Ana Ruiz,dietitian,ana@ruiz.example,,33710,,Spanish\n"
 )
+
+
+def staged_emails(db_url: str) -> list[SendEmail]:
+    """Every email the directory staged in its outbox, oldest first."""
+
+    async def read() -> list[SendEmail]:
+        engine = database.create_engine(db_url)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(select(outbox.c.payload).order_by(outbox.c.created_at, outbox.c.id))
+                messages = [codec.decode(payload) for payload in rows.scalars()]
+        finally:
+            await engine.dispose()
+        return [message for message in messages if isinstance(message, SendEmail)]
+
+    return asyncio.run(read())
+
+
+def manage_path(email: SendEmail) -> str:
+    """The ``/manage/{token}`` path of an email's link."""
+    url = email.context.action_url
+    assert "/manage/" in url, url
+    return url[url.index("/manage/") :]
+
+
+def form_csrf(page_text: str) -> str:
+    found = re.search(r'name="_csrf_token" value="([^"]+)"', page_text)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def form_action(page_text: str) -> str:
+    """The path the manage page's forms post to (their one-use token)."""
+    found = re.search(r'action="(/manage/[^"]+)"', page_text)
+    assert found, "the page has no manage form"
+    return found.group(1)

@@ -38,6 +38,7 @@ EXPECTED_COMMANDS = {
     ("serve", "directory"),
     ("serve", "referrals"),
     ("worker", "referrals"),
+    ("worker", "directory"),
     ("worker", "notifier"),
     ("db", "upgrade"),
 }
@@ -284,7 +285,7 @@ def test_workers_healthcheck_is_their_own_heartbeat(services: dict[str, dict]) -
             assert test[:2] == ["CMD", "handoff"] and test[2:] == ["worker-health", argv[1]], name
             build_parser().parse_args(test[2:])  # a verb the CLI has
             checked += 1
-    assert checked == 2
+    assert checked == 3
 
 
 def test_depends_on_uses_conditions_on_existing_services(services: dict[str, dict]) -> None:

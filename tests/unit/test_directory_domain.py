@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.directory.domain import PartnerDetails, StatusChangeNotAllowed, check_transition, new_partner
+from services.directory.domain import (
+    EDITABLE_FIELDS,
+    REVIEWED_FIELDS,
+    SELF_SERVICE_FIELDS,
+    PartnerDetails,
+    StatusChangeNotAllowed,
+    check_transition,
+    new_partner,
+)
 from services.directory.fields import Address, InvalidPartner, Location, slug_base, slugify, unique_slug
 from shared import categories
 from shared.errors import Conflict, InvalidInput
@@ -288,3 +296,60 @@ def test_api_answer_shows_the_referral_email_only_when_asked() -> None:
     assert "email" not in anonymous and "distance_km" not in anonymous
     assert admin["email"] == "intake@baypt.example" and admin["distance_km"] == 1.5
     assert anonymous["version"] == 1 and anonymous["name"] == "Bay Physical Therapy"
+
+
+def test_a_capacity_until_day_is_kept_only_while_not_accepting() -> None:
+    until = date(2027, 1, 15)
+    assert (
+        details(accepting_new_clients="no", accepting_until="2027-01-15")
+        .validated(categories=CATEGORIES)
+        .accepting_until
+        == until
+    )
+    assert (
+        details(accepting_new_clients="waitlist", accepting_until=until)
+        .validated(categories=CATEGORIES)
+        .accepting_until
+        == until
+    )
+    assert (
+        details(accepting_new_clients="yes", accepting_until=until).validated(categories=CATEGORIES).accepting_until
+        is None
+    )
+
+
+@pytest.mark.parametrize("value", ["next week", "2027-13-01", 20270115, datetime(2027, 1, 15, tzinfo=UTC)])
+def test_a_date_field_refuses_what_is_not_a_day_naming_it(value: object) -> None:
+    with pytest.raises(InvalidPartner) as refused:
+        details(licence_expires_on=value).validated(categories=CATEGORIES)
+    assert refused.value.field == "licence_expires_on"
+
+
+def test_a_licence_is_good_through_its_expiry_day() -> None:
+    lapsing = partner(licence_expires_on=date(2026, 11, 30))
+    assert not lapsing.licence_expired(date(2026, 11, 30))
+    assert lapsing.licence_expired(date(2026, 12, 1))
+    assert not partner().licence_expired(date(2100, 1, 1))
+
+
+def test_flagging_an_unconfirmed_listing_and_confirming_it() -> None:
+    listed = partner()
+    later = NOW + timedelta(days=200)
+
+    flagged = listed.flagged_unconfirmed(now=later, unlist=True)
+
+    assert (flagged.needs_review_since, flagged.hidden_until_confirmed, flagged.version) == (later, True, 2)
+    assert not flagged.is_public
+    assert flagged.flagged_unconfirmed(now=later + timedelta(days=1), unlist=True) is flagged
+    confirmed = flagged.confirmed(now=later + timedelta(days=2))
+    assert confirmed.is_public and confirmed.needs_review_since is None
+    assert (confirmed.last_confirmed_at, confirmed.version) == (later + timedelta(days=2), 3)
+    kept_listed = listed.flagged_unconfirmed(now=later, unlist=False)
+    assert kept_listed.is_public and kept_listed.needs_review_since == later
+
+
+def test_what_a_partner_changes_itself_and_what_the_admin_reviews_are_apart_and_are_details() -> None:
+    assert not SELF_SERVICE_FIELDS & REVIEWED_FIELDS
+    assert SELF_SERVICE_FIELDS | REVIEWED_FIELDS <= EDITABLE_FIELDS
+    # The referral address, the listing flag and the professions served stay the admin's alone.
+    assert {"email", "listed", "accepts_referrals_from"}.isdisjoint(SELF_SERVICE_FIELDS | REVIEWED_FIELDS)

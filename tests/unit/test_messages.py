@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import get_args
 
 import msgspec
@@ -175,3 +175,53 @@ def test_the_next_step_round_trips_and_an_old_reader_ignores_it() -> None:
             b'{"type":"send_email","notification_id":"n1","kind":"referral_accepted","to":"a@b.org",'
             b'"context":{"next_step":"Zelda Marchbanks 727-555-0199"}}'
         )
+
+
+# The partner snapshot as it was before the listing's capacity "until" day and licence expiry.
+class PartnerSnapshotBeforeListing(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    slug: str
+    name: str
+    category: str
+    email: str
+    status: str
+    accepting_new_clients: str = "yes"
+
+
+class PartnerChangedBeforeListing(msgspec.Struct, kw_only=True, frozen=True, tag="partner_changed"):
+    partner: PartnerSnapshotBeforeListing
+    version: int
+    changed_at: datetime
+
+
+def test_a_snapshot_carries_the_capacity_day_and_the_licence_expiry() -> None:
+    snapshot = msgspec.structs.replace(
+        SNAPSHOT, accepting_new_clients="no", accepting_until=date(2027, 1, 15), licence_expires_on=date(2027, 6, 30)
+    )
+    message = PartnerChanged(partner=snapshot, version=7, changed_at=NOW)
+    assert codec.decode(codec.encode(message)) == message
+    wire = msgspec.json.decode(codec.encode(message))["partner"]
+    assert (wire["accepting_until"], wire["licence_expires_on"]) == ("2027-01-15", "2027-06-30")
+
+
+def test_a_reader_from_before_the_listing_fields_reads_a_new_snapshot() -> None:
+    snapshot = msgspec.structs.replace(
+        SNAPSHOT, accepting_until=date(2027, 1, 15), licence_expires_on=date(2027, 6, 30)
+    )
+    old = msgspec.json.Decoder(PartnerChangedBeforeListing).decode(
+        codec.encode(PartnerChanged(partner=snapshot, version=7, changed_at=NOW))
+    )
+    assert (old.partner.id, old.version) == ("p1", 7)
+
+
+def test_a_snapshot_from_before_the_listing_fields_reads_as_open_ended_and_unlicensed_expiry() -> None:
+    old = PartnerChangedBeforeListing(
+        partner=PartnerSnapshotBeforeListing(
+            id="p1", slug="s", name="N", category="primary_care", email="a@b.org", status="active"
+        ),
+        version=2,
+        changed_at=NOW,
+    )
+    read = codec.decode(msgspec.json.encode(old))
+    assert isinstance(read, PartnerChanged)
+    assert read.partner.accepting_until is None and read.partner.licence_expires_on is None

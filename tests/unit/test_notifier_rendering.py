@@ -128,7 +128,7 @@ def test_templates_use_only_the_allowed_variables() -> None:
 def test_the_allowed_variables_are_the_email_context_and_the_clinic() -> None:
     # A field added to EmailContext is not shown by any template until it is allowed here: that
     # is the moment to check it holds no client data.
-    derived = {"clinic", "subject", "urgency_subject", "urgency_label"}
+    derived = {"clinic", "subject", "urgency_subject", "urgency_label", "expires_on"}
     assert TEMPLATE_VARIABLES == set(EmailContext.__struct_fields__) | derived
 
 
@@ -232,3 +232,18 @@ def test_the_accepted_email_says_who_makes_the_next_call(renderer: Renderer) -> 
     assert "the client is to contact them to book" in client_calls.text
     assert "the client is to contact them to book" in client_calls.html
     assert "will contact the client" not in client_calls.text
+
+
+def test_an_email_to_a_partner_carries_its_manage_link_in_both_bodies(renderer: Renderer) -> None:
+    manage = "https://directory.example/manage/m4nage"
+
+    email = renderer.render("offer", context(manage_url=manage))
+
+    assert f"Update your listing with {CLINIC}: {manage}" in email.text
+    assert f'href="{manage}"' in email.html
+    assert manage not in renderer.render("offer", context()).text
+
+
+def test_a_manage_link_that_is_not_a_web_link_is_refused(renderer: Renderer) -> None:
+    with pytest.raises(CannotRender, match="manage_url"):
+        renderer.render("offer", context(manage_url="javascript:alert(1)"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
@@ -29,7 +29,7 @@ def ids(suggestions: list) -> list[str]:
     return [s.partner_id for s in suggestions]
 
 
-def test_only_active_in_scope_partners_that_take_clients_are_suggested() -> None:
+def test_only_active_in_scope_partners_are_suggested_and_those_not_taking_clients_last() -> None:
     partners = [
         snapshot("pt"),
         snapshot("gp", "primary_care"),
@@ -37,7 +37,34 @@ def test_only_active_in_scope_partners_that_take_clients_are_suggested() -> None
         snapshot("full", accepting_new_clients="no"),
         snapshot("trainer", "personal_training"),
     ]
-    assert ids(matching.rank(partners, RULES.assess(["rehab_exercise_needed"]))) == ["pt"]
+    assert ids(matching.rank(partners, RULES.assess(["rehab_exercise_needed"]))) == ["pt", "full"]
+
+
+def test_a_partner_not_taking_clients_ranks_after_every_one_that_is_and_says_until_when() -> None:
+    assessment = RULES.assess(["radiating_numbness"])  # primary_care, neurology, orthopedics
+    partners = [
+        snapshot("full-gp", "primary_care", accepting_new_clients="no", accepting_until=date(2027, 1, 15)),
+        snapshot("far-ortho", "orthopedics", location=Location(lat=28.5383, lon=-81.3792)),
+        snapshot("waitlist-neuro", "neurology", accepting_new_clients="waitlist"),
+    ]
+
+    ranked = matching.rank(partners, assessment, near=ST_PETE)
+
+    assert ids(ranked) == ["waitlist-neuro", "far-ortho", "full-gp"]
+    assert "ranked last: not accepting new clients until January 15, 2027" in ranked[-1].why
+
+
+def test_a_partner_whose_licence_expired_is_not_suggested() -> None:
+    today = date(2026, 11, 30)
+    partners = [
+        snapshot("expired", licence_expires_on=date(2026, 11, 29)),
+        snapshot("expires-today", licence_expires_on=today),
+        snapshot("no-date"),
+    ]
+
+    ranked = matching.rank(partners, RULES.assess(["rehab_exercise_needed"]), today=today)
+
+    assert sorted(ids(ranked)) == ["expires-today", "no-date"]
 
 
 def test_category_preference_outweighs_distance() -> None:

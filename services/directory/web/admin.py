@@ -17,9 +17,12 @@ from litestar.response import Redirect, Stream, Template
 from services.directory import csv_io
 from services.directory.columns import COLUMNS, details_from_record, record_from_partner
 from services.directory.domain import STATUSES, TRANSITIONS, Partner, PartnerDetails, StaleVersion, Status
+from services.directory.history import Entry
 from services.directory.importing import column_of
+from services.directory.listings import Listings, ReviewClosed
 from services.directory.search import InvalidSearch, PartnerQuery
 from services.directory.service import PartnerService
+from services.directory.web.manage import FIELD_LABELS
 from services.directory.web.pages import label_of
 from services.directory.web.partners import uploaded_text
 from shared import categories
@@ -39,12 +42,19 @@ class AdminController(Controller):
 
     @get("/")
     async def index(self, request: Request, directory: NamedDependency[PartnerService]) -> Template:
-        form = {name: request.query_params.get(name, "").strip() for name in ("q", "category", "status", "cursor")}
+        form = {
+            name: request.query_params.get(name, "").strip()
+            for name in ("q", "category", "status", "needs_review", "cursor")
+        }
         context: dict[str, Any] = {"form": form, "statuses": STATUSES, "error": None, "partners": [], "next_url": None}
         try:
             status = form["status"] if form["status"] in STATUSES else None
             query = PartnerQuery(
-                public_only=False, q=form["q"] or None, category=form["category"] or None, status=status
+                public_only=False,
+                q=form["q"] or None,
+                category=form["category"] or None,
+                status=status,
+                needs_review=form["needs_review"] == "yes",
             )
             page = await directory.search(query, limit=PAGE_SIZE, cursor=form["cursor"] or None)
             context["partners"] = page.partners
@@ -53,7 +63,41 @@ class AdminController(Controller):
         except InvalidSearch as exc:
             context["error"] = exc.detail
         notice = request.query_params.get("notice")
+        listings: Listings = request.app.state.listings
+        context["today"] = listings.today()
         return _page(request, "admin/list.html", context | {"notice": notice})
+
+    @get("/reviews")
+    async def reviews(self, request: Request) -> Template:
+        """Changes partners asked for that wait for the admin: approve or reject, with a note."""
+        listings: Listings = request.app.state.listings
+        pending = await listings.reviews(status="pending")
+        rows = [(review, partner, record_from_partner(partner) if partner else {}) for review, partner in pending]
+        notice = {"approved": "Approved: the listing is changed.", "rejected": "Rejected: the partner is told."}.get(
+            request.query_params.get("notice", "")
+        )
+        problem = {"closed": "That review was decided already."}.get(request.query_params.get("problem", ""))
+        return _page(
+            request, "admin/reviews.html", {"rows": rows, "notice": notice, "problem": problem, "labels": FIELD_LABELS}
+        )
+
+    @post("/reviews/{review_id:str}")
+    async def decide(self, request: Request, review_id: FromPath[str], data: FormData) -> Response:
+        listings: Listings = request.app.state.listings
+        decision = data.get("decision", "")
+        if decision not in ("approve", "reject"):
+            return Redirect("/admin/partners/reviews", status_code=303)
+        staff = request.scope.get("user")
+        try:
+            await listings.decide(
+                review_id=review_id,
+                approve=decision == "approve",
+                note=str(data.get("note", "")),
+                admin=getattr(staff, "email", "") or "unknown",
+            )
+        except ReviewClosed:
+            return Redirect("/admin/partners/reviews?problem=closed", status_code=303)
+        return Redirect(f"/admin/partners/reviews?notice={decision}d", status_code=303)
 
     @get("/new")
     async def new(self, request: Request) -> Template:
@@ -64,7 +108,7 @@ class AdminController(Controller):
         record = _record(data)
         try:
             details, status = details_from_record(record)
-            partner = await directory.create(details=details, status=status or "active")
+            partner = await directory.create(details=details, status=status or "active", actor=actor_of(request))
         except DomainError as exc:
             return _form_page(request, record=record, error=exc, status_code=422)
         return Redirect(f"/admin/partners/{partner.id}?notice=created", status_code=303)
@@ -102,7 +146,8 @@ class AdminController(Controller):
         notice = {"created": "Partner added.", "saved": "Changes saved.", "status": "Status changed."}.get(
             request.query_params.get("notice", "")
         )
-        return _form_page(request, partner=partner, record=record_from_partner(partner), notice=notice)
+        history = await directory.history(partner_id=partner.id, limit=20)
+        return _form_page(request, partner=partner, record=record_from_partner(partner), notice=notice, history=history)
 
     @post("/{partner_id:str}")
     async def update(
@@ -112,7 +157,9 @@ class AdminController(Controller):
         current = await directory.get(partner_id=partner_id, include_hidden=True)
         try:
             details, _ = details_from_record(record)
-            await directory.update(partner_id=partner_id, version=_version(data), changes=_all_fields(details))
+            await directory.update(
+                partner_id=partner_id, version=_version(data), changes=_all_fields(details), actor=actor_of(request)
+            )
         except StaleVersion as exc:
             # Show what is stored now rather than overwrite someone else's change unseen.
             latest = await directory.get(partner_id=partner_id, include_hidden=True)
@@ -130,9 +177,14 @@ class AdminController(Controller):
         target = data.get("status", "")
         try:
             if target == "archived":
-                await directory.archive(partner_id=partner_id, version=_version(data))
+                await directory.archive(partner_id=partner_id, version=_version(data), actor=actor_of(request))
             else:
-                await directory.update(partner_id=partner_id, version=_version(data), status=target)  # type: ignore[arg-type]  # the domain refuses an unknown status, naming it
+                await directory.update(
+                    partner_id=partner_id,
+                    version=_version(data),
+                    status=target,  # type: ignore[arg-type]  # the domain refuses an unknown status, naming it
+                    actor=actor_of(request),
+                )
         except DomainError as exc:
             latest = await directory.get(partner_id=partner_id, include_hidden=True)
             return _form_page(
@@ -143,6 +195,11 @@ class AdminController(Controller):
                 status_code=409 if isinstance(exc, StaleVersion) else 422,
             )
         return Redirect(f"/admin/partners/{partner_id}?notice=status", status_code=303)
+
+
+def actor_of(request: Request) -> str:
+    """Who is making a change, as the partner's history records it."""
+    return f"admin:{getattr(request.scope.get('user'), 'email', '') or 'unknown'}"
 
 
 def _record(data: dict[str, str]) -> dict[str, str]:
@@ -170,6 +227,7 @@ def _form_page(
     notice: str | None = None,
     status_code: int = 200,
     version: int | None = None,
+    history: list[Entry] | None = None,
 ) -> Template:
     errors = {column_of(error.field) or "name": error.detail} if error is not None and error.field else {}
     problem = None
@@ -191,6 +249,7 @@ def _form_page(
         "notice": notice,
         "categories": [(slug, c.label) for slug, c in categories.load().items()],
         "transitions": [(t, ACTIONS[t]) for t in ACTIONS if partner and t in TRANSITIONS[partner.status]],
+        "history": history or [],
     }
     return _page(request, "admin/form.html", context, status_code=status_code)
 

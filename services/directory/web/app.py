@@ -32,6 +32,7 @@ from services.directory.web.fhir import FhirController
 from services.directory.web.filters import bad_search
 from services.directory.web.hsds import ROUTES as HSDS_ROUTES
 from services.directory.web.hsds import HsdsController
+from services.directory.web.manage import MANAGE_LINK_ROUTE, ManageController, per_address, request_manage_link
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
@@ -61,7 +62,12 @@ def create_app(settings: Settings) -> Litestar:
     metrics_config, metrics_controller = metrics.endpoint("directory", settings)
     search = ratelimit.anonymous_search(settings.search_rate_limit)
     limits = ratelimit.RateLimits(
-        settings.redis_url, {**dict.fromkeys(SEARCH_ROUTES, search), SEARCH_PAGE: ratelimit.with_query(search)}
+        settings.redis_url,
+        {
+            **dict.fromkeys(SEARCH_ROUTES, search),
+            SEARCH_PAGE: ratelimit.with_query(search),
+            MANAGE_LINK_ROUTE: per_address(),
+        },
     )
     state = _initial_state(settings, count_miss=functools.partial(limits.enforce, rule=search))
     # Admin forms ride on the staff cookie: CSRF on every form. The API takes bearer tokens
@@ -75,6 +81,8 @@ def create_app(settings: Settings) -> Litestar:
             PartnerController,
             list_categories,
             PartnersInHealthController,
+            request_manage_link,
+            ManageController,
             AdminController,
             HsdsController,
             FhirController,
@@ -113,6 +121,7 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
         app.state.migrations = storage.MIGRATIONS  # /ready answers 503 while the schema is behind
         app.state.revocations = runtime.revocations
         app.state.directory = runtime.directory
+        app.state.listings = runtime.listings
         app.state.ops_metrics = ops_metrics.OpsMetrics(
             service="directory",
             engine=runtime.reads,

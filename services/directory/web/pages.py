@@ -9,6 +9,7 @@ catalogue revision, so a browser or CDN revalidates cheaply and never shows a st
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get
@@ -143,6 +144,7 @@ def _base_context(request: Request) -> dict:
         "categories": [(slug, c.label) for slug, c in categories.load().items()],
         "label_of": label_of,
         "accepting_text": ACCEPTING_TEXT,
+        "day_text": day_text,
     }
 
 
@@ -170,6 +172,13 @@ ACCEPTING_TEXT = {
     "no": "Not accepting new clients",
     "waitlist": "Waitlist for new clients",
 }
+
+
+def day_text(moment: date | datetime | None) -> str:
+    """E.g. "November 30, 2026"."""
+    if moment is None:
+        return ""
+    return f"{moment:%B} {moment.day}, {moment:%Y}"
 
 
 def label_of(slug: str) -> str:

@@ -205,8 +205,10 @@ class PartnerController(Controller):
         summary="Add a partner",
         responses=errors(400, 401, 403, 409, 422, 503),
     )
-    async def create(self, directory: NamedDependency[PartnerService], data: JSONBody[PartnerIn]) -> PartnerOut:
-        partner = await directory.create(details=data.to_domain(), status=data.status)
+    async def create(
+        self, request: Request, directory: NamedDependency[PartnerService], data: JSONBody[PartnerIn]
+    ) -> PartnerOut:
+        partner = await directory.create(details=data.to_domain(), status=data.status, actor=_actor(request))
         return PartnerOut.from_domain(partner, show_email=True)
 
     @patch(
@@ -217,10 +219,18 @@ class PartnerController(Controller):
         responses=errors(400, 401, 403, 404, 409, 422, 503),
     )
     async def update(
-        self, directory: NamedDependency[PartnerService], partner_id: FromPath[str], data: JSONBody[PartnerPatch]
+        self,
+        request: Request,
+        directory: NamedDependency[PartnerService],
+        partner_id: FromPath[str],
+        data: JSONBody[PartnerPatch],
     ) -> PartnerOut:
         partner = await directory.update(
-            partner_id=partner_id, version=data.version, changes=data.changes(), status=data.new_status()
+            partner_id=partner_id,
+            version=data.version,
+            changes=data.changes(),
+            status=data.new_status(),
+            actor=_actor(request),
         )
         return PartnerOut.from_domain(partner, show_email=True)
 
@@ -234,12 +244,20 @@ class PartnerController(Controller):
     )
     async def archive(
         self,
+        request: Request,
         directory: NamedDependency[PartnerService],
         partner_id: FromPath[str],
         data: JSONBody[ArchiveIn | None] = None,
     ) -> PartnerOut:
-        partner = await directory.archive(partner_id=partner_id, version=data.version if data else None)
+        partner = await directory.archive(
+            partner_id=partner_id, version=data.version if data else None, actor=_actor(request)
+        )
         return PartnerOut.from_domain(partner, show_email=True)
+
+
+def _actor(request: Request) -> str:
+    """Who is making a change, as the partner's history records it (the guard authenticated them)."""
+    return f"admin:{getattr(request.scope.get('user'), 'email', '') or 'unknown'}"
 
 
 async def uploaded_text(request: Request) -> str:

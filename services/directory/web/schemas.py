@@ -7,7 +7,7 @@ types: a wrong type is refused by Litestar with a 400 naming the field.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -71,6 +71,12 @@ class PartnerIn(msgspec.Struct, kw_only=True):
     license_state: str = ""
     accepts_referrals_from: Annotated[list[str], Meta(description="professions whose referrals the partner takes")] = []
     response_window_days: int | None = None
+    accepting_until: Annotated[
+        date | None, Meta(description="not accepting (or waitlist) until this day; ignored when accepting is yes")
+    ] = None
+    licence_expires_on: Annotated[
+        date | None, Meta(description="the licence's expiry day: from the day after, no referral is offered")
+    ] = None
 
     def to_domain(self) -> domain.PartnerDetails:
         return domain.PartnerDetails(
@@ -97,6 +103,8 @@ class PartnerIn(msgspec.Struct, kw_only=True):
             license_state=self.license_state,
             accepts_referrals_from=tuple(self.accepts_referrals_from),
             response_window_days=self.response_window_days,
+            accepting_until=self.accepting_until,
+            licence_expires_on=self.licence_expires_on,
         )
 
 
@@ -129,6 +137,8 @@ class PartnerPatch(msgspec.Struct, kw_only=True):
     license_state: str | UnsetType = UNSET
     accepts_referrals_from: list[str] | UnsetType = UNSET
     response_window_days: int | UnsetType | None = UNSET
+    accepting_until: date | UnsetType | None = UNSET
+    licence_expires_on: date | UnsetType | None = UNSET
 
     def changes(self) -> dict[str, Any]:
         """The partner-detail fields the caller sent, as domain values."""
@@ -195,6 +205,8 @@ class PartnerOut(msgspec.Struct, kw_only=True):
     license_state: str
     accepts_referrals_from: list[str]
     response_window_days: int | None
+    accepting_until: Annotated[date | None, Meta(description="not accepting (or waitlist) until this day")]
+    licence_expires_on: date | None
     created_at: datetime
     updated_at: datetime
     last_confirmed_at: Annotated[

@@ -15,8 +15,8 @@ def test_migrations_build_the_declared_schema(db_url: str) -> None:
 
     revision, tables, differences = schema(db_url, metadata)
 
-    assert revision == "0006"
-    assert {"partners", "outbox", "catalogue", "alembic_version"} <= tables
+    assert revision == "0007"
+    assert {"partners", "outbox", "catalogue", "alembic_version", "partner_history", "listing_reviews"} <= tables
     assert differences == []
 
 
@@ -24,7 +24,7 @@ def test_upgrading_an_up_to_date_database_changes_nothing(db_url: str) -> None:
     database.upgrade(migrations=MIGRATIONS, url=db_url)
     database.upgrade(migrations=MIGRATIONS, url=db_url)
 
-    assert schema(db_url, metadata)[0] == "0006"
+    assert schema(db_url, metadata)[0] == "0007"
 
 
 def test_partners_stored_before_0002_survive_it_and_become_searchable(db_url: str) -> None:
