@@ -5,6 +5,7 @@ their deadline."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,8 +33,10 @@ async def offer_next(ctx: Context, session: AsyncSession, *, referral: StoredRef
         timezone=settings.clinic_timezone,
         holidays=settings.holidays,
     ).astimezone(UTC)
-    await offer_store.mark_offered(session, offer.id, at=now, expires_at=expires_at)
-    token = links.issue(key=ctx.signing_key, offer_id=offer.id, expires_at=expires_at)
+    # A new nonce for each offering: a link from an earlier one (before a hold) stays refused.
+    nonce = secrets.token_urlsafe(18)
+    await offer_store.mark_offered(session, offer.id, at=now, expires_at=expires_at, nonce=nonce)
+    token = links.issue(key=ctx.signing_key, offer_id=offer.id, expires_at=expires_at, nonce=nonce)
     await unit_of_work.email_partner(
         ctx,
         session,
@@ -118,8 +121,10 @@ async def _remind(ctx: Context, offer_id: str, *, now: datetime) -> int:
         offer = await offer_store.load(session, offer_id)
         referral = await referral_store.load(session, offer.referral_id)
         assert offer.expires_at is not None  # The claim matched an offer with a deadline.
-        # A fresh token for the same offer: links are stateless and die with the offer.
-        token = links.issue(key=ctx.signing_key, offer_id=offer_id, expires_at=offer.expires_at)
+        # A fresh token for the same offering: links are stateless and die with it.
+        token = links.issue(
+            key=ctx.signing_key, offer_id=offer_id, expires_at=offer.expires_at, nonce=offer.offer_nonce or ""
+        )
         await unit_of_work.email_partner(
             ctx,
             session,

@@ -111,13 +111,16 @@ async def _usable_offer(
     """The offer a link names, its referral and its deadline; :class:`LinkRefused` unless the
     offer still waits for this partner's answer."""
     try:
-        offer_id = links.read(token, key=ctx.signing_key)
+        offer_id, nonce = links.read(token, key=ctx.signing_key)
     except InvalidToken as exc:
         raise LinkRefused("expired" if str(exc) == "expired" else "invalid") from None
     offer = await offer_store.get(session, offer_id)
     if offer is None:
         raise LinkRefused("invalid")
     referral = await referral_store.load(session, offer.referral_id)
+    if nonce != (offer.offer_nonce or ""):
+        # A link from an earlier offering: its partner was told it was withdrawn.
+        raise LinkRefused("withdrawn")
     if offer.status != "offered" or referral.status not in OPEN_STATUSES:
         raise LinkRefused("used")
     if offer.expires_at is None or offer.expires_at <= ctx.clock():

@@ -31,6 +31,8 @@ class StoredOffer(msgspec.Struct, kw_only=True, frozen=True):
     decline_note: str | None = None
     reminded_at: datetime | None = None
     report_nonce: str | None = None
+    # The nonce of the answer link of the offering now open (see tables.offers).
+    offer_nonce: str | None = None
     partner_name: str = ""
     partner_email: str = ""
 
@@ -67,6 +69,7 @@ def _offer(row: RowMapping) -> StoredOffer:
         decline_note=row["decline_note"],
         reminded_at=moment("reminded_at"),
         report_nonce=row["report_nonce"],
+        offer_nonce=row["offer_nonce"],
         partner_name=row["partner_name"] or "",
         partner_email=row["partner_email"] or "",
     )
@@ -182,18 +185,22 @@ async def append(session: AsyncSession, referral_id: str, partner_id: str) -> No
     )
 
 
-async def mark_offered(session: AsyncSession, offer_id: str, *, at: datetime, expires_at: datetime) -> None:
+async def mark_offered(session: AsyncSession, offer_id: str, *, at: datetime, expires_at: datetime, nonce: str) -> None:
+    """Make the offer, its clock started and ``nonce`` the one its answer link must carry."""
     await session.execute(
-        update(offers).where(offers.c.id == offer_id).values(status="offered", offered_at=at, expires_at=expires_at)
+        update(offers)
+        .where(offers.c.id == offer_id)
+        .values(status="offered", offered_at=at, expires_at=expires_at, offer_nonce=nonce)
     )
 
 
 async def requeue(session: AsyncSession, offer_id: str) -> None:
-    """Put an offer still waiting for its answer back in the queue, its clock cleared."""
+    """Put an offer still waiting for its answer back in the queue, its clock cleared and its
+    link void (the next offering gets a new nonce)."""
     await session.execute(
         update(offers)
         .where(offers.c.id == offer_id, offers.c.status == "offered")
-        .values(status="queued", offered_at=None, expires_at=None, reminded_at=None)
+        .values(status="queued", offered_at=None, expires_at=None, reminded_at=None, offer_nonce=None)
     )
 
 
