@@ -52,7 +52,7 @@ async def acknowledge(ctx: Context, *, token: str) -> None:
     This is the explicit POST that marks a referral received. Opening the link cannot do it,
     because mail scanners open links too; a second acknowledgement changes nothing."""
     async with ctx.sessions.begin() as session:
-        offer, referral, expires_at = await _usable_offer(ctx, session, token)
+        offer, referral, expires_at = await _usable_offer(ctx, session, token, lock=True)
         if referral.status != "requested":
             return
         await unit_of_work.transition(
@@ -69,10 +69,11 @@ async def answer(
     ctx: Context, *, token: str, decision: str, reason: str | None = None, note: str = ""
 ) -> Literal["accepted", "declined"]:
     """A partner's accept or decline through their link. Single use: a second answer, or an
-    answer after the deadline, raises :class:`LinkRefused`."""
+    answer after the deadline, raises :class:`LinkRefused`; so does an acceptance of an urgent
+    referral that another partner accepted first (``taken``)."""
     async with ctx.sessions.begin() as session:
         # The link is checked first: a used or forged link is refused whatever the form says.
-        offer, referral, _ = await _usable_offer(ctx, session, token)
+        offer, referral, _ = await _usable_offer(ctx, session, token, lock=True)
         if decision not in ("accept", "decline"):
             raise InvalidInput("decision must be accept or decline", field="decision")
         explained = DECLINE_REASONS.get(reason) if reason else None
@@ -86,8 +87,8 @@ async def answer(
             raise LinkRefused("used")
         name = offer.partner_name
         if new_status == "accepted":
-            await unit_of_work.transition(
-                ctx, session, referral=referral, to="accepted", actor=f"partner:{name}", why=f"accepted by {name}"
+            await offering.award(
+                ctx, session, referral=referral, offer=offer, actor=f"partner:{name}", why=f"accepted by {name}"
             )
             await unit_of_work.email_therapist(
                 ctx, session, referral=referral, kind="referral_accepted", partner_name=name
@@ -106,10 +107,12 @@ async def answer(
 
 
 async def _usable_offer(
-    ctx: Context, session: AsyncSession, token: str
+    ctx: Context, session: AsyncSession, token: str, *, lock: bool = False
 ) -> tuple[StoredOffer, StoredReferral, datetime]:
     """The offer a link names, its referral and its deadline; :class:`LinkRefused` unless the
-    offer still waits for this partner's answer."""
+    offer still waits for this partner's answer. With ``lock`` (to answer), the referral's row
+    is held first and the offer read as it is once held: of two partners of an urgent referral
+    accepting at once, the second reads the offer the first one's acceptance withdrew."""
     try:
         offer_id, nonce = links.read(token, key=ctx.signing_key)
     except InvalidToken as exc:
@@ -117,11 +120,16 @@ async def _usable_offer(
     offer = await offer_store.get(session, offer_id)
     if offer is None:
         raise LinkRefused("invalid")
+    if lock:
+        await referral_store.lock(session, offer.referral_id)
+        offer = await offer_store.load(session, offer_id)
     referral = await referral_store.load(session, offer.referral_id)
     if nonce != (offer.offer_nonce or ""):
         # A link from an earlier offering: its partner was told it was withdrawn.
         raise LinkRefused("withdrawn")
     if offer.status != "offered" or referral.status not in OPEN_STATUSES:
+        if offer.status == "withdrawn" and await offer_store.taken_by_other(session, referral.id, offer.id):
+            raise LinkRefused("taken")
         raise LinkRefused("used")
     if offer.expires_at is None or offer.expires_at <= ctx.clock():
         raise LinkRefused("expired")

@@ -8,7 +8,7 @@ from services.referrals import offering, partner_links, queries, unit_of_work
 from services.referrals.context import Context
 from services.referrals.domain import ScopeViolation, check_consent
 from services.referrals.records import ReferralRecord
-from services.referrals.storage import offer_store, outcome_store, partner_store
+from services.referrals.storage import offer_store, outcome_store, partner_store, referral_store
 from shared import categories
 from shared.auth import Staff
 from shared.errors import Conflict, InvalidInput
@@ -104,6 +104,8 @@ async def forward(ctx: Context, *, staff: Staff, referral_id: str, partner_id: s
     scope and covered by the consent like any other; whatever it still had open is withdrawn."""
     async with ctx.sessions.begin() as session:
         referral = await queries.referral_for(session, staff=staff, referral_id=referral_id)
+        await referral_store.lock(session, referral.id)  # see offering: the referral first, then its offers
+        referral = await referral_store.load(session, referral.id)
         if referral.status not in ("rejected", "failed", "on-hold"):
             raise Conflict(
                 f"a referral that is {referral.status} cannot be forwarded; put it on hold first", field="status"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
+from shared.config import Settings
 from tests.support.referrals import (
     START,
     Clock,
@@ -28,6 +30,13 @@ from tests.support.referrals import (
 def clock() -> Clock:
     """The service's clock for this module's tests: at START until a test moves it."""
     return Clock(START)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The integration settings with soon offers due in one business day, as this module's
+    clock moves assume (the default is 3)."""
+    return msgspec.structs.replace(settings, offer_days_soon=1)
 
 
 def api(client: TestClient, headers: dict, referral: dict, action: str, **body: object):

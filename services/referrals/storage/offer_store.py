@@ -1,4 +1,5 @@
-"""Offers: a referral's queue of partners, offered one at a time. The rows and their SQL, in the
+"""Offers: a referral's queue of partners, offered one at a time (several at once when urgent,
+see services.referrals.offering). The rows and their SQL, in the
 caller's session. Every change that must happen once (a reminder, an expiry, an answer, a report
 link used) is a conditional UPDATE that says whether it claimed the offer."""
 
@@ -9,7 +10,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import RowMapping, Select, insert, select, update
+from sqlalchemy import RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.storage.tables import aware, offers, partners, referrals, updated_one
@@ -41,6 +42,7 @@ class DueOffer(msgspec.Struct, kw_only=True, frozen=True):
     """An offer waiting for its partner's answer, with its deadline."""
 
     id: str
+    referral_id: str
     offered_at: datetime
     expires_at: datetime
     reminded_at: datetime | None
@@ -109,11 +111,25 @@ async def next_queued(session: AsyncSession, referral_id: str) -> StoredOffer | 
     return None if row is None else _offer(row)
 
 
+async def count_offered(session: AsyncSession, referral_id: str) -> int:
+    """How many of the referral's offers wait for their partner's answer now."""
+    query = select(func.count()).where(offers.c.referral_id == referral_id, offers.c.status == "offered")
+    return (await session.execute(query)).scalar_one()
+
+
+async def taken_by_other(session: AsyncSession, referral_id: str, offer_id: str) -> bool:
+    """Whether another partner's offer of the referral was accepted."""
+    query = select(offers.c.id).where(
+        offers.c.referral_id == referral_id, offers.c.status == "accepted", offers.c.id != offer_id
+    )
+    return (await session.execute(query.limit(1))).first() is not None
+
+
 async def due(session: AsyncSession) -> list[DueOffer]:
     """Every offer of a referral still looking for a partner that waits for an answer, soonest
     deadline first."""
     rows = await session.execute(
-        select(offers.c.id, offers.c.offered_at, offers.c.expires_at, offers.c.reminded_at)
+        select(offers.c.id, offers.c.referral_id, offers.c.offered_at, offers.c.expires_at, offers.c.reminded_at)
         .join(referrals, referrals.c.id == offers.c.referral_id)
         .where(
             offers.c.status == "offered",
@@ -125,6 +141,7 @@ async def due(session: AsyncSession) -> list[DueOffer]:
     return [
         DueOffer(
             id=row.id,
+            referral_id=row.referral_id,
             offered_at=aware(row.offered_at),
             expires_at=aware(row.expires_at),
             reminded_at=row.reminded_at and aware(row.reminded_at),
@@ -213,6 +230,16 @@ async def withdraw_unanswered(session: AsyncSession, referral_id: str, *, at: da
     )
 
 
+async def withdraw(session: AsyncSession, offer_id: str, *, at: datetime) -> bool:
+    """Withdraw one offer still waiting for its partner's answer; False when it was not."""
+    return await updated_one(
+        session,
+        update(offers)
+        .where(offers.c.id == offer_id, offers.c.status == "offered")
+        .values(status="withdrawn", responded_at=at),
+    )
+
+
 async def withdraw_accepted(session: AsyncSession, referral_id: str) -> None:
     await session.execute(
         update(offers)
@@ -259,13 +286,21 @@ async def claim_expiry(session: AsyncSession, offer_id: str, *, now: datetime) -
 
 
 async def claim_answer(
-    session: AsyncSession, offer_id: str, *, status: str, at: datetime, reason: str | None, note: str | None
+    session: AsyncSession,
+    offer_id: str,
+    *,
+    status: str,
+    at: datetime,
+    reason: str | None,
+    note: str | None,
+    open_statuses: Collection[str] = ("offered",),
 ) -> bool:
-    """Record the partner's answer, unless the offer was answered (or closed) meanwhile."""
+    """Record the partner's answer, unless the offer was answered (or closed) meanwhile. Staff
+    recording an answer given by phone may also answer an offer still ``queued``."""
     return await updated_one(
         session,
         update(offers)
-        .where(offers.c.id == offer_id, offers.c.status == "offered")
+        .where(offers.c.id == offer_id, offers.c.status.in_(open_statuses))
         .values(status=status, responded_at=at, decline_reason=reason, decline_note=note),
     )
 

@@ -1,0 +1,213 @@
+"""Urgent referrals on a real database (SQLite, and PostgreSQL when configured) and Redis: offered
+to several partners at once with deadlines in clock hours, the first to accept taking it (two
+accepting at the same moment: exactly one wins), the others withdrawn and emailed, the next
+batch when a whole batch closes unanswered, and the therapist's "accepted by phone"."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from services.referrals import bootstrap
+from services.referrals.domain import LinkRefused
+from services.referrals.storage import offers
+from services.referrals.web.app import create_app
+from shared import database
+from shared.config import Settings
+from tests.support.referrals import (
+    START,
+    URGENT,
+    Clock,
+    changed,
+    csrf,
+    deliver,
+    flush,
+    link_path,
+    login,
+    new_referral,
+    partner,
+    queued_emails,
+    sent,
+    sweep,
+)
+
+# Four physicians: gp1 and gp2 are seeded; gp3 and gp4 join them here.
+PHYSICIANS = ["gp1", "gp2", "gp3", "gp4"]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The service's clock for this module's tests: at START until a test moves it."""
+    return Clock(START)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The integration settings with two more physicians in the replica."""
+    for pid, name in (("gp3", "Dr. Cy Lund"), ("gp4", "Dr. Di Marr")):
+        deliver(settings, changed(partner(pid, "primary_care", name=name)))
+    return settings
+
+
+def offer_links(settings: Settings) -> dict[str, str]:
+    """The path of the newest offer link emailed to each partner, by partner id."""
+    return {e.to.split("@")[0]: link_path(e) for e in queued_emails(settings.redis_url) if e.kind == "offer"}
+
+
+def detail(client: TestClient, headers: dict, referral: dict) -> dict:
+    return client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+
+
+def statuses(body: dict) -> list[tuple[str, str]]:
+    return [(o["partner_id"], o["status"]) for o in body["offers"]]
+
+
+def test_an_urgent_referral_goes_to_three_at_once_and_the_first_to_accept_takes_it(
+    client: TestClient, settings: Settings
+) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers, reasons=URGENT, partner_ids=PHYSICIANS)
+    assert referral["urgency"] == "urgent"
+    assert statuses(referral) == [("gp1", "offered"), ("gp2", "offered"), ("gp3", "offered"), ("gp4", "queued")]
+    # Four clock hours (the default), not a business day.
+    assert all(o["expires_at"].startswith("2030-11-04T18:00:00") for o in referral["offers"][:3])
+    flush(client)
+    assert sent(settings) == [("offer", f"{pid}@partners.example") for pid in ("gp1", "gp2", "gp3")]
+    for email in queued_emails(settings.redis_url):
+        raw = msgspec.json.encode(email).decode()
+        assert "Zelda" not in raw and "Marchbanks" not in raw and "33701" not in raw
+
+    links = offer_links(settings)
+    forms = {pid: csrf(client.get(path).text) for pid, path in links.items()}
+    accepted = client.post(links["gp2"], data={"decision": "accept", "_csrf_token": forms["gp2"]})
+    assert accepted.status_code == 200 and "you have accepted the referral" in accepted.text
+
+    body = detail(client, headers, referral)
+    assert body["status"] == "accepted"
+    assert statuses(body) == [("gp1", "withdrawn"), ("gp2", "accepted"), ("gp3", "withdrawn"), ("gp4", "queued")]
+    assert any("offer to Dr. Ana Gomez withdrawn: Dr. Ben Ode took it" in e["why"] for e in body["timeline"])
+    flush(client)
+    after = sent(settings)[3:]
+    assert sorted(after) == sorted(
+        [
+            ("offer_taken", "gp1@partners.example"),
+            ("offer_taken", "gp3@partners.example"),
+            ("referral_accepted", "tess@clinic.example"),
+            ("report_outcome", "gp2@partners.example"),
+        ]
+    )
+    # The others' links say plainly it was taken, and change nothing.
+    for pid in ("gp1", "gp3"):
+        page = client.get(links[pid])
+        assert page.status_code == 409 and "Already taken by another practice" in page.text
+        assert "Traceback" not in page.text and "Zelda" not in page.text
+        late = client.post(links[pid], data={"decision": "accept", "_csrf_token": forms[pid]})
+        assert late.status_code == 409 and "Already taken by another practice" in late.text
+    assert statuses(detail(client, headers, referral))[1] == ("gp2", "accepted")
+
+
+def test_urgent_deadlines_are_clock_hours_and_a_closed_batch_brings_the_next(settings: Settings, clock: Clock) -> None:
+    # Two at a time, an hour and a half each: decimals are allowed.
+    urgent = msgspec.structs.replace(settings, urgent_parallel_offers=2, offer_hours_urgent=1.5)
+    with TestClient(create_app(urgent, clock=clock)) as client:
+        headers = login(client)
+        referral = new_referral(client, headers, reasons=URGENT, partner_ids=PHYSICIANS)
+        assert statuses(referral) == [("gp1", "offered"), ("gp2", "offered"), ("gp3", "queued"), ("gp4", "queued")]
+        assert referral["offers"][0]["expires_at"].startswith("2030-11-04T15:30:00")
+        flush(client)
+
+        # gp1 declines: gp2 is still deciding, so nobody new is offered it yet.
+        gp1 = offer_links(urgent)["gp1"]
+        declined = client.post(
+            gp1, data={"decision": "decline", "reason": "no_capacity", "_csrf_token": csrf(client.get(gp1).text)}
+        )
+        assert declined.status_code == 200
+        assert statuses(detail(client, headers, referral))[:3] == [
+            ("gp1", "declined"),
+            ("gp2", "offered"),
+            ("gp3", "queued"),
+        ]
+
+        # Reminded at half time (45 minutes), expired at the deadline: then the next two.
+        clock.now = START + timedelta(minutes=44)
+        assert sweep(client).reminded == 0
+        clock.now = START + timedelta(minutes=45)
+        assert sweep(client).reminded == 1
+        clock.now = START + timedelta(minutes=89)
+        assert sweep(client).expired == 0
+        clock.now = START + timedelta(minutes=90)
+        assert sweep(client).expired == 1
+        body = detail(client, headers, referral)
+        assert body["status"] == "requested"
+        assert statuses(body) == [("gp1", "declined"), ("gp2", "expired"), ("gp3", "offered"), ("gp4", "offered")]
+        assert all(o["expires_at"].startswith("2030-11-04T17:00:00") for o in body["offers"][2:])
+
+        # Both of the second batch let it expire: the referral fails, as before.
+        clock.now = START + timedelta(hours=3)
+        assert sweep(client).expired == 2
+        body = detail(client, headers, referral)
+        assert body["status"] == "failed"
+        assert [k for k, _ in sent(urgent)].count("no_partner_left") == 1
+        assert ("offer_withdrawn", "gp2@partners.example") in sent(urgent)
+
+
+def _answer_both_at_once(settings: Settings, first: str, second: str) -> list[object]:
+    """Two partners accept at the same moment, each through a runtime of its own (two web
+    processes, two engines): what each got, an outcome or the exception raised."""
+
+    async def run() -> list[object]:
+        runtimes = [bootstrap.build(settings), bootstrap.build(settings)]
+        try:
+            return await asyncio.gather(
+                runtimes[0].referrals.answer(token=first, decision="accept"),
+                runtimes[1].referrals.answer(token=second, decision="accept"),
+                return_exceptions=True,
+            )
+        finally:
+            for runtime in runtimes:
+                await runtime.close()
+
+    return asyncio.run(run())
+
+
+def test_two_partners_accepting_at_the_same_moment_give_exactly_one_winner(
+    client: TestClient, settings: Settings
+) -> None:
+    headers = login(client)
+    for _ in range(4):
+        referral = new_referral(client, headers, reasons=URGENT, partner_ids=["gp1", "gp2", "gp3"])
+        flush(client)
+        links = offer_links(settings)
+        tokens = [links[pid].rsplit("/", 1)[1] for pid in ("gp1", "gp2")]
+        before = len(sent(settings))
+
+        results = _answer_both_at_once(settings, *tokens)
+
+        assert sorted(map(str, results)) == ["accepted", "taken"], results
+        loser = next(r for r in results if isinstance(r, LinkRefused))
+        assert loser.why == "taken"
+        body = detail(client, headers, referral)
+        assert body["status"] == "accepted"
+        assert sorted(s for _, s in statuses(body)) == ["accepted", "withdrawn", "withdrawn"]
+        winner = next(pid for pid, s in statuses(body) if s == "accepted")
+        flush(client)
+        assert sorted(sent(settings)[before:]) == sorted(
+            [("offer_taken", f"{pid}@partners.example") for pid in ("gp1", "gp2", "gp3") if pid != winner]
+            + [("referral_accepted", "tess@clinic.example"), ("report_outcome", f"{winner}@partners.example")]
+        )
+
+    async def accepted_offers() -> int:
+        engine = database.create_engine(settings.db_url("referrals"))
+        try:
+            async with engine.connect() as connection:
+                rows = (await connection.execute(select(offers.c.status))).scalars().all()
+        finally:
+            await engine.dispose()
+        return rows.count("accepted")
+
+    assert asyncio.run(accepted_offers()) == 4
