@@ -306,6 +306,7 @@ def _record(
                 decline_reason=o.decline_reason,
                 decline_note=o.decline_note,
                 reminded_at=o.reminded_at,
+                partner_phone=o.partner_phone,
             )
             for o in offers
         ],

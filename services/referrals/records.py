@@ -23,6 +23,8 @@ class OfferRecord(msgspec.Struct, kw_only=True):
     decline_note: str | None = None  # the partner's own words when declining, for the therapist
     # When the sweep reminded the partner: the offer is past half its deadline, unanswered.
     reminded_at: datetime | None = None
+    # The partner's phone (E.164) from the directory, "" when none: urgent offers are phoned.
+    partner_phone: str = ""
 
 
 class TimelineEntry(msgspec.Struct, kw_only=True):

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from services.referrals import bootstrap
 from services.referrals.domain import LinkRefused
-from services.referrals.storage import offers
+from services.referrals.storage import audit_log, offers
 from services.referrals.web.app import create_app
 from shared import database
 from shared.config import Settings
@@ -28,6 +28,7 @@ from tests.support.referrals import (
     deliver,
     flush,
     link_path,
+    log_in,
     login,
     new_referral,
     partner,
@@ -48,9 +49,13 @@ def clock() -> Clock:
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The integration settings with two more physicians in the replica."""
-    for pid, name in (("gp3", "Dr. Cy Lund"), ("gp4", "Dr. Di Marr")):
-        deliver(settings, changed(partner(pid, "primary_care", name=name)))
+    """The integration settings with two more physicians in the replica, and phone numbers for
+    all but gp4."""
+    phones = {"gp1": "+17275550101", "gp2": "+17275550102", "gp3": "+442079460000"}
+    names = {"gp1": "Dr. Ana Gomez", "gp2": "Dr. Ben Ode", "gp3": "Dr. Cy Lund", "gp4": "Dr. Di Marr"}
+    for pid, name in names.items():
+        snapshot = msgspec.structs.replace(partner(pid, "primary_care", name=name), phone=phones.get(pid))
+        deliver(settings, changed(snapshot, version=2))
     return settings
 
 
@@ -211,3 +216,86 @@ def test_two_partners_accepting_at_the_same_moment_give_exactly_one_winner(
         return rows.count("accepted")
 
     assert asyncio.run(accepted_offers()) == 4
+
+
+def test_the_therapist_phones_the_partners_and_records_an_acceptance_by_phone(
+    client: TestClient, settings: Settings
+) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers, reasons=URGENT, partner_ids=PHYSICIANS)
+    flush(client)
+    links = offer_links(settings)
+    log_in(client)
+    page = client.get(f"/referrals/{referral['id']}")
+    assert page.status_code == 200 and "Urgent: phone these practices now" in page.text
+    # Each partner with a tel: link (the stored number), read as people read it.
+    assert 'href="tel:+17275550101">Call (727) 555-0101</a>' in page.text
+    assert 'href="tel:+442079460000">Call +44 20 7946 0000</a>' in page.text
+    assert "next in line" in page.text and "No phone in the directory" in page.text  # gp4
+    gp2 = next(o for o in referral["offers"] if o["partner_id"] == "gp2")
+    action = f"/referrals/{referral['id']}/offers/{gp2['id']}/accepted-by-phone"
+    assert f'href="{action}"' in page.text
+
+    # The confirmation changes nothing; the POST needs its CSRF token.
+    confirm = client.get(action)
+    assert confirm.status_code == 200 and "Did Dr. Ben Ode accept referral" in confirm.text
+    assert "Dr. Ana Gomez, Dr. Cy Lund" in confirm.text
+    assert detail(client, headers, referral)["status"] == "requested"
+    assert client.post(action, follow_redirects=False).status_code == 403
+    recorded = client.post(action, data={"_csrf_token": csrf(confirm.text)}, follow_redirects=False)
+    assert recorded.status_code == 303 and recorded.headers["location"] == f"/referrals/{referral['id']}"
+
+    body = detail(client, headers, referral)
+    assert body["status"] == "accepted"
+    assert statuses(body) == [("gp1", "withdrawn"), ("gp2", "accepted"), ("gp3", "withdrawn"), ("gp4", "queued")]
+    assert any(
+        e["actor"] == "tess@clinic.example" and "accepted by Dr. Ben Ode by phone, recorded by tess@" in e["why"]
+        for e in body["timeline"]
+    )
+    flush(client)
+    assert sorted(sent(settings)[3:]) == [
+        ("offer_taken", "gp1@partners.example"),
+        ("offer_taken", "gp3@partners.example"),
+        ("report_outcome", "gp2@partners.example"),
+    ]
+    # gp2's own link has nothing left to answer; its report link works.
+    assert client.get(links["gp2"]).status_code == 410
+    report_path = link_path([e for e in queued_emails(settings.redis_url) if e.kind == "report_outcome"][-1])
+    assert client.get(report_path).status_code == 200
+
+    async def audited() -> list[tuple[str, str, dict]]:
+        engine = database.create_engine(settings.db_url("referrals"))
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(select(audit_log).where(audit_log.c.action == "accepted_by_phone"))
+                return [(r.actor, r.referral_id, r.detail) for r in rows]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(audited()) == [
+        ("tess@clinic.example", referral["id"], {"offer_id": gp2["id"], "partner_id": "gp2"})
+    ]
+
+    # Taken now: neither the page nor the API records a second one.
+    assert "phone these practices now" not in client.get(f"/referrals/{referral['id']}").text
+    gp1 = next(o for o in referral["offers"] if o["partner_id"] == "gp1")
+    again = f"/referrals/{referral['id']}/offers/{gp1['id']}/accepted-by-phone"
+    assert "can no longer be recorded" in client.get(again).text
+    refused = client.post(again, data={"_csrf_token": csrf(confirm.text)})
+    assert refused.status_code == 409 and "cannot be accepted by phone" in refused.text
+    assert client.post(f"/api/v1{again}", headers=headers).status_code == 409
+    assert client.get(f"/referrals/{referral['id']}/offers/no-such-offer/accepted-by-phone").status_code == 404
+
+
+def test_accepted_by_phone_through_the_api(client: TestClient, settings: Settings) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers, reasons=URGENT, partner_ids=["gp1", "gp2"])
+    gp1 = referral["offers"][0]
+    path = f"/api/v1/referrals/{referral['id']}/offers/{gp1['id']}/accepted-by-phone"
+    assert client.post(path).status_code == 401
+    answered = client.post(path, headers=headers)
+    assert answered.status_code == 200, answered.text
+    assert statuses(answered.json()) == [("gp1", "accepted"), ("gp2", "withdrawn")]
+    assert client.post(path, headers=headers).status_code == 409
+    unknown = client.post(f"/api/v1/referrals/{referral['id']}/offers/nope/accepted-by-phone", headers=headers)
+    assert unknown.status_code == 404 and unknown.json()["extra"]["key"] == "offer_id"

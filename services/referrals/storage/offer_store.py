@@ -36,6 +36,8 @@ class StoredOffer(msgspec.Struct, kw_only=True, frozen=True):
     offer_nonce: str | None = None
     partner_name: str = ""
     partner_email: str = ""
+    # E.164, "" when the partner gave none: staff call partners of an urgent referral.
+    partner_phone: str = ""
 
 
 class DueOffer(msgspec.Struct, kw_only=True, frozen=True):
@@ -49,9 +51,12 @@ class DueOffer(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def _with_partner() -> Select:
-    return select(offers, partners.c.name.label("partner_name"), partners.c.email.label("partner_email")).join(
-        partners, partners.c.id == offers.c.partner_id, isouter=True
-    )
+    return select(
+        offers,
+        partners.c.name.label("partner_name"),
+        partners.c.email.label("partner_email"),
+        partners.c.snapshot["phone"].as_string().label("partner_phone"),
+    ).join(partners, partners.c.id == offers.c.partner_id, isouter=True)
 
 
 def _offer(row: RowMapping) -> StoredOffer:
@@ -74,6 +79,7 @@ def _offer(row: RowMapping) -> StoredOffer:
         offer_nonce=row["offer_nonce"],
         partner_name=row["partner_name"] or "",
         partner_email=row["partner_email"] or "",
+        partner_phone=row["partner_phone"] or "",
     )
 
 
