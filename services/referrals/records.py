@@ -150,6 +150,9 @@ class Handout(msgspec.Struct, kw_only=True):
     partners: list[PartnerSnapshot]
     # True when a partner has accepted: the handout then names only them.
     accepted: bool = False
+    # True when no partner accepted in time: the client is to contact one themselves (an urgent
+    # one is told to be seen today, by their own doctor or urgent care).
+    failed: bool = False
 
 
 class SweepReport(msgspec.Struct, kw_only=True, frozen=True):

@@ -54,7 +54,9 @@ def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:
         assert "Dr. Ana Gomez" in text and "+17275550101" in text and "200 Central Ave" in text
         assert "https://gomez.example" in text and "Dr. Ben Ode" in text
         assert "+17275550199" in text and "1 Bay St" in text
-        assert "today, or tomorrow at the latest" in text
+        # Urgent means today (second edition): no "tomorrow at the latest" any more.
+        assert "Please be seen today" in text and "If it gets worse, call 911." in text
+        assert "tomorrow" not in text
         assert "@media print" in text and "@page" in text
         assert audited(settings) == ["handout_viewed"]
 

@@ -299,3 +299,45 @@ def test_accepted_by_phone_through_the_api(client: TestClient, settings: Setting
     assert client.post(path, headers=headers).status_code == 409
     unknown = client.post(f"/api/v1/referrals/{referral['id']}/offers/nope/accepted-by-phone", headers=headers)
     assert unknown.status_code == 404 and unknown.json()["extra"]["key"] == "offer_id"
+
+
+def test_a_failed_referrals_handout_never_sends_the_client_back_to_a_refusal(
+    client: TestClient, settings: Settings, clock: Clock
+) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers, reasons=URGENT, partner_ids=["gp1", "gp2"])
+    flush(client)
+    gp1 = offer_links(settings)["gp1"]
+    form = {"decision": "decline", "reason": "outside_scope", "note": "send to urgent care / ER"}
+    declined = client.post(gp1, data={**form, "_csrf_token": csrf(client.get(gp1).text)})
+    assert declined.status_code == 200
+    clock.now = START + timedelta(hours=4)
+    assert sweep(client).expired == 1  # gp2 let it expire
+    assert detail(client, headers, referral)["status"] == "failed"
+
+    log_in(client)
+    text = client.get(f"/referrals/{referral['id']}/handout").text
+    # Neither the decliner nor the one who let it expire; other physicians instead.
+    assert "Dr. Ana Gomez" not in text and "Dr. Ben Ode" not in text
+    assert "Dr. Cy Lund" in text and "Dr. Di Marr" in text
+    assert "Please be seen today" in text
+    assert "Call your own doctor's office today" in text
+    assert "go to an urgent care center today" in text and "If it gets worse, call 911." in text
+    assert "Please contact one of them" not in text
+
+
+def test_a_failed_soon_referrals_handout_leaves_out_decliners_and_says_nothing_of_today(
+    client: TestClient, settings: Settings, clock: Clock
+) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers, partner_ids=["gp1", "gp3"])
+    flush(client)
+    gp1 = offer_links(settings)["gp1"]
+    client.post(gp1, data={"decision": "decline", "reason": "no_capacity", "_csrf_token": csrf(client.get(gp1).text)})
+    clock.now = START + timedelta(days=7)
+    sweep(client)  # gp3 lets it expire
+    assert detail(client, headers, referral)["status"] == "failed"
+    log_in(client)
+    text = client.get(f"/referrals/{referral['id']}/handout").text
+    assert "Dr. Ana Gomez" not in text and "Dr. Cy Lund" not in text and "Dr. Ben Ode" in text
+    assert "Please contact one of them within the next week." in text and "Please be seen today" not in text

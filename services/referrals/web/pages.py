@@ -168,7 +168,7 @@ def _charts(figures: Dashboard, days: int) -> dict:
 
 # What the handout says about timing, by urgency: plain words, no diagnosis.
 HANDOUT_WHEN = {
-    "urgent": "Please contact one of them today, or tomorrow at the latest.",
+    "urgent": "Please contact one of them today.",
     "soon": "Please contact one of them within the next week.",
     "routine": "Please contact one of them when it suits you.",
 }
