@@ -46,7 +46,7 @@ REFUSALS = {
         "Already taken by another practice: thank you",
         "This urgent referral was offered to a few practices at once, and another practice "
         "accepted it first. You don't need to do anything, and nothing was changed. Thank you "
-        "for answering so quickly.",
+        "for being ready to help.",
     ),
 }
 
