@@ -42,27 +42,26 @@ async def open_offer(ctx: Context, *, token: str) -> OfferPage:
         guidance=[r.guidance for r in reasons],
         note=referral.note,
         expires_at=expires_at,
-        acknowledged=referral.status == "received",
+        acknowledged=offer.acknowledged_at is not None,
     )
 
 
 async def acknowledge(ctx: Context, *, token: str) -> None:
-    """The partner says they have seen the referral and will answer: ``requested → received``.
+    """The partner says they have seen the referral and will answer: their offer notes it, and
+    the first to say so of an urgent referral's partners moves it ``requested → received``.
 
     This is the explicit POST that marks a referral received. Opening the link cannot do it,
     because mail scanners open links too; a second acknowledgement changes nothing."""
     async with ctx.sessions.begin() as session:
         offer, referral, expires_at = await _usable_offer(ctx, session, token, lock=True)
-        if referral.status != "requested":
+        if not await offer_store.claim_acknowledgement(session, offer.id, at=ctx.clock()):
             return
-        await unit_of_work.transition(
-            ctx,
-            session,
-            referral=referral,
-            to="received",
-            actor=f"partner:{offer.partner_name}",
-            why=f"{offer.partner_name} has seen the referral and will answer by {expires_at.isoformat()}",
-        )
+        actor = f"partner:{offer.partner_name}"
+        why = f"{offer.partner_name} has seen the referral and will answer by {expires_at.isoformat()}"
+        if referral.status == "requested":
+            await unit_of_work.transition(ctx, session, referral=referral, to="received", actor=actor, why=why)
+        else:
+            await unit_of_work.note(ctx, session, referral=referral, actor=actor, why=why)
 
 
 async def answer(

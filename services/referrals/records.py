@@ -124,7 +124,7 @@ class OfferPage(msgspec.Struct, kw_only=True):
     guidance: list[str]
     note: str
     expires_at: datetime
-    # The partner has said they have seen it (the referral is ``received``).
+    # This partner has said they have seen it (the referral is ``received``).
     acknowledged: bool = False
 
 

@@ -341,3 +341,28 @@ def test_a_failed_soon_referrals_handout_leaves_out_decliners_and_says_nothing_o
     text = client.get(f"/referrals/{referral['id']}/handout").text
     assert "Dr. Ana Gomez" not in text and "Dr. Cy Lund" not in text and "Dr. Ben Ode" in text
     assert "Please contact one of them within the next week." in text and "Please be seen today" not in text
+
+
+def test_each_partner_of_an_urgent_referral_says_for_themselves_that_they_have_seen_it(
+    client: TestClient, settings: Settings
+) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers, reasons=URGENT, partner_ids=["gp1", "gp2"])
+    flush(client)
+    links = offer_links(settings)
+    pages = {pid: client.get(path) for pid, path in links.items()}
+    assert "offered to a few\n  practices at once" in pages["gp2"].text
+
+    seen = client.post(f"{links['gp1']}/received", data={"_csrf_token": csrf(pages["gp1"].text)})
+    assert seen.status_code == 200 and "You have told the clinic" in seen.text
+    assert detail(client, headers, referral)["status"] == "received"
+    # gp2 has said nothing yet, and its page does not say otherwise.
+    assert "You have told the clinic" not in client.get(links["gp2"]).text
+    again = client.post(f"{links['gp2']}/received", data={"_csrf_token": csrf(pages["gp2"].text)})
+    assert "You have told the clinic" in again.text
+    body = detail(client, headers, referral)
+    assert body["status"] == "received"
+    assert [e["why"].split(" has seen")[0] for e in body["timeline"] if " has seen the referral" in e["why"]] == [
+        "Dr. Ana Gomez",
+        "Dr. Ben Ode",
+    ]

@@ -34,6 +34,7 @@ class StoredOffer(msgspec.Struct, kw_only=True, frozen=True):
     report_nonce: str | None = None
     # The nonce of the answer link of the offering now open (see tables.offers).
     offer_nonce: str | None = None
+    acknowledged_at: datetime | None = None
     partner_name: str = ""
     partner_email: str = ""
     # E.164, "" when the partner gave none: staff call partners of an urgent referral.
@@ -77,6 +78,7 @@ def _offer(row: RowMapping) -> StoredOffer:
         reminded_at=moment("reminded_at"),
         report_nonce=row["report_nonce"],
         offer_nonce=row["offer_nonce"],
+        acknowledged_at=moment("acknowledged_at"),
         partner_name=row["partner_name"] or "",
         partner_email=row["partner_email"] or "",
         partner_phone=row["partner_phone"] or "",
@@ -223,7 +225,9 @@ async def requeue(session: AsyncSession, offer_id: str) -> None:
     await session.execute(
         update(offers)
         .where(offers.c.id == offer_id, offers.c.status == "offered")
-        .values(status="queued", offered_at=None, expires_at=None, reminded_at=None, offer_nonce=None)
+        .values(
+            status="queued", offered_at=None, expires_at=None, reminded_at=None, offer_nonce=None, acknowledged_at=None
+        )
     )
 
 
@@ -308,6 +312,16 @@ async def claim_answer(
         update(offers)
         .where(offers.c.id == offer_id, offers.c.status.in_(open_statuses))
         .values(status=status, responded_at=at, decline_reason=reason, decline_note=note),
+    )
+
+
+async def claim_acknowledgement(session: AsyncSession, offer_id: str, *, at: datetime) -> bool:
+    """Note that the partner has seen the offer, unless they said so already (or it closed)."""
+    return await updated_one(
+        session,
+        update(offers)
+        .where(offers.c.id == offer_id, offers.c.status == "offered", offers.c.acknowledged_at.is_(None))
+        .values(acknowledged_at=at),
     )
 
 

@@ -98,6 +98,9 @@ offers = Table(
     # hold, say): a link from an earlier offering, which its partner was told is withdrawn,
     # names a nonce the offer no longer holds and is refused.
     Column("offer_nonce", String(40), nullable=True),
+    # When the partner said they had seen the offer and will answer: the referral is "received"
+    # once one has, but an urgent one's other partners have not said so themselves.
+    Column("acknowledged_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("referral_id", "position"),
     Index("ix_offers_partner_status", "partner_id", "status"),
     Index("ix_offers_status_expires", "status", "expires_at"),

@@ -1,4 +1,5 @@
-"""each offering of an offer carries its own nonce, so a link from an earlier offering is refused
+"""each offering of an offer carries its own nonce, so a link from an earlier offering is refused;
+each offer remembers when its partner said they had seen it (an urgent referral has several)
 
 Revision ID: 0008
 Revises: 0006
@@ -19,8 +20,10 @@ def upgrade() -> None:
     # either) keep working until the offer is next withdrawn or made again.
     with op.batch_alter_table("offers") as batch:
         batch.add_column(sa.Column("offer_nonce", sa.String(length=40), nullable=True))
+        batch.add_column(sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("offers") as batch:
+        batch.drop_column("acknowledged_at")
         batch.drop_column("offer_nonce")
