@@ -31,6 +31,17 @@ class ConfigError(Exception):
     """A ``HANDOFF_*`` variable is missing or malformed; the message names it."""
 
 
+# Settings that were replaced, and what replaced them: set, they stop the process with a message
+# saying what to set instead, rather than being ignored (a deadline silently back to its default).
+REPLACED = {
+    "HANDOFF_OFFER_DAYS_URGENT": (
+        "HANDOFF_OFFER_DAYS_URGENT was replaced by HANDOFF_OFFER_HOURS_URGENT: urgent offers now "
+        "expire after clock hours (decimals allowed, default 4), not business days. Remove it and "
+        "set HANDOFF_OFFER_HOURS_URGENT if 4 hours does not suit (see deploy/handoff.env.example)"
+    ),
+}
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Every setting of every Handoff process. Field ``x`` is read from ``HANDOFF_X``."""
 
@@ -103,8 +114,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # address and email tried. Search: anonymous public search and partner pages, per address.
     login_rate_limit: int = 10
     search_rate_limit: int = 120
-    # Business days a partner has to answer an offer, by urgency.
-    offer_days_urgent: int = 1
+    # An urgent referral is offered to this many partners at once; the first to accept takes it.
+    urgent_parallel_offers: int = 3
+    # Hours (decimals allowed) a partner has to answer an urgent offer: clock hours, day or night.
+    offer_hours_urgent: float = 4.0
+    # Business days a partner has to answer a soon or routine offer (one partner at a time).
     offer_days_soon: int = 3
     offer_days_routine: int = 5
     # Days that are not business days besides weekends: ISO dates, comma separated.
@@ -149,6 +163,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         for name in ("attestation_days", "attestation_grace_days"):
             if not getattr(self, name) > 0:
                 raise msgspec.ValidationError(f"must be more than 0 - at `$.{name}`")
+        if not 1 <= self.urgent_parallel_offers <= 20:
+            raise msgspec.ValidationError("must be from 1 to 20 - at `$.urgent_parallel_offers`")
+        if not 0 < self.offer_hours_urgent <= 72:
+            raise msgspec.ValidationError("must be more than 0 and at most 72 hours - at `$.offer_hours_urgent`")
+        for name in ("offer_days_soon", "offer_days_routine"):
+            if getattr(self, name) < 1:
+                raise msgspec.ValidationError(f"must be 1 or more - at `$.{name}`")
         if self.sweep_interval_seconds < 1:
             raise msgspec.ValidationError("must be 1 or more - at `$.sweep_interval_seconds`")
         for name in ("trusted_proxies", "metrics_allow"):
@@ -268,6 +289,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     for key, value in environ.items():
         if not key.startswith(PREFIX) or key.startswith(PREFIX + "TEST_"):
             continue
+        if key in REPLACED:
+            raise ConfigError(REPLACED[key])
         name = key[len(PREFIX) :].lower()
         if name.endswith(FILE_SUFFIX.lower()) and name[: -len(FILE_SUFFIX)] in SECRETS:
             continue

@@ -97,6 +97,8 @@ EmailKind = Literal[
     "offer",
     "offer_reminder",
     "offer_withdrawn",
+    # An urgent referral offered to several partners at once: another one accepted it first.
+    "offer_taken",
     "offer_expired",
     "referral_accepted",
     "referral_declined",

@@ -24,6 +24,7 @@ SUBJECTS: dict[EmailKind, str] = {
     "offer": "New {{ urgency_subject }} from {{ clinic }}",
     "offer_reminder": "Reminder: {{ urgency_subject }} from {{ clinic }} awaits your answer",
     "offer_withdrawn": "Withdrawn, no action needed: referral from {{ clinic }}",
+    "offer_taken": "Taken by another practice, no action needed: referral from {{ clinic }}",
     "referral_cancelled": "Cancelled: referral from {{ clinic }}",
     "referral_accepted": "Accepted by {{ partner_name or 'the partner' }}",
     "referral_declined": "Declined by {{ partner_name or 'the partner' }}",
@@ -43,7 +44,7 @@ KINDS: frozenset[str] = frozenset(SUBJECTS)
 
 # urgency -> (words in the subject, sentence in the body). The urgencies are the scope rules'.
 URGENCIES: dict[str, tuple[str, str]] = {
-    "urgent": ("urgent referral", "Urgent: the client should be seen the same or the next day."),
+    "urgent": ("urgent referral", "Urgent: the client should be seen today."),
     "soon": ("referral (within a week)", "Soon: the client should be seen within a week."),
     "routine": ("routine referral", "Routine."),
 }

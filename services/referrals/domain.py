@@ -71,10 +71,15 @@ class ScopeViolation(InvalidInput):
     """A chosen partner's category is not allowed for the referral's reasons."""
 
 
-class LinkRefused(Exception):
-    """A partner link that cannot be used: ``why`` is invalid, expired or used."""
+RefusalReason = Literal["invalid", "expired", "used", "withdrawn", "taken"]
 
-    def __init__(self, why: Literal["invalid", "expired", "used"]) -> None:
+
+class LinkRefused(Exception):
+    """A partner link that cannot be used: ``why`` is invalid, expired, used, withdrawn (a link
+    from an earlier offering of the offer, before a hold say) or taken (another partner accepted
+    the referral first)."""
+
+    def __init__(self, why: RefusalReason) -> None:
         super().__init__(why)
         self.why = why
 

@@ -36,6 +36,7 @@ async def apply_partner_changed(ctx: Context, *, message: PartnerChanged) -> boo
 
 async def _reoffer_away_from(ctx: Context, session: AsyncSession, partner: PartnerSnapshot) -> None:
     for referral in await referral_store.with_offer_to(session, partner.id):
+        await referral_store.lock(session, referral.id)  # see offering: the referral first, then its offers
         await offer_store.withdraw_offered_to(session, referral.id, partner.id, at=ctx.clock())
         await unit_of_work.note(
             ctx,

@@ -118,7 +118,8 @@ async def _create(ctx: Context, *, staff: Staff, draft: ReferralDraft, key: _Key
             actor=staff.email,
             from_status=None,
             to_status="requested",
-            why=f"issued for {', '.join(draft.reasons)} to {len(chosen)} partner(s) in turn",
+            why=f"issued for {', '.join(draft.reasons)} to {len(chosen)} partner(s), "
+            f"{min(len(chosen), offering.at_once(ctx, urgency=referral.urgency))} at a time",
         )
         await offering.offer_next(ctx, session, referral=referral)
         # Read back in the same transaction: what was committed, without another round trip.

@@ -1,11 +1,19 @@
-"""Offering a referral to one partner at a time: the next offer (with its deadline in business
-days and its signed link), moving on when an offer closes unanswered or declined, withdrawing
-what is open, and the deadline sweep that reminds partners at half time and expires offers at
-their deadline."""
+"""Offering a referral: a soon or routine one to one partner at a time, in the therapist's
+order, each with a deadline in business days; an urgent one to up to
+``HANDOFF_URGENT_PARALLEL_OFFERS`` partners at once, each with a deadline in clock hours
+(``HANDOFF_OFFER_HOURS_URGENT``), the first to accept taking it. Then: the next partner(s) once
+every open offer has closed unanswered or declined, the referral given to the partner who
+accepted (the others withdrawn and told), withdrawing what is open, and the deadline sweep that
+reminds partners at half time and expires offers at their deadline.
+
+Whatever changes a referral's offers first holds the referral's row
+(:func:`~services.referrals.storage.referral_store.lock`): two partners answering at once then
+take turns, and the second finds the referral taken."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import secrets
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,26 +22,47 @@ from services.referrals.context import Context
 from services.referrals.offers import add_business_days
 from services.referrals.records import SweepReport
 from services.referrals.storage import offer_store, referral_store
+from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
 from shared.messages import EmailKind
 
 
-async def offer_next(ctx: Context, session: AsyncSession, *, referral: StoredReferral) -> bool:
-    """Offer the referral to its next queued partner; False when none is left."""
-    offer = await offer_store.next_queued(session, referral.id)
-    if offer is None:
-        return False
-    now = ctx.clock()
+def at_once(ctx: Context, *, urgency: str) -> int:
+    """How many partners a referral of ``urgency`` is offered to at the same time."""
+    return ctx.settings.urgent_parallel_offers if urgency == "urgent" else 1
+
+
+def deadline(ctx: Context, *, urgency: str, now: datetime) -> datetime:
+    """When an offer of a referral of ``urgency`` made ``now`` expires, in UTC (SQLite keeps a
+    datetime's wall time only, and every reader assumes UTC)."""
     settings = ctx.settings
-    # Stored in UTC: SQLite keeps a datetime's wall time only, and every reader assumes UTC.
-    expires_at = add_business_days(
-        now,
-        getattr(settings, f"offer_days_{referral.urgency}"),
-        timezone=settings.clinic_timezone,
-        holidays=settings.holidays,
-    ).astimezone(UTC)
-    await offer_store.mark_offered(session, offer.id, at=now, expires_at=expires_at)
-    token = links.issue(key=ctx.signing_key, offer_id=offer.id, expires_at=expires_at)
+    if urgency == "urgent":
+        # Clock hours, nights and weekends included: the client should be seen today.
+        return now.astimezone(UTC) + timedelta(hours=settings.offer_hours_urgent)
+    days = settings.offer_days_soon if urgency == "soon" else settings.offer_days_routine
+    return add_business_days(now, days, timezone=settings.clinic_timezone, holidays=settings.holidays).astimezone(UTC)
+
+
+async def offer_next(ctx: Context, session: AsyncSession, *, referral: StoredReferral) -> int:
+    """Offer the referral to its next queued partners, as many as its urgency offers at once
+    less those still deciding (see :func:`at_once`): how many were offered (0 when none is
+    left)."""
+    room = at_once(ctx, urgency=referral.urgency) - await offer_store.count_offered(session, referral.id)
+    made = 0
+    while made < room and (offer := await offer_store.next_queued(session, referral.id)) is not None:
+        await _make(ctx, session, referral=referral, offer=offer)
+        made += 1
+    return made
+
+
+async def _make(ctx: Context, session: AsyncSession, *, referral: StoredReferral, offer: StoredOffer) -> None:
+    """Make one offer: its deadline, its signed link emailed to the partner, a timeline line."""
+    now = ctx.clock()
+    expires_at = deadline(ctx, urgency=referral.urgency, now=now)
+    # A new nonce for each offering: a link from an earlier one (before a hold) stays refused.
+    nonce = secrets.token_urlsafe(18)
+    await offer_store.mark_offered(session, offer.id, at=now, expires_at=expires_at, nonce=nonce)
+    token = links.issue(key=ctx.signing_key, offer_id=offer.id, expires_at=expires_at, nonce=nonce)
     await unit_of_work.email_partner(
         ctx,
         session,
@@ -52,12 +81,14 @@ async def offer_next(ctx: Context, session: AsyncSession, *, referral: StoredRef
         to_status="requested",
         why=f"offered to {offer.partner_name} until {expires_at.isoformat()}",
     )
-    return True
 
 
 async def advance(ctx: Context, session: AsyncSession, *, referral_id: str, actor: str) -> None:
-    """After an offer closes without acceptance: next partner, or fail and tell the therapist."""
+    """After an offer closes without acceptance: nothing while other partners of an urgent
+    referral are still deciding; else the next partner(s), or fail and tell the therapist."""
     referral = await referral_store.load(session, referral_id)
+    if await offer_store.count_offered(session, referral.id):
+        return
     if await offer_store.next_queued(session, referral.id) is None:
         await unit_of_work.transition(
             ctx, session, referral=referral, to="failed", actor=actor, why="no partner left to offer it to"
@@ -65,16 +96,37 @@ async def advance(ctx: Context, session: AsyncSession, *, referral_id: str, acto
         await unit_of_work.email_therapist(ctx, session, referral=referral, kind="no_partner_left")
         return
     if referral.status == "received":
-        # "Received" belonged to the partner whose offer just closed.
+        # "Received" belonged to the partner(s) whose offers just closed.
         await unit_of_work.transition(
             ctx,
             session,
             referral=referral,
             to="requested",
             actor=actor,
-            why="the partner who had it closed their offer; offering the next one",
+            why="the partners who had it closed their offers; offering the next",
         )
     await offer_next(ctx, session, referral=referral)
+
+
+async def award(
+    ctx: Context, session: AsyncSession, *, referral: StoredReferral, offer: StoredOffer, actor: str, why: str
+) -> None:
+    """The referral goes to ``offer``'s partner, whose acceptance the caller has just claimed
+    (holding the referral's row): it is accepted, and the other partners still deciding on it
+    are withdrawn and told another practice took it. Their links then say so."""
+    await unit_of_work.transition(ctx, session, referral=referral, to="accepted", actor=actor, why=why)
+    for other in await offer_store.of_referrals(session, [referral.id], statuses=("offered",)):
+        if await offer_store.withdraw(session, other.id, at=ctx.clock()):
+            await unit_of_work.email_partner(ctx, session, referral=referral, offer=other, kind="offer_taken")
+            await unit_of_work.event(
+                ctx,
+                session,
+                referral_id=referral.id,
+                actor="system",
+                from_status="accepted",
+                to_status="accepted",
+                why=f"offer to {other.partner_name} withdrawn: {offer.partner_name} took it",
+            )
 
 
 async def withdraw_open_offers(
@@ -105,21 +157,24 @@ async def sweep(ctx: Context) -> SweepReport:
         due = await offer_store.due(session)
     for offer in due:
         if offer.expires_at <= now:
-            expired += await _expire(ctx, offer.id, now=now)
+            expired += await _expire(ctx, offer.id, referral_id=offer.referral_id, now=now)
         elif offer.reminded_at is None and offer.offered_at + (offer.expires_at - offer.offered_at) / 2 <= now:
-            reminded += await _remind(ctx, offer.id, now=now)
+            reminded += await _remind(ctx, offer.id, referral_id=offer.referral_id, now=now)
     return SweepReport(reminded=reminded, expired=expired)
 
 
-async def _remind(ctx: Context, offer_id: str, *, now: datetime) -> int:
+async def _remind(ctx: Context, offer_id: str, *, referral_id: str, now: datetime) -> int:
     async with ctx.sessions.begin() as session:
+        await referral_store.lock(session, referral_id)
         if not await offer_store.claim_reminder(session, offer_id, now=now):
             return 0  # Answered, expired or reminded by another sweep meanwhile.
         offer = await offer_store.load(session, offer_id)
         referral = await referral_store.load(session, offer.referral_id)
         assert offer.expires_at is not None  # The claim matched an offer with a deadline.
-        # A fresh token for the same offer: links are stateless and die with the offer.
-        token = links.issue(key=ctx.signing_key, offer_id=offer_id, expires_at=offer.expires_at)
+        # A fresh token for the same offering: links are stateless and die with it.
+        token = links.issue(
+            key=ctx.signing_key, offer_id=offer_id, expires_at=offer.expires_at, nonce=offer.offer_nonce or ""
+        )
         await unit_of_work.email_partner(
             ctx,
             session,
@@ -140,8 +195,9 @@ async def _remind(ctx: Context, offer_id: str, *, now: datetime) -> int:
     return 1
 
 
-async def _expire(ctx: Context, offer_id: str, *, now: datetime) -> int:
+async def _expire(ctx: Context, offer_id: str, *, referral_id: str, now: datetime) -> int:
     async with ctx.sessions.begin() as session:
+        await referral_store.lock(session, referral_id)
         if not await offer_store.claim_expiry(session, offer_id, now=now):
             return 0  # Answered or expired by another sweep meanwhile.
         offer = await offer_store.load(session, offer_id)

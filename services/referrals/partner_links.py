@@ -50,7 +50,7 @@ async def open_offer(ctx: Context, *, token: str) -> OfferPage:
         guidance=[r.guidance for r in reasons],
         note=referral.note,
         expires_at=expires_at,
-        acknowledged=referral.status == "received",
+        acknowledged=offer.acknowledged_at is not None,
         postal_code=str(referral.client.get("postal_code") or ""),
         language=contact.language_name(str(referral.client.get("language") or contact.DEFAULT_LANGUAGE)),
         accepted=accepted is not None,
@@ -63,11 +63,12 @@ async def _accepted_offer(ctx: Context, session: AsyncSession, token: str) -> tu
     still theirs to act on (accepted or booked); None otherwise (the link is then read as an offer
     still waiting, or refused)."""
     try:
-        offer_id = links.read(token, key=ctx.signing_key)
+        offer_id, nonce = links.read(token, key=ctx.signing_key)
     except InvalidToken:
         return None
     offer = await offer_store.get(session, offer_id)
-    if offer is None or offer.status != "accepted":
+    # A link of an earlier offering (before a hold and resume) never discloses anything.
+    if offer is None or offer.status != "accepted" or nonce != (offer.offer_nonce or ""):
         return None
     referral = await referral_store.load(session, offer.referral_id)
     if referral.status not in ("accepted", "in-progress"):
@@ -90,32 +91,32 @@ def _client_contact(referral: StoredReferral) -> ClientContact:
 
 
 async def acknowledge(ctx: Context, *, token: str) -> None:
-    """The partner says they have seen the referral and will answer: ``requested → received``.
+    """The partner says they have seen the referral and will answer: their offer notes it, and
+    the first to say so of an urgent referral's partners moves it ``requested → received``.
 
     This is the explicit POST that marks a referral received. Opening the link cannot do it,
     because mail scanners open links too; a second acknowledgement changes nothing."""
     async with ctx.sessions.begin() as session:
-        offer, referral, expires_at = await _usable_offer(ctx, session, token)
-        if referral.status != "requested":
+        offer, referral, expires_at = await _usable_offer(ctx, session, token, lock=True)
+        if not await offer_store.claim_acknowledgement(session, offer.id, at=ctx.clock()):
             return
-        await unit_of_work.transition(
-            ctx,
-            session,
-            referral=referral,
-            to="received",
-            actor=f"partner:{offer.partner_name}",
-            why=f"{offer.partner_name} has seen the referral and will answer by {expires_at.isoformat()}",
-        )
+        actor = f"partner:{offer.partner_name}"
+        why = f"{offer.partner_name} has seen the referral and will answer by {expires_at.isoformat()}"
+        if referral.status == "requested":
+            await unit_of_work.transition(ctx, session, referral=referral, to="received", actor=actor, why=why)
+        else:
+            await unit_of_work.note(ctx, session, referral=referral, actor=actor, why=why)
 
 
 async def answer(
     ctx: Context, *, token: str, decision: str, reason: str | None = None, note: str = ""
 ) -> Literal["accepted", "declined"]:
     """A partner's accept or decline through their link. Single use: a second answer, or an
-    answer after the deadline, raises :class:`LinkRefused`."""
+    answer after the deadline, raises :class:`LinkRefused`; so does an acceptance of an urgent
+    referral that another partner accepted first (``taken``)."""
     async with ctx.sessions.begin() as session:
         # The link is checked first: a used or forged link is refused whatever the form says.
-        offer, referral, _ = await _usable_offer(ctx, session, token)
+        offer, referral, _ = await _usable_offer(ctx, session, token, lock=True)
         if decision not in ("accept", "decline"):
             raise InvalidInput("decision must be accept or decline", field="decision")
         explained = DECLINE_REASONS.get(reason) if reason else None
@@ -129,8 +130,8 @@ async def answer(
             raise LinkRefused("used")
         name = offer.partner_name
         if new_status == "accepted":
-            await unit_of_work.transition(
-                ctx, session, referral=referral, to="accepted", actor=f"partner:{name}", why=f"accepted by {name}"
+            await offering.award(
+                ctx, session, referral=referral, offer=offer, actor=f"partner:{name}", why=f"accepted by {name}"
             )
             await unit_of_work.email_therapist(
                 ctx, session, referral=referral, kind="referral_accepted", partner_name=name
@@ -149,19 +150,29 @@ async def answer(
 
 
 async def _usable_offer(
-    ctx: Context, session: AsyncSession, token: str
+    ctx: Context, session: AsyncSession, token: str, *, lock: bool = False
 ) -> tuple[StoredOffer, StoredReferral, datetime]:
     """The offer a link names, its referral and its deadline; :class:`LinkRefused` unless the
-    offer still waits for this partner's answer."""
+    offer still waits for this partner's answer. With ``lock`` (to answer), the referral's row
+    is held first and the offer read as it is once held: of two partners of an urgent referral
+    accepting at once, the second reads the offer the first one's acceptance withdrew."""
     try:
-        offer_id = links.read(token, key=ctx.signing_key)
+        offer_id, nonce = links.read(token, key=ctx.signing_key)
     except InvalidToken as exc:
         raise LinkRefused("expired" if str(exc) == "expired" else "invalid") from None
     offer = await offer_store.get(session, offer_id)
     if offer is None:
         raise LinkRefused("invalid")
+    if lock:
+        await referral_store.lock(session, offer.referral_id)
+        offer = await offer_store.load(session, offer_id)
     referral = await referral_store.load(session, offer.referral_id)
+    if nonce != (offer.offer_nonce or ""):
+        # A link from an earlier offering: its partner was told it was withdrawn.
+        raise LinkRefused("withdrawn")
     if offer.status != "offered" or referral.status not in OPEN_STATUSES:
+        if offer.status == "withdrawn" and await offer_store.taken_by_other(session, referral.id, offer.id):
+            raise LinkRefused("taken")
         raise LinkRefused("used")
     if offer.expires_at is None or offer.expires_at <= ctx.clock():
         raise LinkRefused("expired")

@@ -157,8 +157,9 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
 
 async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool = False) -> Handout:
     """The client's handout: the partner who accepted, or else the referral's partners still
-    active, topped up with the best suggestions for its reasons. Every view is audited, and
-    so is every print (``printed``)."""
+    active, topped up with the best suggestions for its reasons, never one who declined it or
+    let the offer expire (the client would be sent back to a refusal). Every view is audited,
+    and so is every print (``printed``)."""
     async with ctx.sessions.begin() as session:
         referral = await referral_for(session, staff=staff, referral_id=referral_id)
         offers = await offer_store.of_referrals(session, [referral.id])
@@ -171,7 +172,8 @@ async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool
             detail={"reference": referral.reference},
         )
         accepted = [o.partner_id for o in offers if o.status == "accepted"]
-        wanted = accepted or list(dict.fromkeys(o.partner_id for o in offers))
+        passed = {o.partner_id for o in offers if o.status in ("declined", "expired")}
+        wanted = accepted or [pid for pid in dict.fromkeys(o.partner_id for o in offers) if pid not in passed]
         found = {p.id: p for p in await partner_store.snapshots(session, ids=wanted)}
     listed = [found[pid] for pid in wanted if pid in found and found[pid].status == "active"]
     if not accepted and len(listed) < HANDOUT_PARTNERS:
@@ -190,7 +192,7 @@ async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool
         for _, partner in ranked:
             if len(listed) >= HANDOUT_PARTNERS:
                 break
-            if partner.id not in {p.id for p in listed}:
+            if partner.id not in {p.id for p in listed} and partner.id not in passed:
                 listed.append(partner)
     reasons = [ctx.rules.reasons[c] for c in referral.reasons if c in ctx.rules.reasons]
     return Handout(
@@ -201,6 +203,7 @@ async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool
         why=[r.lay_wording or r.label for r in reasons],
         partners=listed,
         accepted=bool(accepted),
+        failed=referral.status == "failed",
     )
 
 
@@ -281,6 +284,7 @@ def _record(
                 decline_reason=o.decline_reason,
                 decline_note=o.decline_note,
                 reminded_at=o.reminded_at,
+                partner_phone=o.partner_phone,
             )
             for o in offers
         ],

@@ -23,6 +23,8 @@ class OfferRecord(msgspec.Struct, kw_only=True):
     decline_note: str | None = None  # the partner's own words when declining, for the therapist
     # When the sweep reminded the partner: the offer is past half its deadline, unanswered.
     reminded_at: datetime | None = None
+    # The partner's phone (E.164) from the directory, "" when none: urgent offers are phoned.
+    partner_phone: str = ""
 
 
 class TimelineEntry(msgspec.Struct, kw_only=True):
@@ -175,7 +177,7 @@ class OfferPage(msgspec.Struct, kw_only=True):
     guidance: list[str]
     note: str
     expires_at: datetime
-    # The partner has said they have seen it (the referral is ``received``).
+    # This partner has said they have seen it (the referral is ``received``).
     acknowledged: bool = False
     postal_code: str = ""
     language: str = ""
@@ -208,6 +210,9 @@ class Handout(msgspec.Struct, kw_only=True):
     partners: list[PartnerSnapshot]
     # True when a partner has accepted: the handout then names only them.
     accepted: bool = False
+    # True when no partner accepted in time: the client is to contact one themselves (an urgent
+    # one is told to be seen today, by their own doctor or urgent care).
+    failed: bool = False
 
 
 class SweepReport(msgspec.Struct, kw_only=True, frozen=True):

@@ -4,9 +4,9 @@ facade over the use-case modules, each method handing its call to one of them.
 - :mod:`.clients`: client records, found by name, date of birth or phone (never matched);
 - :mod:`.scoping`: what the rules say for a set of reasons, and which partners suit them;
 - :mod:`.issuing`: issuing a referral (scope, consent, partners, Idempotency-Key);
-- :mod:`.offering`: one partner at a time, and the deadline sweep;
+- :mod:`.offering`: one partner at a time (several at once when urgent), and the deadline sweep;
 - :mod:`.partner_links`: what partners do through their links (answer, outcome report);
-- :mod:`.staff_actions`: cancel, hold, resume, forward;
+- :mod:`.staff_actions`: cancel, hold, resume, forward, accepted by phone;
 - :mod:`.queries`: reading referrals, the dashboard, the client's handout;
 - :mod:`.inbox`: messages from the other services.
 
@@ -155,6 +155,9 @@ class Referrals:
 
     async def forward(self, *, staff: Staff, referral_id: str, partner_id: str) -> ReferralRecord:
         return await staff_actions.forward(self._ctx, staff=staff, referral_id=referral_id, partner_id=partner_id)
+
+    async def accept_by_phone(self, *, staff: Staff, referral_id: str, offer_id: str) -> ReferralRecord:
+        return await staff_actions.accept_by_phone(self._ctx, staff=staff, referral_id=referral_id, offer_id=offer_id)
 
     async def forward_candidates(self, *, reasons: builtins.list[str]) -> builtins.list[PartnerSnapshot]:
         return await staff_actions.forward_candidates(self._ctx, reasons=reasons)

@@ -1,6 +1,6 @@
 """What a therapist does to a referral after issuing it: cancel it, put it on hold and resume it,
-or forward it to a partner of their choice. Each partner affected is told by email; each action
-answers with the referral as it now stands."""
+forward it to a partner of their choice, or record that a partner accepted it by phone. Each
+partner affected is told by email; each action answers with the referral as it now stands."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from services.referrals import offering, partner_links, queries, unit_of_work
 from services.referrals.context import Context
 from services.referrals.domain import ScopeViolation, check_consent
 from services.referrals.records import ReferralRecord
-from services.referrals.storage import offer_store, outcome_store, partner_store
+from services.referrals.storage import offer_store, outcome_store, partner_store, referral_store
 from shared import categories
 from shared.auth import Staff
-from shared.errors import Conflict, InvalidInput
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.messages import PartnerSnapshot
 
 
@@ -104,6 +104,8 @@ async def forward(ctx: Context, *, staff: Staff, referral_id: str, partner_id: s
     scope and covered by the consent like any other; whatever it still had open is withdrawn."""
     async with ctx.sessions.begin() as session:
         referral = await queries.referral_for(session, staff=staff, referral_id=referral_id)
+        await referral_store.lock(session, referral.id)  # see offering: the referral first, then its offers
+        referral = await referral_store.load(session, referral.id)
         if referral.status not in ("rejected", "failed", "on-hold"):
             raise Conflict(
                 f"a referral that is {referral.status} cannot be forwarded; put it on hold first", field="status"
@@ -139,5 +141,52 @@ async def forward(ctx: Context, *, staff: Staff, referral_id: str, partner_id: s
             why=f"forwarded by the therapist to {partner.name}",
         )
         await offering.offer_next(ctx, session, referral=referral)
+    ctx.on_commit()
+    return await queries.get(ctx, staff=staff, referral_id=referral_id)
+
+
+async def accept_by_phone(ctx: Context, *, staff: Staff, referral_id: str, offer_id: str) -> ReferralRecord:
+    """Record that the partner of ``offer_id`` accepted the referral by phone (urgent referrals
+    are phoned): accepted on their behalf as if through their link, the other partners still
+    deciding withdrawn and told, the partner emailed the link to report the outcome. Audited."""
+    async with ctx.sessions.begin() as session:
+        referral = await queries.referral_for(session, staff=staff, referral_id=referral_id)
+        await referral_store.lock(session, referral.id)  # see offering: the referral first, then its offers
+        referral = await referral_store.load(session, referral.id)
+        offer = await offer_store.get(session, offer_id)
+        if offer is None or offer.referral_id != referral.id:
+            raise NotFound(f"no offer {offer_id} on this referral", field="offer_id")
+        if referral.status not in ("requested", "received"):
+            raise Conflict(
+                f"a referral that is {referral.status} cannot be accepted by phone: it is not looking for a partner",
+                field="status",
+            )
+        now = ctx.clock()
+        # A partner next in line may be phoned too; one who answered or was withdrawn may not.
+        claimed = await offer_store.claim_answer(
+            session, offer.id, status="accepted", at=now, reason=None, note=None, open_statuses=("offered", "queued")
+        )
+        if not claimed:
+            raise Conflict(
+                f"the offer to {offer.partner_name or 'this partner'} is {offer.status}: it cannot be accepted now",
+                field="offer_id",
+            )
+        await offering.award(
+            ctx,
+            session,
+            referral=referral,
+            offer=offer,
+            actor=staff.email,
+            why=f"accepted by {offer.partner_name} by phone, recorded by {staff.email}",
+        )
+        await referral_store.add_audit(
+            session,
+            at=now,
+            actor=staff.email,
+            action="accepted_by_phone",
+            referral_id=referral.id,
+            detail={"offer_id": offer.id, "partner_id": offer.partner_id},
+        )
+        await partner_links.send_report_link(ctx, session, referral=referral, offer=offer)
     ctx.on_commit()
     return await queries.get(ctx, staff=staff, referral_id=referral_id)

@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
+from shared.config import Settings
 from tests.support.referrals import (
     CLIENT,
+    SOON,
     START,
     Clock,
     accept,
@@ -31,6 +34,13 @@ def clock() -> Clock:
     return Clock(START)
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The integration settings with soon offers due in one business day, as this module's
+    clock moves assume (the default is 3)."""
+    return msgspec.structs.replace(settings, offer_days_soon=1)
+
+
 def referral_for(client: TestClient, headers: dict, name: str, **body: object) -> dict:
     response = client.post(
         "/api/v1/referrals",
@@ -38,7 +48,7 @@ def referral_for(client: TestClient, headers: dict, name: str, **body: object) -
         json={
             "client": {**CLIENT, "name": name},
             "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
-            "reasons": ["calf_swelling_one_side"],
+            "reasons": SOON,
             "partner_ids": ["gp1", "gp2"],
             **body,
         },
@@ -62,7 +72,7 @@ def test_dashboard_with_seeded_referrals(client: TestClient, settings, clock: Cl
     quiet = referral_for(client, headers, "Quentin Quiet")
     physio = referral_for(client, headers, "Pat Physio", reasons=["rehab_exercise_needed"], partner_ids=["pt1"])
 
-    # Past half the urgent offer's deadline (one day), not the routine one's (five).
+    # Past half the soon offer's deadline (one day here), not the routine one's (five).
     clock.now = START + timedelta(hours=13)
     sweep(client)
     log_in(client)

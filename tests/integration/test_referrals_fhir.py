@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 
 from tests.support.referrals import (
     CLIENT,
+    SOON,
     accept,
     csrf,
     flush,
@@ -52,9 +53,9 @@ def test_a_referral_reads_as_a_service_request_and_a_task_that_follow_its_lifecy
         fhir_get(client, f"/fhir/r4/ServiceRequest/{referral['id']}", headers).json()
     )
     assert request.status == "active" and request.intent == "order"
-    # Possible DVT is urgent (seen today): FHIR's asap, which sits above its "urgent".
-    assert referral["urgency"] == "urgent" and request.priority == "asap"
-    assert [c.coding[0].code for c in request.reasonCode] == ["calf_swelling_one_side"]
+    # A "soon" referral: FHIR's urgent, which sits above routine (Handoff's urgent is FHIR's asap).
+    assert referral["urgency"] == "soon" and request.priority == "urgent"
+    assert [c.coding[0].code for c in request.reasonCode] == SOON
     assert request.identifier[0].value == referral["reference"]
     assert request.performer[0].reference.endswith("/fhir/r4/PractitionerRole/gp1")
 

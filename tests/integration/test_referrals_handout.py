@@ -13,7 +13,7 @@ from services.referrals.storage import audit_log
 from services.referrals.web.app import create_app
 from shared import database
 from shared.messages import Address
-from tests.support.referrals import PASSWORD, changed, csrf, deliver, log_in, login, new_referral, partner
+from tests.support.referrals import PASSWORD, URGENT, changed, csrf, deliver, log_in, login, new_referral, partner
 
 
 def audited(settings) -> list[str]:
@@ -39,7 +39,7 @@ def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:
         settings, clinic_phone="+17275550199", clinic_address="1 Bay St, St. Petersburg, FL"
     )
     with TestClient(create_app(clinic)) as client:
-        referral = new_referral(client, login(client), note="Left calf warm and swollen since Tuesday.")
+        referral = new_referral(client, login(client), reasons=URGENT, note="Left calf warm and swollen since Tuesday.")
         path = f"/referrals/{referral['id']}/handout"
         assert client.get(path, follow_redirects=False).status_code == 303  # to the login page
         assert audited(settings) == []
@@ -54,7 +54,9 @@ def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:
         assert "Dr. Ana Gomez" in text and "+17275550101" in text and "200 Central Ave" in text
         assert "https://gomez.example" in text and "Dr. Ben Ode" in text
         assert "+17275550199" in text and "1 Bay St" in text
-        assert "today, or tomorrow at the latest" in text
+        # Urgent means today (second edition): no "tomorrow at the latest" any more.
+        assert "Please be seen today" in text and "If it gets worse, call 911." in text
+        assert "tomorrow" not in text
         assert "@media print" in text and "@page" in text
         assert audited(settings) == ["handout_viewed"]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
+from shared.config import Settings
 from tests.support.referrals import (
     START,
     Clock,
@@ -28,6 +30,13 @@ from tests.support.referrals import (
 def clock() -> Clock:
     """The service's clock for this module's tests: at START until a test moves it."""
     return Clock(START)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The integration settings with soon offers due in one business day, as this module's
+    clock moves assume (the default is 3)."""
+    return msgspec.structs.replace(settings, offer_days_soon=1)
 
 
 def api(client: TestClient, headers: dict, referral: dict, action: str, **body: object):
@@ -62,6 +71,37 @@ def test_hold_withdraws_the_waiting_offer_and_resume_offers_it_afresh(
     flush(client)
     assert sent(settings)[-1] == ("offer", "gp1@partners.example")
     assert api(client, headers, referral, "resume").status_code == 409
+
+
+def test_a_link_withdrawn_by_a_hold_stays_gone_after_resume(client: TestClient, settings) -> None:
+    """Issue 16 item 7: each offering carries its own nonce, so the link a partner was told is
+    withdrawn never answers again, though the same offer is made again on resume."""
+    headers = login(client)
+    referral = new_referral(client, headers)
+    flush(client)
+    old = link_path(queued_emails(settings.redis_url)[0])
+    old_form = csrf(client.get(old).text)
+    assert api(client, headers, referral, "hold").status_code == 200
+    assert api(client, headers, referral, "resume").status_code == 200
+    flush(client)
+    offers = [e for e in queued_emails(settings.redis_url) if e.kind == "offer"]
+    assert [e.to for e in offers] == ["gp1@partners.example", "gp1@partners.example"]
+    new = link_path(offers[-1])
+    assert new != old
+
+    page = client.get(old)
+    assert page.status_code == 410 and "This offer was withdrawn" in page.text
+    for attempt in ({"decision": "accept"}, {"decision": "decline", "reason": "no_capacity"}):
+        refused = client.post(old, data={**attempt, "_csrf_token": old_form})
+        assert refused.status_code == 410 and "This offer was withdrawn" in refused.text
+    assert client.post(f"{old}/received", data={"_csrf_token": old_form}).status_code == 410
+    detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+    assert detail["status"] == "requested" and detail["offers"][0]["status"] == "offered"
+
+    # The new offering's link answers as ever.
+    accepted = client.post(new, data={"decision": "accept", "_csrf_token": csrf(client.get(new).text)})
+    assert accepted.status_code == 200
+    assert client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["status"] == "accepted"
 
 
 def test_no_show_then_resume_sends_a_fresh_report_link(client: TestClient, settings) -> None:

@@ -45,7 +45,7 @@ def test_staff_token_is_required_and_checked(client: TestClient) -> None:
 
 def test_referral_is_offered_by_email_without_client_data(client: TestClient, settings) -> None:
     referral = new_referral(client, login(client), note="Left calf warm and swollen since Tuesday.")
-    assert referral["status"] == "requested" and referral["urgency"] == "urgent"
+    assert referral["status"] == "requested" and referral["urgency"] == "soon"
     assert [(o["partner_id"], o["status"]) for o in referral["offers"]] == [("gp1", "offered"), ("gp2", "queued")]
     assert referral["offers"][0]["expires_at"]
     flush(client)

@@ -17,6 +17,7 @@ from rq.registry import ScheduledJobRegistry
 from services.referrals import bootstrap, jobs
 from services.referrals.web.app import create_app
 from shared import queues
+from shared.config import Settings
 from tests.support.referrals import START, Clock, flush, link_path, login, new_referral, queued_emails, sent, sweep
 
 
@@ -26,6 +27,13 @@ def clock() -> Clock:
     return Clock(START)
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The integration settings with soon offers due in one business day, as this module's
+    clock moves assume (the default is 3)."""
+    return msgspec.structs.replace(settings, offer_days_soon=1)
+
+
 def offers_of(client: TestClient, referral_id: str, headers: dict) -> tuple[str, list[tuple[str, str]]]:
     body = client.get(f"/api/v1/referrals/{referral_id}", headers=headers).json()
     return body["status"], [(o["partner_id"], o["status"]) for o in body["offers"]]
@@ -33,7 +41,7 @@ def offers_of(client: TestClient, referral_id: str, headers: dict) -> tuple[str,
 
 def test_reminder_at_half_the_deadline_once(client: TestClient, settings, clock: Clock) -> None:
     headers = login(client)
-    new_referral(client, headers)  # urgent: one business day, gp1 then gp2
+    new_referral(client, headers)  # soon: one business day here, gp1 then gp2
     flush(client)
     assert sent(settings) == [("offer", "gp1@partners.example")]
 
@@ -110,7 +118,7 @@ def test_an_outage_changes_nothing_but_lateness(client: TestClient, settings, cl
 
 
 def test_holidays_and_weekends_are_not_business_days(settings, clock: Clock) -> None:
-    # Friday 9:00, with Monday a holiday: an urgent offer is due Tuesday 9:00.
+    # Friday 9:00, with Monday a holiday: a soon offer (one business day here) is due Tuesday 9:00.
     clock.now = datetime(2030, 11, 8, 14, 0, tzinfo=UTC)
     holiday_settings = msgspec.structs.replace(settings, clinic_holidays="2030-11-11")
     with TestClient(create_app(holiday_settings, clock=clock)) as client:

@@ -286,6 +286,7 @@ REFERRALS_FORMS: dict[str, dict] = {
     "/referrals/{referral_id}/resume": {},
     "/referrals/{referral_id}/forward": {"data": {"partner_id": "gp2"}},
     "/referrals/{referral_id}/handout/print": {},
+    "/referrals/{referral_id}/offers/{offer_id}/accepted-by-phone": {},
     "/admin/staff": {"data": {"email": "new@clinic.example", "role": "therapist", "password": PASSWORD}},
     "/admin/staff/change": {"data": {"email": "tess@clinic.example", "action": "disable"}},
     "/respond/{token}": {"data": {"decision": "accept"}},

@@ -23,6 +23,9 @@ from shared.messages import Address, PartnerChanged, PartnerSnapshot, SendEmail
 PASSWORD = "correct horse battery"
 CONSENT = {"given": True, "method": "verbal", "scope": ["clinical"]}
 CLIENT = {"name": "Zelda Quintessa Marchbanks", "postal_code": "33701", "phone": "727-555-0142"}
+# Reasons a physician may take (gp1, gp2): soon, and urgent.
+SOON = ["radiating_numbness"]
+URGENT = ["calf_swelling_one_side"]
 
 
 def partner(pid: str, category: str, *, name: str | None = None, status: str = "active") -> PartnerSnapshot:
@@ -107,10 +110,12 @@ def link_path(email: SendEmail) -> str:
 
 
 def new_referral(client: TestClient, headers: dict, /, **overrides: object) -> dict:
+    """Issue a referral through the API: by default a soon one (offered to one partner at a time)
+    to gp1, then gp2. An urgent one (``reasons=URGENT``) is offered to several at once."""
     body = {
         "client": CLIENT,
         "consent": CONSENT,
-        "reasons": ["calf_swelling_one_side"],
+        "reasons": SOON,
         "partner_ids": ["gp1", "gp2"],
         **overrides,
     }

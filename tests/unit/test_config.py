@@ -25,6 +25,9 @@ def test_defaults_and_types(tmp_path: Path) -> None:
         ({"HANDOFF_REFERRALS_PORT": "70000"}, "HANDOFF_REFERRALS_PORT"),
         ({"HANDOFF_SMTP_SECURITY": "ssl3"}, "HANDOFF_SMTP_SECURITY"),
         ({"HANDOFF_REDIS_ULR": "redis://x"}, "HANDOFF_REDIS_ULR"),
+        ({"HANDOFF_URGENT_PARALLEL_OFFERS": "0"}, "HANDOFF_URGENT_PARALLEL_OFFERS"),
+        ({"HANDOFF_OFFER_HOURS_URGENT": "0"}, "HANDOFF_OFFER_HOURS_URGENT"),
+        ({"HANDOFF_OFFER_HOURS_URGENT": "four"}, "HANDOFF_OFFER_HOURS_URGENT"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict, named: str) -> None:
@@ -107,3 +110,15 @@ def test_file_variables_are_the_secrets() -> None:
         "HANDOFF_DIRECTORY_DB_PASSWORD_FILE",
         "HANDOFF_REFERRALS_DB_PASSWORD_FILE",
     ]
+
+
+def test_urgent_offers_are_parallel_and_timed_in_hours() -> None:
+    settings = load_settings({})
+    assert (settings.urgent_parallel_offers, settings.offer_hours_urgent) == (3, 4.0)
+    given = load_settings({"HANDOFF_URGENT_PARALLEL_OFFERS": "2", "HANDOFF_OFFER_HOURS_URGENT": "1.5"})
+    assert (given.urgent_parallel_offers, given.offer_hours_urgent) == (2, 1.5)
+
+
+def test_the_replaced_urgent_deadline_in_days_stops_the_process_naming_its_successor() -> None:
+    with pytest.raises(ConfigError, match="HANDOFF_OFFER_DAYS_URGENT was replaced by HANDOFF_OFFER_HOURS_URGENT"):
+        load_settings({"HANDOFF_OFFER_DAYS_URGENT": "1"})

@@ -91,7 +91,22 @@ def test_offer_carries_the_link_and_the_deadline_in_clinic_time(renderer: Render
     for body in (email.text, email.html):
         assert LINK in body
         assert "Tuesday, May 12, 2026 at 5:00 PM EDT" in body
-        assert "the same or the next day" in body
+        assert "the client should be seen today" in body
+        assert "offered to a few practices at once: the first to accept takes it" in body
+
+
+def test_only_an_urgent_offer_says_it_went_to_several_practices(renderer: Renderer) -> None:
+    for urgency in ("soon", "routine"):
+        email = renderer.render("offer", context(urgency=urgency))
+        for body in (email.text, email.html):
+            assert "at once" not in body and "offered to another partner" in body
+
+
+def test_a_taken_offer_thanks_the_partner_and_says_nothing_is_needed(renderer: Renderer) -> None:
+    email = renderer.render("offer_taken", context(action_url=""))
+    assert email.subject.startswith("Taken by another practice, no action needed")
+    for body in (email.text, email.html):
+        assert "another practice has accepted it" in body and "don't need to do anything" in body
 
 
 def test_therapist_emails_name_the_partner_in_the_subject(renderer: Renderer) -> None:

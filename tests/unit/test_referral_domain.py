@@ -77,8 +77,10 @@ def test_deadline_keeps_local_time_across_dst() -> None:
 
 def test_partner_link_names_its_offer_and_refuses_tampering_and_expiry() -> None:
     future = datetime.now(UTC) + timedelta(days=1)
-    token = links.issue(key="k" * 32, offer_id="offer-1", expires_at=future)
-    assert links.read(token, key="k" * 32) == "offer-1"
+    token = links.issue(key="k" * 32, offer_id="offer-1", expires_at=future, nonce="first-offering")
+    assert links.read(token, key="k" * 32) == ("offer-1", "first-offering")
+    # A link made before offerings had nonces names none.
+    assert links.read(links.issue(key="k" * 32, offer_id="offer-1", expires_at=future), key="k" * 32) == ("offer-1", "")
     with pytest.raises(InvalidToken):
         links.read(token[:-2] + "xx", key="k" * 32)
     with pytest.raises(InvalidToken):

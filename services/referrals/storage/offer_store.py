@@ -1,4 +1,5 @@
-"""Offers: a referral's queue of partners, offered one at a time. The rows and their SQL, in the
+"""Offers: a referral's queue of partners, offered one at a time (several at once when urgent,
+see services.referrals.offering). The rows and their SQL, in the
 caller's session. Every change that must happen once (a reminder, an expiry, an answer, a report
 link used) is a conditional UPDATE that says whether it claimed the offer."""
 
@@ -9,7 +10,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import RowMapping, Select, insert, select, update
+from sqlalchemy import RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.storage.tables import aware, offers, partners, referrals, updated_one
@@ -31,23 +32,32 @@ class StoredOffer(msgspec.Struct, kw_only=True, frozen=True):
     decline_note: str | None = None
     reminded_at: datetime | None = None
     report_nonce: str | None = None
+    # The nonce of the answer link of the offering now open (see tables.offers).
+    offer_nonce: str | None = None
+    acknowledged_at: datetime | None = None
     partner_name: str = ""
     partner_email: str = ""
+    # E.164, "" when the partner gave none: staff call partners of an urgent referral.
+    partner_phone: str = ""
 
 
 class DueOffer(msgspec.Struct, kw_only=True, frozen=True):
     """An offer waiting for its partner's answer, with its deadline."""
 
     id: str
+    referral_id: str
     offered_at: datetime
     expires_at: datetime
     reminded_at: datetime | None
 
 
 def _with_partner() -> Select:
-    return select(offers, partners.c.name.label("partner_name"), partners.c.email.label("partner_email")).join(
-        partners, partners.c.id == offers.c.partner_id, isouter=True
-    )
+    return select(
+        offers,
+        partners.c.name.label("partner_name"),
+        partners.c.email.label("partner_email"),
+        partners.c.snapshot["phone"].as_string().label("partner_phone"),
+    ).join(partners, partners.c.id == offers.c.partner_id, isouter=True)
 
 
 def _offer(row: RowMapping) -> StoredOffer:
@@ -67,8 +77,11 @@ def _offer(row: RowMapping) -> StoredOffer:
         decline_note=row["decline_note"],
         reminded_at=moment("reminded_at"),
         report_nonce=row["report_nonce"],
+        offer_nonce=row["offer_nonce"],
+        acknowledged_at=moment("acknowledged_at"),
         partner_name=row["partner_name"] or "",
         partner_email=row["partner_email"] or "",
+        partner_phone=row["partner_phone"] or "",
     )
 
 
@@ -106,11 +119,25 @@ async def next_queued(session: AsyncSession, referral_id: str) -> StoredOffer | 
     return None if row is None else _offer(row)
 
 
+async def count_offered(session: AsyncSession, referral_id: str) -> int:
+    """How many of the referral's offers wait for their partner's answer now."""
+    query = select(func.count()).where(offers.c.referral_id == referral_id, offers.c.status == "offered")
+    return (await session.execute(query)).scalar_one()
+
+
+async def taken_by_other(session: AsyncSession, referral_id: str, offer_id: str) -> bool:
+    """Whether another partner's offer of the referral was accepted."""
+    query = select(offers.c.id).where(
+        offers.c.referral_id == referral_id, offers.c.status == "accepted", offers.c.id != offer_id
+    )
+    return (await session.execute(query.limit(1))).first() is not None
+
+
 async def due(session: AsyncSession) -> list[DueOffer]:
     """Every offer of a referral still looking for a partner that waits for an answer, soonest
     deadline first."""
     rows = await session.execute(
-        select(offers.c.id, offers.c.offered_at, offers.c.expires_at, offers.c.reminded_at)
+        select(offers.c.id, offers.c.referral_id, offers.c.offered_at, offers.c.expires_at, offers.c.reminded_at)
         .join(referrals, referrals.c.id == offers.c.referral_id)
         .where(
             offers.c.status == "offered",
@@ -122,6 +149,7 @@ async def due(session: AsyncSession) -> list[DueOffer]:
     return [
         DueOffer(
             id=row.id,
+            referral_id=row.referral_id,
             offered_at=aware(row.offered_at),
             expires_at=aware(row.expires_at),
             reminded_at=row.reminded_at and aware(row.reminded_at),
@@ -182,18 +210,24 @@ async def append(session: AsyncSession, referral_id: str, partner_id: str) -> No
     )
 
 
-async def mark_offered(session: AsyncSession, offer_id: str, *, at: datetime, expires_at: datetime) -> None:
+async def mark_offered(session: AsyncSession, offer_id: str, *, at: datetime, expires_at: datetime, nonce: str) -> None:
+    """Make the offer, its clock started and ``nonce`` the one its answer link must carry."""
     await session.execute(
-        update(offers).where(offers.c.id == offer_id).values(status="offered", offered_at=at, expires_at=expires_at)
+        update(offers)
+        .where(offers.c.id == offer_id)
+        .values(status="offered", offered_at=at, expires_at=expires_at, offer_nonce=nonce)
     )
 
 
 async def requeue(session: AsyncSession, offer_id: str) -> None:
-    """Put an offer still waiting for its answer back in the queue, its clock cleared."""
+    """Put an offer still waiting for its answer back in the queue, its clock cleared and its
+    link void (the next offering gets a new nonce)."""
     await session.execute(
         update(offers)
         .where(offers.c.id == offer_id, offers.c.status == "offered")
-        .values(status="queued", offered_at=None, expires_at=None, reminded_at=None)
+        .values(
+            status="queued", offered_at=None, expires_at=None, reminded_at=None, offer_nonce=None, acknowledged_at=None
+        )
     )
 
 
@@ -203,6 +237,16 @@ async def withdraw_unanswered(session: AsyncSession, referral_id: str, *, at: da
         update(offers)
         .where(offers.c.referral_id == referral_id, offers.c.status.in_(("offered", "queued")))
         .values(status="withdrawn", responded_at=at)
+    )
+
+
+async def withdraw(session: AsyncSession, offer_id: str, *, at: datetime) -> bool:
+    """Withdraw one offer still waiting for its partner's answer; False when it was not."""
+    return await updated_one(
+        session,
+        update(offers)
+        .where(offers.c.id == offer_id, offers.c.status == "offered")
+        .values(status="withdrawn", responded_at=at),
     )
 
 
@@ -252,14 +296,32 @@ async def claim_expiry(session: AsyncSession, offer_id: str, *, now: datetime) -
 
 
 async def claim_answer(
-    session: AsyncSession, offer_id: str, *, status: str, at: datetime, reason: str | None, note: str | None
+    session: AsyncSession,
+    offer_id: str,
+    *,
+    status: str,
+    at: datetime,
+    reason: str | None,
+    note: str | None,
+    open_statuses: Collection[str] = ("offered",),
 ) -> bool:
-    """Record the partner's answer, unless the offer was answered (or closed) meanwhile."""
+    """Record the partner's answer, unless the offer was answered (or closed) meanwhile. Staff
+    recording an answer given by phone may also answer an offer still ``queued``."""
     return await updated_one(
         session,
         update(offers)
-        .where(offers.c.id == offer_id, offers.c.status == "offered")
+        .where(offers.c.id == offer_id, offers.c.status.in_(open_statuses))
         .values(status=status, responded_at=at, decline_reason=reason, decline_note=note),
+    )
+
+
+async def claim_acknowledgement(session: AsyncSession, offer_id: str, *, at: datetime) -> bool:
+    """Note that the partner has seen the offer, unless they said so already (or it closed)."""
+    return await updated_one(
+        session,
+        update(offers)
+        .where(offers.c.id == offer_id, offers.c.status == "offered", offers.c.acknowledged_at.is_(None))
+        .values(acknowledged_at=at),
     )
 
 

@@ -107,6 +107,15 @@ async def load(session: AsyncSession, referral_id: str) -> StoredReferral:
     return _referral((await session.execute(_with_client().where(referrals.c.id == referral_id))).mappings().one())
 
 
+async def lock(session: AsyncSession, referral_id: str) -> None:
+    """Hold the referral's row until the transaction ends (PostgreSQL ``SELECT ... FOR UPDATE``;
+    on SQLite every writing transaction holds the whole database already, see
+    shared.database). Whatever changes a referral's offers takes this first, so two partners
+    answering at once queue here, in one order, instead of each locking an offer and waiting for
+    the other's (a deadlock)."""
+    await session.execute(select(referrals.c.id).where(referrals.c.id == referral_id).with_for_update())
+
+
 async def set_status(session: AsyncSession, referral_id: str, *, expected: str, status: str, at: datetime) -> bool:
     """Move the referral from ``expected`` to ``status``; False when it is no longer ``expected``."""
     statement = (

@@ -119,6 +119,13 @@ offers = Table(
     Column("reminded_at", DateTime(timezone=True), nullable=True),
     # The one outcome-report link that is good now; cleared when it is used (single use).
     Column("report_nonce", String(40), nullable=True),
+    # The nonce of this offering's answer link, new each time the offer is made (again after a
+    # hold, say): a link from an earlier offering, which its partner was told is withdrawn,
+    # names a nonce the offer no longer holds and is refused.
+    Column("offer_nonce", String(40), nullable=True),
+    # When the partner said they had seen the offer and will answer: the referral is "received"
+    # once one has, but an urgent one's other partners have not said so themselves.
+    Column("acknowledged_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("referral_id", "position"),
     Index("ix_offers_partner_status", "partner_id", "status"),
     Index("ix_offers_status_expires", "status", "expires_at"),

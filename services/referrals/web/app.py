@@ -31,7 +31,7 @@ from services.referrals.web import (
     respond,
     scope,
 )
-from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, web
+from shared import access, bodies, metrics, openapi, ops_metrics, phones, ratelimit, telemetry, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -109,7 +109,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
         request_class=bodies.Request,
         request_max_body_size=MAX_BODY_BYTES,
-        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES,
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: engine.engine.filters.update(phone=phones.for_people),
+        ),
         openapi_config=openapi.config("Handoff referrals"),
         debug=False,
         # Logging stays as the process set it up (HANDOFF_LOG_LEVEL); Litestar's default would

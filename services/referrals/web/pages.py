@@ -1,11 +1,12 @@
 """Staff HTML pages: the home page (what needs attention, recent referrals), one referral with
-its offers, outcomes and timeline, and the therapist's actions on it (hold, resume, forward,
-cancel)."""
+its offers, outcomes and timeline (an urgent one with the partners to phone now), and the
+therapist's actions on it (hold, resume, forward, cancel, accepted by phone)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -19,7 +20,7 @@ from services.referrals.records import Dashboard, ReferralRecord
 from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
 from services.referrals.web.rendering import page
-from shared.errors import DomainError
+from shared.errors import DomainError, NotFound
 from shared.messages import PartnerSnapshot
 
 
@@ -106,6 +107,39 @@ class StaffPages(Controller):
     ) -> Template | Redirect:
         return await _act(request, referrals, referral_id, "resume")
 
+    @get("/referrals/{referral_id:str}/offers/{offer_id:str}/accepted-by-phone")
+    async def confirm_accepted_by_phone(
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        referral_id: FromPath[str],
+        offer_id: FromPath[str],
+    ) -> Template:
+        """Asks the therapist to confirm that the partner accepted on the phone (changes nothing)."""
+        record = await referrals.get(staff=request.user, referral_id=referral_id)
+        offer = next((o for o in record.offers if o.id == offer_id), None)
+        if offer is None:
+            raise NotFound(f"no offer {offer_id} on this referral", field="offer_id")
+        return page(
+            request,
+            "staff/accepted_by_phone.html",
+            referral=record,
+            offer=offer,
+            can_accept=record.status in LOOKING and offer.status in ("offered", "queued"),
+            others=[o.partner_name for o in record.offers if o.status == "offered" and o.id != offer.id],
+        )
+
+    @post("/referrals/{referral_id:str}/offers/{offer_id:str}/accepted-by-phone", status_code=303)
+    async def accepted_by_phone(
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        referral_id: FromPath[str],
+        offer_id: FromPath[str],
+    ) -> Template | Redirect:
+        """Record that the partner accepted by phone (audited); back to the referral."""
+        return await _act(request, referrals, referral_id, "accept_by_phone", offer_id=offer_id)
+
     @post("/referrals/{referral_id:str}/forward", status_code=303)
     async def forward(
         self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
@@ -115,6 +149,8 @@ class StaffPages(Controller):
 
 
 PERIODS = {30: "last 30 days", 90: "last 90 days", 365: "last 12 months"}
+# A referral still looking for a partner: the only time one can accept it.
+LOOKING = ("requested", "received")
 
 
 def _charts(figures: Dashboard, days: int) -> dict:
@@ -133,7 +169,7 @@ def _charts(figures: Dashboard, days: int) -> dict:
 
 # What the handout says about timing, by urgency: plain words, no diagnosis.
 HANDOUT_WHEN = {
-    "urgent": "Please contact one of them today, or tomorrow at the latest.",
+    "urgent": "Please contact one of them today.",
     "soon": "Please contact one of them within the next week.",
     "routine": "Please contact one of them when it suits you.",
 }
@@ -161,7 +197,7 @@ async def _act(
     try:
         await getattr(referrals, action)(staff=request.user, referral_id=referral_id, **values)
     except DomainError as error:
-        if error.field == "id":
+        if isinstance(error, NotFound):
             raise
         record = await referrals.get(staff=request.user, referral_id=referral_id)
         return await _full_page(request, referrals, record, error=error.detail, status_code=409)
@@ -188,12 +224,21 @@ def _referral_page(
     rules = request.app.state.runtime.rules
     reasons = [rules.reasons[c] for c in record.reasons if c in rules.reasons]
     allowed = TRANSITIONS.get(record.status, ())
+    zone = ZoneInfo(request.app.state.settings.clinic_timezone)
+    # Urgent means today: while nobody has it, the partners to phone now, those deciding first.
+    call_now = []
+    if record.urgency == "urgent" and record.status in LOOKING:
+        for status in ("offered", "queued"):
+            for offer in (o for o in record.offers if o.status == status):
+                due = offer.expires_at.astimezone(zone).strftime("%H:%M %Z") if offer.expires_at else ""
+                call_now.append((offer, due))
     return page(
         request,
         "staff/referral.html",
         status_code=status_code,
         referral=record,
         reasons=reasons,
+        call_now=call_now,
         can_cancel="cancelled" in allowed,
         can_hold="on-hold" in allowed,
         can_resume=record.status == "on-hold",

@@ -156,6 +156,23 @@ class ReferralController(Controller):
         return await referrals.resume(staff=request.user, referral_id=referral_id)
 
     @post(
+        "/{referral_id:str}/offers/{offer_id:str}/accepted-by-phone",
+        status_code=200,
+        summary="Record that a partner accepted the referral by phone",
+        description="Accepts on the partner's behalf (audited): the other partners still deciding are withdrawn "
+        "and told, and the partner is emailed the link to report the outcome.",
+        responses=errors(400, 401, 403, 404, 409, 503),
+    )
+    async def accepted_by_phone(
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        referral_id: FromPath[str],
+        offer_id: FromPath[str],
+    ) -> ReferralRecord:
+        return await referrals.accept_by_phone(staff=request.user, referral_id=referral_id, offer_id=offer_id)
+
+    @post(
         "/{referral_id:str}/forward",
         status_code=200,
         summary="Offer a declined, failed or held referral to a partner of the therapist's choice",

@@ -34,6 +34,20 @@ REFUSALS = {
         "This referral has already been answered",
         "An answer was already recorded through this link, or the referral is no longer open. Nothing was changed.",
     ),
+    "withdrawn": (
+        410,
+        "This offer was withdrawn",
+        "The clinic withdrew the offer this link was sent with, as we told you by email, so it "
+        "can no longer be answered here. If the clinic offers you the referral again, you will get "
+        "a new email with a new link. Nothing was changed.",
+    ),
+    "taken": (
+        409,
+        "Already taken by another practice: thank you",
+        "This urgent referral was offered to a few practices at once, and another practice "
+        "accepted it first. You don't need to do anything, and nothing was changed. Thank you "
+        "for being ready to help.",
+    ),
 }
 
 
