@@ -250,3 +250,28 @@ def test_a_new_client_in_the_form_keeps_what_was_typed_when_refused(client: Test
     assert 'name="client_id"' not in named.text and 'value="727-555-0123"' in named.text
     assert "Stone&#39;s knee" in named.text or "Stone's knee" in named.text
     assert count(settings, clients) == 0
+
+
+def test_the_form_refuses_a_client_nobody_can_reach_unless_they_make_the_call(client: TestClient, settings) -> None:
+    log_in(client)
+    send = {
+        "client_name": "Ava Stone",
+        "reasons": "rehab_exercise_needed",
+        "consent_given": "yes",
+        "consent_method": "verbal",
+        "consent_scope": "clinical",
+        "partner_ids": "pt1",
+        "idempotency_key": "unreachable-1",
+        "next_step": "partner_contacts_client",
+        "_csrf_token": csrf(client.get("/referrals/new").text),
+    }
+    refused = client.post("/referrals/new/send", data=send, follow_redirects=False)
+    assert refused.status_code == 422 and "Client:" in refused.text and "no phone or email" in refused.text
+    # Step 2 again, where the next step is chosen, with the answers kept.
+    assert "After a partner accepts" in refused.text and 'value="Ava Stone"' in refused.text
+    assert count(settings, referrals) == 0 and count(settings, clients) == 0
+    sent = client.post(
+        "/referrals/new/send", data={**send, "next_step": "client_contacts_partner"}, follow_redirects=False
+    )
+    assert sent.status_code == 303, sent.text
+    assert count(settings, referrals) == 1 and count(settings, clients) == 1
