@@ -91,6 +91,13 @@ def most_urgent(urgencies: list[Urgency]) -> Urgency:
     return min(urgencies, key=URGENCY_ORDER.index)
 
 
+def waitlist_refused(*, urgency: str, accepting_new_clients: str) -> bool:
+    """True when a partner with this answer to "accepting new clients" may not take a referral of
+    this urgency: a waitlist cannot see the client today, so it is never offered an urgent one
+    (clinical review §4). Partners not accepting at all are left out whatever the urgency."""
+    return urgency == "urgent" and accepting_new_clients == "waitlist"
+
+
 def check_consent(*, given: bool, scope: list[str], kinds_needed: set[str]) -> None:
     """No referral leaves without the client's consent covering every kind of partner it goes to."""
     if not given:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.referrals import offering, queries, scoping, unit_of_work
 from services.referrals.context import Context
-from services.referrals.domain import ScopeViolation, check_consent
+from services.referrals.domain import ScopeViolation, check_consent, waitlist_refused
 from services.referrals.intake import ReferralDraft, SuggestionQuery
 from services.referrals.records import ReferralRecord
 from services.referrals.rules import Assessment
@@ -160,6 +160,12 @@ async def _choose_partners(ctx: Context, *, draft: ReferralDraft, assessment: As
                 f"{partner.name} ({partner.category}) is outside the scope allowed for {', '.join(refusing)}",
                 field=field,
                 extra={"partner_id": partner_id, "reasons": refusing, "allowed": assessment.categories},
+            )
+        if waitlist_refused(urgency=assessment.urgency, accepting_new_clients=partner.accepting_new_clients):
+            raise ScopeViolation(
+                f"{partner.name} has a waitlist for new clients and cannot see an urgent referral today",
+                field=field,
+                extra={"partner_id": partner_id, "accepting_new_clients": "waitlist", "urgency": "urgent"},
             )
         chosen.append(partner)
     return chosen

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import msgspec
 
+from services.referrals.domain import waitlist_refused
 from services.referrals.records import Suggestion
 from services.referrals.rules import Assessment
 from shared import geo
@@ -93,7 +94,8 @@ def rank(
     history: Mapping[str, PartnerHistory] | None = None,
     limit: int = 5,
 ) -> list[Suggestion]:
-    """The best ``limit`` partners in scope for ``assessment``, best first. ``near`` is the
+    """The best ``limit`` partners in scope for ``assessment``, best first: never a partner who is
+    not accepting new clients, nor one with a waitlist for an urgent assessment. ``near`` is the
     client's location (``near_label`` names it in the reasons, e.g. the ZIP)."""
     preference = {category: index for index, category in enumerate(assessment.categories)}
     history = history or {}
@@ -102,6 +104,8 @@ def rank(
         if partner.status != "active" or partner.category not in preference:
             continue
         if partner.accepting_new_clients == "no":
+            continue
+        if waitlist_refused(urgency=assessment.urgency, accepting_new_clients=partner.accepting_new_clients):
             continue
         why: list[str] = []
         rank_in_scope = preference[partner.category]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from services.referrals import offering, partner_links, queries, unit_of_work
 from services.referrals.context import Context
-from services.referrals.domain import ScopeViolation, check_consent
+from services.referrals.domain import ScopeViolation, check_consent, waitlist_refused
 from services.referrals.records import ReferralRecord
 from services.referrals.storage import offer_store, outcome_store, partner_store
 from shared import categories
@@ -92,10 +92,16 @@ async def resume(ctx: Context, *, staff: Staff, referral_id: str) -> ReferralRec
 
 
 async def forward_candidates(ctx: Context, *, reasons: list[str]) -> list[PartnerSnapshot]:
-    """Active partners in scope for ``reasons``, by name: who a referral may be forwarded to."""
+    """Active partners in scope for ``reasons``, by name: who a referral may be forwarded to (no
+    waitlist for an urgent one)."""
     assessment = ctx.rules.assess(reasons)
     async with ctx.sessions() as session:
         found = await partner_store.snapshots(session, categories=assessment.categories)
+    found = [
+        p
+        for p in found
+        if not waitlist_refused(urgency=assessment.urgency, accepting_new_clients=p.accepting_new_clients)
+    ]
     return sorted(found, key=lambda p: p.name.casefold())
 
 
@@ -120,6 +126,12 @@ async def forward(ctx: Context, *, staff: Staff, referral_id: str, partner_id: s
                 f"{partner.name} ({partner.category}) is outside the scope allowed for this referral's reasons",
                 field="partner_id",
                 extra={"allowed": assessment.categories},
+            )
+        if waitlist_refused(urgency=referral.urgency, accepting_new_clients=partner.accepting_new_clients):
+            raise ScopeViolation(
+                f"{partner.name} has a waitlist for new clients and cannot see an urgent referral today",
+                field="partner_id",
+                extra={"accepting_new_clients": "waitlist", "urgency": "urgent"},
             )
         check_consent(
             given=bool(referral.consent.get("given")),
