@@ -67,6 +67,16 @@ class EmergencyStop(InvalidInput):
     """An emergency reason: no referral; the therapist must act now (call 911 / 988)."""
 
 
+class AdviceOnly(InvalidInput):
+    """Advice reasons only (abuse disclosure): no partner is needed, no referral is made; the
+    therapist shares the instruction now. Answered like an emergency (422)."""
+
+
+class MixedReasons(InvalidInput):
+    """The reasons need different kinds of partner: one referral per group, sent together
+    (``extra.groups``), never one that drops or dilutes the more urgent reason's specialist."""
+
+
 class ScopeViolation(InvalidInput):
     """A chosen partner's category is not allowed for the referral's reasons."""
 

@@ -18,6 +18,7 @@ from services.referrals.records import (
     ClearanceRecord,
     Dashboard,
     Handout,
+    LinkedReferral,
     OfferRecord,
     OutcomeRecord,
     ReferralRecord,
@@ -57,6 +58,10 @@ async def record(session: AsyncSession, referral: StoredReferral) -> ReferralRec
         (await _failed_emails(session, [referral.id])).get(referral.id, []),
         (await outcome_store.of_referrals(session, [referral.id])).get(referral.id, []),
         clearance=await _clearance(session, referral),
+        sent_with=[
+            LinkedReferral(id=r.id, reference=r.reference, urgency=r.urgency, status=r.status, reasons=list(r.reasons))
+            for r in await referral_store.sent_with(session, referral)
+        ],
     )
 
 
@@ -279,6 +284,7 @@ def _record(
     reports: list[OutcomeRecord],
     *,
     clearance: ClearanceRecord | None = None,
+    sent_with: list[LinkedReferral] | None = None,
 ) -> ReferralRecord:
     attention = _attention(referral, failures, reports, offers)
     return ReferralRecord(
@@ -318,4 +324,5 @@ def _record(
         needs_attention=bool(attention),
         outcomes=list(reports),
         clearance=clearance,
+        sent_with=sent_with or [],
     )

@@ -60,6 +60,16 @@ class ClearanceRecord(msgspec.Struct, kw_only=True):
     from_earlier_referral: bool = False
 
 
+class LinkedReferral(msgspec.Struct, kw_only=True):
+    """A referral sent together with another one (for another group of the same reasons)."""
+
+    id: str
+    reference: str
+    urgency: str
+    status: str
+    reasons: list[str]
+
+
 class ReferralRecord(msgspec.Struct, kw_only=True):
     id: str
     reference: str
@@ -81,6 +91,8 @@ class ReferralRecord(msgspec.Struct, kw_only=True):
     outcomes: list[OutcomeRecord] = []
     # Shown prominently: the newest clearance for this client (this referral's or an earlier one's).
     clearance: ClearanceRecord | None = None
+    # The referrals sent together with this one under the same consent, most urgent first.
+    sent_with: list[LinkedReferral] = []
 
 
 class Suggestion(msgspec.Struct, kw_only=True):
@@ -96,6 +108,16 @@ class EmergencyAdvice(msgspec.Struct, kw_only=True):
     urgency: str
     instruction: str
     reasons: list[str]
+
+
+class AdviceGiven(msgspec.Struct, kw_only=True):
+    """Advice reasons alone (abuse disclosure): what the therapist shares now, no referral."""
+
+    urgency: str
+    instruction: str
+    reasons: list[str]
+    # The clinic's reminder of the state's mandated-reporting duties (HANDOFF_CLINIC_REPORTING_DUTIES).
+    reporting_duties: str
 
 
 class Dashboard(msgspec.Struct, kw_only=True):

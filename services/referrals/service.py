@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.referrals import inbox, issuing, offering, partner_links, queries, scoping, staff_actions
 from services.referrals.context import Clock, Context, system_clock
-from services.referrals.domain import EmergencyStop, LinkRefused, ScopeViolation
+from services.referrals.domain import AdviceOnly, EmergencyStop, LinkRefused, MixedReasons, ScopeViolation
 from services.referrals.intake import ReferralDraft, SuggestionQuery
 from services.referrals.outcomes import OutcomeReport
 from services.referrals.records import (
@@ -77,6 +77,18 @@ class Referrals:
 
     async def create(self, *, staff: Staff, draft: ReferralDraft, idempotency_key: str | None = None) -> ReferralRecord:
         return await issuing.create(self._ctx, staff=staff, draft=draft, idempotency_key=idempotency_key)
+
+    async def create_together(
+        self,
+        *,
+        staff: Staff,
+        draft: ReferralDraft,
+        partner_ids: builtins.list[builtins.list[str] | None],
+        idempotency_key: str | None = None,
+    ) -> builtins.list[ReferralRecord]:
+        return await issuing.create_together(
+            self._ctx, staff=staff, draft=draft, partner_ids=partner_ids, idempotency_key=idempotency_key
+        )
 
     async def get(self, *, staff: Staff, referral_id: str) -> ReferralRecord:
         return await queries.get(self._ctx, staff=staff, referral_id=referral_id)
@@ -159,10 +171,12 @@ class Referrals:
 
 
 __all__ = [
+    "AdviceOnly",
     "Clock",
     "EmergencyStop",
     "Handout",
     "LinkRefused",
+    "MixedReasons",
     "OfferPage",
     "Referrals",
     "ReportPage",

@@ -21,7 +21,7 @@ def test_migrations_build_the_declared_schema_and_rerun_harmlessly(db_url: str) 
 
     revision, tables, differences = schema(db_url, metadata)
 
-    assert revision == "0006"
+    assert revision == "0010"
     assert {"referrals", "offers", "email_deliveries", "staff_users", "outbox", "alembic_version"} <= tables
     assert differences == []
 

@@ -10,7 +10,7 @@ import msgspec
 from sqlalchemy import ColumnElement, RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals.domain import CLOSED_STATUSES
+from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER
 from services.referrals.records import TimelineEntry
 from services.referrals.storage.tables import (
     audit_log,
@@ -41,6 +41,8 @@ class StoredReferral(msgspec.Struct, kw_only=True, frozen=True):
     created_by: str
     created_at: datetime
     updated_at: datetime
+    # Shared by the referrals sent together with this one; None when it was sent alone.
+    batch_id: str | None = None
 
 
 class StoredAnswer(msgspec.Struct, kw_only=True, frozen=True):
@@ -63,6 +65,7 @@ def _referral(row: RowMapping) -> StoredReferral:
         created_by=row["created_by"],
         created_at=aware(row["created_at"]),
         updated_at=aware(row["updated_at"]),
+        batch_id=row["batch_id"],
     )
 
 
@@ -78,6 +81,16 @@ async def get(session: AsyncSession, referral_id: str) -> StoredReferral | None:
 async def load(session: AsyncSession, referral_id: str) -> StoredReferral:
     """The referral, which must exist (``NoResultFound`` otherwise)."""
     return _referral((await session.execute(select(referrals).where(referrals.c.id == referral_id))).mappings().one())
+
+
+async def sent_with(session: AsyncSession, referral: StoredReferral) -> list[StoredReferral]:
+    """The referrals sent together with ``referral`` (not itself), most urgent first."""
+    if referral.batch_id is None:
+        return []
+    rows = await session.execute(
+        select(referrals).where(referrals.c.batch_id == referral.batch_id, referrals.c.id != referral.id)
+    )
+    return sorted((_referral(row) for row in rows.mappings()), key=lambda r: URGENCY_ORDER.index(r.urgency))
 
 
 async def set_status(session: AsyncSession, referral_id: str, *, expected: str, status: str, at: datetime) -> bool:

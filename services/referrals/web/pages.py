@@ -193,6 +193,7 @@ def _referral_page(
         status_code=status_code,
         referral=record,
         reasons=reasons,
+        labels={code: r.label for code, r in rules.reasons.items()},
         can_cancel="cancelled" in allowed,
         can_hold="on-hold" in allowed,
         can_resume=record.status == "on-hold",
