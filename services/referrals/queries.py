@@ -24,6 +24,7 @@ from services.referrals.records import (
     ReferralRecord,
     TimelineEntry,
 )
+from services.referrals.rules import NO_REFERRAL
 from services.referrals.storage import email_store, offer_store, outcome_store, partner_store, referral_store
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
@@ -154,10 +155,13 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
     )
 
 
-async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool = False) -> Handout:
+async def handout(
+    ctx: Context, *, staff: Staff, referral_id: str, printed: bool = False, language: str = "en"
+) -> Handout:
     """The client's handout: the partner who accepted, or else the referral's partners still
-    active, topped up with the best suggestions for its reasons. Every view is audited, and
-    so is every print (``printed``)."""
+    active, topped up with the best suggestions for its reasons; and, for each reason, what the
+    client does today and if it gets worse, in ``language`` (English when a rule has none in it).
+    Every view is audited, and so is every print (``printed``)."""
     async with ctx.sessions.begin() as session:
         referral = await referral_for(session, staff=staff, referral_id=referral_id)
         offers = await offer_store.of_referrals(session, [referral.id])
@@ -191,7 +195,13 @@ async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool
                 break
             if partner.id not in {p.id for p in listed}:
                 listed.append(partner)
-    reasons = [ctx.rules.reasons[c] for c in referral.reasons if c in ctx.rules.reasons]
+    # Never on paper: a reason whose rule says a handout could endanger the client (abuse
+    # disclosure), which a referral made before such reasons stopped reaching partners may hold.
+    reasons = [
+        r
+        for r in (ctx.rules.reasons[c] for c in referral.reasons if c in ctx.rules.reasons)
+        if r.printed_handout and r.urgency not in NO_REFERRAL
+    ]
     return Handout(
         referral_id=referral.id,
         reference=referral.reference,
@@ -200,6 +210,8 @@ async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool
         why=[r.lay_wording or r.label for r in reasons],
         partners=listed,
         accepted=bool(accepted),
+        language=language,
+        advice=list(dict.fromkeys(r.client_advice.text(language) for r in reasons if r.client_advice)),
     )
 
 

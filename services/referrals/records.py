@@ -170,6 +170,10 @@ class Handout(msgspec.Struct, kw_only=True):
     partners: list[PartnerSnapshot]
     # True when a partner has accepted: the handout then names only them.
     accepted: bool = False
+    # The language of the client advice (``en``, ``es``), and the advice itself: for each reason,
+    # what the client does today and if it gets worse, in plain words.
+    language: str = "en"
+    advice: list[str] = []
 
 
 class SweepReport(msgspec.Struct, kw_only=True, frozen=True):

@@ -118,8 +118,10 @@ class Referrals:
     async def dashboard(self, *, staff: Staff, since: datetime, until: datetime) -> Dashboard:
         return await queries.dashboard(self._ctx, staff=staff, since=since, until=until)
 
-    async def handout(self, *, staff: Staff, referral_id: str, printed: bool = False) -> Handout:
-        return await queries.handout(self._ctx, staff=staff, referral_id=referral_id, printed=printed)
+    async def handout(self, *, staff: Staff, referral_id: str, printed: bool = False, language: str = "en") -> Handout:
+        return await queries.handout(
+            self._ctx, staff=staff, referral_id=referral_id, printed=printed, language=language
+        )
 
     async def cancel(self, *, staff: Staff, referral_id: str, reason: str = "") -> ReferralRecord:
         return await staff_actions.cancel(self._ctx, staff=staff, referral_id=referral_id, reason=reason)

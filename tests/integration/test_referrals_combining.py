@@ -261,3 +261,25 @@ def test_advice_beside_a_referral_is_shown_recorded_and_never_sent(client: TestC
     made = client.get(f"/api/v1{sent.headers['location']}", headers=login(client)).json()
     assert made["reasons"] == ["calf_swelling_one_side"], "the partner never hears of the disclosure"
     assert count(settings, audit_log) == 1, "recorded once, when it was shown"
+
+
+def test_the_handout_and_the_referral_page_carry_each_reasons_client_advice(client: TestClient, settings) -> None:
+    referral = new_referral(client, login(client), reasons=["calf_swelling_one_side", "suspected_fracture"])
+    calf, fracture = (RULES.reasons[c].client_advice for c in ("calf_swelling_one_side", "suspected_fracture"))
+    assert calf is not None and fracture is not None
+    log_in(client)
+    path = f"/referrals/{referral['id']}/handout"
+    english = html.unescape(client.get(path).text)
+    assert "What to do today, and if it gets worse" in english
+    assert calf.en in english and fracture.en in english and calf.es not in english
+    spanish = client.get(path, params={"language": "es"})
+    text = html.unescape(spanish.text)
+    assert "Qué hacer hoy, y si empeora" in text and calf.es in text and fracture.es in text
+    assert 'lang="es"' in text and "Comuníquese con uno de ellos hoy mismo" in text
+    assert 'name="language" value="es"' in text, "printing keeps the language"
+    printed = client.post(f"{path}/print", data={"_csrf_token": csrf(spanish.text), "language": "es"})
+    assert calf.es in html.unescape(printed.text)
+    assert calf.en in html.unescape(client.get(path, params={"language": "fr"}).text), "English when we have none"
+    # The therapist sees what the client is told.
+    page = html.unescape(client.get(f"/referrals/{referral['id']}").text)
+    assert "What the client is told to do" in page and calf.en in page and fracture.en in page

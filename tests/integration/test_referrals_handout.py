@@ -54,7 +54,8 @@ def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:
         assert "Dr. Ana Gomez" in text and "+17275550101" in text and "200 Central Ave" in text
         assert "https://gomez.example" in text and "Dr. Ben Ode" in text
         assert "+17275550199" in text and "1 Bay St" in text
-        assert "today, or tomorrow at the latest" in text
+        # Issue 17: urgent means today, never "tomorrow at the latest".
+        assert "Please contact one of them today." in text and "tomorrow" not in text
         assert "@media print" in text and "@page" in text
         assert audited(settings) == ["handout_viewed"]
 

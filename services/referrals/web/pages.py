@@ -80,17 +80,23 @@ class StaffPages(Controller):
 
     @get("/referrals/{referral_id:str}/handout")
     async def handout(
-        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        referral_id: FromPath[str],
+        language: FromQuery[str] = "en",
     ) -> Template:
-        """The client's printable handout (one sheet). Every view is audited."""
-        return await _handout(request, referrals, referral_id, printed=False)
+        """The client's printable handout (one sheet), its advice in ``language`` (en, es). Every
+        view is audited."""
+        return await _handout(request, referrals, referral_id, printed=False, language=language)
 
     @post("/referrals/{referral_id:str}/handout/print", status_code=200)
     async def print_handout(
         self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
     ) -> Template:
         """Printing goes through this POST so that it is audited (a print itself reaches no server)."""
-        return await _handout(request, referrals, referral_id, printed=True)
+        form = await request.form()
+        return await _handout(request, referrals, referral_id, printed=True, language=str(form.get("language") or "en"))
 
     @post("/referrals/{referral_id:str}/hold", status_code=303)
     async def hold(
@@ -130,23 +136,46 @@ def _charts(figures: Dashboard, days: int) -> dict:
     }
 
 
-# What the handout says about timing, by urgency: plain words, no diagnosis.
+# What the handout says about timing, by language and urgency: plain words, no diagnosis.
+# Urgent means today (clinical review §4): never "tomorrow at the latest".
 HANDOUT_WHEN = {
-    "urgent": "Please contact one of them today, or tomorrow at the latest.",
-    "soon": "Please contact one of them within the next week.",
-    "routine": "Please contact one of them when it suits you.",
+    "en": {
+        "urgent": "Please contact one of them today. If none of them can see you today, go to an urgent care "
+        "clinic or see your own doctor today.",
+        "soon": "Please contact one of them within the next week.",
+        "routine": "Please contact one of them when it suits you.",
+    },
+    "es": {
+        "urgent": "Comuníquese con uno de ellos hoy mismo. Si ninguno puede atenderle hoy, vaya hoy a una clínica "
+        "de atención urgente o a su propio médico.",
+        "soon": "Comuníquese con uno de ellos durante la próxima semana.",
+        "routine": "Comuníquese con uno de ellos cuando le convenga.",
+    },
 }
+# The heading over the client advice, by language.
+HANDOUT_ADVICE_TITLE = {"en": "What to do today, and if it gets worse", "es": "Qué hacer hoy, y si empeora"}
 
 
-async def _handout(request: Request, referrals: Referrals, referral_id: str, *, printed: bool) -> Template:
+def handout_language(language: str) -> str:
+    """The handout language for a requested one (``es``, ``es-MX``…): English unless we have it."""
+    base = language.strip().lower()[:2]
+    return base if base in HANDOUT_WHEN else "en"
+
+
+async def _handout(
+    request: Request, referrals: Referrals, referral_id: str, *, printed: bool, language: str = "en"
+) -> Template:
     settings = request.app.state.settings
-    handout = await referrals.handout(staff=request.user, referral_id=referral_id, printed=printed)
+    language = handout_language(language)
+    handout = await referrals.handout(staff=request.user, referral_id=referral_id, printed=printed, language=language)
+    when = HANDOUT_WHEN[language]
     return page(
         request,
         "staff/handout.html",
         handout=handout,
         printing=printed,
-        when=HANDOUT_WHEN.get(handout.urgency, HANDOUT_WHEN["routine"]),
+        when=when.get(handout.urgency, when["routine"]),
+        advice_title=HANDOUT_ADVICE_TITLE[language],
         clinic_phone=settings.clinic_phone,
         clinic_address=settings.clinic_address,
         clinic_website=settings.clinic_website,
