@@ -67,6 +67,16 @@ class EmergencyStop(InvalidInput):
     """An emergency reason: no referral; the therapist must act now (call 911 / 988)."""
 
 
+class AdviceOnly(InvalidInput):
+    """Advice reasons only (abuse disclosure): no partner is needed, no referral is made; the
+    therapist shares the instruction now. Answered like an emergency (422)."""
+
+
+class MixedReasons(InvalidInput):
+    """The reasons need different kinds of partner: one referral per group, sent together
+    (``extra.groups``), never one that drops or dilutes the more urgent reason's specialist."""
+
+
 class ScopeViolation(InvalidInput):
     """A chosen partner's category is not allowed for the referral's reasons."""
 
@@ -94,6 +104,13 @@ def check_transition(current: str, target: str) -> None:
 
 def most_urgent(urgencies: list[Urgency]) -> Urgency:
     return min(urgencies, key=URGENCY_ORDER.index)
+
+
+def waitlist_refused(*, urgency: str, accepting_new_clients: str) -> bool:
+    """True when a partner with this answer to "accepting new clients" may not take a referral of
+    this urgency: a waitlist cannot see the client today, so it is never offered an urgent one
+    (clinical review §4). Partners not accepting at all are left out whatever the urgency."""
+    return urgency == "urgent" and accepting_new_clients == "waitlist"
 
 
 def check_consent(*, given: bool, scope: list[str], kinds_needed: set[str]) -> None:

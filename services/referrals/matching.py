@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 import msgspec
 
+from services.referrals.domain import waitlist_refused
 from services.referrals.records import Suggestion
 from services.referrals.rules import Assessment
 from shared import geo
@@ -101,8 +102,9 @@ def rank(
 ) -> list[Suggestion]:
     """The best ``limit`` partners in scope for ``assessment``, best first. ``near`` is the
     client's location (``near_label`` names it in the reasons, e.g. the ZIP). A partner whose
-    licence expired before ``today`` is left out; one not accepting new clients ranks after
-    every partner that is, saying so (and until when)."""
+    licence expired before ``today`` is left out, and so is one with a waitlist for an urgent
+    assessment; one not accepting new clients ranks after every partner that is, saying so (and
+    until when)."""
     preference = {category: index for index, category in enumerate(assessment.categories)}
     history = history or {}
     scored: list[tuple[bool, float, float, str, Suggestion]] = []
@@ -110,6 +112,8 @@ def rank(
         if partner.status != "active" or partner.category not in preference:
             continue
         if today is not None and licence_expired(partner, today):
+            continue
+        if waitlist_refused(urgency=assessment.urgency, accepting_new_clients=partner.accepting_new_clients):
             continue
         closed = partner.accepting_new_clients == "no"
         why: list[str] = []

@@ -18,11 +18,13 @@ from services.referrals.records import (
     ClientRecord,
     Dashboard,
     Handout,
+    LinkedReferral,
     OfferRecord,
     OutcomeRecord,
     ReferralRecord,
     TimelineEntry,
 )
+from services.referrals.rules import NO_REFERRAL
 from services.referrals.storage import email_store, offer_store, outcome_store, partner_store, referral_store
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
@@ -57,6 +59,10 @@ async def record(session: AsyncSession, referral: StoredReferral) -> ReferralRec
         (await _failed_emails(session, [referral.id])).get(referral.id, []),
         (await outcome_store.of_referrals(session, [referral.id])).get(referral.id, []),
         clearance=await _clearance(session, referral),
+        sent_with=[
+            LinkedReferral(id=r.id, reference=r.reference, urgency=r.urgency, status=r.status, reasons=list(r.reasons))
+            for r in await referral_store.sent_with(session, referral)
+        ],
     )
 
 
@@ -155,13 +161,18 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
     )
 
 
-async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool = False) -> Handout:
+async def handout(
+    ctx: Context, *, staff: Staff, referral_id: str, printed: bool = False, language: str | None = None
+) -> Handout:
     """The client's handout: the partner who accepted, or else the referral's partners still
     active, topped up with the best suggestions for its reasons, never one who declined it or
-    let the offer expire (the client would be sent back to a refusal). Every view is audited,
-    and so is every print (``printed``)."""
+    let the offer expire (the client would be sent back to a refusal); and, for each reason, what
+    the client does today and if it gets worse, in ``language`` (English when a rule has none in
+    it; the client's own language when not given). Every view is audited, and so is every print
+    (``printed``)."""
     async with ctx.sessions.begin() as session:
         referral = await referral_for(session, staff=staff, referral_id=referral_id)
+        language = language or str(referral.client.get("language") or "en")
         offers = await offer_store.of_referrals(session, [referral.id])
         await referral_store.add_audit(
             session,
@@ -194,7 +205,13 @@ async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool
                 break
             if partner.id not in {p.id for p in listed} and partner.id not in passed:
                 listed.append(partner)
-    reasons = [ctx.rules.reasons[c] for c in referral.reasons if c in ctx.rules.reasons]
+    # Never on paper: a reason whose rule says a handout could endanger the client (abuse
+    # disclosure), which a referral made before such reasons stopped reaching partners may hold.
+    reasons = [
+        r
+        for r in (ctx.rules.reasons[c] for c in referral.reasons if c in ctx.rules.reasons)
+        if r.printed_handout and r.urgency not in NO_REFERRAL
+    ]
     return Handout(
         referral_id=referral.id,
         reference=referral.reference,
@@ -204,6 +221,8 @@ async def handout(ctx: Context, *, staff: Staff, referral_id: str, printed: bool
         partners=listed,
         accepted=bool(accepted),
         failed=referral.status == "failed",
+        language=language,
+        advice=list(dict.fromkeys(r.client_advice.text(language) for r in reasons if r.client_advice)),
     )
 
 
@@ -256,6 +275,7 @@ def _record(
     reports: list[OutcomeRecord],
     *,
     clearance: ClearanceRecord | None = None,
+    sent_with: list[LinkedReferral] | None = None,
 ) -> ReferralRecord:
     attention = _attention(referral, failures, reports, offers)
     return ReferralRecord(
@@ -297,6 +317,7 @@ def _record(
         needs_attention=bool(attention),
         outcomes=list(reports),
         clearance=clearance,
+        sent_with=sent_with or [],
     )
 
 

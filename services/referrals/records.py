@@ -80,6 +80,16 @@ class ClearanceRecord(msgspec.Struct, kw_only=True):
     from_earlier_referral: bool = False
 
 
+class LinkedReferral(msgspec.Struct, kw_only=True):
+    """A referral sent together with another one (for another group of the same reasons)."""
+
+    id: str
+    reference: str
+    urgency: str
+    status: str
+    reasons: list[str]
+
+
 class ReferralRecord(msgspec.Struct, kw_only=True):
     id: str
     reference: str
@@ -103,6 +113,8 @@ class ReferralRecord(msgspec.Struct, kw_only=True):
     clearance: ClearanceRecord | None = None
     # Who makes the next call once a partner accepts (services.referrals.contact.NEXT_STEPS).
     next_step: str = "partner_contacts_client"
+    # The referrals sent together with this one under the same consent, most urgent first.
+    sent_with: list[LinkedReferral] = []
 
 
 class ReferralSummary(msgspec.Struct, kw_only=True):
@@ -136,6 +148,16 @@ class EmergencyAdvice(msgspec.Struct, kw_only=True):
     urgency: str
     instruction: str
     reasons: list[str]
+
+
+class AdviceGiven(msgspec.Struct, kw_only=True):
+    """Advice reasons alone (abuse disclosure): what the therapist shares now, no referral."""
+
+    urgency: str
+    instruction: str
+    reasons: list[str]
+    # The clinic's reminder of the state's mandated-reporting duties (HANDOFF_CLINIC_REPORTING_DUTIES).
+    reporting_duties: str
 
 
 class Dashboard(msgspec.Struct, kw_only=True):
@@ -213,6 +235,10 @@ class Handout(msgspec.Struct, kw_only=True):
     # True when no partner accepted in time: the client is to contact one themselves (an urgent
     # one is told to be seen today, by their own doctor or urgent care).
     failed: bool = False
+    # The language of the client advice (``en``, ``es``), and the advice itself: for each reason,
+    # what the client does today and if it gets worse, in plain words.
+    language: str = "en"
+    advice: list[str] = []
 
 
 class SweepReport(msgspec.Struct, kw_only=True, frozen=True):

@@ -73,6 +73,20 @@ class Group(msgspec.Struct, frozen=True):
     reasons: list[Reason]
     categories: list[str]
 
+    @property
+    def codes(self) -> list[str]:
+        return [r.code for r in self.reasons]
+
+    def assessment(self) -> Assessment:
+        """What the rules say for this group's reasons alone: one referral."""
+        return Assessment(
+            reasons=list(self.reasons), urgency=self.urgency, categories=self.categories, emergencies=[], groups=[self]
+        )
+
+    def summary(self) -> dict[str, object]:
+        """The group as the API names it: reasons, urgency, categories."""
+        return {"reasons": self.codes, "urgency": self.urgency, "categories": list(self.categories)}
+
 
 class Rules(msgspec.Struct, frozen=True):
     version: str
@@ -89,17 +103,11 @@ class Rules(msgspec.Struct, frozen=True):
         reasons = self._validated(codes)
         emergencies = [r for r in reasons if r.urgency == "emergency"]
         referable = [r for r in reasons if r.urgency not in NO_REFERRAL]
-        allowed: list[str] = []
-        groups: list[Group] = []
-        if not emergencies and referable:
-            # One partner for every reason; order follows the first reason's preference.
-            common = set.intersection(*(set(r.categories) for r in referable))
-            allowed = [c for c in referable[0].categories if c in common]
-            groups = _grouped(referable)
+        groups = _grouped(referable) if not emergencies and referable else []
         return Assessment(
             reasons=reasons,
             urgency=most_urgent([r.urgency for r in reasons]),
-            categories=allowed,
+            categories=groups[0].categories if len(groups) == 1 else [],
             emergencies=emergencies,
             advice=[r for r in reasons if r.urgency == "advice"],
             groups=groups,
@@ -122,7 +130,8 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
 
     reasons: list[Reason]
     urgency: Urgency
-    # Categories in scope for every reason together (empty when they have none in common).
+    # The one referral's categories, in its most urgent reason's order of preference; empty when
+    # the reasons need several referrals (see ``groups``), or none.
     categories: list[str]
     emergencies: list[Reason]
     advice: list[Reason] = []
@@ -133,6 +142,11 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     def mixed(self) -> bool:
         """The reasons need more than one kind of partner: one referral per group."""
         return len(self.groups) > 1
+
+    @property
+    def referral_reasons(self) -> list[Reason]:
+        """The reasons a partner hears of: every group's, never an advice reason's."""
+        return [r for g in self.groups for r in g.reasons]
 
     def instruction(self) -> str:
         """What to do now in an emergency."""

@@ -1,5 +1,6 @@
 """Scoping a referral: what the scope-of-practice rules say for its reasons (an emergency stops
-it, with the advice recorded in the audit log), and which partners suit it, best first, each
+it and advice alone needs no partner, either recorded in the audit log; reasons that need
+different kinds of partner are split into groups), and which partners suit it, best first, each
 with why (their category, the client's location and language, how they answered past offers)."""
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import matching
 from services.referrals.context import Context
-from services.referrals.domain import EmergencyStop
+from services.referrals.domain import AdviceOnly, EmergencyStop, MixedReasons
 from services.referrals.intake import SuggestionQuery
-from services.referrals.records import EmergencyAdvice, Suggestion
-from services.referrals.rules import Assessment
+from services.referrals.records import AdviceGiven, EmergencyAdvice, Suggestion
+from services.referrals.rules import Assessment, Reason
 from services.referrals.storage import offer_store, outcome_store, partner_store, referral_store
 from shared import geo
 from shared.auth import Staff
@@ -23,26 +24,38 @@ from shared.errors import InvalidInput
 from shared.messages import PartnerSnapshot
 
 
-async def assess(ctx: Context, *, staff: Staff, reasons: list[str]) -> Assessment:
+async def assess(ctx: Context, *, staff: Staff, reasons: list[str], record_advice: bool = True) -> Assessment:
     """What the rules say for ``reasons``. An emergency is recorded in the audit log (the advice
-    was given) and raised as :class:`EmergencyStop`."""
+    was given) and raised as :class:`EmergencyStop`. Advice reasons are recorded the same way
+    (unless ``record_advice`` is False: the caller showed and recorded them already); advice
+    alone, which needs no partner, is raised as :class:`AdviceOnly`."""
     assessment = ctx.rules.assess(reasons)
     if assessment.emergencies:
-        async with ctx.sessions.begin() as session:
-            await referral_store.add_audit(
-                session,
-                at=ctx.clock(),
-                actor=staff.email,
-                action="emergency_advice_given",
-                referral_id=None,
-                detail={
-                    "reasons": [r.code for r in assessment.emergencies],
-                    "instruction": assessment.instruction(),
-                    "rules_version": ctx.rules.version,
-                },
-            )
+        await _record(ctx, staff=staff, action="emergency_advice_given", reasons=assessment.emergencies)
         raise _emergency(assessment)
+    if assessment.advice and record_advice:
+        await _record(ctx, staff=staff, action="advice_given", reasons=assessment.advice)
+    if not assessment.groups:
+        raise _advice_only(ctx, assessment)
     return assessment
+
+
+async def _record(ctx: Context, *, staff: Staff, action: str, reasons: list[Reason]) -> None:
+    """That the instruction for ``reasons`` was given, in the audit log: which reasons, what was
+    said, under which rules. Never the client, nor the therapist's note."""
+    async with ctx.sessions.begin() as session:
+        await referral_store.add_audit(
+            session,
+            at=ctx.clock(),
+            actor=staff.email,
+            action=action,
+            referral_id=None,
+            detail={
+                "reasons": [r.code for r in reasons],
+                "instruction": " ".join(dict.fromkeys(r.instruction for r in reasons)),
+                "rules_version": ctx.rules.version,
+            },
+        )
 
 
 async def suggest(ctx: Context, *, query: SuggestionQuery) -> list[Suggestion]:
@@ -50,11 +63,16 @@ async def suggest(ctx: Context, *, query: SuggestionQuery) -> list[Suggestion]:
     return [suggestion for suggestion, _ in await ranked(ctx, query=query)]
 
 
-async def ranked(ctx: Context, *, query: SuggestionQuery) -> list[tuple[Suggestion, PartnerSnapshot]]:
-    """The suggestions for ``query``, each with the partner it suggests."""
-    assessment = ctx.rules.assess(query.reasons)
+async def ranked(
+    ctx: Context, *, query: SuggestionQuery, assessment: Assessment | None = None
+) -> list[tuple[Suggestion, PartnerSnapshot]]:
+    """The suggestions for ``query`` (or for ``assessment``, one group's, when given), each with
+    the partner it suggests. Reasons that need several referrals are refused, naming the groups."""
+    assessment = assessment or ctx.rules.assess(query.reasons)
     if assessment.emergencies:
         raise _emergency(assessment)
+    if assessment.mixed:
+        raise mixed(assessment)
     near = None
     if query.postal_code:
         near = geo.centroid(query.postal_code)
@@ -94,6 +112,29 @@ async def _history(session: AsyncSession, partner_ids: list[str]) -> dict[str, m
         pid: msgspec.structs.replace(matching.history_from(closed), completed=completed.get(pid, 0))
         for pid, closed in answers.items()
     }
+
+
+def mixed(assessment: Assessment) -> MixedReasons:
+    """The refusal of reasons that need different kinds of partner, naming the groups to split
+    them into, most urgent first, as the new-referral page does."""
+    return MixedReasons(
+        f"these reasons need {len(assessment.groups)} kinds of partner: send one referral per group, "
+        "most urgent first (see extra.groups)",
+        field="reasons",
+        extra={"groups": [g.summary() for g in assessment.groups]},
+    )
+
+
+def _advice_only(ctx: Context, assessment: Assessment) -> AdviceOnly:
+    """Advice alone needs no partner: answered like an emergency, with the instruction and the
+    state's reporting duties, and nothing created but the audit record."""
+    advice = AdviceGiven(
+        urgency="advice",
+        instruction=assessment.advice_instruction(),
+        reasons=[r.code for r in assessment.advice],
+        reporting_duties=ctx.settings.clinic_reporting_duties,
+    )
+    return AdviceOnly(f"Advice, no referral: {advice.instruction}", field="reasons", extra=msgspec.to_builtins(advice))
 
 
 def _emergency(assessment: Assessment) -> EmergencyStop:

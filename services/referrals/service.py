@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.referrals import clients, inbox, issuing, offering, partner_links, queries, scoping, staff_actions
 from services.referrals.context import Clock, Context, system_clock
-from services.referrals.domain import EmergencyStop, LinkRefused, ScopeViolation
+from services.referrals.domain import AdviceOnly, EmergencyStop, LinkRefused, MixedReasons, ScopeViolation
 from services.referrals.intake import Client, NewClient, ReferralDraft, SuggestionQuery
 from services.referrals.outcomes import OutcomeReport
 from services.referrals.records import (
@@ -93,6 +93,18 @@ class Referrals:
     async def create(self, *, staff: Staff, draft: ReferralDraft, idempotency_key: str | None = None) -> ReferralRecord:
         return await issuing.create(self._ctx, staff=staff, draft=draft, idempotency_key=idempotency_key)
 
+    async def create_together(
+        self,
+        *,
+        staff: Staff,
+        draft: ReferralDraft,
+        partner_ids: builtins.list[builtins.list[str] | None],
+        idempotency_key: str | None = None,
+    ) -> builtins.list[ReferralRecord]:
+        return await issuing.create_together(
+            self._ctx, staff=staff, draft=draft, partner_ids=partner_ids, idempotency_key=idempotency_key
+        )
+
     async def get(self, *, staff: Staff, referral_id: str) -> ReferralRecord:
         return await queries.get(self._ctx, staff=staff, referral_id=referral_id)
 
@@ -141,8 +153,12 @@ class Referrals:
     async def dashboard(self, *, staff: Staff, since: datetime, until: datetime) -> Dashboard:
         return await queries.dashboard(self._ctx, staff=staff, since=since, until=until)
 
-    async def handout(self, *, staff: Staff, referral_id: str, printed: bool = False) -> Handout:
-        return await queries.handout(self._ctx, staff=staff, referral_id=referral_id, printed=printed)
+    async def handout(
+        self, *, staff: Staff, referral_id: str, printed: bool = False, language: str | None = None
+    ) -> Handout:
+        return await queries.handout(
+            self._ctx, staff=staff, referral_id=referral_id, printed=printed, language=language
+        )
 
     async def cancel(self, *, staff: Staff, referral_id: str, reason: str = "") -> ReferralRecord:
         return await staff_actions.cancel(self._ctx, staff=staff, referral_id=referral_id, reason=reason)
@@ -197,10 +213,12 @@ class Referrals:
 
 
 __all__ = [
+    "AdviceOnly",
     "Clock",
     "EmergencyStop",
     "Handout",
     "LinkRefused",
+    "MixedReasons",
     "OfferPage",
     "Referrals",
     "ReportPage",

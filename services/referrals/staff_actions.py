@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from services.referrals import offering, partner_links, queries, unit_of_work
 from services.referrals.context import Context
-from services.referrals.domain import ScopeViolation, check_consent
+from services.referrals.domain import ScopeViolation, check_consent, waitlist_refused
 from services.referrals.records import ReferralRecord
+from services.referrals.rules import Assessment
 from services.referrals.storage import offer_store, outcome_store, partner_store, referral_store
 from shared import categories
 from shared.auth import Staff
@@ -92,10 +93,16 @@ async def resume(ctx: Context, *, staff: Staff, referral_id: str) -> ReferralRec
 
 
 async def forward_candidates(ctx: Context, *, reasons: list[str]) -> list[PartnerSnapshot]:
-    """Active partners in scope for ``reasons``, by name: who a referral may be forwarded to."""
+    """Active partners in scope for ``reasons``, by name: who a referral may be forwarded to (no
+    waitlist for an urgent one)."""
     assessment = ctx.rules.assess(reasons)
     async with ctx.sessions() as session:
-        found = await partner_store.snapshots(session, categories=assessment.categories)
+        found = await partner_store.snapshots(session, categories=_scope(assessment))
+    found = [
+        p
+        for p in found
+        if not waitlist_refused(urgency=assessment.urgency, accepting_new_clients=p.accepting_new_clients)
+    ]
     return sorted(found, key=lambda p: p.name.casefold())
 
 
@@ -117,11 +124,17 @@ async def forward(ctx: Context, *, staff: Staff, referral_id: str, partner_id: s
             raise InvalidInput(f"unknown partner {partner_id!r}", field="partner_id")
         if partner.status != "active":
             raise InvalidInput(f"{partner.name} is {partner.status} and cannot receive referrals", field="partner_id")
-        if partner.category not in assessment.categories:
+        if partner.category not in _scope(assessment):
             raise ScopeViolation(
                 f"{partner.name} ({partner.category}) is outside the scope allowed for this referral's reasons",
                 field="partner_id",
-                extra={"allowed": assessment.categories},
+                extra={"allowed": _scope(assessment)},
+            )
+        if waitlist_refused(urgency=referral.urgency, accepting_new_clients=partner.accepting_new_clients):
+            raise ScopeViolation(
+                f"{partner.name} has a waitlist for new clients and cannot see an urgent referral today",
+                field="partner_id",
+                extra={"accepting_new_clients": "waitlist", "urgency": "urgent"},
             )
         check_consent(
             given=bool(referral.consent.get("given")),
@@ -190,3 +203,10 @@ async def accept_by_phone(ctx: Context, *, staff: Staff, referral_id: str, offer
         await partner_links.send_report_link(ctx, session, referral=referral, offer=offer)
     ctx.on_commit()
     return await queries.get(ctx, staff=staff, referral_id=referral_id)
+
+
+def _scope(assessment: Assessment) -> list[str]:
+    """The categories an existing referral may go to. A referral issued before reasons were split
+    into groups may hold reasons for several kinds of partner: it follows its most urgent group,
+    as the review's fallback says (route by the most urgent reason; the others are noted)."""
+    return assessment.categories or (assessment.groups[0].categories if assessment.groups else [])

@@ -212,6 +212,78 @@ def test_a_therapist_stops_at_an_emergency_then_refers_a_routine_case(
     assert_accessible(phone, "the referral form for an existing client")
 
 
+@pytest.mark.parametrize("size", ["wide", "phone"])
+def test_a_therapist_shares_advice_then_sends_a_mixed_pair_as_two_referrals(
+    browser: Browser,
+    contexts: list[BrowserContext],
+    system: System,
+    shots: Screenshots,
+    size: str,
+) -> None:
+    """Issue 17: abuse disclosure needs no partner (advice, recorded, no referral); a DVT sign
+    and a rehab question need different kinds of partner, so they go as two referrals sent
+    together under one consent, most urgent first, each linked to the other. At 1280 and 390 px."""
+    page = open_page(contexts, browser, **(PHONE if size == "phone" else {"viewport": {"width": 1280, "height": 900}}))
+    log_in(page, system, THERAPIST)
+    page.goto(f"{referrals_url(system)}/referrals/new")
+    _describe_client(page)
+    page.get_by_label("Filter reasons").fill("abuse")
+    page.get_by_role("checkbox", name=re.compile(r"^Client discloses abuse")).check()
+    page.get_by_role("button", name="Next: rules, consent and partners").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert.get_by_role("heading", level=1)).to_have_text("Act now: share this advice. No referral is needed.")
+    expect(alert.get_by_role("link", name="Call the Hotline: 1-800-799-7233")).to_have_attribute(
+        "href", "tel:+18007997233"
+    )
+    expect(alert.get_by_role("link", name="Text START to 88788")).to_have_attribute("href", "sms:88788?body=START")
+    expect(alert.get_by_role("link", name="Call 911")).to_have_attribute("href", "tel:911")
+    expect(alert).to_contain_text("mandated-reporting")
+    expect(alert).to_contain_text("No referral was created")
+    expect(page.get_by_role("button", name=re.compile("Print"))).to_have_count(0)
+    assert _fits_the_screen(page), "the advice page scrolls sideways"
+    shots(page, f"{size}-advice")
+    assert_accessible(page, "the advice page")
+
+    page.get_by_role("link", name="Start a new referral").click()
+    _describe_client(page)
+    page.get_by_role("checkbox", name=re.compile(r"^One-sided calf")).check()
+    page.get_by_role("checkbox", name=re.compile(r"^Needs a rehabilitation exercise plan")).check()
+    page.get_by_label("What you observed, in your words").fill(
+        "Left calf warm and swollen since Tuesday; stiff left knee six weeks after a fall."
+    )
+    page.get_by_role("button", name="Next: rules, consent and partners").click()
+
+    expect(page.get_by_role("status").filter(has_text="2 referrals will be sent together")).to_be_visible()
+    urgent = page.get_by_role("group", name=re.compile(r"^Referral 1 of 2, urgent\W+One-sided calf"))
+    routine = page.get_by_role("group", name=re.compile(r"^Referral 2 of 2, routine\W+Needs a rehabilitation"))
+    expect(urgent.get_by_role("checkbox").first).to_be_checked()
+    expect(routine.get_by_role("checkbox").first).to_be_checked()
+    consent = page.get_by_role("group", name=re.compile(r"^Client consent, for all 2 referrals"))
+    consent.get_by_role("checkbox", name=re.compile(r"^The client agrees to be referred")).check()
+    consent.get_by_role("radio", name="Verbal").check()
+    consent.get_by_role("checkbox", name=re.compile(r"^Clinical partners")).check()
+    assert _fits_the_screen(page), "the split review scrolls sideways"
+    shots(page, f"{size}-split-review")
+    assert_accessible(page, "the referral form, step 2, split in two")
+    page.get_by_role("button", name="Send the 2 referrals together").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Referral \S+$"))
+    expect(page.get_by_text("status requested")).to_be_visible()
+    together = page.get_by_role("region", name="Sent together with")
+    expect(together.get_by_role("link")).to_have_count(1)
+    expect(together).to_contain_text("routine")
+    expect(page.get_by_role("heading", name="What the client is told to do")).to_be_visible()
+    first_reference = page.get_by_role("heading", level=1).inner_text().split()[-1]
+    shots(page, f"{size}-split-sent-urgent")
+    assert_accessible(page, "the urgent referral, sent together")
+
+    together.get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).not_to_have_text(f"Referral {first_reference}")
+    expect(page.get_by_role("region", name="Sent together with").get_by_role("link")).to_have_text(first_reference)
+    shots(page, f"{size}-split-sent-routine")
+
+
 def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     browser: Browser,
     contexts: list[BrowserContext],

@@ -24,7 +24,7 @@ def test_migrations_build_the_declared_schema_and_rerun_harmlessly(db_url: str) 
 
     revision, tables, differences = schema(db_url, metadata)
 
-    assert revision == "0008"
+    assert revision == "0009"
     assert {"clients", "referrals", "offers", "email_deliveries", "staff_users", "outbox", "alembic_version"} <= tables
     assert differences == []
 

@@ -6,6 +6,7 @@ batch when a whole batch closes unanswered, and the therapist's "accepted by pho
 from __future__ import annotations
 
 import asyncio
+import html
 from datetime import timedelta
 
 import msgspec
@@ -320,7 +321,7 @@ def test_a_failed_referrals_handout_never_sends_the_client_back_to_a_refusal(
     assert detail(client, headers, referral)["status"] == "failed"
 
     log_in(client)
-    text = client.get(f"/referrals/{referral['id']}/handout").text
+    text = html.unescape(client.get(f"/referrals/{referral['id']}/handout").text)
     # Neither the decliner nor the one who let it expire; other physicians instead.
     assert "Dr. Ana Gomez" not in text and "Dr. Ben Ode" not in text
     assert "Dr. Cy Lund" in text and "Dr. Di Marr" in text

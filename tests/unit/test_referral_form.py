@@ -4,9 +4,14 @@ API's 20 before anything else is done with it (issue 16, item 2: 40,000 ids sort
 
 from __future__ import annotations
 
+import pytest
 from litestar.datastructures import FormMultiDict
 
+from services.referrals import rules
 from services.referrals.web.new_referral import Intake
+from shared.errors import InvalidInput
+
+RULES = rules.load()
 
 
 class CountingForm(FormMultiDict):
@@ -38,3 +43,30 @@ def test_the_therapists_numbers_order_the_chosen_partners_and_ties_keep_the_rank
         ]
     )
     assert Intake.from_form(form).partner_ids == ["c", "a", "b"]
+
+
+def test_each_proposed_referral_carries_its_own_partners_and_order() -> None:
+    form = CountingForm(
+        [
+            ("partner_ids", "gp1"),
+            ("partner_ids", "gp2"),
+            ("order_gp2", "1"),
+            ("order_gp1", "2"),
+            ("partner_ids_1", "pt1"),
+            ("partner_ids_1", "gp1"),
+            ("order_1_gp1", "1"),
+            ("order_1_pt1", "2"),
+        ]
+    )
+    intake = Intake.from_form(form)
+    assert intake.partners == [["gp2", "gp1"], ["gp1", "pt1"]] and intake.partner_ids == ["gp2", "gp1"]
+    groups = RULES.groups(["rehab_exercise_needed", "calf_swelling_one_side"])
+    assert intake.chosen_partners(groups) == [["gp2", "gp1"], ["gp1", "pt1"]]
+
+
+def test_a_proposed_referral_without_a_partner_is_named() -> None:
+    intake = Intake.from_form(CountingForm([("partner_ids", "gp1")]))
+    groups = RULES.groups(["rehab_exercise_needed", "calf_swelling_one_side"])
+    with pytest.raises(InvalidInput) as refused:
+        intake.chosen_partners(groups)
+    assert refused.value.field == "partner_ids_1" and "rehabilitation" in refused.value.detail

@@ -152,3 +152,13 @@ def test_partners_who_close_the_loop_rank_higher() -> None:
     assert ids(ranked) == ["closes", "silent"]
     assert "reported a completed visit for 4 of 4 accepted referrals" in ranked[0].why
     assert ranked[0].score - ranked[1].score == matching.LOOP_MAX
+
+
+def test_a_waitlist_is_never_suggested_for_an_urgent_reason() -> None:
+    """Clinical review §4: a waitlisted partner cannot see the client today."""
+    waiting = snapshot("waiting", "primary_care", accepting_new_clients="waitlist")
+    open_now = snapshot("open", "primary_care")
+    urgent = matching.rank([waiting, open_now], RULES.assess(["calf_swelling_one_side"]))
+    assert ids(urgent) == ["open"]
+    soon = matching.rank([waiting, open_now], RULES.assess(["radiating_numbness"]))
+    assert ids(soon) == ["open", "waiting"] and "waitlist for new clients" in soon[1].why

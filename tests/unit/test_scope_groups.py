@@ -110,3 +110,30 @@ def test_emergencies_and_advice_form_no_group() -> None:
 
 def test_a_reason_given_twice_counts_once() -> None:
     assert codes(RULES.groups(["foot_problems", "foot_problems"])) == [["foot_problems"]]
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=["+".join(p) for p in PAIRS])
+def test_each_group_assessed_alone_is_one_referral_with_the_same_scope(pair: tuple[str, str]) -> None:
+    """The new-referral page asks for each group's suggestions by its reasons alone."""
+    for group in RULES.groups(list(pair)):
+        alone = RULES.assess(group.codes)
+        assert (codes(alone.groups), alone.categories, alone.urgency) == (
+            [group.codes],
+            group.categories,
+            group.urgency,
+        )
+
+
+def test_one_referral_takes_its_groups_categories_and_a_mixed_set_none() -> None:
+    # Manipulation rides with numbness: one referral, in numbness's scope (no chiropractor).
+    rider = RULES.assess(["wants_manipulation", "radiating_numbness"])
+    assert not rider.mixed and rider.categories == ["primary_care", "neurology", "orthopedics"]
+    assert [r.code for r in rider.referral_reasons] == ["radiating_numbness", "wants_manipulation"]
+    mixed = RULES.assess(["rehab_exercise_needed", "calf_swelling_one_side", "immediate_danger_abuse"])
+    assert mixed.mixed and mixed.categories == []
+    assert [r.code for r in mixed.referral_reasons] == ["calf_swelling_one_side", "rehab_exercise_needed"]
+    assert mixed.groups[0].summary() == {
+        "reasons": ["calf_swelling_one_side"],
+        "urgency": "urgent",
+        "categories": ["primary_care"],
+    }

@@ -10,7 +10,7 @@ import msgspec
 from sqlalchemy import ColumnElement, RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals.domain import CLOSED_STATUSES
+from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER
 from services.referrals.records import TimelineEntry
 from services.referrals.storage.tables import (
     audit_log,
@@ -45,6 +45,8 @@ class StoredReferral(msgspec.Struct, kw_only=True, frozen=True):
     updated_at: datetime
     next_step: str = "partner_contacts_client"
     client: dict[str, Any] = {}
+    # Shared by the referrals sent together with this one; None when it was sent alone.
+    batch_id: str | None = None
 
 
 class StoredAnswer(msgspec.Struct, kw_only=True, frozen=True):
@@ -88,6 +90,7 @@ def _referral(row: RowMapping) -> StoredReferral:
         created_by=row["created_by"],
         created_at=aware(row["created_at"]),
         updated_at=aware(row["updated_at"]),
+        batch_id=row["batch_id"],
     )
 
 
@@ -114,6 +117,16 @@ async def lock(session: AsyncSession, referral_id: str) -> None:
     answering at once queue here, in one order, instead of each locking an offer and waiting for
     the other's (a deadlock)."""
     await session.execute(select(referrals.c.id).where(referrals.c.id == referral_id).with_for_update())
+
+
+async def sent_with(session: AsyncSession, referral: StoredReferral) -> list[StoredReferral]:
+    """The referrals sent together with ``referral`` (not itself), most urgent first."""
+    if referral.batch_id is None:
+        return []
+    rows = await session.execute(
+        _with_client().where(referrals.c.batch_id == referral.batch_id, referrals.c.id != referral.id)
+    )
+    return sorted((_referral(row) for row in rows.mappings()), key=lambda r: URGENCY_ORDER.index(r.urgency))
 
 
 async def set_status(session: AsyncSession, referral_id: str, *, expected: str, status: str, at: datetime) -> bool:

@@ -98,8 +98,11 @@ referrals = Table(
     Column("created_by", String(36), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Referrals sent together (one per group of reasons, under one consent) share a batch.
+    Column("batch_id", String(36), nullable=True),
     Index("ix_referrals_status", "status"),
     Index("ix_referrals_created_at", "created_at"),
+    Index("ix_referrals_batch_id", "batch_id"),
 )
 
 offers = Table(

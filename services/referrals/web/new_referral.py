@@ -5,9 +5,12 @@ steps that work without JavaScript:
    new one with their contact details, preferred contact and language), reasons grouped by kind
    with a filter, the note (refused if it identifies the client: partners read it before accepting).
 2. ``POST /referrals/new``: what the rules say (urgency, guidance; an emergency stops here with a
-   full-page instruction), a warning on diagnostic wording, consent, ranked partners with why, and
+   full-page instruction, and so does advice alone, which needs no partner), a warning on
+   diagnostic wording, consent, ranked partners with why. Reasons that need different kinds of
+   partner are proposed as one referral per group, most urgent first, each with its partners; and
    who makes the next call once a partner accepts.
-3. ``POST /referrals/new/send``: issues the referral (idempotent per form) and shows it.
+3. ``POST /referrals/new/send``: issues the referral(s) together under the one consent
+   (idempotent per form) and shows the most urgent one.
 
 Nothing is stored between steps: each step carries the previous ones' answers in the form.
 """
@@ -15,6 +18,7 @@ Nothing is stored between steps: each step carries the previous ones' answers in
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
 
@@ -36,9 +40,9 @@ from services.referrals.contact import (
 from services.referrals.domain import diagnostic_wording
 from services.referrals.identifiers import check_note
 from services.referrals.intake import Client, ReferralDraft, SuggestionQuery
-from services.referrals.records import ClientRecord
-from services.referrals.rules import Rules
-from services.referrals.service import EmergencyStop, Referrals
+from services.referrals.records import ClientRecord, Suggestion
+from services.referrals.rules import Group, Rules
+from services.referrals.service import AdviceOnly, EmergencyStop, Referrals
 from services.referrals.web.guards import staff
 from services.referrals.web.rendering import page
 from shared import categories
@@ -47,6 +51,8 @@ from shared.errors import DomainError, InvalidInput
 CONSENT_METHODS = {"verbal": "Verbal", "written": "Written", "electronic": "Electronic"}
 # As many partners as POST /api/v1/referrals takes (services.referrals.intake.ReferralDraft).
 MAX_PARTNERS = 20
+# As many referrals as one form can propose: one per reason at most, and a form takes 20 reasons.
+MAX_GROUPS = 20
 # The largest form a step of the flow carries (a 4,000-character note, 20 reasons and 20
 # partners come to a few KB) with room to spare; anything larger is refused unread (413).
 MAX_FORM_BYTES = 64 * 1024
@@ -86,19 +92,36 @@ class Intake(msgspec.Struct, kw_only=True):
     consent_method: str = ""
     consent_scope: list[str] = []
     consent_given_by: str = "client"
-    partner_ids: list[str] = []
+    # The chosen partners of each referral, in the therapist's order: one list per group of the
+    # reasons (see Rules.groups), most urgent first.
+    partners: list[list[str]] = []
     idempotency_key: str = ""
+
+    @property
+    def partner_ids(self) -> list[str]:
+        """The first (or only) referral's chosen partners."""
+        return self.partners[0] if self.partners else []
 
     @classmethod
     def from_form(cls, form: FormMultiDict) -> Intake:
         def one(name: str, limit: int = 200) -> str:
             return str(form.get(name) or "").strip()[:limit]
 
-        # Capped at the API's limit before anything else is done with them: the form is the
-        # caller's, and a forged one may carry thousands.
-        chosen = list(dict.fromkeys(str(p) for p in form.getall("partner_ids", [])[:MAX_PARTNERS]))
-        # The therapist may renumber the partners; ties keep the ranked order.
-        positions = {pid: (_number(form.get(f"order_{pid}"), default=index), index) for index, pid in enumerate(chosen)}
+        def chosen(group: int) -> list[str]:
+            ids_field, order_prefix = partner_fields(group)
+            # Capped at the API's limit before anything else is done with them: the form is the
+            # caller's, and a forged one may carry thousands.
+            picked = list(dict.fromkeys(str(p) for p in form.getall(ids_field, [])[:MAX_PARTNERS]))
+            # The therapist may renumber the partners; ties keep the ranked order.
+            positions = {
+                pid: (_number(form.get(f"{order_prefix}{pid}"), default=index), index)
+                for index, pid in enumerate(picked)
+            }
+            return sorted(picked, key=positions.__getitem__)
+
+        partners = [chosen(group) for group in range(MAX_GROUPS)]
+        while partners and not partners[-1]:
+            partners.pop()
         return cls(
             client_id=one("client_id", 36),
             client_name=one("client_name"),
@@ -116,18 +139,25 @@ class Intake(msgspec.Struct, kw_only=True):
             consent_method=one("consent_method", 20),
             consent_scope=[str(s) for s in form.getall("consent_scope", [])],
             consent_given_by=one("consent_given_by") or "client",
-            partner_ids=sorted(chosen, key=positions.__getitem__),
+            partners=partners,
             idempotency_key=one("idempotency_key", 200),
         )
 
+    def chosen_partners(self, groups: list[Group]) -> list[list[str] | None]:
+        """The partners chosen for each referral, one list per group; each must have one."""
+        for index, group in enumerate(groups):
+            if index >= len(self.partners) or not self.partners[index]:
+                which = f" for {', '.join(r.label for r in group.reasons)}" if len(groups) > 1 else ""
+                raise InvalidInput(f"choose at least one partner{which}", field=partner_fields(index)[0])
+        return [list(self.partners[index]) for index in range(len(groups))]
+
     def draft(self) -> ReferralDraft:
-        """The API body this form amounts to; the same validation as ``POST /api/v1/referrals``."""
+        """The API body this form amounts to (its partners aside: see :meth:`chosen_partners`);
+        the same validation as ``POST /api/v1/referrals``."""
         if self.consent_method not in CONSENT_METHODS:
             raise InvalidInput("choose how the client gave consent", field="consent.method")
         if not self.consent_scope:
             raise InvalidInput("choose which kinds of partner the consent covers", field="consent.scope")
-        if not self.partner_ids:
-            raise InvalidInput("choose at least one partner", field="partner_ids")
         if self.next_step not in NEXT_STEPS:
             raise InvalidInput("choose who makes the next call", field="next_step")
         try:
@@ -143,7 +173,6 @@ class Intake(msgspec.Struct, kw_only=True):
                     },
                     "reasons": self.reasons,
                     "note": self.note,
-                    "partner_ids": self.partner_ids,
                 },
                 ReferralDraft,
             )
@@ -211,19 +240,26 @@ class NewReferralFlow(Controller):
             return _first_step(
                 request, intake, error="Give the client's name, or find an existing client.", status_code=422
             )
+        if not intake.reasons:
+            return _first_step(request, intake, error="Choose at least one reason.", status_code=422)
+        try:
+            # First, before anything about the client can stop the page: an emergency or advice
+            # is shown at once (and recorded in the audit log).
+            await referrals.assess(staff=request.user, reasons=intake.reasons)
+        except EmergencyStop as stop:
+            return _emergency(request, stop)
+        except AdviceOnly as stop:
+            return await _advice_only(request, referrals, intake, stop)
+        except InvalidInput as error:
+            return _first_step(request, intake, error=_said(error), status_code=422)
         try:
             chosen = await referrals.preview_client(staff=request.user, client=intake.client())
         except DomainError as error:
             return await _client_problem(request, referrals, intake, error)
         # Step 1 shows a client as chosen only when it is an existing record, not a new one's preview.
         existing = chosen if intake.client_id else None
-        if not intake.reasons:
-            return _first_step(request, intake, chosen=existing, error="Choose at least one reason.", status_code=422)
         try:
-            await referrals.assess(staff=request.user, reasons=intake.reasons)
             check_note(intake.note, client_name=chosen.name, today=referrals.now().date())
-        except EmergencyStop as stop:
-            return _emergency(request, stop)
         except InvalidInput as error:
             return _first_step(request, intake, chosen=existing, error=_said(error), status_code=422)
         return await _second_step(request, referrals, intake, client=chosen)
@@ -231,12 +267,18 @@ class NewReferralFlow(Controller):
     @post("/send", status_code=303)
     async def send(self, request: Request, referrals: NamedDependency[Referrals]) -> Template | Redirect:
         intake = Intake.from_form(await request.form())
+        rules: Rules = request.app.state.runtime.rules
         try:
-            record = await referrals.create(
-                staff=request.user, draft=intake.draft(), idempotency_key=intake.idempotency_key or None
+            records = await referrals.create_together(
+                staff=request.user,
+                draft=intake.draft(),
+                partner_ids=intake.chosen_partners(rules.groups(intake.reasons)),
+                idempotency_key=intake.idempotency_key or None,
             )
         except EmergencyStop as stop:
             return _emergency(request, stop)
+        except AdviceOnly as stop:
+            return await _advice_only(request, referrals, intake, stop)
         except DomainError as error:
             if error.field in ("client", "client.id") or (error.field or "").startswith("client."):
                 if error.field == "client" and intake.next_step == "partner_contacts_client":
@@ -244,7 +286,7 @@ class NewReferralFlow(Controller):
                     return await _second_step(request, referrals, intake, error=_said(error), status_code=422)
                 return await _client_problem(request, referrals, intake, error)
             return await _second_step(request, referrals, intake, error=_said(error), status_code=422)
-        return Redirect(f"/referrals/{record.id}", status_code=303)
+        return Redirect(f"/referrals/{records[0].id}", status_code=303)
 
 
 def _first_step(
@@ -293,6 +335,18 @@ def _said(error: DomainError) -> str:
     return f"{label}: {error.detail}" if label else error.detail
 
 
+@dataclass
+class Proposed:
+    """One referral the page proposes: a group of the reasons and the partners suggested for it,
+    under the form fields that carry its choice."""
+
+    group: Group
+    suggestions: list[Suggestion]
+    chosen: list[str]
+    ids_field: str
+    order_prefix: str
+
+
 async def _second_step(
     request: Request,
     referrals: Referrals,
@@ -302,61 +356,66 @@ async def _second_step(
     status_code: int = 200,
     client: ClientRecord | None = None,
 ) -> Template:
-    try:
-        assessment = request.app.state.runtime.rules.assess(intake.reasons)
-    except InvalidInput as problem:  # Only an edited form gets here: step 1 checked the reasons.
-        return _first_step(request, intake, error=problem.detail, status_code=422)
     if client is None:
         try:
             client = await referrals.preview_client(staff=request.user, client=intake.client())
         except DomainError as problem:
             return await _client_problem(request, referrals, intake, problem)
-    notes: list[str] = []
-    postal_code = client.postal_code or None
-    # English is every partner's working language here (see issuing.matching_language).
-    language = language_name(client.language) if client.language != DEFAULT_LANGUAGE else None
     try:
-        suggestions = await referrals.suggest(
-            query=SuggestionQuery(
-                reasons=intake.reasons,
-                postal_code=postal_code,
-                language=language,
-                limit=8,
-            )
-        )
-    except InvalidInput as problem:
-        if problem.field != "postal_code":
-            raise
-        notes.append(f"{problem.detail}: partners are ranked without distance.")
-        suggestions = await referrals.suggest(
-            query=SuggestionQuery(
-                reasons=intake.reasons,
-                language=language,
-                limit=8,
-            )
+        assessment = request.app.state.runtime.rules.assess(intake.reasons)
+    except InvalidInput as problem:  # Only an edited form gets here: step 1 checked the reasons.
+        return _first_step(request, intake, error=problem.detail, status_code=422)
+    if assessment.emergencies or not assessment.groups:  # An edited form again: step 1 stopped these.
+        return _first_step(request, intake, error="These reasons need no referral: start again.", status_code=422)
+    notes: list[str] = []
+    proposed = []
+    for index, group in enumerate(assessment.groups):
+        suggestions = await _suggestions(referrals, client, group, notes)
+        ids_field, order_prefix = partner_fields(index)
+        chosen = intake.partners[index] if index < len(intake.partners) else []
+        proposed.append(
+            Proposed(group, suggestions, chosen or [s.partner_id for s in suggestions[:3]], ids_field, order_prefix)
         )
     vocabulary = categories.load()
-    kinds = {s.partner_id: vocabulary[s.category].kind for s in suggestions}
-    chosen = intake.partner_ids or [s.partner_id for s in suggestions[:3]]
+    kinds = {s.partner_id: vocabulary[s.category].kind for p in proposed for s in p.suggestions}
     return page(
         request,
         "staff/review.html",
         status_code=status_code,
         intake=intake,
-        client=client,
-        next_steps=NEXT_STEPS,
         assessment=assessment,
+        proposed=proposed,
+        reporting_duties=request.app.state.settings.clinic_reporting_duties,
         wording=diagnostic_wording(intake.note),
-        suggestions=suggestions,
         kinds=kinds,
-        chosen=chosen,
         category_labels={slug: c.label for slug, c in vocabulary.items()},
         needed_scopes=sorted(set(kinds.values())),
         methods=CONSENT_METHODS,
-        notes=notes,
+        notes=list(dict.fromkeys(notes)),
         error=error,
         idempotency_key=intake.idempotency_key or str(uuid.uuid4()),
+        client=client,
+        next_steps=NEXT_STEPS,
     )
+
+
+async def _suggestions(referrals: Referrals, client: ClientRecord, group: Group, notes: list[str]) -> list[Suggestion]:
+    """The partners suggested for one group of the reasons; a ZIP the service does not know is
+    noted and the partners ranked without distance."""
+    query = SuggestionQuery(
+        reasons=group.codes,
+        postal_code=client.postal_code or None,
+        # English is every partner's working language here (see issuing.matching_language).
+        language=language_name(client.language) if client.language != DEFAULT_LANGUAGE else None,
+        limit=8,
+    )
+    try:
+        return await referrals.suggest(query=query)
+    except InvalidInput as problem:
+        if problem.field != "postal_code":
+            raise
+        notes.append(f"{problem.detail}: partners are ranked without distance.")
+        return await referrals.suggest(query=msgspec.structs.replace(query, postal_code=None))
 
 
 def _emergency(request: Request, stop: EmergencyStop) -> Template:
@@ -370,6 +429,32 @@ def _emergency(request: Request, stop: EmergencyStop) -> Template:
         reasons=reasons,
         suicide_risk=suicide_risk,
     )
+
+
+async def _advice_only(request: Request, referrals: Referrals, intake: Intake, stop: AdviceOnly) -> Template:
+    """Advice alone: what to share now (in the client's language), the state's reporting duties,
+    and no referral."""
+    rules: Rules = request.app.state.runtime.rules
+    reasons = [rules.reasons[code] for code in stop.extra.get("reasons", []) if code in rules.reasons]
+    language = intake.client_language or DEFAULT_LANGUAGE
+    if intake.client_id:
+        try:
+            language = (await referrals.preview_client(staff=request.user, client=intake.client())).language
+        except DomainError:
+            pass  # The advice matters more than the client's record: English, then.
+    return page(
+        request,
+        "staff/advice.html",
+        reasons=reasons,
+        language=language,
+        reporting_duties=stop.extra.get("reporting_duties", ""),
+    )
+
+
+def partner_fields(group: int) -> tuple[str, str]:
+    """The form fields that carry one referral's chosen partners and their order: the first
+    referral's are ``partner_ids`` and ``order_<id>``, as when there is only one."""
+    return ("partner_ids", "order_") if group == 0 else (f"partner_ids_{group}", f"order_{group}_")
 
 
 def _number(value: object, *, default: int) -> int:

@@ -82,17 +82,25 @@ class StaffPages(Controller):
 
     @get("/referrals/{referral_id:str}/handout")
     async def handout(
-        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+        self,
+        request: Request,
+        referrals: NamedDependency[Referrals],
+        referral_id: FromPath[str],
+        language: FromQuery[str | None] = None,
     ) -> Template:
-        """The client's printable handout (one sheet). Every view is audited."""
-        return await _handout(request, referrals, referral_id, printed=False)
+        """The client's printable handout (one sheet), in ``language`` (en, es; the client's own
+        language by default). Every view is audited."""
+        return await _handout(request, referrals, referral_id, printed=False, language=language)
 
     @post("/referrals/{referral_id:str}/handout/print", status_code=200)
     async def print_handout(
         self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
     ) -> Template:
         """Printing goes through this POST so that it is audited (a print itself reaches no server)."""
-        return await _handout(request, referrals, referral_id, printed=True)
+        form = await request.form()
+        return await _handout(
+            request, referrals, referral_id, printed=True, language=str(form.get("language") or "") or None
+        )
 
     @post("/referrals/{referral_id:str}/hold", status_code=303)
     async def hold(
@@ -167,23 +175,92 @@ def _charts(figures: Dashboard, days: int) -> dict:
     }
 
 
-# What the handout says about timing, by urgency: plain words, no diagnosis.
+# What the handout says about timing, by language and urgency: plain words, no diagnosis.
+# Urgent means today (clinical review §4): never "tomorrow at the latest".
 HANDOUT_WHEN = {
-    "urgent": "Please contact one of them today.",
-    "soon": "Please contact one of them within the next week.",
-    "routine": "Please contact one of them when it suits you.",
+    "en": {
+        "urgent": "Please contact one of them today. If none of them can see you today, go to an urgent care "
+        "clinic or see your own doctor today.",
+        "soon": "Please contact one of them within the next week.",
+        "routine": "Please contact one of them when it suits you.",
+    },
+    "es": {
+        "urgent": "Comuníquese con uno de ellos hoy mismo. Si ninguno puede atenderle hoy, vaya hoy a una clínica "
+        "de atención urgente o a su propio médico.",
+        "soon": "Comuníquese con uno de ellos durante la próxima semana.",
+        "routine": "Comuníquese con uno de ellos cuando le convenga.",
+    },
 }
+# Urgent means today: what an urgent handout says, by language, in whole sentences (a referral a
+# practice has taken, one still looking, one that failed), then what to do if it gets worse.
+HANDOUT_TODAY = {
+    "en": {
+        "title": "Please be seen today",
+        "failed": [
+            "We could not find a practice to take your referral in time, so please arrange it yourself today.",
+            "Call your own doctor's office today and tell them what your therapist noticed. If they cannot see "
+            "you today, go to an urgent care center today. You can also call the practices listed below.",
+        ],
+        "accepted": [
+            "The practice below has agreed to see you. Please call them today to be seen today. If they cannot "
+            "see you today, see your own doctor or go to an urgent care center today."
+        ],
+        "open": [
+            "Please call one of the practices below today to be seen today. If none of them can see you today, "
+            "see your own doctor or go to an urgent care center today."
+        ],
+        "worse": "If it gets worse, call 911.",
+    },
+    "es": {
+        "title": "Por favor, hágase ver hoy mismo",
+        "failed": [
+            "No pudimos encontrar a tiempo un consultorio que aceptara su referencia, así que por favor "
+            "organícelo usted hoy mismo.",
+            "Llame hoy al consultorio de su propio médico y cuénteles lo que notó su terapeuta. Si no pueden "
+            "atenderle hoy, vaya hoy a un centro de atención urgente. También puede llamar a los consultorios "
+            "de la lista.",
+        ],
+        "accepted": [
+            "El consultorio de abajo aceptó atenderle. Llámelos hoy para que le vean hoy. Si no pueden "
+            "atenderle hoy, vaya a su propio médico o a un centro de atención urgente hoy mismo."
+        ],
+        "open": [
+            "Llame hoy a uno de los consultorios de abajo para que le vean hoy. Si ninguno puede atenderle "
+            "hoy, vaya a su propio médico o a un centro de atención urgente hoy mismo."
+        ],
+        "worse": "Si empeora, llame al 911.",
+    },
+}
+# The heading over the client advice, by language.
+HANDOUT_ADVICE_TITLE = {"en": "What to do today, and if it gets worse", "es": "Qué hacer hoy, y si empeora"}
 
 
-async def _handout(request: Request, referrals: Referrals, referral_id: str, *, printed: bool) -> Template:
+def handout_language(language: str) -> str:
+    """The handout language for a requested one (``es``, ``es-MX``…): English unless we have it."""
+    base = language.strip().lower()[:2]
+    return base if base in HANDOUT_WHEN else "en"
+
+
+async def _handout(
+    request: Request, referrals: Referrals, referral_id: str, *, printed: bool, language: str | None = None
+) -> Template:
     settings = request.app.state.settings
-    handout = await referrals.handout(staff=request.user, referral_id=referral_id, printed=printed)
+    handout = await referrals.handout(
+        staff=request.user,
+        referral_id=referral_id,
+        printed=printed,
+        language=None if language is None else handout_language(language),
+    )
+    language = handout_language(handout.language)
+    when = HANDOUT_WHEN[language]
     return page(
         request,
         "staff/handout.html",
         handout=handout,
         printing=printed,
-        when=HANDOUT_WHEN.get(handout.urgency, HANDOUT_WHEN["routine"]),
+        when=when.get(handout.urgency, when["routine"]),
+        today=HANDOUT_TODAY[language],
+        advice_title=HANDOUT_ADVICE_TITLE[language],
         clinic_phone=settings.clinic_phone,
         clinic_address=settings.clinic_address,
         clinic_website=settings.clinic_website,
@@ -239,6 +316,7 @@ def _referral_page(
         referral=record,
         reasons=reasons,
         call_now=call_now,
+        labels={code: r.label for code, r in rules.reasons.items()},
         can_cancel="cancelled" in allowed,
         can_hold="on-hold" in allowed,
         can_resume=record.status == "on-hold",

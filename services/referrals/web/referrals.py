@@ -30,6 +30,9 @@ class ReferralController(Controller):
         "/suggestions",
         status_code=200,
         summary="Ranked partners for a set of reasons",
+        description="Reasons that need different kinds of partner answer 422 with `extra.groups`, as "
+        "`POST /api/v1/referrals` does: ask for each group's partners on its own. For an urgent set, "
+        "partners with a waitlist are left out.",
         responses=errors(400, 401, 403, 422, 503),
     )
     async def suggestions(
@@ -42,7 +45,13 @@ class ReferralController(Controller):
         status_code=201,
         summary="Issue a referral (honours Idempotency-Key)",
         description="The same Idempotency-Key with the same body answers with the referral it made; "
-        "with another body, 422.",
+        "with another body, 422. The reasons must suit one kind of partner; otherwise 422 with "
+        '`extra.key = "reasons"`: an emergency reason gives `extra.urgency = "emergency"` and the '
+        'instruction; advice reasons alone (abuse disclosure) give `extra.urgency = "advice"`, the '
+        "instruction and `extra.reporting_duties` (both create nothing but the audit record); reasons "
+        "that need different kinds of partner give `extra.groups`, one `{reasons, urgency, categories}` "
+        "per referral to send, most urgent first. Advice beside other reasons is recorded and never "
+        "reaches the partner. Waitlisted partners cannot take an urgent referral.",
         responses=errors(400, 401, 403, 422, 503),
     )
     async def create(
