@@ -46,10 +46,13 @@ SCHEMA = {
 }
 # Operational endpoints: probes and Prometheus reach them without credentials.
 OPS = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
+# The shared stylesheet and icons both services serve (shared.templating): public files.
+ASSETS = {("GET", "/assets/{file_path}"), ("HEAD", "/assets/{file_path}"), ("GET", "/favicon.ico")}
 # Every route anyone may use without a staff login. Anything else must refuse strangers.
 PUBLIC: dict[str, set[Route]] = {
     "directory": OPS
     | SCHEMA
+    | ASSETS
     | {
         ("GET", "/api/v1/partners"),
         ("GET", "/api/v1/partners/{partner_id}"),
@@ -62,6 +65,7 @@ PUBLIC: dict[str, set[Route]] = {
     | set(FHIR_ROUTES),
     "referrals": OPS
     | SCHEMA
+    | ASSETS
     | {
         ("POST", "/api/v1/auth/token"),
         ("GET", "/login"),

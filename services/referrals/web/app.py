@@ -19,7 +19,7 @@ from services.referrals import bootstrap
 from services.referrals.service import Clock, Referrals, system_clock
 from services.referrals.storage import MIGRATIONS, outbox
 from services.referrals.web import admin, auth, login, new_referral, pages, referrals, respond, scope
-from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, web
+from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, templating, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -82,6 +82,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             admin.StaffAdmin,
             # Scripts are files, never inline, so the Content-Security-Policy can forbid inline ones.
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
+            *templating.routes(),
         ],
         lifespan=[lifespan, limits.lifespan],
         guards=[limits.guard],
@@ -94,7 +95,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         # Bodies that cannot be read are the caller's 400, never a 500 (see shared.bodies).
         request_class=bodies.Request,
         request_max_body_size=MAX_BODY_BYTES,
-        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES,
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: templating.configure(engine.engine, settings, service="referrals"),
+        ),
         openapi_config=openapi.config("Handoff referrals"),
         debug=False,
         # Logging stays as the process set it up (HANDOFF_LOG_LEVEL); Litestar's default would
