@@ -235,11 +235,25 @@ def _text_list(values: Collection[str], name: str, *, field: str, most: int = MA
     return tuple(kept)
 
 
+# Latin letters that Unicode does not decompose into a base letter and a mark, so NFKD alone
+# would drop them ("Ø" of "Østergaard"). Unicode's decomposition covers the rest (é, ñ, ü…); a
+# transliteration library (Unidecode, text-unidecode) would also cover other scripts, but slugs
+# of names in other scripts fall back to "partner" on purpose, and this table is all that
+# Latin names need, without a dependency.
+_LATIN_LETTERS = str.maketrans(
+    {
+        "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ß": "ss", "ẞ": "SS",
+        "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d", "Þ": "Th", "þ": "th",
+        "Ħ": "H", "ħ": "h", "\u0131": "i", "Ŀ": "L", "ŀ": "l", "Ŧ": "T", "ŧ": "t", "Ŋ": "N", "ŋ": "n",
+    }
+)  # fmt: skip
+
+
 def slugify(text: str, *, max_length: int = SLUG_MAX_LENGTH) -> str:
     """``"Dr. José O'Neil, DPT"`` → ``"dr-jose-o-neil-dpt"``: ASCII, lower case, hyphens, at most
     ``max_length`` characters, cut at a word boundary. May be empty (e.g. a name in a non-Latin
     script); :func:`slug_base` then falls back to ``partner``."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    ascii_text = unicodedata.normalize("NFKD", text.translate(_LATIN_LETTERS)).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     if len(slug) > max_length:
         cut = slug[: max_length + 1]
