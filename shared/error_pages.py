@@ -54,10 +54,11 @@ def error_page(
     title: str | None = None,
     explanation: str | None = None,
     headers: Mapping[str, str] | None = None,
+    user: object = None,
 ) -> Response:
-    """The styled error page for ``status_code``, its standard wording unless given."""
+    """The styled error page for ``status_code``, its standard wording unless given; with the
+    staff navigation when ``user`` (a signed-in staff member) is given."""
     wording = WORDING.get(status_code, WORDING[500 if status_code >= 500 else 400])
-    user = request.scope.get("user")
     settings = request.app.state.settings
     next_url, next_label = "", ""
     if status_code == 401:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 import anyio.to_thread
@@ -33,10 +33,10 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ExceptionHandlersMap, Message, Scope
 
-from shared import database, schema
+from shared import database, error_pages, schema
 from shared.auth import InvalidToken, Role, Staff, StaffToken, verify_staff_token
 from shared.config import Settings
-from shared.error_pages import error_page, wants_page
+from shared.error_pages import wants_page
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.revocation import Revocations, RevocationUnknown
 
@@ -129,6 +129,31 @@ def staff_cookie(token: str, *, settings: Settings, max_age: int) -> Cookie:
         samesite="lax",
         secure=settings.public_url("referrals").startswith("https://"),
         domain=settings.session_cookie_domain or None,
+    )
+
+
+def error_page(
+    request: Request,
+    status_code: int,
+    *,
+    title: str | None = None,
+    explanation: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The styled error page (:mod:`shared.error_pages`), with the navigation of whoever is
+    signed in: the member a guard already checked, else the login cookie's (its signature and
+    expiry alone, enough to choose links that each check it again when followed)."""
+    user = request.scope.get("user")
+    if not isinstance(user, Staff) and not hasattr(user, "role"):
+        user = None
+        token = request.cookies.get(STAFF_COOKIE, "")
+        if token:
+            try:
+                user = verify_staff_token(token.strip(), key=request.app.state.keyring).staff
+            except InvalidToken:
+                user = None
+    return error_pages.error_page(
+        request, status_code, title=title, explanation=explanation, headers=headers, user=user
     )
 
 
