@@ -170,7 +170,7 @@ def _results(hits: list[Hit], *, by_distance: bool, q: str = "") -> list[tuple[s
     """Hits grouped by kind, or in one list nearest first. The kinds the search words name
     ("chiropractor") come first, then the vocabulary's order."""
     if by_distance:
-        return [("", hits)]
+        return [("", hits)] if hits else []
     named = {slug for term in query_terms(q, categories.search_words()) for slug in term.categories} if q else set()
     order = sorted(categories.load(), key=lambda slug: slug not in named)
     groups: dict[str, list[Hit]] = {slug: [] for slug in order}
