@@ -11,6 +11,8 @@ filters ``clinic_time`` and ``duration``."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -80,3 +82,10 @@ def duration(value: timedelta | float | int | None, *, rounding: bool = True) ->
         return f"{hours} h"
     days = step(seconds / DAY)
     return f"{days} day" if days == 1 else f"{days} days"
+
+
+def jinja_filters(zone: ZoneInfo | str) -> dict[str, Callable[..., str]]:
+    """The filters a Jinja environment registers: ``{{ instant | clinic_time }}``, ``{{ instant |
+    clinic_time(relative=True) }}`` and ``{{ seconds | duration }}``."""
+    zone = ZoneInfo(zone) if isinstance(zone, str) else zone
+    return {"clinic_time": functools.partial(format_instant, zone=zone), "duration": duration}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader
 from litestar import get
@@ -42,17 +41,6 @@ def clinic(settings: Settings) -> Clinic:
     return Clinic(settings.clinic_name, settings.clinic_logo_url, settings.clinic_accent_color or DEFAULT_ACCENT)
 
 
-def add_filters(environment: Environment, settings: Settings) -> None:
-    """The clinic-time filters: ``{{ instant | clinic_time }}``, ``{{ instant |
-    clinic_time(relative=True) }}`` and ``{{ seconds | duration }}`` (the notifier uses these
-    alone; its emails have no navigation)."""
-    zone = ZoneInfo(settings.clinic_timezone)
-    environment.filters.update(
-        clinic_time=functools.partial(clinic_time.format_instant, zone=zone),
-        duration=clinic_time.duration,
-    )
-
-
 def configure(environment: Environment, settings: Settings, *, service: Service) -> None:
     """Set up one web service's environment: its own templates first, then the shared ones; the
     globals every page may use (``clinic``, ``staff_nav``, ``logout_url``) and the filters."""
@@ -65,7 +53,7 @@ def configure(environment: Environment, settings: Settings, *, service: Service)
         # Staff log in and out on referrals, which holds the accounts.
         logout_url=f"{settings.public_url('referrals')}/logout",
     )
-    add_filters(environment, settings)
+    environment.filters.update(clinic_time.jinja_filters(settings.clinic_timezone))
 
 
 @get("/favicon.ico", include_in_schema=False, sync_to_thread=False, cache_control=CacheControlHeader(max_age=86400))
