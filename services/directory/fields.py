@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from shared import geo
 from shared.emails import InvalidEmail, normalised_email
 from shared.errors import InvalidInput
 from shared.text import has_control_character
@@ -191,15 +192,36 @@ def normalise_website(website: str | None) -> str | None:
     return _bounded_text(website, "website")
 
 
+# The two-letter codes of the US states, DC and the territories with ZIP codes (USPS).
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
+    "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
+)
+_ZIP_PLUS_FOUR = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
+
+
 def validate_address(address: Address | None) -> Address | None:
+    """Trimmed parts; a state must be a US state's two-letter code (upper-cased) and a ZIP code
+    a known 5-digit US ZIP (ZIP+4 accepted), as the directory places and searches by them."""
     if address is None:
         return None
-    trimmed = Address(
-        **{
-            name: _bounded_text(" ".join(str(getattr(address, name) or "").split()), name, field=f"address.{name}")
-            for name in ("line1", "line2", "city", "state", "postal_code")
-        }
-    )
+    parts = {
+        name: _bounded_text(" ".join(str(getattr(address, name) or "").split()), name, field=f"address.{name}")
+        for name in ("line1", "line2", "city", "state", "postal_code")
+    }
+    if parts["state"]:
+        if parts["state"].upper() not in US_STATES:
+            raise InvalidPartner(
+                f"state must be a US state's two-letter code, such as FL, not {parts['state']!r}",
+                field="address.state",
+            )
+        parts["state"] = parts["state"].upper()
+    code = parts["postal_code"]
+    if code and not (_ZIP_PLUS_FOUR.match(code) and geo.centroid(code[:5]) is not None):
+        raise InvalidPartner(
+            f"postal_code must be a known 5-digit US ZIP code, not {code!r}", field="address.postal_code"
+        )
+    trimmed = Address(**parts)
     return None if trimmed.is_empty() else trimmed
 
 
