@@ -274,7 +274,7 @@ REFERRALS_FORMS: dict[str, dict] = {
     "/referrals/{referral_id}/forward": {"data": {"partner_id": "gp2"}},
     "/referrals/{referral_id}/handout/print": {},
     "/admin/staff": {"data": {"email": "new@clinic.example", "role": "therapist", "password": PASSWORD}},
-    "/admin/staff/change": {"data": {"email": "tess@clinic.example", "action": "disable"}},
+    "/admin/staff/change": {"data": {"email": "tess@clinic.example", "action": "disable", "confirm": "yes"}},
     "/respond/{token}": {"data": {"decision": "accept"}},
     "/respond/{token}/received": {},
     "/report/{token}": {"data": {"outcome": "booked", "booked_for": "2030-12-01"}},
