@@ -104,4 +104,7 @@ def key(name: str) -> str:
 def label(name: str) -> str:
     """How the picker shows a language: "Spanish (Español)", or the spelling given."""
     language = find(name)
-    return language.label if language else " ".join(name.split())
+    if language:
+        return language.label
+    spelled = " ".join(name.split())
+    return spelled[:1].upper() + spelled[1:]

@@ -220,11 +220,12 @@ class PartnerRepository:
         return [(to_partner(row._mapping), row.ranking_key) for row in await self._session.execute(statement)]
 
     async def languages(self, query: PartnerQuery) -> set[str]:
-        """Every language the partners matching ``query`` list, as spelled in their listings."""
-        statement = _filtered(select(partners.c.languages).distinct(), query)
+        """Every language the partners matching ``query`` list, lower-cased (as search reads
+        them: from ``language_keys``, a string column PostgreSQL can make distinct, unlike JSON)."""
+        statement = _filtered(select(partners.c.language_keys).distinct(), query)
         found: set[str] = set()
-        for (listed,) in await self._session.execute(statement):
-            found.update(language for language in listed or () if language.strip())
+        for (keys,) in await self._session.execute(statement):
+            found.update(language for language in (keys or "").split("|") if language.strip())
         return found
 
     async def count_by_category(self, query: PartnerQuery) -> dict[str, int]:

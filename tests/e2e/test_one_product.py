@@ -197,3 +197,67 @@ def test_both_services_serve_a_favicon(browser: Browser, contexts: list[BrowserC
         answer = page.request.get(f"{url}/favicon.ico")
         assert answer.status == 200 and answer.headers["content-type"] == "image/x-icon", url
         assert answer.body()[:4] == b"\x00\x00\x01\x00"
+
+
+@pytest.mark.parametrize("screen", ["desktop", "phone"])
+def test_a_partner_form_with_seven_bad_fields_says_so_once_and_keeps_them(
+    browser: Browser, contexts: list[BrowserContext], system: System, shots: Screenshots, screen: str
+) -> None:
+    page = open_page(contexts, browser, **(PHONE if screen == "phone" else DESKTOP))
+    log_in(page, system, ADMIN)
+    page.goto(f"{directory_url(system)}/admin/partners/new")
+    expect(page.get_by_label("Category")).to_have_value("")  # chosen, never assumed
+    page.get_by_label("Category").select_option(label="Physical therapy")
+    typed = {
+        "Referral email (never shown publicly)": "not-an-address",
+        "Website": "baypt dot example",
+        "State": "Florida",
+        "ZIP code": "1234",
+        "Latitude": "north",
+        "Longitude": "-82.64",
+        "Response window (days)": "",
+    }
+    for label, value in typed.items():
+        if value:
+            page.get_by_role("textbox", name=label, exact=True).fill(value)
+    page.get_by_label("Response window (days)").evaluate("(input) => { input.type = 'text'; input.value = 'soon'; }")
+    page.get_by_role("button", name="Add partner").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("fix the 7 fields below")
+    expect(alert.get_by_role("listitem")).to_have_count(7)
+    for label in ("Name", "Referral email", "Website", "State", "ZIP code", "Latitude", "Response window (days)"):
+        expect(alert.get_by_role("link", name=re.compile(rf"^{re.escape(label)}"))).to_have_count(1)
+    for label, value in typed.items():
+        if value:
+            expect(page.get_by_role("textbox", name=label, exact=True)).to_have_value(value)
+    assert _fits(page, 390 if screen == "phone" else 1280)
+    shots(page, f"{screen}-seven-errors")
+    assert_accessible(page, "the partner form with errors")
+
+
+def test_archiving_a_partner_and_disabling_an_account_each_ask_first(
+    browser: Browser, contexts: list[BrowserContext], system: System, shots: Screenshots
+) -> None:
+    page = open_page(contexts, browser, **PHONE)
+    log_in(page, system, ADMIN)
+    page.goto(f"{directory_url(system)}/admin/partners")
+    page.get_by_role("table").get_by_role("link").first.click()
+    name = page.get_by_role("heading", level=1).inner_text().removeprefix("Edit ")
+    page.get_by_role("button", name="Archive (final)").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Archive {name}?")
+    assert _fits(page)
+    shots(page, "archive-asks")
+    page.get_by_role("link", name="No, keep this partner").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Edit {name}")
+
+    page.goto(f"{referrals_url(system)}/admin/staff")
+    mine = page.get_by_role("row").filter(has_text=ADMIN)
+    expect(mine.get_by_role("button", name="Disable")).to_have_count(0)  # nobody disables themselves
+    theirs = page.get_by_role("row").filter(has_text=THERAPIST)
+    theirs.get_by_role("button", name="Disable").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Disable {THERAPIST}?")
+    assert _fits(page)
+    shots(page, "disable-asks")
+    assert_accessible(page, "the disable confirmation")
+    page.get_by_role("link", name="No, keep the account").click()
+    expect(page.get_by_role("row").filter(has_text=THERAPIST)).to_contain_text("active")
