@@ -236,7 +236,9 @@ def _check_record(record: dict[str, str]) -> dict[str, str]:
             probe[column] = _STAND_INS.get(column, _first_category() if column == "category" else "")
         else:
             break
-    return errors
+    # In the form's order (LABELS lists the fields as the form shows them).
+    order = list(LABELS)
+    return dict(sorted(errors.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
 def _first_category() -> str:
