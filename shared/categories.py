@@ -31,6 +31,7 @@ class _File(msgspec.Struct):
 
 
 VOCABULARY = Path(__file__).with_name("categories.toml")
+SYNONYMS = Path(__file__).with_name("category_synonyms.toml")
 
 
 @cache
@@ -45,3 +46,26 @@ def load(path: Path = VOCABULARY) -> dict[str, Category]:
             raise ValueError(f"{path}: category {category.slug!r} needs a NUCC code like 207Q00000X and its display")
         categories[category.slug] = category
     return categories
+
+
+@cache
+def search_words(path: Path = SYNONYMS, vocabulary: Path = VOCABULARY) -> dict[str, frozenset[str]]:
+    """The words and phrases that name a category in a search, each to the slugs it finds:
+    ``category_synonyms.toml`` beside this module, every category's label and the words of its
+    label and slug ("Registered dietitian" → "registered dietitian", "dietitian"). Lower case.
+    A synonym of an unknown category raises at start, naming it."""
+    categories = load(vocabulary)
+    given = msgspec.convert(tomllib.loads(path.read_text()), dict[str, list[str]])
+    found: dict[str, set[str]] = {}
+    for slug, words in given.items():
+        if slug not in categories:
+            raise ValueError(f"{path}: synonyms for {slug!r}, which is not a category of {vocabulary.name}")
+        for word in words:
+            found.setdefault(" ".join(word.casefold().split()), set()).add(slug)
+    for slug, category in categories.items():
+        label = category.label.casefold()
+        names = {label, slug.replace("_", " "), *re.findall(r"[a-z]{4,}", label), *slug.split("_")}
+        for name in names:
+            if len(name) >= 4 or name == label:
+                found.setdefault(name, set()).add(slug)
+    return {word: frozenset(slugs) for word, slugs in found.items()}

@@ -97,6 +97,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # The clinic's contact email, published as the curator of its public directory (Open Referral
     # HSDS `assurer_email`). Never a partner's address.
     clinic_email: str = ""
+    # The clinic's logo (an https:// URL or a path on the services) and accent colour (#rgb or
+    # #rrggbb), shown on the public page and the staff pages. Empty: no logo, the default blue.
+    clinic_logo_url: str = ""
+    clinic_accent_color: str = ""
+    # The unit the public page measures distances in: miles (US clinics) or kilometres.
+    distance_unit: Literal["mi", "km"] = "mi"
     # The state's duties to report abuse, shown to the therapist with abuse-disclosure advice.
     clinic_reporting_duties: str = (
         "Check your state's mandated-reporting rules: many states require some professionals to report "
@@ -154,6 +160,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
                 raise msgspec.ValidationError(f"must be 0 (no limit) or more - at `$.{name}`")
         if self.clinic_email and not re.fullmatch(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+", self.clinic_email):
             raise msgspec.ValidationError("is not an email address - at `$.clinic_email`")
+        if self.clinic_accent_color and not re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", self.clinic_accent_color):
+            raise msgspec.ValidationError("is not a colour like #0b5cad - at `$.clinic_accent_color`")
+        if self.clinic_logo_url and not re.fullmatch(r"(https?://[^\s\"'<>]+|/[^\s\"'<>]*)", self.clinic_logo_url):
+            raise msgspec.ValidationError("is not an http(s) URL or a path starting with / - at `$.clinic_logo_url`")
         if self.db_pool_size < 1:
             raise msgspec.ValidationError("must be 1 or more - at `$.db_pool_size`")
         if self.db_max_overflow < 0:

@@ -9,11 +9,10 @@ Each app keeps ``app.state.keyring`` (:mod:`shared.keys`), ``app.state.engine``,
 
 from __future__ import annotations
 
-import html
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from urllib.parse import urlencode
+from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import urlencode, urlsplit
 
 import anyio.to_thread
 import redis.exceptions
@@ -21,7 +20,6 @@ import sqlalchemy.exc
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders, State
-from litestar.enums import MediaType
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -35,9 +33,10 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ExceptionHandlersMap, Message, Scope
 
-from shared import database, schema
+from shared import database, error_pages, schema
 from shared.auth import InvalidToken, Role, Staff, StaffToken, verify_staff_token
 from shared.config import Settings
+from shared.error_pages import wants_page
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.revocation import Revocations, RevocationUnknown
 
@@ -143,6 +142,31 @@ def staff_cookie(token: str, *, settings: Settings, max_age: int) -> Cookie:
     )
 
 
+def error_page(
+    request: Request,
+    status_code: int,
+    *,
+    title: str | None = None,
+    explanation: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The styled error page (:mod:`shared.error_pages`), with the navigation of whoever is
+    signed in: the member a guard already checked, else the login cookie's (its signature and
+    expiry alone, enough to choose links that each check it again when followed)."""
+    user = request.scope.get("user")
+    if not isinstance(user, Staff) and not hasattr(user, "role"):
+        user = None
+        token = request.cookies.get(STAFF_COOKIE, "")
+        if token:
+            try:
+                user = verify_staff_token(token.strip(), key=request.app.state.keyring).staff
+            except InvalidToken:
+                user = None
+    return error_pages.error_page(
+        request, status_code, title=title, explanation=explanation, headers=headers, user=user
+    )
+
+
 def _login_required(request: Request, exc: LoginRequired) -> Response:
     settings = request.app.state.settings
     return Redirect(login_url(settings, next_url=str(request.url)), status_code=303)
@@ -150,6 +174,9 @@ def _login_required(request: Request, exc: LoginRequired) -> Response:
 
 def _domain_error(request: Request, exc: DomainError) -> Response:
     status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 422
+    if wants_page(request):
+        explanation = None if status == 404 else f"{exc.detail[:1].upper()}{exc.detail[1:]}. Nothing was changed."
+        return error_page(request, status, explanation=explanation)
     extra = {"key": exc.field, **exc.extra} if exc.field else dict(exc.extra)
     return Response({"status_code": status, "detail": exc.detail, "extra": extra}, status_code=status)
 
@@ -160,6 +187,8 @@ _MISSING = re.compile(r"^Object missing required field `([^`]+)`")
 def _invalid_request(request: Request, exc: ValidationException) -> Response:
     """Litestar's 400, with a missing field named by its own path (``client.name``) rather than
     by the object that lacks it (``client``, or ``data`` for the body itself)."""
+    if wants_page(request):
+        return error_page(request, 400)
     extra = exc.extra if isinstance(exc.extra, list) else ([exc.extra] if exc.extra else [])
     fixed = []
     for item in extra:
@@ -171,7 +200,10 @@ def _invalid_request(request: Request, exc: ValidationException) -> Response:
 
 
 def api_error(request: Request, exc: HTTPException) -> Response:
-    """Litestar's own refusals (401, 403, 404, 405, 429, ...) in the shared error body."""
+    """Litestar's own refusals (401, 403, 404, 405, 429, ...) in the shared error body; a
+    browser opening a page gets the styled error page instead."""
+    if wants_page(request):
+        return error_page(request, exc.status_code, headers=exc.headers)
     extra = exc.extra if exc.extra else {}
     return Response(
         {"status_code": exc.status_code, "detail": exc.detail, "extra": extra},
@@ -180,17 +212,10 @@ def api_error(request: Request, exc: HTTPException) -> Response:
     )
 
 
-_REFUSAL_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex"><title>{title}</title></head>
-<body><main><h1>{title}</h1><p>{explanation}</p></main></body></html>
-"""
-
-
 def refused(request: Request, exc: HTTPException) -> Response:
     """A 403, 429 or 503 of the staff check: the JSON error body on the API (``/api/``); on every
-    other path, which a browser opens (staff pages, forms, the public pages), a small HTML page
-    saying what to do."""
+    other path, which a browser opens (staff pages, forms, the public pages), the styled error
+    page (:mod:`shared.error_pages`) saying what to do."""
     if for_programs(request.url.path):
         return api_error(request, exc)
     if exc.status_code == 503:
@@ -205,13 +230,14 @@ def refused(request: Request, exc: HTTPException) -> Response:
     else:
         title = "Your account cannot open this page"
         explanation = f"{exc.detail[:1].upper()}{exc.detail[1:]}. Ask the clinic's administrator if you need it."
-    page = _REFUSAL_PAGE.format(title=html.escape(title), explanation=html.escape(explanation))
-    return Response(page, status_code=exc.status_code, media_type=MediaType.HTML, headers=exc.headers)
+    return error_page(request, exc.status_code, title=title, explanation=explanation, headers=exc.headers)
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
     # Logged with its traceback for us; the caller gets no internals.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if wants_page(request):
+        return error_page(request, 500)
     return Response({"status_code": 500, "detail": "Internal Server Error", "extra": {}}, status_code=500)
 
 
@@ -230,6 +256,8 @@ def _unavailable(request: Request, exc: Exception) -> Response:
         return _unexpected(request, exc)
     # The driver's message only: SQLAlchemy's own would carry the statement's parameters.
     log.warning("%s %s: the %s is unavailable: %s", request.method, request.url.path, part, getattr(exc, "orig", exc))
+    if wants_page(request):
+        return error_page(request, 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return Response(
         {
             "status_code": 503,
@@ -306,6 +334,12 @@ def initial_state(settings: Settings) -> State:
     return State({"settings": settings, "signing_key": keyring.signing, "keyring": keyring})
 
 
+def _logo_origin(settings: Settings) -> str:
+    """The clinic logo's site, when it is not on the services themselves (" https://cdn.example")."""
+    parts = urlsplit(settings.clinic_logo_url)
+    return f" {parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
 def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
     """A ``before_send`` hook adding the security headers every response of a Handoff service
     carries. Forms may post to either service (the directory's logout goes to referrals)."""
@@ -315,7 +349,7 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
             "default-src 'self'",
             "script-src 'self'",
             "style-src 'self' 'unsafe-inline'",
-            "img-src 'self' data:",
+            f"img-src 'self' data:{_logo_origin(settings)}",
             "object-src 'none'",
             "base-uri 'self'",
             "frame-ancestors 'none'",

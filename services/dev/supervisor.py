@@ -165,6 +165,11 @@ def _banner(settings: Settings, redis: RedisServer, catcher: MailCatcher) -> Non
             [
                 "",
                 "Handoff is running. Ctrl-C stops everything.",
+                f"  Staff login                  {referrals}/login",
+                f"  Referrals (staff home)       {referrals}/",
+                f"  Partner admin                {directory}/admin/partners",
+                f"  Staff accounts (admin)       {referrals}/admin/staff",
+                "  First staff account          .venv/bin/handoff user add --email you@clinic.example --role admin",
                 f"  Partners in Health (public)  {directory}/partners-in-health",
                 f"  Directory API                {directory}/api/v1/partners   (docs {directory}/schema)",
                 f"  Referrals API                {referrals}/api/v1/referrals  (docs {referrals}/schema)",
@@ -172,7 +177,6 @@ def _banner(settings: Settings, redis: RedisServer, catcher: MailCatcher) -> Non
                 f"  Redis (private)              {redis.url}",
                 f"  SMTP catcher                 smtp://127.0.0.1:{catcher.port} -> {catcher.directory}/*.eml",
                 f"  Data                         {settings.data_path}",
-                "  First staff account:         .venv/bin/handoff user add --email you@clinic.example --role admin",
                 "",
             ]
         ),

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from shared import geo
 from shared.emails import InvalidEmail, normalised_email
 from shared.errors import InvalidInput
 from shared.text import has_control_character
@@ -206,15 +207,36 @@ def normalise_website(website: str | None) -> str | None:
     return _bounded_text(website, "website")
 
 
+# The two-letter codes of the US states, DC and the territories with ZIP codes (USPS).
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
+    "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
+)
+_ZIP_PLUS_FOUR = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
+
+
 def validate_address(address: Address | None) -> Address | None:
+    """Trimmed parts; a state must be a US state's two-letter code (upper-cased) and a ZIP code
+    a known 5-digit US ZIP (ZIP+4 accepted), as the directory places and searches by them."""
     if address is None:
         return None
-    trimmed = Address(
-        **{
-            name: _bounded_text(" ".join(str(getattr(address, name) or "").split()), name, field=f"address.{name}")
-            for name in ("line1", "line2", "city", "state", "postal_code")
-        }
-    )
+    parts = {
+        name: _bounded_text(" ".join(str(getattr(address, name) or "").split()), name, field=f"address.{name}")
+        for name in ("line1", "line2", "city", "state", "postal_code")
+    }
+    if parts["state"]:
+        if parts["state"].upper() not in US_STATES:
+            raise InvalidPartner(
+                f"state must be a US state's two-letter code, such as FL, not {parts['state']!r}",
+                field="address.state",
+            )
+        parts["state"] = parts["state"].upper()
+    code = parts["postal_code"]
+    if code and not (_ZIP_PLUS_FOUR.match(code) and geo.centroid(code[:5]) is not None):
+        raise InvalidPartner(
+            f"postal_code must be a known 5-digit US ZIP code, not {code!r}", field="address.postal_code"
+        )
+    trimmed = Address(**parts)
     return None if trimmed.is_empty() else trimmed
 
 
@@ -250,11 +272,25 @@ def _text_list(values: Collection[str], name: str, *, field: str, most: int = MA
     return tuple(kept)
 
 
+# Latin letters that Unicode does not decompose into a base letter and a mark, so NFKD alone
+# would drop them ("Ø" of "Østergaard"). Unicode's decomposition covers the rest (é, ñ, ü…); a
+# transliteration library (Unidecode, text-unidecode) would also cover other scripts, but slugs
+# of names in other scripts fall back to "partner" on purpose, and this table is all that
+# Latin names need, without a dependency.
+_LATIN_LETTERS = str.maketrans(
+    {
+        "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ß": "ss", "ẞ": "SS",
+        "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d", "Þ": "Th", "þ": "th",
+        "Ħ": "H", "ħ": "h", "\u0131": "i", "Ŀ": "L", "ŀ": "l", "Ŧ": "T", "ŧ": "t", "Ŋ": "N", "ŋ": "n",
+    }
+)  # fmt: skip
+
+
 def slugify(text: str, *, max_length: int = SLUG_MAX_LENGTH) -> str:
     """``"Dr. José O'Neil, DPT"`` → ``"dr-jose-o-neil-dpt"``: ASCII, lower case, hyphens, at most
     ``max_length`` characters, cut at a word boundary. May be empty (e.g. a name in a non-Latin
     script); :func:`slug_base` then falls back to ``partner``."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    ascii_text = unicodedata.normalize("NFKD", text.translate(_LATIN_LETTERS)).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     if len(slug) > max_length:
         cut = slug[: max_length + 1]

@@ -9,6 +9,7 @@ import binascii
 import json
 import math
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -162,3 +163,29 @@ def search_text(*parts: str) -> str:
 def language_keys(languages: tuple[str, ...]) -> str:
     """``("English", "Spanish")`` → ``"|english|spanish|"``, so one language matches exactly."""
     return "|" + "".join(f"{search_text(language)}|" for language in languages)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One part of ``q``: a word (or a known phrase) that a partner's text must hold, or, when it
+    names categories (:func:`shared.categories.search_words`), a partner of one of them."""
+
+    text: str
+    categories: frozenset[str] = frozenset()
+
+
+def query_terms(q: str, words: Mapping[str, frozenset[str]]) -> list[Term]:
+    """``q`` cut into terms, the longest known phrase first: "physical therapist spanish" →
+    [Term("physical therapist", {physical_therapy}), Term("spanish")]. Every term must match."""
+    tokens = search_text(q).split()
+    longest = max((len(word.split()) for word in words), default=1)
+    terms: list[Term] = []
+    i = 0
+    while i < len(tokens):
+        for size in range(min(longest, len(tokens) - i), 0, -1):
+            phrase = " ".join(tokens[i : i + size])
+            if size == 1 or phrase in words:
+                terms.append(Term(phrase, words.get(phrase, frozenset())))
+                i += size
+                break
+    return terms

@@ -238,6 +238,11 @@ class PartnerService:
             position = After("distance", keys[last.partner.id], last.partner.id)
         return SearchPage(hits=hits, next_cursor=encode_cursor(position))
 
+    async def languages(self, query: PartnerQuery) -> set[str]:
+        """The languages the partners matching ``query`` list (for the public page's picker)."""
+        async with self._reading() as repository:
+            return await repository.languages(query)
+
     async def count_by_category(self, query: PartnerQuery) -> dict[str, int]:
         async with self._reading() as repository:
             return await repository.count_by_category(query)

@@ -38,7 +38,8 @@ from sqlalchemy.sql import ColumnElement, Select
 from services.directory.domain import Partner, PartnerDetails
 from services.directory.fields import Address, Location
 from services.directory.identifiers import practice_id
-from services.directory.search import After, Near, PartnerQuery, language_keys, search_text
+from services.directory.search import After, Near, PartnerQuery, language_keys, query_terms, search_text
+from shared import categories, languages
 from shared.outbox import outbox_table
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -281,6 +282,15 @@ class PartnerRepository:
         )
         return [(to_partner(row._mapping), row.ranking_key) for row in await self._session.execute(statement)]
 
+    async def languages(self, query: PartnerQuery) -> set[str]:
+        """Every language the partners matching ``query`` list, lower-cased (as search reads
+        them: from ``language_keys``, a string column PostgreSQL can make distinct, unlike JSON)."""
+        statement = _filtered(select(partners.c.language_keys).distinct(), query)
+        found: set[str] = set()
+        for (keys,) in await self._session.execute(statement):
+            found.update(language for language in (keys or "").split("|") if language.strip())
+        return found
+
     async def count_by_category(self, query: PartnerQuery) -> dict[str, int]:
         statement = _filtered(select(partners.c.category, func.count()), query).group_by(partners.c.category)
         return dict((await self._session.execute(statement)).tuples().all())
@@ -326,12 +336,18 @@ def _filtered(statement: Select, query: PartnerQuery) -> Select:
     if query.category:
         statement = statement.where(c.category == query.category)
     if query.q:
-        for word in search_text(query.q).split():
-            statement = statement.where(c.search_text.contains(word, autoescape=True))
+        # A word that names a kind of practitioner ("chiropractor", "doctor") finds that kind too.
+        for term in query_terms(query.q, categories.search_words()):
+            found = c.search_text.contains(term.text, autoescape=True)
+            if term.categories:
+                found = or_(found, c.category.in_(sorted(term.categories)))
+            statement = statement.where(found)
     if query.accepting:
         statement = statement.where(c.accepting_new_clients == query.accepting)
     if query.language:
-        statement = statement.where(c.language_keys.contains(language_keys((query.language,)), autoescape=True))
+        # "es", "Spanish" and "Español" are one language (shared.languages).
+        spellings = languages.spellings(query.language)
+        statement = statement.where(or_(*(c.language_keys.contains(f"|{f}|", autoescape=True) for f in spellings)))
     if query.telehealth is not None:
         statement = statement.where(c.telehealth.is_(query.telehealth))
     if query.near is not None:

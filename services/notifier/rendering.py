@@ -8,13 +8,14 @@ rather than rendering empty.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import jinja2
 
+from shared import clinic_time
 from shared.messages import EmailContext, EmailKind
 
 # What happened first, the reference last: what a clinician scanning an inbox needs. The reference
@@ -100,9 +101,10 @@ class RenderedEmail(NamedTuple):
     html: str
 
 
-def environment() -> jinja2.Environment:
-    """The templates' environment: HTML escaped, plain text and subjects left as written."""
-    return jinja2.Environment(
+def environment(timezone: str = "UTC") -> jinja2.Environment:
+    """The templates' environment: HTML escaped, plain text and subjects left as written; the
+    clinic-time filters (:mod:`shared.clinic_time`) show instants in ``timezone``."""
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
@@ -110,6 +112,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters.update(clinic_time.jinja_filters(timezone))
+    return env
 
 
 class Renderer:
@@ -118,7 +122,7 @@ class Renderer:
     def __init__(self, *, clinic_name: str, timezone: str) -> None:
         self.clinic_name = clinic_name
         self.timezone = ZoneInfo(timezone)
-        self._env = environment()
+        self._env = environment(timezone)
         self._subjects: dict[str, jinja2.Template] = {k: self._env.from_string(s) for k, s in SUBJECTS.items()}
 
     def render(self, kind: str, context: EmailContext) -> RenderedEmail:
@@ -138,7 +142,7 @@ class Renderer:
             html=self._env.get_template(f"{kind}.html").render(variables),
         )
 
-    def _variables(self, context: EmailContext) -> dict[str, str]:
+    def _variables(self, context: EmailContext) -> dict[str, object]:
         in_subject, label = URGENCIES.get(context.urgency, ("referral", ""))
         return {
             "clinic": self.clinic_name,
@@ -149,7 +153,8 @@ class Renderer:
             "urgency_subject": in_subject,
             "urgency_label": label,
             "action_url": context.action_url,
-            "expires_at": self._deadline(context.expires_at),
+            # An instant; the templates show it with the clinic_time filter, as every page does.
+            "expires_at": context.expires_at,
             "next_step": context.next_step,
             "expires_on": self._day(context.expires_at),
             "manage_url": context.manage_url,
@@ -160,16 +165,6 @@ class Renderer:
         if moment is None:
             return ""
         return f"{moment:%A, %B} {moment.day}, {moment:%Y}"
-
-    def _deadline(self, moment: datetime | None) -> str:
-        """E.g. "Tuesday, May 12, 2026 at 5:00 PM EDT", in the clinic's time zone."""
-        if moment is None:
-            return ""
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        local = moment.astimezone(self.timezone)
-        hour = local.hour % 12 or 12
-        return f"{local:%A, %B} {local.day}, {local:%Y} at {hour}:{local:%M %p %Z}"
 
 
 def _check_link(kind: str, url: str) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from services.dev import processes
 from services.dev.ports import free_port, wait_for_port
 from services.dev.redis_server import RedisServer
-from services.referrals.storage import offers, outbox, referrals
+from services.referrals.storage import clients, offers, outbox, referrals
 from shared import codec, database
 from shared.config import normalise_db_url
 from shared.messages import SendEmail
@@ -403,10 +403,11 @@ class Stack:
             engine = database.create_engine(self.referrals_db_url, reads_only=True)
             try:
                 async with engine.connect() as connection:
-                    rows = (
-                        await connection.execute(select(referrals.c.id, referrals.c.reference, referrals.c.client))
-                    ).all()
-                    mine = {r.id: r.reference for r in rows if r.client["name"].startswith(f"{drill} client ")}
+                    named = select(referrals.c.id, referrals.c.reference, clients.c.name).join(
+                        clients, clients.c.id == referrals.c.client_id
+                    )
+                    rows = (await connection.execute(named)).all()
+                    mine = {r.id: r.reference for r in rows if r.name.startswith(f"{drill} client ")}
                     by_offer = Counter()
                     offered = Counter()
                     for row in (await connection.execute(select(offers.c.referral_id, offers.c.status))).all():

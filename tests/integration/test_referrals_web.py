@@ -143,7 +143,7 @@ def test_new_referral_flow_from_observation_to_sent(client: TestClient, settings
     page = client.get(sent.headers["location"])
     assert page.status_code == 200
     assert "Zelda Quintessa Marchbanks" in page.text and "Timeline" in page.text
-    assert re.search(r"Dr\. Ana Gomez</td>\s*<td>offered", page.text)  # renumbered first
+    assert re.search(r"Dr\. Ana Gomez</td>\s*<td[^>]*>offered", page.text)  # renumbered first
     assert "tess@clinic.example" in page.text and "requested" in page.text
 
 
@@ -276,6 +276,13 @@ def test_admin_manages_staff_and_a_disabled_account_loses_access_at_once(client:
         "/admin/staff/change",
         data={"email": "tess@clinic.example", "role": "therapist", "action": "disable", "_csrf_token": token},
     )
+    # Disabling asks first (issue 13); nothing changes until it is confirmed.
+    assert disabled.status_code == 200 and "Disable tess@clinic.example?" in disabled.text
+    assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 200
+    disabled = client.post(
+        "/admin/staff/change",
+        data={"email": "tess@clinic.example", "action": "disable", "confirm": "yes", "_csrf_token": token},
+    )
     assert disabled.status_code == 200 and "tess@clinic.example is disabled" in disabled.text
     assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 401
     assert (
@@ -293,11 +300,17 @@ def test_admin_manages_staff_and_a_disabled_account_loses_access_at_once(client:
     assert client.get("/api/v1/referrals", headers=therapist_api).status_code == 401
     assert client.get("/api/v1/referrals", headers=login(client)).status_code == 200
 
-    client.post("/admin/staff/change", data={"email": "tess@clinic.example", "action": "disable", "_csrf_token": token})
-    last = client.post(
-        "/admin/staff/change", data={"email": "ada@clinic.example", "action": "disable", "_csrf_token": token}
+    client.post(
+        "/admin/staff/change",
+        data={"email": "tess@clinic.example", "action": "disable", "confirm": "yes", "_csrf_token": token},
     )
-    assert last.status_code == 409 and "last active admin" in last.text
+    # Nobody disables themselves (issue 13), the last active admin least of all.
+    last = client.post(
+        "/admin/staff/change",
+        data={"email": "ada@clinic.example", "action": "disable", "confirm": "yes", "_csrf_token": token},
+    )
+    assert last.status_code == 422 and "cannot disable your own account" in last.text
+    assert "ada@clinic.example</td>" in client.get("/admin/staff").text
 
 
 # ------------------------------------------------------------------ needs attention

@@ -46,10 +46,13 @@ SCHEMA = {
 }
 # Operational endpoints: probes and Prometheus reach them without credentials.
 OPS = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
+# The shared stylesheet and icons both services serve (shared.templating): public files.
+ASSETS = {("GET", "/assets/{file_path}"), ("HEAD", "/assets/{file_path}"), ("GET", "/favicon.ico")}
 # Every route anyone may use without a staff login. Anything else must refuse strangers.
 PUBLIC: dict[str, set[Route]] = {
     "directory": OPS
     | SCHEMA
+    | ASSETS
     | {
         ("GET", "/api/v1/partners"),
         ("GET", "/api/v1/partners/{partner_id}"),
@@ -68,6 +71,7 @@ PUBLIC: dict[str, set[Route]] = {
     | set(FHIR_ROUTES),
     "referrals": OPS
     | SCHEMA
+    | ASSETS
     | {
         ("POST", "/api/v1/auth/token"),
         ("GET", "/login"),
@@ -288,7 +292,7 @@ REFERRALS_FORMS: dict[str, dict] = {
     "/referrals/{referral_id}/handout/print": {},
     "/referrals/{referral_id}/offers/{offer_id}/accepted-by-phone": {},
     "/admin/staff": {"data": {"email": "new@clinic.example", "role": "therapist", "password": PASSWORD}},
-    "/admin/staff/change": {"data": {"email": "tess@clinic.example", "action": "disable"}},
+    "/admin/staff/change": {"data": {"email": "tess@clinic.example", "action": "disable", "confirm": "yes"}},
     "/respond/{token}": {"data": {"decision": "accept"}},
     "/respond/{token}/received": {},
     "/report/{token}": {"data": {"outcome": "booked", "booked_for": "2030-12-01"}},

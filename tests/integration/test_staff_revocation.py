@@ -74,9 +74,9 @@ def page_token(referrals: TestClient, email: str) -> str:
 
 
 def change(referrals: TestClient, **fields: str) -> object:
-    """Ada sends the staff admin page's change form."""
+    """Ada sends the staff admin page's change form (a disable as confirmed on its own page)."""
     referrals.cookies.set(STAFF_COOKIE, page_token(referrals, ADA))
-    form = {**fields, "_csrf_token": csrf(referrals.get("/admin/staff").text)}
+    form = {**fields, "confirm": "yes", "_csrf_token": csrf(referrals.get("/admin/staff").text)}
     response = referrals.post("/admin/staff/change", data=form)
     referrals.cookies.clear()
     return response

@@ -18,7 +18,9 @@ from tests.support.ci import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
-OPS_PATHS = ("/health", "/ready", "/metrics", "/schema")
+# The probes and docs, and the shared stylesheet and favicon (shared.templating): every service
+# serves them, the same files on each, so the edge may send them to either.
+OPS_PATHS = ("/health", "/ready", "/metrics", "/schema", "/assets/", "/favicon.ico")
 
 
 def matcher(name: str) -> list[str]:

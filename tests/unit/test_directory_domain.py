@@ -224,8 +224,30 @@ def test_a_postal_code_without_coordinates_is_geocoded_and_given_coordinates_win
     assert at_zip.location == Location(27.77, -82.64)
     given = details(address=Address(postal_code="33701"), location=Location(1, 2))
     assert given.validated(categories=CATEGORIES, geocode=geocode).location == Location(1, 2)
-    unknown = details(address=Address(postal_code="00000")).validated(categories=CATEGORIES, geocode=geocode)
+    # A real ZIP the geocoder cannot place (no ZIP that is not a real one is stored: see below).
+    unknown = details(address=Address(postal_code="90210")).validated(categories=CATEGORIES, geocode=geocode)
     assert unknown.location is None
+
+
+@pytest.mark.parametrize(
+    ("address", "field"),
+    [
+        (Address(postal_code="1234"), "address.postal_code"),
+        (Address(postal_code="ABCDE"), "address.postal_code"),
+        (Address(postal_code="00000"), "address.postal_code"),
+        (Address(state="Florida"), "address.state"),
+        (Address(state="ZZ"), "address.state"),
+    ],
+)
+def test_a_zip_must_be_a_known_us_zip_and_a_state_its_code(address: Address, field: str) -> None:
+    with pytest.raises(InvalidPartner) as refused:
+        details(address=address).validated(categories=CATEGORIES)
+    assert refused.value.field == field
+
+
+def test_a_state_code_is_upper_cased_and_zip_plus_four_accepted() -> None:
+    address = details(address=Address(state="fl", postal_code="33701-1234")).validated(categories=CATEGORIES).address
+    assert address is not None and address.state == "FL" and address.postal_code == "33701-1234"
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from litestar.response import Redirect, Stream, Template
 from services.directory import csv_io
 from services.directory.columns import COLUMNS, details_from_record, record_from_partner
 from services.directory.domain import STATUSES, TRANSITIONS, Partner, PartnerDetails, StaleVersion, Status
+from services.directory.fields import MAX_LENGTHS, InvalidPartner
 from services.directory.history import Entry
 from services.directory.importing import column_of
 from services.directory.listings import Listings, ReviewClosed
@@ -32,7 +33,63 @@ from shared.web import requires
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PAGE_SIZE = 50
 ACTIONS: dict[Status, str] = {"active": "Activate", "paused": "Pause", "archived": "Archive (final)"}
+# A new partner's category is chosen, never assumed: the form starts on "Choose…".
 NEW_RECORD = {"accepting_new_clients": "yes", "telehealth": "no", "listed": "yes", "status": "active"}
+# Each column's label on the form: what an error message names.
+LABELS = {
+    "name": "Name",
+    "credentials": "Credentials",
+    "category": "Category",
+    "practice": "Practice or organisation",
+    "specialties": "Specialties",
+    "bio": "Short bio",
+    "email": "Referral email",
+    "phone": "Phone",
+    "website": "Website",
+    "address_line1": "Address",
+    "address_line2": "Address, line 2",
+    "city": "City",
+    "state": "State",
+    "postal_code": "ZIP code",
+    "lat": "Latitude",
+    "lon": "Longitude",
+    "accepting_new_clients": "Accepting new clients",
+    "telehealth": "Telehealth",
+    "languages": "Languages",
+    "hours": "Hours",
+    "insurance_notes": "Insurance notes",
+    "accessibility_notes": "Accessibility notes",
+    "npi": "NPI",
+    "license_number": "Licence number",
+    "license_state": "Licence state",
+    "accepts_referrals_from": "Takes referrals from",
+    "response_window_days": "Response window (days)",
+    "listed": "Listed on the public page",
+    "status": "Status",
+}
+# The longest text each column takes (announced on the form as maxlength).
+LIMITS = {
+    column: MAX_LENGTHS[name]
+    for column, name in {
+        "name": "name",
+        "credentials": "credentials",
+        "practice": "practice",
+        "bio": "bio",
+        "email": "email",
+        "website": "website",
+        "address_line1": "line1",
+        "address_line2": "line2",
+        "city": "city",
+        "postal_code": "postal_code",
+        "hours": "hours",
+        "insurance_notes": "insurance_notes",
+        "accessibility_notes": "accessibility_notes",
+        "license_number": "license_number",
+        "license_state": "license_state",
+    }.items()
+}
+# What stands in for a refused value while the rest of the form is checked (see _check_record).
+_STAND_INS = {"name": "Partner", "email": "partner@example.org", "accepting_new_clients": "yes", "telehealth": "no"}
 
 
 class AdminController(Controller):
@@ -106,6 +163,9 @@ class AdminController(Controller):
     @post("/new")
     async def create(self, request: Request, directory: NamedDependency[PartnerService], data: FormData) -> Response:
         record = _record(data)
+        errors = _check_record(record)
+        if errors:
+            return _form_page(request, record=record, errors=errors, status_code=422)
         try:
             details, status = details_from_record(record)
             partner = await directory.create(details=details, status=status or "active", actor=actor_of(request))
@@ -155,6 +215,11 @@ class AdminController(Controller):
     ) -> Response:
         record = _record(data)
         current = await directory.get(partner_id=partner_id, include_hidden=True)
+        errors = _check_record(record)
+        if errors:
+            return _form_page(
+                request, partner=current, record=record, errors=errors, status_code=422, version=_version(data)
+            )
         try:
             details, _ = details_from_record(record)
             await directory.update(
@@ -175,6 +240,10 @@ class AdminController(Controller):
         self, request: Request, directory: NamedDependency[PartnerService], partner_id: FromPath[str], data: FormData
     ) -> Response:
         target = data.get("status", "")
+        if target == "archived" and data.get("confirm") != "yes":
+            # Archiving is final: a page of its own asks first (a form, so no JavaScript is needed).
+            partner = await directory.get(partner_id=partner_id, include_hidden=True)
+            return _page(request, "admin/confirm_archive.html", {"partner": partner, "version": _version(data)})
         try:
             if target == "archived":
                 await directory.archive(partner_id=partner_id, version=_version(data), actor=actor_of(request))
@@ -202,6 +271,48 @@ def actor_of(request: Request) -> str:
     return f"admin:{getattr(request.scope.get('user'), 'email', '') or 'unknown'}"
 
 
+def _check_record(record: dict[str, str]) -> dict[str, str]:
+    """Every field the form got wrong, at once: column → a message naming the field by its
+    label. The record is read as the CSV import reads a row; each refused value is set aside
+    (a stand-in takes its place) and the rest read again, until nothing more is refused."""
+    errors: dict[str, str] = {}
+    probe = dict(record)
+    for _ in range(len(COLUMNS) + 1):
+        try:
+            details, _ = details_from_record(probe)
+            details.validated(categories=tuple(categories.load()))
+        except InvalidPartner as exc:
+            column = column_of(exc.field) or "name"
+            if column in ("lat", "lon") and column in errors:
+                # A position is a pair: with one half set aside, the other is set aside too.
+                probe["lat"] = probe["lon"] = ""
+                continue
+            if column in errors:  # its stand-in was refused too: stop rather than loop
+                break
+            errors[column] = _worded(exc.detail, column)
+            probe[column] = _STAND_INS.get(column, _first_category() if column == "category" else "")
+        else:
+            break
+    # In the form's order (LABELS lists the fields as the form shows them).
+    order = list(LABELS)
+    return dict(sorted(errors.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
+
+
+def _first_category() -> str:
+    return next(iter(categories.load()))
+
+
+def _worded(detail: str, column: str) -> str:
+    """The domain's message with the field named by its label: "ZIP code must be a known…"."""
+    label = LABELS.get(column, column)
+    for key in (column, column.removeprefix("address_"), column.replace("_", " ")):
+        if detail.startswith(key + " "):
+            return label + detail[len(key) :]
+    if detail.startswith(("give ", "at most ", "unknown ")):
+        return f"{label}: {detail}"
+    return f"{label}: {detail[:1].lower()}{detail[1:]}" if not detail.startswith(label) else detail
+
+
 def _record(data: dict[str, str]) -> dict[str, str]:
     return {name: str(data.get(name, "")) for name in COLUMNS}
 
@@ -224,19 +335,23 @@ def _form_page(
     record: dict[str, str],
     partner: Partner | None = None,
     error: DomainError | None = None,
+    errors: dict[str, str] | None = None,
     notice: str | None = None,
     status_code: int = 200,
     version: int | None = None,
     history: list[Entry] | None = None,
 ) -> Template:
-    errors = {column_of(error.field) or "name": error.detail} if error is not None and error.field else {}
+    if errors is None:
+        column = column_of(error.field) or "name" if error is not None else ""
+        errors = {column: _worded(error.detail, column)} if error is not None and error.field else {}
     problem = None
-    if error is not None:
-        problem = (
-            "Someone else changed this partner meanwhile; their version is shown below. Apply your change again."
-            if isinstance(error, StaleVersion)
-            else "The partner was not saved: fix the field below."
-        )
+    if isinstance(error, StaleVersion):
+        problem = "Someone else changed this partner meanwhile; their version is shown below. Apply your change again."
+    elif errors:
+        count = len(errors)
+        problem = f"The partner was not saved: fix the {count} field{'s' if count != 1 else ''} below."
+    elif error is not None:
+        problem = f"The partner was not saved: {error.detail}"
     context = {
         "heading": f"Edit {partner.details.name}" if partner else "Add a partner",
         "action": f"/admin/partners/{partner.id}" if partner else "/admin/partners/new",
@@ -250,6 +365,8 @@ def _form_page(
         "categories": [(slug, c.label) for slug, c in categories.load().items()],
         "transitions": [(t, ACTIONS[t]) for t in ACTIONS if partner and t in TRANSITIONS[partner.status]],
         "history": history or [],
+        "labels": LABELS,
+        "limits": LIMITS,
     }
     return _page(request, "admin/form.html", context, status_code=status_code)
 

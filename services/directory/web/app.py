@@ -36,7 +36,7 @@ from services.directory.web.manage import MANAGE_LINK_ROUTE, ManageController, p
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, web
+from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, templating, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -86,6 +86,7 @@ def create_app(settings: Settings) -> Litestar:
             AdminController,
             HsdsController,
             FhirController,
+            *templating.routes(),
         ],
         lifespan=[_resources(settings), limits.lifespan],
         guards=[limits.guard],
@@ -99,7 +100,7 @@ def create_app(settings: Settings) -> Litestar:
         template_config=TemplateConfig(
             directory=TEMPLATES,
             engine=JinjaTemplateEngine,
-            engine_callback=lambda engine: engine.engine.filters.update(phone=display_phone),
+            engine_callback=lambda engine: _configure_templates(engine, settings),
         ),
         openapi_config=openapi.config("Handoff directory"),
         state=state,
@@ -109,6 +110,11 @@ def create_app(settings: Settings) -> Litestar:
         # put the root logger back to INFO.
         logging_config=LoggingConfig(configure_root_logger=False),
     )
+
+
+def _configure_templates(engine: JinjaTemplateEngine, settings: Settings) -> None:
+    templating.configure(engine.engine, settings, service="directory")
+    engine.engine.filters.update(phone=display_phone)
 
 
 def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:

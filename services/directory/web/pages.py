@@ -17,20 +17,23 @@ from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 
 from services.directory.domain import Partner, PartnerNotFound
-from services.directory.search import InvalidSearch, PartnerQuery
+from services.directory.search import InvalidSearch, PartnerQuery, query_terms
 from services.directory.service import Hit, PartnerService
-from services.directory.web import jsonld
+from services.directory.web import jsonld, listing
 from services.directory.web.filters import partner_query
 from services.directory.web.page_cache import cached, raw_query
-from shared import categories
+from shared import categories, languages
 
 BASE = "/partners-in-health"
 HTML = "text/html; charset=utf-8"
-PAGE_SIZE = 30
+# Short pages, so that the list stays a few screens long on a phone; "More partners" pages on.
+PAGE_SIZE = 12
 # Partners shown per kind on the unfiltered page; the rest are one "see all" link away.
-PREVIEW = 6
-RADII_KM = (5, 10, 25, 50, 100)
-FILTERS = ("q", "category", "zip", "radius_km", "accepting", "language", "telehealth")
+PREVIEW = 4
+# The radii offered, in the clinic's unit (HANDOFF_DISTANCE_UNIT), and the one chosen at first.
+RADII = (5, 10, 25, 50, 100)
+DEFAULT_RADIUS = {"mi": 25, "km": 50}
+FILTERS = ("q", "category", "zip", "radius_km", "radius_mi", "accepting", "language", "telehealth")
 
 
 class PartnersInHealthController(Controller):
@@ -64,13 +67,24 @@ class PartnersInHealthController(Controller):
 
 
 async def _index(request: Request, directory: PartnerService, form: dict[str, str]) -> tuple[bytes, int]:
-    context = _base_context(request) | {"form": form, "radii": RADII_KM, "error": None, "path": BASE}
+    unit = request.app.state.settings.distance_unit
+    context = _base_context(request) | {
+        "form": form,
+        "radii": RADII,
+        "radius_field": f"radius_{unit}",
+        "radius_chosen": form[f"radius_{unit}"] or str(DEFAULT_RADIUS[unit]),
+        "error": None,
+        "path": BASE,
+        "language_options": await _language_options(directory, asked=form["language"]),
+        "language_key": languages.key,
+        "suggestions": [],
+    }
     try:
         query = partner_query(
             category=form["category"],
             q=form["q"],
             zip=form["zip"],
-            radius_km=_number(form["radius_km"], "radius_km") if form["zip"] else None,
+            radius_km=_radius_km(form, unit) if form["zip"] else None,
             accepting="yes" if form["accepting"] else None,
             language=form["language"],
             telehealth=True if form["telehealth"] else None,
@@ -78,11 +92,13 @@ async def _index(request: Request, directory: PartnerService, form: dict[str, st
         if query.is_filtered or form["cursor"]:
             page = await directory.search(query, limit=PAGE_SIZE, cursor=form["cursor"] or None)
             context |= {
-                "results": _results(page.hits, by_distance=query.near is not None),
+                "results": _results(page.hits, by_distance=query.near is not None, q=form["q"]),
                 "total_shown": len(page.hits),
                 "next_url": None if page.next_cursor is None else _url({**form, "cursor": page.next_cursor}),
                 "groups": None,
             }
+            if not page.hits:
+                context["suggestions"] = _suggestions(form, unit)
             shown = page.partners
         else:
             context |= {"groups": await _overview(directory), "results": None}
@@ -98,6 +114,48 @@ async def _index(request: Request, directory: PartnerService, form: dict[str, st
     return _render(request, "partners_in_health/index.html", context), status
 
 
+def _radius_km(form: dict[str, str], unit: str) -> float | None:
+    """The radius asked for: ``radius_km`` (the API's name) or ``radius_mi`` (the page's, when
+    the clinic measures in miles), in kilometres."""
+    if form["radius_km"]:
+        return _number(form["radius_km"], "radius_km")
+    given = _number(form["radius_mi"], "radius_mi")
+    return None if given is None else listing.to_km(given, "mi")
+
+
+async def _language_options(directory: PartnerService, *, asked: str) -> list[tuple[str, str]]:
+    """(value, label) of each language listed partners speak, one per language however spelled,
+    and the one ``asked`` for (a link may name any)."""
+    spoken = await directory.languages(PartnerQuery())
+    found = {languages.key(name): languages.label(name) for name in [*spoken, *([asked] if asked else [])]}
+    return sorted(found.items(), key=lambda item: (item[0] != "en", item[1].casefold()))
+
+
+def _suggestions(form: dict[str, str], unit: str) -> list[tuple[str, str]]:
+    """(text, link) of ways out of an empty result: look farther, drop a filter, telehealth."""
+    found = []
+    radius_field = f"radius_{unit}"
+    if form["zip"]:
+        chosen = _number(form[radius_field], radius_field) or DEFAULT_RADIUS[unit]
+        wider = [r for r in RADII if r > chosen]
+        if wider:
+            found.append((f"Look farther: within {wider[-1]} {unit} of {form['zip']}", {radius_field: str(wider[-1])}))
+    dropped = {
+        "q": f"Without the words “{form['q']}”",
+        "category": f"Any kind of practitioner, not only {label_of(form['category'])}",
+        "language": f"Any language, not only {languages.label(form['language'])}",
+        "accepting": "Also partners not taking new clients now",
+        "zip": "Anywhere, not only near " + form["zip"],
+    }
+    for name, text in dropped.items():
+        if form[name]:
+            found.append((text, {name: ""} | ({radius_field: "", "radius_km": ""} if name == "zip" else {})))
+    if not form["telehealth"]:
+        found.append(("Partners who see clients by video (telehealth)", {"telehealth": "yes", "zip": ""}))
+    base = {k: v for k, v in form.items() if k != "cursor"}
+    return [(text, _url(base | change)) for text, change in found]
+
+
 async def _overview(directory: PartnerService) -> list[tuple[str, str, int, list[Partner]]]:
     """(slug, label, how many, the first few) for each kind that has listed partners."""
     counts = await directory.count_by_category(PartnerQuery())
@@ -109,11 +167,14 @@ async def _overview(directory: PartnerService) -> list[tuple[str, str, int, list
     return groups
 
 
-def _results(hits: list[Hit], *, by_distance: bool) -> list[tuple[str, list[Hit]]]:
-    """Hits grouped by kind (in the vocabulary's order), or in one list nearest first."""
+def _results(hits: list[Hit], *, by_distance: bool, q: str = "") -> list[tuple[str, list[Hit]]]:
+    """Hits grouped by kind, or in one list nearest first. The kinds the search words name
+    ("chiropractor") come first, then the vocabulary's order."""
     if by_distance:
-        return [("", hits)]
-    groups: dict[str, list[Hit]] = {slug: [] for slug in categories.load()}
+        return [("", hits)] if hits else []
+    named = {slug for term in query_terms(q, categories.search_words()) for slug in term.categories} if q else set()
+    order = sorted(categories.load(), key=lambda slug: slug not in named)
+    groups: dict[str, list[Hit]] = {slug: [] for slug in order}
     for hit in hits:
         groups.setdefault(hit.partner.details.category, []).append(hit)
     return [(label_of(slug), members) for slug, members in groups.items() if members]
@@ -145,6 +206,8 @@ def _base_context(request: Request) -> dict:
         "label_of": label_of,
         "accepting_text": ACCEPTING_TEXT,
         "day_text": day_text,
+        "unit": settings.distance_unit,
+        "listing": listing,
     }
 
 

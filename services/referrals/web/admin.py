@@ -52,6 +52,14 @@ class StaffAdmin(Controller):
         active = {"enable": True, "disable": False}.get(action)
         role = str(form.get("role") or "") or None
         runtime = request.app.state.runtime
+        me = request.scope["user"]
+        if email.strip().lower() == me.email and (action == "disable" or (role is not None and role != me.role)):
+            # The clinic must never lose its last way in by one click: another admin does this.
+            refusal = "You cannot disable your own account or take away your own admin role; ask another admin."
+            return await _accounts_page(request, error=refusal, status_code=422)
+        if action == "disable" and form.get("confirm") != "yes":
+            # Disabling ends every sign-in of the account at once: a page of its own asks first.
+            return page(request, "staff/confirm_disable.html", email=email.strip().lower())
         try:
             if action == "signout":
                 changed = await identity.sign_out_everywhere(

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from jinja2 import Environment
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -31,7 +32,7 @@ from services.referrals.web import (
     respond,
     scope,
 )
-from shared import access, bodies, metrics, openapi, ops_metrics, phones, ratelimit, telemetry, web
+from shared import access, bodies, metrics, openapi, ops_metrics, phones, ratelimit, telemetry, templating, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -97,6 +98,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             admin.StaffAdmin,
             # Scripts are files, never inline, so the Content-Security-Policy can forbid inline ones.
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
+            *templating.routes(),
         ],
         lifespan=[lifespan, limits.lifespan],
         guards=[limits.guard],
@@ -112,7 +114,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         template_config=TemplateConfig(
             directory=TEMPLATES,
             engine=JinjaTemplateEngine,
-            engine_callback=lambda engine: engine.engine.filters.update(phone=phones.for_people),
+            engine_callback=lambda engine: _templates(engine.engine, settings),
         ),
         openapi_config=openapi.config("Handoff referrals"),
         debug=False,
@@ -124,3 +126,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
 
 def _referrals(state: State) -> Referrals:
     return state.runtime.referrals
+
+
+def _templates(environment: Environment, settings: Settings) -> None:
+    """The shared staff layout, navigation and clinic-time filters, and phone numbers as people
+    read them (``| phone``)."""
+    templating.configure(environment, settings, service="referrals")
+    environment.filters.update(phone=phones.for_people)

@@ -90,7 +90,13 @@ def test_an_admin_creates_edits_and_archives_through_the_pages(admin: TestClient
 
     paused = post_form(admin, edit_url, f"{edit_url}/status", {"version": "2", "status": "paused"})
     assert paused.status_code == 303
-    archived = post_form(admin, edit_url, f"{edit_url}/status", {"version": "3", "status": "archived"})
+    # Archiving is final, so it is asked first (issue 13): nothing changes until it is confirmed.
+    asked = post_form(admin, edit_url, f"{edit_url}/status", {"version": "3", "status": "archived"})
+    assert asked.status_code == 200 and "Archive Bay PT?" in asked.text and "Archiving is final" in asked.text
+    assert_accessible(structure(asked.text))
+    archived = post_form(
+        admin, edit_url, f"{edit_url}/status", {"version": "3", "status": "archived", "confirm": "yes"}
+    )
     assert archived.status_code == 303
     final = admin.get(edit_url).text
     assert "archived" in final and "Activate" not in final

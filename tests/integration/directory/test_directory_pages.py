@@ -8,6 +8,7 @@ import re
 
 from litestar.testing import TestClient
 
+from services.directory.web.pages import PREVIEW
 from tests.support.directory import ADMIN, PARTNER, create
 from tests.support.pages import assert_accessible, structure
 
@@ -32,11 +33,12 @@ def test_the_page_lists_partners_by_kind_with_filters_and_a_detail_page(client: 
         "Bay Physical Therapy",
         "+17275550100",
         "Mon–Fri 8–5",
-        "massage therapist",
         "English, Spanish",
         "St. Petersburg",
     ):
         assert shown in html, shown
+    # Whom a partner takes referrals from is for professionals, not for clients (issue 13).
+    assert "massage therapist" not in html
     assert_accessible(structure(html))
     detail = client.get(f"/partners-in-health/{pt['slug']}")
     assert detail.status_code == 200
@@ -53,7 +55,9 @@ def test_filters_work_without_javascript(client: TestClient) -> None:
 
     near = client.get("/partners-in-health", params={"zip": "33701", "radius_km": "10"})
     assert "Near PT" in near.text and "Tampa PT" not in near.text
-    assert "0.0 km away" in near.text
+    # Miles by default (HANDOFF_DISTANCE_UNIT); a partner at its own ZIP's centre is "In 33701",
+    # not "0.0 away" (issue 13).
+    assert "In 33701" in near.text and "0.0" not in near.text
     accepting = client.get("/partners-in-health", params={"accepting": "yes", "category": "physical_therapy"})
     assert (
         "Near PT" in accepting.text and "Tampa PT" not in accepting.text and "Gulf Chiropractic" not in accepting.text
@@ -127,7 +131,8 @@ def test_the_unfiltered_page_shows_a_few_per_kind_and_links_to_the_rest(client: 
     for n in range(8):
         create(client, name=f"PT {n}")
     html = client.get("/partners-in-health").text
-    assert "PT 0" in html and "PT 5" in html and "PT 7" not in html
+    # A few per kind (PREVIEW, 4 since issue 13 kept the page short on a phone).
+    assert "PT 0" in html and f"PT {PREVIEW - 1}" in html and f"PT {PREVIEW}" not in html
     assert re.search(r'href="/partners-in-health\?category=physical_therapy">See all 8', html)
     everything = client.get("/partners-in-health", params={"category": "physical_therapy"}).text
     assert "PT 7" in everything
