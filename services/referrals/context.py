@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.referrals.rules import Rules
+from shared import clinic_time
 from shared.config import Settings
 from shared.keys import Keyring
 
@@ -31,3 +32,12 @@ class Context:
     clock: Clock
     # Called after every commit that staged messages: the outbox relay sends them at once.
     on_commit: Callable[[], None]
+
+    def when(self, moment: datetime | None) -> str:
+        """``moment`` as people at the clinic read it (the timeline is written in words, not ISO
+        stamps): "Mon, Dec 1, 2:19 PM EST", in HANDOFF_CLINIC_TIMEZONE."""
+        return clinic_time.format_instant(moment, zone=self.settings.clinic_timezone, now=self.clock())
+
+    def labels(self, codes: list[str]) -> str:
+        """Reason codes as their labels, for the timeline."""
+        return "; ".join(self.rules.reasons[c].label if c in self.rules.reasons else c for c in codes)

@@ -79,7 +79,7 @@ async def _make(ctx: Context, session: AsyncSession, *, referral: StoredReferral
         actor="system",
         from_status="requested",
         to_status="requested",
-        why=f"offered to {offer.partner_name} until {expires_at.isoformat()}",
+        why=f"offered to {offer.partner_name}, to answer by {ctx.when(expires_at)}",
     )
 
 
@@ -208,7 +208,7 @@ async def _expire(ctx: Context, offer_id: str, *, referral_id: str, now: datetim
             session,
             referral=referral,
             actor="system",
-            why=f"offer to {offer.partner_name} expired unanswered at {offer.expires_at.isoformat()}",
+            why=f"the offer to {offer.partner_name} expired unanswered at {ctx.when(offer.expires_at)}",
         )
         await unit_of_work.email_partner(ctx, session, referral=referral, offer=offer, kind="offer_withdrawn")
         if await offer_store.next_queued(session, referral.id) is not None:

@@ -101,7 +101,7 @@ async def acknowledge(ctx: Context, *, token: str) -> None:
         if not await offer_store.claim_acknowledgement(session, offer.id, at=ctx.clock()):
             return
         actor = f"partner:{offer.partner_name}"
-        why = f"{offer.partner_name} has seen the referral and will answer by {expires_at.isoformat()}"
+        why = f"{offer.partner_name} has seen the referral and will answer by {ctx.when(expires_at)}"
         if referral.status == "requested":
             await unit_of_work.transition(ctx, session, referral=referral, to="received", actor=actor, why=why)
         else:

@@ -169,7 +169,7 @@ def test_a_partner_whose_licence_expired_is_offered_nothing_and_the_422_names_th
     assert lapsed["id"] not in [s["partner_id"] for s in _suggestions(system, therapist)]
 
     referral = {
-        "client": {"name": "Wilhelmina Sentinel-Client", "postal_code": "33701"},
+        "client": {"name": "Wilhelmina Sentinel-Client", "postal_code": "33701", "phone": "727-555-0166"},
         "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
         "reasons": ["calf_swelling_one_side"],
     }

@@ -167,7 +167,7 @@ def test_two_sweeps_at_once_send_each_email_once(client: TestClient, settings, c
         ("offer", "gp2@partners.example"),
     ]
     body = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
-    assert [e["why"].startswith("offer to Dr. Ana Gomez expired") for e in body["timeline"]].count(True) == 1
+    assert [e["why"].startswith("the offer to Dr. Ana Gomez expired") for e in body["timeline"]].count(True) == 1
 
 
 def test_the_sweep_is_scheduled_once_per_slot(settings, clock: Clock) -> None:

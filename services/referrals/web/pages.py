@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -301,14 +300,12 @@ def _referral_page(
     rules = request.app.state.runtime.rules
     reasons = [rules.reasons[c] for c in record.reasons if c in rules.reasons]
     allowed = TRANSITIONS.get(record.status, ())
-    zone = ZoneInfo(request.app.state.settings.clinic_timezone)
     # Urgent means today: while nobody has it, the partners to phone now, those deciding first.
     call_now = []
     if record.urgency == "urgent" and record.status in LOOKING:
         for status in ("offered", "queued"):
             for offer in (o for o in record.offers if o.status == status):
-                due = offer.expires_at.astimezone(zone).strftime("%H:%M %Z") if offer.expires_at else ""
-                call_now.append((offer, due))
+                call_now.append((offer, offer.expires_at))
     return page(
         request,
         "staff/referral.html",
