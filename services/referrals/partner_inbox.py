@@ -32,6 +32,8 @@ HISTORY_DAYS = 90
 _ON_THE_SPOT = timedelta(minutes=5)
 
 PAST = {
+    # Still "offered" once its link is refused: the deadline passed before the sweep ran.
+    "offered": "Not answered in time",
     "declined": "You declined",
     "expired": "Not answered in time",
     "withdrawn": "Withdrawn (taken by another practice, or the clinic changed the referral)",
@@ -74,13 +76,10 @@ async def open_inbox(ctx: Context, *, token: str) -> InboxPage:
         moment = offer.responded_at or offer.offered_at
         if moment is None or moment < now - timedelta(days=HISTORY_DAYS):
             continue
-        what = (
-            f"You accepted; the referral is now {referral.status}"
-            if offer.status == "accepted"
-            else PAST.get(offer.status, offer.status)
-        )
-        if offer.status == "offered":
-            what = "Not answered in time"
+        if offer.status == "accepted":
+            what = f"You accepted; the referral is now {referral.status}"
+        else:
+            what = PAST.get(offer.status, offer.status)
         past.append(
             InboxPast(
                 reference=referral.reference,
