@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.browser import (
+    ADMIN,
     PHONE,
     THERAPIST,
     Screenshots,
@@ -456,3 +457,17 @@ def test_a_partner_with_three_offers_answers_one_in_their_inbox(
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Your referrals from "))
     shots(page, "inbox-390")
     assert _fits_the_screen(page), "the inbox scrolls sideways on a phone"
+
+    # A leaked link: the admin turns off that address's links; the old one is refused at once.
+    admin = open_page(contexts, browser)
+    log_in(admin, system, ADMIN)
+    admin.goto(f"{referrals_url(system)}/admin/inbox")
+    expect(admin.get_by_role("heading", level=1)).to_have_text("Partner inbox links")
+    row = admin.get_by_role("row").filter(has_text=partner["name"])
+    shots(admin, "admin-inbox")
+    assert_accessible(admin, "the admin's partner inbox links page")
+    row.get_by_role("button", name="Turn off inbox links for").click()
+    expect(admin.get_by_role("status")).to_contain_text("Turned off every inbox link sent to")
+    page.goto(inbox_link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("This inbox link was turned off")
+    shots(page, "inbox-turned-off-390")
