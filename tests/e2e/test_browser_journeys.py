@@ -466,7 +466,7 @@ def test_a_partner_with_three_offers_answers_one_in_their_inbox(
     row = admin.get_by_role("row").filter(has_text=partner["name"])
     shots(admin, "admin-inbox")
     assert_accessible(admin, "the admin's partner inbox links page")
-    row.get_by_role("button", name="Turn off inbox links for").click()
+    row.get_by_role("button", name="Turn off links for").click()
     expect(admin.get_by_role("status")).to_contain_text("Turned off every inbox link sent to")
     page.goto(inbox_link)
     expect(page.get_by_role("heading", level=1)).to_have_text("This inbox link was turned off")
