@@ -91,6 +91,9 @@ class EmailContext(msgspec.Struct, kw_only=True, frozen=True):
     # The recipient partner's own manage link (directory's /manage/{token}): every email to a
     # partner carries it, so that "we're full" is one click from any of them. "" otherwise.
     manage_url: str = ""
+    # The recipient partner's inbox (referrals' /inbox/{token}): every offer it has from the clinic,
+    # answered in one place. "" otherwise.
+    inbox_url: str = ""
 
 
 EmailKind = Literal[

@@ -32,6 +32,7 @@ LINKS: tuple[NavLink, ...] = (
     NavLink("Partners", "directory", "/admin/partners", roles=("admin",)),
     NavLink("Import/Export", "directory", "/admin/partners/import", roles=("admin",)),
     NavLink("Staff", "referrals", "/admin/staff", roles=("admin",)),
+    NavLink("Partner inboxes", "referrals", "/admin/inbox", roles=("admin",)),
     NavLink("Public page", "directory", "/partners-in-health"),
 )
 

@@ -67,6 +67,7 @@ TEMPLATE_VARIABLES = frozenset(
         "next_step",
         "expires_on",
         "manage_url",
+        "inbox_url",
     }
 )
 
@@ -129,8 +130,9 @@ class Renderer:
         if kind not in KINDS:
             raise CannotRender(f"unknown email kind {kind!r}")
         _check_link(kind, context.action_url)
-        if context.manage_url and not context.manage_url.startswith(("https://", "http://")):
-            raise CannotRender(f"{kind}: manage_url is not an http(s) URL")
+        for name in ("manage_url", "inbox_url"):
+            if getattr(context, name) and not getattr(context, name).startswith(("https://", "http://")):
+                raise CannotRender(f"{kind}: {name} is not an http(s) URL")
         variables = self._variables(context)
         subject = _one_line(self._subjects[kind].render(variables))
         if context.reference:
@@ -158,6 +160,7 @@ class Renderer:
             "next_step": context.next_step,
             "expires_on": self._day(context.expires_at),
             "manage_url": context.manage_url,
+            "inbox_url": context.inbox_url,
         }
 
     def _day(self, moment: datetime | None) -> str:

@@ -81,13 +81,13 @@ class ScopeViolation(InvalidInput):
     """A chosen partner's category is not allowed for the referral's reasons."""
 
 
-RefusalReason = Literal["invalid", "expired", "used", "withdrawn", "taken"]
+RefusalReason = Literal["invalid", "expired", "used", "withdrawn", "taken", "revoked"]
 
 
 class LinkRefused(Exception):
     """A partner link that cannot be used: ``why`` is invalid, expired, used, withdrawn (a link
     from an earlier offering of the offer, before a hold say) or taken (another partner accepted
-    the referral first)."""
+    the referral first); an inbox link is ``revoked`` once the admin revoked its address's links."""
 
     def __init__(self, why: RefusalReason) -> None:
         super().__init__(why)

@@ -246,3 +246,33 @@ class SweepReport(msgspec.Struct, kw_only=True, frozen=True):
 
     reminded: int = 0
     expired: int = 0
+
+
+class InboxReport(msgspec.Struct, kw_only=True):
+    """A referral this partner accepted, awaiting their outcome report (the report page's view)."""
+
+    offer_id: str
+    page: ReportPage
+
+
+class InboxPast(msgspec.Struct, kw_only=True):
+    """An offer of the last 90 days that is no longer this partner's to act on: what it was and
+    what became of it, never who the client is."""
+
+    reference: str
+    partner_name: str
+    urgency: str
+    offered_at: datetime
+    what: str  # in words: "You declined", "Not answered in time", ...
+
+
+class InboxPage(msgspec.Struct, kw_only=True):
+    """The partner inbox: everything offered to the partners of one referral address. Open
+    offers show what their offer pages show (no client identity); accepted referrals awaiting an
+    outcome what their report pages show; past ones only their reference and what happened."""
+
+    email: str
+    partner_names: list[str]
+    offers: list[OfferPage]
+    awaiting: list[InboxReport]
+    past: list[InboxPast]

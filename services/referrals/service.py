@@ -6,6 +6,7 @@ facade over the use-case modules, each method handing its call to one of them.
 - :mod:`.issuing`: issuing a referral (scope, consent, partners, Idempotency-Key);
 - :mod:`.offering`: one partner at a time (several at once when urgent), and the deadline sweep;
 - :mod:`.partner_links`: what partners do through their links (answer, outcome report);
+- :mod:`.partner_inbox`: the same, for all of a partner's offers at once (``/inbox/{token}``);
 - :mod:`.staff_actions`: cancel, hold, resume, forward, accepted by phone;
 - :mod:`.queries`: reading referrals, the dashboard, the client's handout;
 - :mod:`.inbox`: messages from the other services.
@@ -23,7 +24,17 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.referrals import clients, inbox, issuing, offering, partner_links, queries, scoping, staff_actions
+from services.referrals import (
+    clients,
+    inbox,
+    issuing,
+    offering,
+    partner_inbox,
+    partner_links,
+    queries,
+    scoping,
+    staff_actions,
+)
 from services.referrals.context import Clock, Context, system_clock
 from services.referrals.domain import AdviceOnly, EmergencyStop, LinkRefused, MixedReasons, ScopeViolation
 from services.referrals.intake import Client, NewClient, ReferralDraft, SuggestionQuery
@@ -33,6 +44,7 @@ from services.referrals.records import (
     ClientRecord,
     Dashboard,
     Handout,
+    InboxPage,
     OfferPage,
     ReferralRecord,
     ReportPage,
@@ -40,6 +52,7 @@ from services.referrals.records import (
     SweepReport,
 )
 from services.referrals.rules import Assessment, Rules
+from services.referrals.storage.inbox_store import InboxAddress
 from shared.auth import Staff
 from shared.config import Settings
 from shared.messages import EmailDelivery, PartnerChanged, PartnerSnapshot
@@ -196,6 +209,27 @@ class Referrals:
 
     async def report(self, *, token: str, report: OutcomeReport) -> str:
         return await partner_links.report(self._ctx, token=token, report=report)
+
+    # ------------------------------------------------------------------ the partner inbox
+
+    async def open_inbox(self, *, token: str) -> InboxPage:
+        return await partner_inbox.open_inbox(self._ctx, token=token)
+
+    async def answer_in_inbox(
+        self, *, token: str, offer_id: str, decision: str, reason: str | None = None, note: str = ""
+    ) -> Literal["accepted", "declined"]:
+        return await partner_inbox.answer(
+            self._ctx, token=token, offer_id=offer_id, decision=decision, reason=reason, note=note
+        )
+
+    async def report_in_inbox(self, *, token: str, offer_id: str, report: OutcomeReport) -> str:
+        return await partner_inbox.report(self._ctx, token=token, offer_id=offer_id, report=report)
+
+    async def inbox_addresses(self) -> builtins.list[InboxAddress]:
+        return await partner_inbox.addresses(self._ctx)
+
+    async def revoke_inbox_links(self, *, email: str, by: Staff) -> int:
+        return await partner_inbox.revoke(self._ctx, email=email, by=by)
 
     # ------------------------------------------------------------------ the worker
 

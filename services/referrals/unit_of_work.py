@@ -9,9 +9,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.referrals import links
 from services.referrals.context import Context
 from services.referrals.domain import check_transition
-from services.referrals.storage import email_store, referral_store
+from services.referrals.storage import email_store, inbox_store, referral_store
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
 from shared import manage_links
@@ -78,6 +79,7 @@ async def email_partner(
         action_url=action_url,
         expires_at=expires_at,
         manage_url=_manage_url(ctx, offer.partner_id),
+        inbox_url=await _inbox_url(ctx, session, offer.partner_email),
     )
     await _stage_email(ctx, session, referral_id=referral.id, kind=kind, to=offer.partner_email, context=context)
 
@@ -87,6 +89,17 @@ def _manage_url(ctx: Context, partner_id: str) -> str:
     expires_at = ctx.clock() + manage_links.LIFETIME
     token = manage_links.issue(key=ctx.signing_key, partner_id=partner_id, expires_at=expires_at)
     return f"{ctx.settings.public_url('directory')}/manage/{token}"
+
+
+async def _inbox_url(ctx: Context, session: AsyncSession, email: str) -> str:
+    """The partner's inbox link (services.referrals.partner_inbox), of its address's current
+    generation, so a revoked address gets a working link with its next email."""
+    if not email:
+        return ""
+    generation = await inbox_store.generation(session, email)
+    expires_at = ctx.clock() + links.INBOX_LIFETIME
+    token = links.issue_inbox(key=ctx.signing_key, email=email, generation=generation, expires_at=expires_at)
+    return f"{ctx.settings.public_url('referrals')}/inbox/{token}"
 
 
 async def email_therapist(

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.browser import (
+    ADMIN,
     PHONE,
     THERAPIST,
     Screenshots,
@@ -411,3 +412,74 @@ def _miles(card_text: str) -> float:
 
 def _fits_the_screen(page: Page) -> bool:
     return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_partner_with_three_offers_answers_one_in_their_inbox(
+    browser: Browser,
+    contexts: list[BrowserContext],
+    system: System,
+    shots: Screenshots,
+) -> None:
+    """Issue 14 item 5: the inbox link in an offer email lists every open offer to that partner;
+    one is accepted there, and the client's details then show there, for that one only."""
+    therapist = token(system, THERAPIST)
+    partner = system.referrals.post(
+        "/api/v1/referrals/suggestions",
+        headers=therapist,
+        json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"},
+    ).json()[1]
+    references = []
+    for name in ("Robin Inbox-One", "Sam Inbox-Two", "Alex Inbox-Three"):
+        issued = system.referrals.post(
+            "/api/v1/referrals",
+            headers=therapist,
+            json={
+                "client": {"name": name, "postal_code": "33701", "phone": "727-555-0170"},
+                "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
+                "reasons": ["rehab_exercise_needed"],
+                "partner_ids": [partner["partner_id"]],
+            },
+        )
+        assert issued.status_code == 201, issued.text
+        references.append(issued.json()["reference"])
+
+    inbox_link = emailed_link(system, reference=references[-1], kind="/inbox/")
+    page = open_page(contexts, browser)
+    page.goto(inbox_link)
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Your referrals from "))
+    for reference in references:
+        expect(page.get_by_role("region", name=re.compile(f"^Referral {reference}"))).to_be_visible()
+    expect(page.get_by_text("Inbox-")).to_have_count(0)  # no client's name before accepting
+    shots(page, "inbox")
+    assert_accessible(page, "the partner inbox")
+
+    first = page.get_by_role("region", name=re.compile(f"^Referral {references[0]}"))
+    first.get_by_role("radio", name="I accept this referral").check()
+    first.get_by_role("button", name="Send my answer").click()
+    expect(page.get_by_role("status")).to_contain_text("you accepted the referral")
+    expect(page.get_by_role("region", name=re.compile(f"^Referral {references[1]}"))).to_be_visible()
+    accepted = page.get_by_role("region", name=re.compile(f"^Referral {references[0]}"))
+    expect(accepted).to_contain_text("Robin Inbox-One")
+    expect(page.get_by_text("Sam Inbox-Two")).to_have_count(0)
+    shots(page, "inbox-accepted")
+    assert_accessible(page, "the partner inbox after accepting")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(inbox_link)
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Your referrals from "))
+    shots(page, "inbox-390")
+    assert _fits_the_screen(page), "the inbox scrolls sideways on a phone"
+
+    # A leaked link: the admin turns off that address's links; the old one is refused at once.
+    admin = open_page(contexts, browser)
+    log_in(admin, system, ADMIN)
+    admin.goto(f"{referrals_url(system)}/admin/inbox")
+    expect(admin.get_by_role("heading", level=1)).to_have_text("Partner inbox links")
+    row = admin.get_by_role("row").filter(has_text=partner["name"])
+    shots(admin, "admin-inbox")
+    assert_accessible(admin, "the admin's partner inbox links page")
+    row.get_by_role("button", name="Turn off links for").click()
+    expect(admin.get_by_role("status")).to_contain_text("Turned off every inbox link sent to")
+    page.goto(inbox_link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("This inbox link was turned off")
+    shots(page, "inbox-turned-off-390")

@@ -24,8 +24,17 @@ def test_migrations_build_the_declared_schema_and_rerun_harmlessly(db_url: str) 
 
     revision, tables, differences = schema(db_url, metadata)
 
-    assert revision == "0009"
-    assert {"clients", "referrals", "offers", "email_deliveries", "staff_users", "outbox", "alembic_version"} <= tables
+    assert revision == "0010"
+    assert {
+        "clients",
+        "referrals",
+        "offers",
+        "email_deliveries",
+        "staff_users",
+        "outbox",
+        "alembic_version",
+        "inbox_links",
+    } <= tables
     assert differences == []
 
 

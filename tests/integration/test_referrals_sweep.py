@@ -55,6 +55,9 @@ def test_reminder_at_half_the_deadline_once(client: TestClient, settings, clock:
     assert sent(settings) == [("offer", "gp1@partners.example"), ("offer_reminder", "gp1@partners.example")]
     reminder = queued_emails(settings.redis_url)[1]
     assert reminder.context.expires_at == START + timedelta(days=1)
+    # It links the partner's inbox too (issue 14 item 5), of the address's current generation.
+    inbox = reminder.context.inbox_url.removeprefix(settings.public_url("referrals"))
+    assert inbox.startswith("/inbox/") and client.get(inbox).status_code == 200
     # The reminder's fresh link opens the same offer.
     page = client.get(link_path(reminder))
     assert page.status_code == 200 and "Dr. Ana Gomez" in page.text

@@ -84,13 +84,24 @@ PUBLIC: dict[str, set[Route]] = {
         ("POST", "/respond/{token}/received"),
         ("GET", "/report/{token}"),
         ("POST", "/report/{token}"),
+        # The partner inbox: a signed link per partner address (tests/integration/
+        # test_referrals_inbox.py: tampered, expired, revoked links, another partner's offers).
+        ("GET", "/inbox/{token}"),
+        ("POST", "/inbox/{token}/offers/{offer_id}"),
+        ("POST", "/inbox/{token}/reports/{offer_id}"),
         ("GET", "/static/{file_path}"),
         ("HEAD", "/static/{file_path}"),
     },
 }
 # The referrals routes for admins only; its other staff routes are for any staff member. (Every
 # staff route of the directory is for admins.)
-REFERRALS_ADMIN_ONLY = {("GET", "/admin/staff"), ("POST", "/admin/staff"), ("POST", "/admin/staff/change")}
+REFERRALS_ADMIN_ONLY = {
+    ("GET", "/admin/staff"),
+    ("POST", "/admin/staff"),
+    ("POST", "/admin/staff/change"),
+    ("GET", "/admin/inbox"),
+    ("POST", "/admin/inbox/revoke"),
+}
 
 
 def routes(app: Litestar) -> set[Route]:
@@ -296,6 +307,10 @@ REFERRALS_FORMS: dict[str, dict] = {
     "/respond/{token}": {"data": {"decision": "accept"}},
     "/respond/{token}/received": {},
     "/report/{token}": {"data": {"outcome": "booked", "booked_for": "2030-12-01"}},
+    "/inbox/{token}/offers/{offer_id}": {"data": {"decision": "decline", "reason": "no_capacity"}},
+    "/inbox/{token}/reports/{offer_id}": {"data": {"outcome": "booked", "booked_for": "2030-12-02"}},
+    # Last: it turns off the inbox link the forms above use.
+    "/admin/inbox/revoke": {"data": {"email": "gp1@partners.example"}},
 }
 
 
@@ -361,11 +376,21 @@ def test_every_referrals_form_needs_its_csrf_token(client: TestClient, settings:
     offer = next(e for e in queued_emails(settings.redis_url) if e.referral_id == referral["id"])
     _, report_path = accept(client, settings, therapist)
     values = {"referral_id": referral["id"], "token": link_path(offer).rsplit("/", 1)[1]}
+    # gp1's inbox holds the first referral's offer (open) and the second's (accepted).
+    inbox = re.sub(r"^https?://[^/]+", "", offer.context.inbox_url)
+    page = client.get(inbox).text
+    answer_path = re.search(r'action="(/inbox/[^"]+/offers/[^"]+)"', page).group(1)
+    report_in_inbox = re.search(r'action="(/inbox/[^"]+/reports/[^"]+)"', page).group(1)
     assert_forms_need_csrf(
         Caller(client, client.app.state.signing_key),
         REFERRALS_FORMS,
         served=routes(client.app),
-        paths={template: filled(template, values) for template in REFERRALS_FORMS} | {"/report/{token}": report_path},
+        paths={template: filled(template, values) for template in REFERRALS_FORMS}
+        | {
+            "/report/{token}": report_path,
+            "/inbox/{token}/offers/{offer_id}": answer_path,
+            "/inbox/{token}/reports/{offer_id}": report_in_inbox,
+        },
         staff=referrals_token(client, "ada@clinic.example"),
         db_url=settings.db_url("referrals"),
         metadata=referrals_storage.metadata,

@@ -225,3 +225,19 @@ def test_a_snapshot_from_before_the_listing_fields_reads_as_open_ended_and_unlic
     read = codec.decode(msgspec.json.encode(old))
     assert isinstance(read, PartnerChanged)
     assert read.partner.accepting_until is None and read.partner.licence_expires_on is None
+
+
+def test_the_inbox_link_round_trips_and_an_old_reader_ignores_it() -> None:
+    """Issue 14 item 5: every email to a partner links their inbox. A reader from before the
+    field reads the email without it; a new reader reads an old email as having none."""
+    email = SendEmail(
+        notification_id="n1",
+        kind="offer",
+        to="ana@example.org",
+        context=EmailContext(reference="HX-1", inbox_url="https://referrals.example/inbox/t"),
+    )
+    assert codec.decode(codec.encode(email)) == email
+    old = msgspec.json.decode(codec.encode(email), type=OldSendEmail)
+    assert old.context.reference == "HX-1"
+    before = b'{"type":"send_email","notification_id":"n1","kind":"offer","to":"a@b.org","context":{"reference":"X"}}'
+    assert codec.decode(before).context.inbox_url == ""

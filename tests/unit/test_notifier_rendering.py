@@ -265,3 +265,18 @@ def test_an_email_to_a_partner_carries_its_manage_link_in_both_bodies(renderer: 
 def test_a_manage_link_that_is_not_a_web_link_is_refused(renderer: Renderer) -> None:
     with pytest.raises(CannotRender, match="manage_url"):
         renderer.render("offer", context(manage_url="javascript:alert(1)"))
+
+
+def test_an_email_to_a_partner_carries_its_inbox_link_in_both_bodies(renderer: Renderer) -> None:
+    inbox = "https://referrals.example/inbox/1nb0x"
+
+    email = renderer.render("offer_reminder", context(inbox_url=inbox))
+
+    assert f"All your referrals from {CLINIC} in one place: {inbox}" in email.text
+    assert f'href="{inbox}"' in email.html
+    assert inbox not in renderer.render("offer_reminder", context()).text
+
+
+def test_an_inbox_link_that_is_not_a_web_link_is_refused(renderer: Renderer) -> None:
+    with pytest.raises(CannotRender, match="inbox_url"):
+        renderer.render("offer", context(inbox_url="javascript:alert(1)"))

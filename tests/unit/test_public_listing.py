@@ -131,6 +131,7 @@ def test_the_staff_navigation_follows_the_role_and_the_configured_urls() -> None
         "Partners",
         "Import/Export",
         "Staff",
+        "Partner inboxes",
         "Public page",
     ]
     assert admin[3].url == "https://directory.clinic.example/admin/partners"

@@ -92,6 +92,30 @@ def test_partner_link_names_its_offer_and_refuses_tampering_and_expiry() -> None
         links.read(token, key="k" * 32, purpose="report")
 
 
+def test_an_inbox_link_names_its_address_and_generation_and_nothing_else_reads_it() -> None:
+    future = datetime.now(UTC) + timedelta(days=180)
+    token = links.issue_inbox(key="k" * 32, email=" Ana@Example.org", generation=2, expires_at=future)
+    assert links.read_inbox(token, key="k" * 32) == ("ana@example.org", 2)
+    with pytest.raises(InvalidToken):
+        links.read_inbox(token[:-2] + "xx", key="k" * 32)
+    expired = links.issue_inbox(key="k" * 32, email="a@b.org", generation=0, expires_at=datetime.now(UTC))
+    with pytest.raises(InvalidToken, match="expired"):
+        links.read_inbox(expired, key="k" * 32)
+    # Its own audience: an inbox link answers no offer, and no offer link opens an inbox.
+    with pytest.raises(InvalidToken):
+        links.read(token, key="k" * 32)
+    answer = links.issue(key="k" * 32, offer_id="o", expires_at=future)
+    with pytest.raises(InvalidToken):
+        links.read_inbox(answer, key="k" * 32)
+    staff = issue_staff_token(
+        key="k" * 32, staff=Staff(id="u1", email="t@c.org", role="admin"), ttl=timedelta(minutes=5)
+    )
+    with pytest.raises(InvalidToken):
+        links.read_inbox(staff, key="k" * 32)
+    with pytest.raises(InvalidToken):
+        verify_staff_token(token, key="k" * 32)
+
+
 def test_staff_tokens_and_partner_links_are_not_interchangeable() -> None:
     staff = Staff(id="u1", email="t@clinic.example", role="therapist")
     token = issue_staff_token(key="k" * 32, staff=staff, ttl=timedelta(minutes=5))

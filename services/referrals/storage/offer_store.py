@@ -10,7 +10,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import RowMapping, Select, func, insert, select, update
+from sqlalchemy import RowMapping, Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.storage.tables import aware, offers, partners, referrals, updated_one
@@ -335,3 +335,24 @@ async def claim_report_nonce(session: AsyncSession, offer_id: str, nonce: str) -
         session,
         update(offers).where(offers.c.id == offer_id, offers.c.report_nonce == nonce).values(report_nonce=None),
     )
+
+
+async def made_to(session: AsyncSession, partner_ids: list[str], *, since: datetime) -> list[StoredOffer]:
+    """The partners' offers that were made (not merely queued): every one still waiting for an
+    answer or accepted, and the others offered or answered since ``since``; newest first."""
+    if not partner_ids:
+        return []
+    query = (
+        _with_partner()
+        .where(
+            offers.c.partner_id.in_(partner_ids),
+            offers.c.offered_at.is_not(None),
+            or_(
+                offers.c.status.in_(("offered", "accepted")),
+                offers.c.offered_at >= since,
+                offers.c.responded_at >= since,
+            ),
+        )
+        .order_by(offers.c.offered_at.desc())
+    )
+    return [_offer(row) for row in (await session.execute(query)).mappings()]

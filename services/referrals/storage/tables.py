@@ -212,6 +212,17 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# The partner inbox's links, per partner email address: a link carries the address's generation,
+# and revoking them bumps it (a link of an earlier generation is refused). No row: generation 0.
+inbox_links = Table(
+    "inbox_links",
+    metadata,
+    Column("email", String(320), primary_key=True),  # lower case
+    Column("generation", Integer, nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_by", String(36), nullable=True),
+)
+
 outbox = outbox_table(metadata)
 
 

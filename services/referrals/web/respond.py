@@ -48,6 +48,12 @@ REFUSALS = {
         "accepted it first. You don't need to do anything, and nothing was changed. Thank you "
         "for being ready to help.",
     ),
+    # Only the partner inbox's links are revoked (services.referrals.web.inbox).
+    "revoked": (
+        410,
+        "This link was turned off",
+        "The clinic turned off this link. The next email from the clinic carries a new one. Nothing was changed.",
+    ),
 }
 
 
