@@ -43,10 +43,11 @@ SUBJECTS: dict[EmailKind, str] = {
     "listing_change_approved": "Approved: the changes to your listing with {{ clinic }}",
     "listing_change_rejected": "Not made: the changes to your listing with {{ clinic }}",
     "licence_expiring": "Licence expiring: {{ partner_name or 'a partner' }}",
-    # To the client, in their language (the catalogs translate these too).
-    "client_partner_details": "{{ _('Your referral: how to reach %(partner)s', partner=partner_name) "
-    "if partner_name else _('Your referral from %(clinic)s', clinic=clinic) }}",
-    "client_referral_failed": "{{ _('Your referral from %(clinic)s: where to get care', clinic=clinic) }}",
+    # To the client, in their language: in a template of their own, where pybabel finds them.
+    "client_partner_details": '{% from "_client_subjects.txt" import client_partner_details with context %}'
+    "{{ client_partner_details() }}",
+    "client_referral_failed": '{% from "_client_subjects.txt" import client_referral_failed with context %}'
+    "{{ client_referral_failed() }}",
 }
 KINDS: frozenset[str] = frozenset(SUBJECTS)
 

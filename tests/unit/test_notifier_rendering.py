@@ -72,7 +72,7 @@ def test_the_kinds_rendered_are_the_kinds_the_contract_names() -> None:
 
 
 def test_no_template_without_a_kind() -> None:
-    shared = {"layout", "_parts", "client_layout", "_client_parts"}
+    shared = {"layout", "_parts", "client_layout", "_client_parts", "_client_subjects"}
     assert {path.stem for path in TEMPLATES.iterdir()} - shared == KINDS
 
 
