@@ -1,6 +1,6 @@
 """Email content: a subject line plus one HTML and one plain-text Jinja2 template per kind, all
 sharing one layout that names the clinic (emails to clients: their own layout, in the client's
-language through the gettext catalogs of :mod:`services.notifier.translations`).
+language through the gettext catalogs of :mod:`shared.translations`).
 
 Templates see the fields of :class:`shared.messages.EmailContext`, the clinic's name and contact
 and values derived from those, nothing else (see :data:`TEMPLATE_VARIABLES`). Undefined names
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 import phonenumbers
 
-from services.notifier import translations
+from shared import translations
 from shared.messages import EmailContext, EmailKind, PartnerContact
 
 # What happened first, the reference last: what a clinician scanning an inbox needs. The reference

@@ -4,14 +4,18 @@ translate every string the templates use."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from babel.messages import pofile
 from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 
-from services.notifier import translations
-from services.notifier.rendering import CLIENT_KINDS, TEMPLATES, Renderer
+from services.notifier.rendering import CLIENT_KINDS, Renderer
+from shared import translations
 from shared.messages import Address, EmailContext, PartnerContact
 
+ROOT = Path(__file__).resolve().parents[2]
 CLINIC = "Sunshine Massage"
 RUIZ = PartnerContact(
     name="Ruiz Physical Therapy",
@@ -168,19 +172,19 @@ def test_partner_emails_stay_in_english_whatever_the_language_says(renderer: Ren
 
 
 def _template_messages() -> set[str]:
-    found = extract_from_dir(
-        str(TEMPLATES),
-        method_map=[("**.html", "jinja2.ext:babel_extract"), ("**.txt", "jinja2.ext:babel_extract")],
-        options_map={"**": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"}},
-    )
-    messages = {message for _, _, message, _, _ in found}
-    return {m for m in messages if isinstance(m, str)}
+    """Every string the code asks the catalogs for, found as ``pybabel extract`` finds them
+    (through the repository's babel.cfg)."""
+    with (ROOT / "babel.cfg").open() as config:
+        method_map, options_map = parse_mapping_cfg(config)
+    found = extract_from_dir(str(ROOT), method_map=method_map, options_map=options_map)
+    return {message for _, _, message, _, _ in found if isinstance(message, str)}
 
 
-def test_the_templates_ask_for_the_strings_of_client_emails() -> None:
+def test_the_templates_and_the_handout_ask_for_the_strings_of_client_emails() -> None:
     messages = _template_messages()
     assert "Please be seen today" in messages
-    assert "Your referral from %(clinic)s: where to get care" in messages
+    assert "Your referral from %(clinic)s: where to get care" in messages  # a subject
+    assert "What to do today, and if it gets worse" in messages  # the handout's
 
 
 @pytest.mark.parametrize("language", sorted(translations.available() - {translations.DEFAULT}))

@@ -1,9 +1,10 @@
-"""The languages a client's email is written in: a gettext catalog per language, kept as its
-``.po`` file under ``locale/<code>/LC_MESSAGES/messages.po`` and compiled in memory (Babel) when
-first needed, so a fresh checkout needs no build step and no compiled ``.mo`` can go stale.
+"""The languages Handoff writes to clients in (the notifier's client emails, the referrals
+handout's words): a gettext catalog per language, kept as its ``.po`` file under
+``shared/locale/<code>/LC_MESSAGES/messages.po`` and compiled in memory (Babel) when first
+needed, so a fresh checkout needs no build step and no compiled ``.mo`` can go stale.
 
-English is the templates' own text (the message ids); a language without a catalog falls back
-to it. ``babel.cfg`` beside this module tells ``pybabel extract`` where the strings are (see the
+English is the source text (the message ids); a language without a catalog falls back to it.
+``babel.cfg`` at the repository's root tells ``pybabel extract`` where the strings are (see the
 README: "Translations").
 """
 
