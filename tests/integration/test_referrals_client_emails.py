@@ -223,3 +223,27 @@ def test_a_failed_referral_lists_the_partners_the_handout_lists(
     assert "Dr. Ana Gomez" not in text and "Dr. Ben Ode" not in text
     handout = client.get(f"/referrals/{referral['id']}/handout", headers=headers)
     assert "Dr. Cy Lund" in handout.text and "Dr. Ana Gomez" not in handout.text
+
+
+def test_accepted_by_phone_emails_the_client_who_is_to_call(
+    client: TestClient, settings: Settings, mailbox: MailCatcher
+) -> None:
+    headers = login(client)
+    referral = new_referral(
+        client,
+        headers,
+        client=client_with(email=CLIENT_EMAIL, email_consent=True),
+        reasons=URGENT,
+        partner_ids=PHYSICIANS,
+        next_step="client_contacts_partner",
+    )
+    gp2 = next(o for o in referral["offers"] if o["partner_id"] == "gp2")
+    path = f"/api/v1/referrals/{referral['id']}/offers/{gp2['id']}/accepted-by-phone"
+    assert client.post(path, headers=headers).status_code == 200
+    deliver_all(client, settings)
+
+    [email] = to_client(mailbox)
+    text = readable(email)
+    assert email["Subject"].startswith("Your referral: how to reach Dr. Ben Ode")
+    assert "(727) 555-0102" in text and "Please call them today, to be seen today." in text
+    assert "Dr. Ana Gomez" not in text and "Dr. Cy Lund" not in text
