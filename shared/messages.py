@@ -76,6 +76,22 @@ class PartnersChanged(msgspec.Struct, kw_only=True, frozen=True, tag="partners_c
     changes: list[PartnerChanged]
 
 
+class PartnerContact(msgspec.Struct, kw_only=True, frozen=True):
+    """How a client reaches one partner, as an email to the client lists it: the partner's own
+    public details, nothing about the client or the referral. ``phone`` is written for people
+    (``(727) 555-0199``), ``phone_link`` the same number for a ``tel:`` link (E.164, or "")."""
+
+    name: str
+    credentials: str = ""
+    practice: str = ""
+    phone: str = ""
+    phone_link: str = ""
+    address: Address | None = None
+    hours: str = ""
+    website: str = ""
+    telehealth: bool = False
+
+
 class EmailContext(msgspec.Struct, kw_only=True, frozen=True):
     """What an email may say. Deliberately no client fields: see the module docstring."""
 
@@ -94,6 +110,11 @@ class EmailContext(msgspec.Struct, kw_only=True, frozen=True):
     # The recipient partner's inbox (referrals' /inbox/{token}): every offer it has from the clinic,
     # answered in one place. "" otherwise.
     inbox_url: str = ""
+    # An email to a client (the client_* kinds): the partners they may contact, partner data only
+    # (their public listing), and the language the email is written in (``en``, ``es``; "" is
+    # English). Still nothing about the client: not their name, not the reasons, not the note.
+    partners: list[PartnerContact] = []
+    language: str = ""
 
 
 EmailKind = Literal[
@@ -121,6 +142,12 @@ EmailKind = Literal[
     "listing_change_rejected",
     # To the clinic: a partner's licence expires within 30 days.
     "licence_expiring",
+    # To the client, who agreed to be emailed, in their language: the partner who accepted and
+    # expects their call (next step client_contacts_partner) ...
+    "client_partner_details",
+    # ... or, the referral having failed, the partners they may contact themselves (never one who
+    # declined or let the offer expire) and, for an urgent one, to be seen today.
+    "client_referral_failed",
 ]
 
 # An email's kind is an EmailKind wherever code builds or reads one, and a plain string on the

@@ -37,7 +37,13 @@ def build(settings: Settings) -> Runtime:
         settings=settings,
         redis=redis,
         mailer=Mailer.from_settings(settings),
-        renderer=Renderer(clinic_name=settings.clinic_name, timezone=settings.clinic_timezone),
+        renderer=Renderer(
+            clinic_name=settings.clinic_name,
+            timezone=settings.clinic_timezone,
+            clinic_phone=settings.clinic_phone,
+            clinic_address=settings.clinic_address,
+            clinic_website=settings.clinic_website,
+        ),
         ledger=Ledger(redis),
         limiter=RateLimiter(
             redis,

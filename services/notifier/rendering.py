@@ -1,22 +1,25 @@
 """Email content: a subject line plus one HTML and one plain-text Jinja2 template per kind, all
-sharing one layout that names the clinic.
+sharing one layout that names the clinic (emails to clients: their own layout, in the client's
+language through the gettext catalogs of :mod:`shared.translations`).
 
-Templates see the fields of :class:`shared.messages.EmailContext`, the clinic's name and values
-derived from those, nothing else (see :data:`TEMPLATE_VARIABLES`). Undefined names fail loudly
-rather than rendering empty.
+Templates see the fields of :class:`shared.messages.EmailContext`, the clinic's name and contact
+and values derived from those, nothing else (see :data:`TEMPLATE_VARIABLES`). Undefined names
+fail loudly rather than rendering empty.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import jinja2
+import phonenumbers
 
-from shared import clinic_time
-from shared.messages import EmailContext, EmailKind
+from shared import clinic_time, translations
+from shared.messages import EmailContext, EmailKind, PartnerContact
 
 # What happened first, the reference last: what a clinician scanning an inbox needs. The reference
 # is appended by the renderer so that every subject ends the same way. One per EmailKind, each
@@ -40,6 +43,11 @@ SUBJECTS: dict[EmailKind, str] = {
     "listing_change_approved": "Approved: the changes to your listing with {{ clinic }}",
     "listing_change_rejected": "Not made: the changes to your listing with {{ clinic }}",
     "licence_expiring": "Licence expiring: {{ partner_name or 'a partner' }}",
+    # To the client, in their language: in a template of their own, where pybabel finds them.
+    "client_partner_details": '{% from "_client_subjects.txt" import client_partner_details with context %}'
+    "{{ client_partner_details() }}",
+    "client_referral_failed": '{% from "_client_subjects.txt" import client_referral_failed with context %}'
+    "{{ client_referral_failed() }}",
 }
 KINDS: frozenset[str] = frozenset(SUBJECTS)
 
@@ -68,8 +76,20 @@ TEMPLATE_VARIABLES = frozenset(
         "expires_on",
         "manage_url",
         "inbox_url",
+        "partners",
+        "language",
+        "clinic_phone",
+        "clinic_phone_link",
+        "clinic_address",
+        "clinic_website",
     }
 )
+# The names gettext gives templates (jinja2.ext.i18n): functions, not data.
+GETTEXT_NAMES = frozenset({"_", "gettext", "ngettext", "pgettext", "npgettext"})
+
+# Emails to the client (who agreed to be emailed): their own layout, in their language, and
+# never a name in the greeting (the recipient's name would be client data).
+CLIENT_KINDS: frozenset[EmailKind] = frozenset({"client_partner_details", "client_referral_failed"})
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -102,9 +122,10 @@ class RenderedEmail(NamedTuple):
     html: str
 
 
-def environment(timezone: str = "UTC") -> jinja2.Environment:
-    """The templates' environment: HTML escaped, plain text and subjects left as written; the
-    clinic-time filters (:mod:`shared.clinic_time`) show instants in ``timezone``."""
+def environment(language: str = translations.DEFAULT, timezone: str = "UTC") -> jinja2.Environment:
+    """The templates' environment in ``language`` (a code with a catalog, or English): HTML
+    escaped, plain text and subjects left as written; the clinic-time filters
+    (:mod:`shared.clinic_time`) show instants in ``timezone``."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -112,19 +133,45 @@ def environment(timezone: str = "UTC") -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
     env.filters.update(clinic_time.jinja_filters(timezone))
+    # New-style gettext: placeholders filled by name, and escaped like any other value.
+    env.install_gettext_translations(translations.translations(language), newstyle=True)  # type: ignore[attr-defined]
     return env
 
 
 class Renderer:
-    """Renders every kind of email for one clinic; deadlines are shown in its time zone."""
+    """Renders every kind of email for one clinic; deadlines are shown in its time zone. The
+    clinic's contact (phone, address, website: each optional) is what emails to clients give
+    for questions."""
 
-    def __init__(self, *, clinic_name: str, timezone: str) -> None:
+    def __init__(
+        self,
+        *,
+        clinic_name: str,
+        timezone: str,
+        clinic_phone: str = "",
+        clinic_address: str = "",
+        clinic_website: str = "",
+    ) -> None:
         self.clinic_name = clinic_name
         self.timezone = ZoneInfo(timezone)
-        self._env = environment(timezone)
-        self._subjects: dict[str, jinja2.Template] = {k: self._env.from_string(s) for k, s in SUBJECTS.items()}
+        self.clinic_phone, self.clinic_phone_link = _phone_for_people(clinic_phone)
+        self.clinic_address = clinic_address.strip()
+        self.clinic_website = clinic_website.strip()
+        self._envs: dict[str, jinja2.Environment] = {}
+        self._subjects: dict[tuple[str, str], jinja2.Template] = {}
+
+    def _env(self, language: str) -> jinja2.Environment:
+        if language not in self._envs:
+            self._envs[language] = environment(language, self.timezone.key)
+        return self._envs[language]
+
+    def _subject(self, kind: str, language: str) -> jinja2.Template:
+        if (kind, language) not in self._subjects:
+            self._subjects[kind, language] = self._env(language).from_string(SUBJECTS[kind])  # type: ignore[index]
+        return self._subjects[kind, language]
 
     def render(self, kind: str, context: EmailContext) -> RenderedEmail:
         if kind not in KINDS:
@@ -133,18 +180,21 @@ class Renderer:
         for name in ("manage_url", "inbox_url"):
             if getattr(context, name) and not getattr(context, name).startswith(("https://", "http://")):
                 raise CannotRender(f"{kind}: {name} is not an http(s) URL")
-        variables = self._variables(context)
-        subject = _one_line(self._subjects[kind].render(variables))
+        # Only an email to a client is written in another language than English.
+        language = translations.language(context.language) if kind in CLIENT_KINDS else translations.DEFAULT
+        variables = self._variables(context, language=language)
+        subject = _one_line(self._subject(kind, language).render(variables))
         if context.reference:
             subject = f"{subject} — ref {context.reference}"
         variables["subject"] = subject
+        env = self._env(language)
         return RenderedEmail(
             subject=subject,
-            text=self._env.get_template(f"{kind}.txt").render(variables),
-            html=self._env.get_template(f"{kind}.html").render(variables),
+            text=env.get_template(f"{kind}.txt").render(variables),
+            html=env.get_template(f"{kind}.html").render(variables),
         )
 
-    def _variables(self, context: EmailContext) -> dict[str, object]:
+    def _variables(self, context: EmailContext, *, language: str) -> dict:
         in_subject, label = URGENCIES.get(context.urgency, ("referral", ""))
         return {
             "clinic": self.clinic_name,
@@ -161,6 +211,12 @@ class Renderer:
             "expires_on": self._day(context.expires_at),
             "manage_url": context.manage_url,
             "inbox_url": context.inbox_url,
+            "partners": [_partner(p) for p in context.partners],
+            "language": language,
+            "clinic_phone": self.clinic_phone,
+            "clinic_phone_link": self.clinic_phone_link,
+            "clinic_address": self.clinic_address,
+            "clinic_website": _web_link(self.clinic_website) or self.clinic_website,
         }
 
     def _day(self, moment: datetime | None) -> str:
@@ -176,6 +232,82 @@ def _check_link(kind: str, url: str) -> None:
         raise CannotRender(f"{kind}: action_url is not an http(s) URL")
     if not url and kind in NEEDS_LINK:
         raise CannotRender(f"{kind}: action_url is required")
+
+
+class PartnerLines(NamedTuple):
+    """A partner as an email to a client shows it: each line "" when unknown (and then left out)."""
+
+    name: str
+    credentials: str
+    practice: str
+    phone: str
+    phone_link: str
+    address: str
+    hours: str
+    website: str
+    website_link: str
+    telehealth: bool
+
+
+def _partner(partner: PartnerContact) -> PartnerLines:
+    phone, phone_link = _phone_for_people(partner.phone)
+    address = partner.address
+    where = ""
+    if address is not None:
+        street = ", ".join(part for part in (address.line1, address.line2, address.city) if part.strip())
+        region = " ".join(part for part in (address.state, address.postal_code) if part.strip())
+        where = ", ".join(part for part in (street, region) if part)
+    return PartnerLines(
+        name=partner.name,
+        credentials=partner.credentials,
+        practice=partner.practice if partner.practice != partner.name else "",
+        phone=phone,
+        # The producer's E.164 when it is one; else what the number reads as here.
+        phone_link=partner.phone_link if _E164.fullmatch(partner.phone_link) else phone_link,
+        address=where,
+        hours=partner.hours.strip(),
+        website=partner.website.strip(),
+        website_link=_web_link(partner.website),
+        telehealth=partner.telehealth,
+    )
+
+
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+# Numbers without "+" are read as North American: the clinic and its partners are local.
+_PHONE_REGION = "US"
+
+
+def _phone_for_people(phone: str) -> tuple[str, str]:
+    """A phone number as a person reads it (``(727) 555-0199`` at home, international abroad) and
+    as a ``tel:`` link (E.164); a number that does not parse is shown as written, with no link."""
+    phone = phone.strip()
+    if not phone:
+        return "", ""
+    try:
+        number = phonenumbers.parse(phone, _PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        return phone, ""
+    if not phonenumbers.is_valid_number(number):
+        return phone, ""
+    local = phonenumbers.region_code_for_number(number) == _PHONE_REGION
+    style = phonenumbers.PhoneNumberFormat.NATIONAL if local else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return (
+        phonenumbers.format_number(number, style),
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+    )
+
+
+def _web_link(url: str) -> str:
+    """``url`` when it is a web link (a partner's website without a scheme gains https://); ""
+    for anything else, which is then shown as text, never as a link."""
+    url = url.strip()
+    if not url or any(ch.isspace() for ch in url):
+        return ""
+    if url.startswith(("https://", "http://")):
+        return url
+    if ":" in url.split("/")[0] or "." not in url.split("/")[0]:
+        return ""
+    return f"https://{url}"
 
 
 def _one_line(text: str) -> str:

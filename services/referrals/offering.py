@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals import links, unit_of_work
+from services.referrals import client_emails, links, unit_of_work
 from services.referrals.context import Context
 from services.referrals.offers import add_business_days
 from services.referrals.records import SweepReport
@@ -94,6 +94,7 @@ async def advance(ctx: Context, session: AsyncSession, *, referral_id: str, acto
             ctx, session, referral=referral, to="failed", actor=actor, why="no partner left to offer it to"
         )
         await unit_of_work.email_therapist(ctx, session, referral=referral, kind="no_partner_left")
+        await client_emails.referral_failed(ctx, session, referral=referral)
         return
     if referral.status == "received":
         # "Received" belonged to the partner(s) whose offers just closed.
@@ -113,8 +114,10 @@ async def award(
 ) -> None:
     """The referral goes to ``offer``'s partner, whose acceptance the caller has just claimed
     (holding the referral's row): it is accepted, and the other partners still deciding on it
-    are withdrawn and told another practice took it. Their links then say so."""
+    are withdrawn and told another practice took it. Their links then say so. When the client is
+    to make the call, the client is emailed the partner's details (if they agreed to email)."""
     await unit_of_work.transition(ctx, session, referral=referral, to="accepted", actor=actor, why=why)
+    await client_emails.partner_accepted(ctx, session, referral=referral, offer=offer)
     for other in await offer_store.of_referrals(session, [referral.id], statuses=("offered",)):
         if await offer_store.withdraw(session, other.id, at=ctx.clock()):
             await unit_of_work.email_partner(ctx, session, referral=referral, offer=other, kind="offer_taken")

@@ -31,6 +31,7 @@ from services.referrals.storage.referral_store import StoredReferral
 from shared import categories, geo
 from shared.auth import Staff
 from shared.errors import InvalidInput, NotFound
+from shared.messages import PartnerSnapshot
 
 # How many partners a handout lists when none has accepted: enough choice, one printed sheet.
 HANDOUT_PARTNERS = 4
@@ -182,29 +183,8 @@ async def handout(
             referral_id=referral.id,
             detail={"reference": referral.reference},
         )
-        accepted = [o.partner_id for o in offers if o.status == "accepted"]
-        passed = {o.partner_id for o in offers if o.status in ("declined", "expired")}
-        wanted = accepted or [pid for pid in dict.fromkeys(o.partner_id for o in offers) if pid not in passed]
-        found = {p.id: p for p in await partner_store.snapshots(session, ids=wanted)}
-    listed = [found[pid] for pid in wanted if pid in found and found[pid].status == "active"]
-    if not accepted and len(listed) < HANDOUT_PARTNERS:
-        postal = referral.client.get("postal_code") or None
-        try:
-            ranked = await scoping.ranked(
-                ctx,
-                query=SuggestionQuery(
-                    reasons=list(referral.reasons),
-                    postal_code=postal if postal and geo.centroid(postal) else None,
-                    limit=HANDOUT_PARTNERS * 2,
-                ),
-            )
-        except InvalidInput:
-            ranked = []
-        for _, partner in ranked:
-            if len(listed) >= HANDOUT_PARTNERS:
-                break
-            if partner.id not in {p.id for p in listed} and partner.id not in passed:
-                listed.append(partner)
+        accepted = any(o.status == "accepted" for o in offers)
+        listed = await handout_partners(ctx, session, referral=referral, offers=offers)
     # Never on paper: a reason whose rule says a handout could endanger the client (abuse
     # disclosure), which a referral made before such reasons stopped reaching partners may hold.
     reasons = [
@@ -219,11 +199,45 @@ async def handout(
         urgency=referral.urgency,
         why=[r.lay_wording or r.label for r in reasons],
         partners=listed,
-        accepted=bool(accepted),
+        accepted=accepted,
         failed=referral.status == "failed",
         language=language,
         advice=list(dict.fromkeys(r.client_advice.text(language) for r in reasons if r.client_advice)),
     )
+
+
+async def handout_partners(
+    ctx: Context, session: AsyncSession, *, referral: StoredReferral, offers: list[StoredOffer]
+) -> list[PartnerSnapshot]:
+    """Whom the client is told to contact (the handout, the client's email): the partner who
+    accepted, or else the referral's partners still active, topped up with the best suggestions
+    for its reasons, never one who declined it or let the offer expire (the client would be sent
+    back to a refusal). Read in ``session``, the caller's transaction."""
+    accepted = [o.partner_id for o in offers if o.status == "accepted"]
+    passed = {o.partner_id for o in offers if o.status in ("declined", "expired")}
+    wanted = accepted or [pid for pid in dict.fromkeys(o.partner_id for o in offers) if pid not in passed]
+    found = {p.id: p for p in await partner_store.snapshots(session, ids=wanted)}
+    listed = [found[pid] for pid in wanted if pid in found and found[pid].status == "active"]
+    if not accepted and len(listed) < HANDOUT_PARTNERS:
+        postal = referral.client.get("postal_code") or None
+        try:
+            ranked = await scoping.ranked(
+                ctx,
+                query=SuggestionQuery(
+                    reasons=list(referral.reasons),
+                    postal_code=postal if postal and geo.centroid(postal) else None,
+                    limit=HANDOUT_PARTNERS * 2,
+                ),
+                session=session,
+            )
+        except InvalidInput:
+            ranked = []
+        for _, partner in ranked:
+            if len(listed) >= HANDOUT_PARTNERS:
+                break
+            if partner.id not in {p.id for p in listed} and partner.id not in passed:
+                listed.append(partner)
+    return listed
 
 
 # ------------------------------------------------------------------ the read model

@@ -64,10 +64,16 @@ async def suggest(ctx: Context, *, query: SuggestionQuery) -> list[Suggestion]:
 
 
 async def ranked(
-    ctx: Context, *, query: SuggestionQuery, assessment: Assessment | None = None
+    ctx: Context,
+    *,
+    query: SuggestionQuery,
+    assessment: Assessment | None = None,
+    session: AsyncSession | None = None,
 ) -> list[tuple[Suggestion, PartnerSnapshot]]:
     """The suggestions for ``query`` (or for ``assessment``, one group's, when given), each with
-    the partner it suggests. Reasons that need several referrals are refused, naming the groups."""
+    the partner it suggests. Reasons that need several referrals are refused, naming the groups.
+    Read in the caller's ``session`` when given: a caller in a writing transaction must not wait
+    for a second connection (SQLite's writers take turns, see shared.database)."""
     assessment = assessment or ctx.rules.assess(query.reasons)
     if assessment.emergencies:
         raise _emergency(assessment)
@@ -78,7 +84,11 @@ async def ranked(
         near = geo.centroid(query.postal_code)
         if near is None:
             raise InvalidInput(f"{query.postal_code!r} is not a known US ZIP code", field="postal_code")
-    async with ctx.sessions() as session:
+    if session is None:
+        async with ctx.sessions() as own:
+            candidates = await partner_store.snapshots(own, categories=assessment.categories)
+            history = await _history(own, [p.id for p in candidates])
+    else:
         candidates = await partner_store.snapshots(session, categories=assessment.categories)
         history = await _history(session, [p.id for p in candidates])
     suggestions = matching.rank(

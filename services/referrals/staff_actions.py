@@ -4,7 +4,7 @@ partner affected is told by email; each action answers with the referral as it n
 
 from __future__ import annotations
 
-from services.referrals import offering, partner_links, queries, unit_of_work
+from services.referrals import client_emails, offering, partner_links, queries, unit_of_work
 from services.referrals.context import Context
 from services.referrals.domain import ScopeViolation, check_consent, waitlist_refused
 from services.referrals.records import ReferralRecord
@@ -88,6 +88,7 @@ async def resume(ctx: Context, *, staff: Staff, referral_id: str) -> ReferralRec
                 actor=staff.email,
                 why="resumed with no partner left to offer it to",
             )
+            await client_emails.referral_failed(ctx, session, referral=referral)
     ctx.on_commit()
     return await queries.get(ctx, staff=staff, referral_id=referral_id)
 

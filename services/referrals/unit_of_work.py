@@ -17,7 +17,7 @@ from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
 from shared import manage_links
 from shared.errors import Conflict
-from shared.messages import EmailContext, EmailKind, SendEmail
+from shared.messages import EmailContext, EmailKind, PartnerContact, SendEmail
 
 
 async def transition(
@@ -123,6 +123,34 @@ async def email_therapist(
             next_step=referral.next_step,  # type: ignore[arg-type]  # a NextStep, stored as text
         ),
     )
+
+
+async def email_client(
+    ctx: Context,
+    session: AsyncSession,
+    *,
+    referral: StoredReferral,
+    kind: EmailKind,
+    partners: list[PartnerContact],
+    partner_name: str = "",
+) -> bool:
+    """Stage an email to the referral's client, in their language, listing ``partners``: only
+    when the client gave an email address and agreed to be emailed (False when not sent). The
+    address is the only thing of the client's the email goes with; its context holds the
+    partners' public details and the referral's reference and urgency, nothing of the client."""
+    client = referral.client
+    to = str(client.get("email") or "")
+    if not to or not client.get("email_consent"):
+        return False
+    context = EmailContext(
+        partner_name=partner_name,
+        reference=referral.reference,
+        urgency=referral.urgency,
+        partners=partners,
+        language=str(client.get("language") or ""),
+    )
+    await _stage_email(ctx, session, referral_id=referral.id, kind=kind, to=to, context=context)
+    return True
 
 
 async def _stage_email(

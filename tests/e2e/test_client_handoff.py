@@ -1,7 +1,9 @@
-"""Issue 12 (items 1 to 3) as it will be checked, over real processes started by ``handoff dev``:
+"""Issue 12 (items 1 to 4) as it will be checked, over real processes started by ``handoff dev``:
 a note that identifies the client is refused; the partner's page before acceptance, the other
 partners' pages and every email never show the client; the accepting partner's page shows the
-client's name and phone; two clients of the same name never share a clearance."""
+client's name and phone; two clients of the same name never share a clearance; a Spanish client
+who agreed to email is emailed the accepting partner's details in Spanish, and when an urgent
+referral fails, to be seen today, never listing the partner who declined."""
 
 from __future__ import annotations
 
@@ -143,3 +145,89 @@ def test_the_client_reaches_only_the_partner_who_accepts(system: System) -> None
         html = message.get_body(preferencelist=("html",))
         readable = [message.as_string(), body_text(message), html.get_content() if html else ""]
         assert not any(shows_client(text) for text in readable), message["Subject"]
+
+
+ROSALIND = {
+    "name": "Rosalind Okonkwo-Vela",
+    "phone": "727-555-0177",
+    "email": "rosalind.client@example.org",
+    "email_consent": True,
+    "language": "es",
+    "postal_code": "33701",
+}
+ROSALIND_SECRETS = ("Rosalind", "Okonkwo", "Vela", "555-0177", "5550177")
+
+
+def test_a_spanish_client_is_emailed_the_partners_details_in_spanish(system: System) -> None:
+    for address, role in (("admin@clinic.example", "admin"), ("tess@clinic.example", "therapist")):
+        # The module's first test may have added them already.
+        system.handoff("user", "add", "--email", address, "--role", role, stdin=PASSWORD + "\n")
+    admin, therapist = token(system, "admin@clinic.example"), token(system, "tess@clinic.example")
+    ids = {}
+    for key, name, phone, hours in (
+        ("gp_c", "Dr. Cora Benn", "727-555-0131", "Mon-Fri 8am-5pm"),
+        ("gp_d", "Dr. Dev Patel", "727-555-0132", "Sat 9am-1pm"),
+    ):
+        created = system.directory.post(
+            "/api/v1/partners",
+            headers=admin,
+            json={
+                "name": name,
+                "category": "primary_care",
+                "email": f"{key}@partners.example",
+                "accepting_new_clients": "yes",
+                "phone": phone,
+                "hours": hours,
+            },
+        )
+        assert created.status_code == 201, created.text
+        ids[key] = created.json()["id"]
+
+    def replicated() -> bool:
+        ranked = system.referrals.post(
+            "/api/v1/referrals/suggestions", headers=therapist, json={"reasons": ["calf_swelling_one_side"]}
+        )
+        return ranked.status_code == 200 and set(ids.values()) <= {s["partner_id"] for s in ranked.json()}
+
+    eventually(replicated, what="both partners in the referrals replica")
+    body = {
+        "client": ROSALIND,
+        "consent": CONSENT,
+        "reasons": ["calf_swelling_one_side"],
+        "note": "Left calf warm and swollen since yesterday.",
+        "next_step": "client_contacts_partner",
+    }
+
+    def to_client(reference: str) -> list:
+        return [m for m in system.mail() if m["To"] == ROSALIND["email"] and reference in str(m["Subject"])]
+
+    # gp_c accepts: the client, who is to call, is emailed gp_c's details in Spanish.
+    issued = system.referrals.post("/api/v1/referrals", headers=therapist, json={**body, "partner_ids": [ids["gp_c"]]})
+    assert issued.status_code == 201, issued.text
+    reference = issued.json()["reference"]
+    link = respond_link(system, "gp_c@partners.example", reference)
+    offer = system.referrals.get(link)
+    assert system.referrals.post(link, data={"decision": "accept", "_csrf_token": csrf_of(offer)}).status_code == 200
+    [email] = eventually(lambda: to_client(reference) or None, what="the client's email")
+    text = body_text(email)
+    assert str(email["Subject"]).startswith("Su referencia: cómo comunicarse con Dr. Cora Benn")
+    assert "Hola:" in text and "(727) 555-0131" in text and "Mon-Fri 8am-5pm" in text
+    assert "Llámelos hoy para que le vean hoy mismo." in text
+    assert not any(secret in email.as_string() or secret in text for secret in ROSALIND_SECRETS)
+    assert "calf" not in text.lower() and "swollen" not in text.lower()
+
+    # An urgent referral gp_d declines fails: be seen today, and never gp_d.
+    failed = system.referrals.post("/api/v1/referrals", headers=therapist, json={**body, "partner_ids": [ids["gp_d"]]})
+    assert failed.status_code == 201, failed.text
+    reference = failed.json()["reference"]
+    link = respond_link(system, "gp_d@partners.example", reference)
+    offer = system.referrals.get(link)
+    declined = system.referrals.post(
+        link, data={"decision": "decline", "reason": "no_capacity", "_csrf_token": csrf_of(offer)}
+    )
+    assert declined.status_code == 200
+    [email] = eventually(lambda: to_client(reference) or None, what="the client's email about the failed referral")
+    text = body_text(email)
+    assert "Por favor, hágase ver hoy mismo" in text and "Si empeora, llame al 911." in text
+    assert "Dr. Dev Patel" not in text and "555-0132" not in text
+    assert not any(secret in email.as_string() or secret in text for secret in ROSALIND_SECRETS)

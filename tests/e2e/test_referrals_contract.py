@@ -45,7 +45,8 @@ def offer_link(system: System, to: str, reference: str) -> str:
             None,
         )
 
-    message = eventually(found, what=f"the offer of {reference} emailed to {to}")
+    # Generous: the notifier shares the machine with the whole suite in CI.
+    message = eventually(found, timeout=90, what=f"the offer of {reference} emailed to {to}")
     link = re.search(r"https?://\S+/respond/\S+", body_text(message)).group(0)
     return "/respond/" + link.split("/respond/", 1)[1]
 

@@ -27,7 +27,7 @@ from tests.support.browser import (
 from tests.support.polling import eventually
 from tests.support.system import System, body_text, token
 
-CLIENT = {"name": "Philippa Urgent-Sentinel", "postal_code": "33701"}
+CLIENT = {"name": "Philippa Urgent-Sentinel", "postal_code": "33701", "phone": "727-555-0168"}
 CONSENT = {"given": True, "method": "verbal", "scope": ["clinical"]}
 PHYSICIANS = {
     "gp_a": ("Dr. Ana Gomez", "+17275550111"),

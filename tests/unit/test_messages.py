@@ -17,6 +17,7 @@ from shared.messages import (
     Location,
     Message,
     PartnerChanged,
+    PartnerContact,
     PartnersChanged,
     PartnerSnapshot,
     SendEmail,
@@ -241,3 +242,40 @@ def test_the_inbox_link_round_trips_and_an_old_reader_ignores_it() -> None:
     assert old.context.reference == "HX-1"
     before = b'{"type":"send_email","notification_id":"n1","kind":"offer","to":"a@b.org","context":{"reference":"X"}}'
     assert codec.decode(before).context.inbox_url == ""
+
+
+def test_an_email_to_a_client_carries_partners_and_its_language_and_old_readers_ignore_them() -> None:
+    """Issue 12 item 4: a client's email lists partners (their public details only) and is
+    written in the client's language. Neither field can hold anything about the client."""
+    email = SendEmail(
+        notification_id="n1",
+        kind="client_partner_details",
+        to="client@example.org",
+        context=EmailContext(
+            reference="HX-1",
+            urgency="urgent",
+            partners=[
+                PartnerContact(
+                    name="Dr. Ana Gomez",
+                    phone="(727) 555-0100",
+                    phone_link="+17275550100",
+                    address=Address(line1="1 Main St", city="St. Petersburg", state="FL", postal_code="33701"),
+                    hours="Mon-Fri 8-5",
+                )
+            ],
+            language="es",
+        ),
+    )
+    assert codec.decode(codec.encode(email)) == email
+    assert msgspec.json.decode(codec.encode(email), type=OldSendEmail).context.reference == "HX-1"
+    old = codec.decode(
+        b'{"type":"send_email","notification_id":"n1","kind":"offer","to":"a@b.org","context":{"reference":"HX-1"}}'
+    )
+    assert isinstance(old, SendEmail)
+    assert old.context.partners == [] and old.context.language == ""
+
+
+def test_a_partner_contact_has_no_field_for_client_data() -> None:
+    fields = set(PartnerContact.__struct_fields__)
+    assert not {f for f in fields if "client" in f or "reason" in f or "note" in f}
+    assert fields <= set(PartnerSnapshot.__struct_fields__) | {"phone_link"}

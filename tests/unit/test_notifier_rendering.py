@@ -14,6 +14,8 @@ import pytest
 
 from services.notifier.mailer import compose
 from services.notifier.rendering import (
+    CLIENT_KINDS,
+    GETTEXT_NAMES,
     KINDS,
     SUBJECTS,
     TEMPLATE_VARIABLES,
@@ -23,7 +25,7 @@ from services.notifier.rendering import (
     environment,
 )
 from shared import codec
-from shared.messages import EmailContext, EmailKind, SendEmail
+from shared.messages import EmailContext, EmailKind, PartnerContact, SendEmail
 
 CLINIC = "Sunshine Massage"
 LINK = "https://referrals.example/respond/tok3n"
@@ -52,7 +54,8 @@ def test_every_kind_renders_a_subject_text_and_html(renderer: Renderer, kind: st
 
     assert email.subject.endswith("— ref HX-1234")
     assert "\n" not in email.subject
-    assert email.text.startswith("Hello Dr. Ana Ruiz,")
+    # An email to a client greets nobody by name: the recipient's name would be client data.
+    assert email.text.startswith("Hello," if kind in CLIENT_KINDS else "Hello Dr. Ana Ruiz,")
     assert "HX-1234" in email.text and CLINIC in email.text
     assert "<" not in email.text
     assert email.html.lstrip().startswith("<!doctype html>")
@@ -70,7 +73,7 @@ def test_the_kinds_rendered_are_the_kinds_the_contract_names() -> None:
 
 
 def test_no_template_without_a_kind() -> None:
-    shared = {"layout", "_parts"}
+    shared = {"layout", "_parts", "client_layout", "_client_parts", "_client_subjects"}
     assert {path.stem for path in TEMPLATES.iterdir()} - shared == KINDS
 
 
@@ -120,7 +123,8 @@ def test_therapist_emails_name_the_partner_in_the_subject(renderer: Renderer) ->
 def test_html_escapes_what_it_is_given(renderer: Renderer) -> None:
     hostile = "<script>alert('x')</script>"
     for kind in sorted(KINDS):
-        email = renderer.render(kind, context(partner_name=hostile, recipient_name=hostile))
+        partners = [PartnerContact(name=hostile, hours=hostile, website=hostile)]
+        email = renderer.render(kind, context(partner_name=hostile, recipient_name=hostile, partners=partners))
 
         assert "<script>" not in email.html, kind
         assert "&lt;script&gt;" in email.html, kind
@@ -139,7 +143,7 @@ def test_templates_use_only_the_allowed_variables() -> None:
         # Macros imported from _parts.html look undeclared inside a block; they are not data.
         imports = [name for node in tree.find_all(jinja2.nodes.FromImport) for name in node.names]
         macros = {name if isinstance(name, str) else name[1] for name in imports}
-        used = jinja2.meta.find_undeclared_variables(tree) - macros
+        used = jinja2.meta.find_undeclared_variables(tree) - macros - GETTEXT_NAMES
         assert used <= TEMPLATE_VARIABLES, f"{path.name} uses {sorted(used - TEMPLATE_VARIABLES)}"
 
 
@@ -147,6 +151,8 @@ def test_the_allowed_variables_are_the_email_context_and_the_clinic() -> None:
     # A field added to EmailContext is not shown by any template until it is allowed here: that
     # is the moment to check it holds no client data.
     derived = {"clinic", "subject", "urgency_subject", "urgency_label", "expires_on"}
+    # The clinic's own contact, from settings, for the client's questions.
+    derived |= {"clinic_phone", "clinic_phone_link", "clinic_address", "clinic_website"}
     assert TEMPLATE_VARIABLES == set(EmailContext.__struct_fields__) | derived
 
 

@@ -18,6 +18,7 @@ from services.referrals.domain import OPEN_STATUSES, TRANSITIONS
 from services.referrals.records import Dashboard, ReferralRecord
 from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
+from services.referrals.web.handout_words import handout_language, words
 from services.referrals.web.rendering import page
 from shared.errors import DomainError, NotFound
 from shared.messages import PartnerSnapshot
@@ -174,72 +175,6 @@ def _charts(figures: Dashboard, days: int) -> dict:
     }
 
 
-# What the handout says about timing, by language and urgency: plain words, no diagnosis.
-# Urgent means today (clinical review §4): never "tomorrow at the latest".
-HANDOUT_WHEN = {
-    "en": {
-        "urgent": "Please contact one of them today. If none of them can see you today, go to an urgent care "
-        "clinic or see your own doctor today.",
-        "soon": "Please contact one of them within the next week.",
-        "routine": "Please contact one of them when it suits you.",
-    },
-    "es": {
-        "urgent": "Comuníquese con uno de ellos hoy mismo. Si ninguno puede atenderle hoy, vaya hoy a una clínica "
-        "de atención urgente o a su propio médico.",
-        "soon": "Comuníquese con uno de ellos durante la próxima semana.",
-        "routine": "Comuníquese con uno de ellos cuando le convenga.",
-    },
-}
-# Urgent means today: what an urgent handout says, by language, in whole sentences (a referral a
-# practice has taken, one still looking, one that failed), then what to do if it gets worse.
-HANDOUT_TODAY = {
-    "en": {
-        "title": "Please be seen today",
-        "failed": [
-            "We could not find a practice to take your referral in time, so please arrange it yourself today.",
-            "Call your own doctor's office today and tell them what your therapist noticed. If they cannot see "
-            "you today, go to an urgent care center today. You can also call the practices listed below.",
-        ],
-        "accepted": [
-            "The practice below has agreed to see you. Please call them today to be seen today. If they cannot "
-            "see you today, see your own doctor or go to an urgent care center today."
-        ],
-        "open": [
-            "Please call one of the practices below today to be seen today. If none of them can see you today, "
-            "see your own doctor or go to an urgent care center today."
-        ],
-        "worse": "If it gets worse, call 911.",
-    },
-    "es": {
-        "title": "Por favor, hágase ver hoy mismo",
-        "failed": [
-            "No pudimos encontrar a tiempo un consultorio que aceptara su referencia, así que por favor "
-            "organícelo usted hoy mismo.",
-            "Llame hoy al consultorio de su propio médico y cuénteles lo que notó su terapeuta. Si no pueden "
-            "atenderle hoy, vaya hoy a un centro de atención urgente. También puede llamar a los consultorios "
-            "de la lista.",
-        ],
-        "accepted": [
-            "El consultorio de abajo aceptó atenderle. Llámelos hoy para que le vean hoy. Si no pueden "
-            "atenderle hoy, vaya a su propio médico o a un centro de atención urgente hoy mismo."
-        ],
-        "open": [
-            "Llame hoy a uno de los consultorios de abajo para que le vean hoy. Si ninguno puede atenderle "
-            "hoy, vaya a su propio médico o a un centro de atención urgente hoy mismo."
-        ],
-        "worse": "Si empeora, llame al 911.",
-    },
-}
-# The heading over the client advice, by language.
-HANDOUT_ADVICE_TITLE = {"en": "What to do today, and if it gets worse", "es": "Qué hacer hoy, y si empeora"}
-
-
-def handout_language(language: str) -> str:
-    """The handout language for a requested one (``es``, ``es-MX``…): English unless we have it."""
-    base = language.strip().lower()[:2]
-    return base if base in HANDOUT_WHEN else "en"
-
-
 async def _handout(
     request: Request, referrals: Referrals, referral_id: str, *, printed: bool, language: str | None = None
 ) -> Template:
@@ -250,16 +185,16 @@ async def _handout(
         printed=printed,
         language=None if language is None else handout_language(language),
     )
-    language = handout_language(handout.language)
-    when = HANDOUT_WHEN[language]
+    said = words(handout_language(handout.language))
+    when = said["when"]
     return page(
         request,
         "staff/handout.html",
         handout=handout,
         printing=printed,
         when=when.get(handout.urgency, when["routine"]),
-        today=HANDOUT_TODAY[language],
-        advice_title=HANDOUT_ADVICE_TITLE[language],
+        today=said["today"],
+        advice_title=said["advice_title"],
         clinic_phone=settings.clinic_phone,
         clinic_address=settings.clinic_address,
         clinic_website=settings.clinic_website,
