@@ -8,7 +8,7 @@ import pytest
 from litestar.datastructures import FormMultiDict
 
 from services.referrals import rules
-from services.referrals.web.new_referral import Intake
+from services.referrals.web.referral_form import Intake
 from shared.errors import InvalidInput
 
 RULES = rules.load()

@@ -41,7 +41,7 @@ TEMPLATES = Path(__file__).parent.parent / "templates"
 STATIC = Path(__file__).parent.parent / "static"
 SIGN_IN_ROUTES = [("POST", "/login"), ("POST", "/api/v1/auth/token")]
 # Every body this service takes (JSON referrals, the staff and partner forms) is a few KB; the
-# new-referral form has a tighter limit of its own (new_referral.MAX_FORM_BYTES).
+# new-referral form has a tighter limit of its own (referral_form.MAX_FORM_BYTES).
 MAX_BODY_BYTES = 256 * 1024
 
 
