@@ -2,7 +2,7 @@
 written as ``bench-report/report.md`` and ``report.json`` with the machine they ran on (not a
 test: pytest does not collect it). ``make bench`` runs it.
 
-    .venv/bin/python -m tests.bench.report [--quick] [--only directory referrals notifier replica fuzz]
+    .venv/bin/python -m tests.bench.report [--quick] [--only directory referrals notifier replica scale fuzz]
                                            [--fuzz-examples 200] [--referrals-db-url URL] [--out DIR]
 
 Each benchmark runs in turn with its own defaults (``--quick``: the smallest sizes and durations
@@ -30,7 +30,7 @@ from pathlib import Path
 import msgspec
 import psutil
 
-from tests.bench import bench_directory, bench_notifier, bench_referrals, bench_replica
+from tests.bench import bench_directory, bench_notifier, bench_referrals, bench_replica, bench_scale
 from tests.bench.figures import Figure, markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,11 @@ BENCHMARKS = {
     ),
     "notifier": (bench_notifier, ["--emails", "100", "--latency-seconds", "2"]),
     "replica": (bench_replica, ["--rows", "1000"]),
+    # A million partners and a million referrals (issue 19), built once and kept outside the repo.
+    "scale": (
+        bench_scale,
+        ["--partners", "20000", "--import-rows", "2000", "--referrals", "20000", "--seconds", "2", "--requests", "20"],
+    ),
 }
 LIBRARIES = [
     "litestar",
@@ -339,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     benchmarks = []
     for name, (_, quick) in BENCHMARKS.items():
         if name in args.only:
-            extra = ["--db-url", args.referrals_db_url] if name == "referrals" and args.referrals_db_url else []
+            uses_db = name in ("referrals", "scale") and args.referrals_db_url
+            extra = ["--db-url", args.referrals_db_url] if uses_db else []
             benchmarks.append(benchmark(name, (quick if args.quick else []) + extra))
     examples = args.fuzz_examples or (5 if args.quick else 200)
     fuzzed = fuzz(examples=examples, log=args.out / "fuzz.log") if "fuzz" in args.only else None
