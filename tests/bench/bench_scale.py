@@ -6,7 +6,7 @@ database of a million referrals on PostgreSQL.
                                                 [--referrals 1000000] [--db-url postgresql://…]
                                                 [--rate 20] [--seconds 10] [--requests 200]
                                                 [--cache ~/.cache/handoff-bench]
-                                                [--only directory import referrals]
+                                                [--only directory import referrals] [--build-only]
 
 The generated data is built once and kept under ``--cache`` (outside the repository), named by
 its size: the directory as a SQLite file (``directory-1000000.db``, made with the directory
@@ -430,6 +430,24 @@ def run(
     return measured
 
 
+def build(args: argparse.Namespace) -> None:
+    """Build the kept data the parts asked for need, measuring nothing."""
+    only = args.only or ["directory", "referrals"]
+    cache = args.cache.expanduser()
+    if "directory" in only:
+        directory_db(cache, args.partners)
+    server = args.db_url or os.environ.get("HANDOFF_TEST_POSTGRES_URL", "")
+    if "referrals" in only and server.startswith("postgresql"):
+        from tests.bench.bench_referrals import Bench
+
+        with tempfile.TemporaryDirectory(prefix="bench-scale-build-") as tmp:
+            bench = Bench(Path(tmp), db_url="")
+            try:
+                referrals_db(cache, server, args.referrals, bench.env)
+            finally:
+                bench.close()
+
+
 def main(argv: list[str] | None = None) -> list[Figure]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--partners", type=int, default=1_000_000)
@@ -441,7 +459,11 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per referrals figure")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--only", nargs="+", choices=["directory", "import", "referrals"], default=None)
+    parser.add_argument("--build-only", action="store_true", help="build (or find) the generated data, then stop")
     args = parser.parse_args(argv)
+    if args.build_only:
+        build(args)
+        return []
     measured = run(
         partners=args.partners,
         import_rows=args.import_rows,
