@@ -307,11 +307,14 @@ class PartnerService:
                 report.rejected = True
                 return report
             changed: list[Partner] = []
+            created = [revised for current, revised in planned if current is None]
+            await repository.add_many(created)
+            report.created += len(created)
+            changed += created
             for current, revised in planned:
                 if current is None:
-                    await repository.add(revised)
-                    report.created += 1
-                elif revised is current:
+                    continue
+                if revised is current:
                     report.unchanged += 1
                     continue
                 else:
