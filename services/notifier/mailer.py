@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import smtplib
@@ -63,12 +64,7 @@ def compose(
     words and ``binascii`` quoted-printable for the bodies; the tests read the result back with the
     stdlib parser.
     """
-    recipient = _address(to, what="the recipient")
-    try:
-        # Checked as every service checks the addresses it stores (a partner's, a staff member's).
-        normalised_email(recipient.address)
-    except InvalidEmail as exc:
-        raise PermanentFailure(f"the recipient is not an email address: {exc}") from None
+    recipient = _recipient(to)
     sender = _address(mail_from, what="HANDOFF_MAIL_FROM")
     boundary = f"=_handoff_{hashlib.sha256(notification_id.encode()).hexdigest()[:24]}"
     headers = [
@@ -102,6 +98,21 @@ class _Address(NamedTuple):
     header: str
 
 
+# Parsing and checking an address cost a third of composing a message; the same few partners and
+# staff get most emails, and the sender is always the same. Pure functions of their text, so
+# kept (a refused address raises and is not kept).
+@functools.lru_cache(maxsize=4096)
+def _recipient(to: str) -> _Address:
+    recipient = _address(to, what="the recipient")
+    try:
+        # Checked as every service checks the addresses it stores (a partner's, a staff member's).
+        normalised_email(recipient.address)
+    except InvalidEmail as exc:
+        raise PermanentFailure(f"the recipient is not an email address: {exc}") from None
+    return recipient
+
+
+@functools.lru_cache(maxsize=64)
 def _address(value: str, *, what: str) -> _Address:
     # A line break would smuggle in another header; a second address another recipient.
     name, address = parseaddr(value)

@@ -134,6 +134,8 @@ def environment(language: str = translations.DEFAULT, timezone: str = "UTC") -> 
         lstrip_blocks=True,
         keep_trailing_newline=True,
         extensions=["jinja2.ext.i18n"],
+        # The templates ship with the code: no need to look at each file's time at every render.
+        auto_reload=False,
     )
     env.filters.update(clinic_time.jinja_filters(timezone))
     # New-style gettext: placeholders filled by name, and escaped like any other value.
