@@ -6,6 +6,8 @@ does not send to); whether the domain takes mail is never looked up."""
 
 from __future__ import annotations
 
+import functools
+
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -13,6 +15,10 @@ class InvalidEmail(ValueError):
     """Not an email address the notifier can send to; the message says why, in plain words."""
 
 
+# A pure function of its text, and costly (a millisecond): an import checks each address twice
+# (to find the partner, then as the domain stores it) and the notifier mails the same few often.
+# A refused address raises and is not kept.
+@functools.lru_cache(maxsize=4096)
 def normalised_email(address: str) -> str:
     """``address`` with its domain lower-cased (the mailbox name is its owner's business), or
     :class:`InvalidEmail`."""

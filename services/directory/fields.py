@@ -4,6 +4,7 @@ fault. Plain Python, like :mod:`services.directory.domain`, which builds on them
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -129,6 +130,8 @@ def validate_date(value: object, name: str) -> date | None:
     raise InvalidPartner(f"{name} must be a date (YYYY-MM-DD)", field=name)
 
 
+# Pure and costly (the numbering plan's patterns): an import normalises each number twice.
+@functools.lru_cache(maxsize=4096)
 def normalise_phone(phone: str | None) -> str | None:
     """E.164 (``+17275550100``), checked against the numbering plan of its country. A number
     without ``+`` is read as North American, since the clinic and its partners are local."""
