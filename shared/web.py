@@ -19,7 +19,7 @@ import redis.exceptions
 import sqlalchemy.exc
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie, MutableScopeHeaders, State
+from litestar.datastructures import Cookie, State
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -364,12 +364,18 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
         "permissions-policy": "camera=(), microphone=(), geolocation=()",
     }
 
+    # Encoded once: this runs on every response, the cached public pages' included, where
+    # Litestar's header mapping (a scan of the headers per name set) cost more than the page.
+    encoded = [(name.encode(), value.encode("latin-1")) for name, value in fixed.items()]
+    encoded.append((b"content-security-policy", policy.encode("latin-1")))
+
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
-        headers = MutableScopeHeaders.from_message(message)
-        for name, value in fixed.items():
-            headers.setdefault(name, value)
-        headers.setdefault("content-security-policy", policy)
+        headers = list(message.get("headers") or ())
+        present = {bytes(name).lower() for name, _ in headers}
+        # Only those the response did not set itself (a page may have its own policy).
+        headers.extend(pair for pair in encoded if pair[0] not in present)
+        message["headers"] = headers
 
     return before_send
