@@ -18,7 +18,7 @@ from services.referrals.storage import offers, outbox
 from services.referrals.storage.tables import staff_users
 from shared import database
 from shared.auth import Staff
-from tests.support.referrals import CLIENT, CONSENT
+from tests.support.referrals import CLIENT, CONSENT, SOON
 
 
 def test_each_write_that_stages_emails_nudges_the_relay_after_its_commit(settings) -> None:
@@ -53,7 +53,7 @@ def test_each_write_that_stages_emails_nudges_the_relay_after_its_commit(setting
                 {
                     "client": CLIENT,
                     "consent": CONSENT,
-                    "reasons": ["calf_swelling_one_side"],
+                    "reasons": SOON,  # one partner at a time: one offer to decline
                     "partner_ids": ["gp1", "gp2"],
                 },
                 ReferralDraft,
@@ -67,12 +67,17 @@ def test_each_write_that_stages_emails_nudges_the_relay_after_its_commit(setting
                 async with engine.connect() as connection:
                     first = (
                         await connection.execute(
-                            select(offers.c.id, offers.c.expires_at).where(
+                            select(offers.c.id, offers.c.expires_at, offers.c.offer_nonce).where(
                                 offers.c.referral_id == made[0].id, offers.c.status == "offered"
                             )
                         )
                     ).one()
-                token = links.issue(key=settings.keyring(), offer_id=first.id, expires_at=made[0].offers[0].expires_at)
+                token = links.issue(
+                    key=settings.keyring(),
+                    offer_id=first.id,
+                    expires_at=made[0].offers[0].expires_at,
+                    nonce=first.offer_nonce or "",
+                )
                 await referrals.answer(token=token, decision="decline", reason="not_accepting")
 
             async def cancel() -> None:
