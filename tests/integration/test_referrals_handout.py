@@ -51,9 +51,9 @@ def test_handout_is_for_staff_in_plain_words_and_audited(settings) -> None:
         # Second edition (issue 17): the review found "soon" understated the urgency.
         assert "swelling in one limb that a doctor should check today" in text
         assert "Left calf warm" not in text and "calf_swelling_one_side" not in text
-        assert "Dr. Ana Gomez" in text and "+17275550101" in text and "200 Central Ave" in text
+        assert "Dr. Ana Gomez" in text and "(727) 555-0101" in text and "200 Central Ave" in text
         assert "https://gomez.example" in text and "Dr. Ben Ode" in text
-        assert "+17275550199" in text and "1 Bay St" in text
+        assert "(727) 555-0199" in text and "1 Bay St" in text
         # Urgent means today (second edition): no "tomorrow at the latest" any more.
         assert "Please be seen today" in text and "If it gets worse, call 911." in text
         assert "tomorrow" not in text
