@@ -6,6 +6,7 @@ so an enqueuing service never imports the consuming service's code.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from redis import Redis
@@ -93,6 +94,33 @@ def enqueue(connection: Redis, message: Message, *, job_id: str, pipeline: Pipel
             description=f"{type(message).__name__} {job_id}",
             pipeline=pipeline,
             meta={"traceparent": traceparent} if traceparent else None,
+        )
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def schedule_slot(
+    connection: Redis, *, queue: str, handler: str, name: str, interval: int, now: datetime | None = None
+) -> bool:
+    """Put ``handler(interval)`` on RQ's schedule for the next multiple of ``interval`` seconds:
+    a periodic job (a sweep) chained slot by slot. The job id names the slot and is enqueued
+    ``unique``, so however many workers (or the job itself) schedule it, one job runs per slot.
+    False when the slot was already scheduled."""
+    now = now or datetime.now(UTC)
+    slot = int(now.timestamp()) // interval + 1
+    try:
+        rq_queue(queue, connection).enqueue_at(
+            datetime.fromtimestamp(slot * interval, UTC),
+            handler,
+            interval,
+            job_id=f"{queue}-{name}-{interval}-{slot}",
+            unique=True,
+            # No retry: the next slot's job does whatever this one could not.
+            job_timeout=JOB_TIMEOUT_SECONDS,
+            result_ttl=max(600, 10 * interval),
+            failure_ttl=24 * 3600,
+            description=f"{name}, slot {slot}",
         )
     except DuplicateJobError:
         return False

@@ -10,7 +10,6 @@ import logging
 from datetime import UTC, datetime
 
 from redis import Redis
-from rq.exceptions import DuplicateJobError
 
 from services.directory import bootstrap
 from shared import queues
@@ -28,25 +27,9 @@ def schedule_sweep(connection: Redis, *, interval: int, now: datetime | None = N
     The job id names that slot and is enqueued ``unique``: however many workers schedule it, one
     job runs per slot (and each email is sent once anyway: see the sweep). False when the slot
     was already scheduled."""
-    now = now or datetime.now(UTC)
-    slot = int(now.timestamp()) // interval + 1
-    queue = queues.rq_queue(queues.DIRECTORY, connection)
-    try:
-        queue.enqueue_at(
-            datetime.fromtimestamp(slot * interval, UTC),
-            SWEEP_HANDLER,
-            interval,
-            job_id=f"directory-sweep-{interval}-{slot}",
-            unique=True,
-            # No retry: the next slot's sweep does whatever this one could not.
-            job_timeout=queues.JOB_TIMEOUT_SECONDS,
-            result_ttl=max(600, 10 * interval),
-            failure_ttl=24 * 3600,
-            description=f"listing sweep, slot {slot}",
-        )
-    except DuplicateJobError:
-        return False
-    return True
+    return queues.schedule_slot(
+        connection, queue=queues.DIRECTORY, handler=SWEEP_HANDLER, name="sweep", interval=interval, now=now
+    )
 
 
 def sweep(interval: int) -> None:
