@@ -36,7 +36,7 @@ from services.directory.web.manage import MANAGE_LINK_ROUTE, ManageController, p
 from services.directory.web.page_cache import PageCache
 from services.directory.web.pages import PartnersInHealthController
 from services.directory.web.partners import PartnerController
-from shared import access, bodies, metrics, openapi, ops_metrics, ratelimit, telemetry, templating, web
+from shared import access, bodies, geo, metrics, openapi, ops_metrics, ratelimit, telemetry, templating, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -122,6 +122,7 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         page_cache: PageCache = app.state.page_cache
         runtime = bootstrap.build(settings, on_commit=page_cache.invalidate)
+        geo.warm()
         app.state.engine = runtime.engine
         app.state.redis = runtime.redis
         app.state.migrations = storage.MIGRATIONS  # /ready answers 503 while the schema is behind

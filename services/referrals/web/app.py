@@ -33,7 +33,7 @@ from services.referrals.web import (
     respond,
     scope,
 )
-from shared import access, bodies, metrics, openapi, ops_metrics, phones, ratelimit, telemetry, templating, web
+from shared import access, bodies, geo, metrics, openapi, ops_metrics, phones, ratelimit, telemetry, templating, web
 from shared.config import Settings
 from shared.csrf import csrf
 
@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = bootstrap.build(settings, clock=clock)
+        geo.warm()
         app.state.runtime = runtime
         app.state.engine = runtime.engine
         app.state.redis = runtime.redis
