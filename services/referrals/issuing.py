@@ -220,7 +220,9 @@ async def _issue(
                 await offering.offer_next(ctx, session, referral=referral)
             for referral in made:
                 # Read back in the same transaction: what was committed, without another round trip.
-                records.append(await queries.record(session, await referral_store.load(session, referral.id)))
+                records.append(
+                    await queries.issued(session, referral, client=client, new_client=new_client, together=made)
+                )
             if key is not None:
                 answer = [msgspec.to_builtins(r) for r in records] if together else msgspec.to_builtins(records[0])
                 await referral_store.store_answer(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import charts, clients, scoping
 from services.referrals.context import Context
-from services.referrals.domain import CLOSED_STATUSES, diagnostic_wording
+from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER, diagnostic_wording
 from services.referrals.intake import SuggestionQuery
 from services.referrals.records import (
     ClearanceRecord,
@@ -26,6 +26,7 @@ from services.referrals.records import (
 )
 from services.referrals.rules import NO_REFERRAL
 from services.referrals.storage import email_store, offer_store, outcome_store, partner_store, referral_store
+from services.referrals.storage.client_store import StoredClient
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
 from shared import categories, geo
@@ -63,6 +64,34 @@ async def record(session: AsyncSession, referral: StoredReferral) -> ReferralRec
         sent_with=[
             LinkedReferral(id=r.id, reference=r.reference, urgency=r.urgency, status=r.status, reasons=list(r.reasons))
             for r in await referral_store.sent_with(session, referral)
+        ],
+    )
+
+
+async def issued(
+    session: AsyncSession,
+    referral: StoredReferral,
+    *,
+    client: StoredClient,
+    new_client: bool,
+    together: list[StoredReferral],
+) -> ReferralRecord:
+    """A referral just issued in the caller's transaction, as :func:`record` would read it, but
+    reading only what issuing wrote and cannot know already (its offers with their partners, its
+    timeline): no email has been sent, delivered or failed before the commit, no partner has
+    reported an outcome, and a client record made in this transaction has no clearance yet. This
+    is what the therapist waits for on every create."""
+    referral = referral_store.with_client(referral, client)
+    return _record(
+        referral,
+        await offer_store.of_referrals(session, [referral.id]),
+        await referral_store.timeline(session, referral.id),
+        [],
+        [],
+        clearance=None if new_client else await _clearance(session, referral),
+        sent_with=[
+            LinkedReferral(id=r.id, reference=r.reference, urgency=r.urgency, status=r.status, reasons=list(r.reasons))
+            for r in sorted((r for r in together if r.id != referral.id), key=lambda r: URGENCY_ORDER.index(r.urgency))
         ],
     )
 

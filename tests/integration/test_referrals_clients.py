@@ -275,3 +275,19 @@ def test_the_form_refuses_a_client_nobody_can_reach_unless_they_make_the_call(cl
     )
     assert sent.status_code == 303, sent.text
     assert count(settings, referrals) == 1 and count(settings, clients) == 1
+
+
+def test_a_create_answers_the_referral_as_a_read_gives_it(client: TestClient, settings) -> None:
+    """The create's answer is built from what issuing wrote (services.referrals.queries.issued),
+    not read back: for a new client, and for a known client with a clearance on record, it is the
+    referral exactly as GET gives it."""
+    headers = login(client)
+    fresh = new_referral(client, headers)
+    assert fresh == client.get(f"/api/v1/referrals/{fresh['id']}", headers=headers).json()
+    _, path = accept(client, settings, headers, client={"id": fresh["client"]["id"]})
+    done = report(client, path, outcome="completed", clearance="precautions", areas_to_avoid="left knee")
+    assert done.status_code == 200, done.text
+    again = new_referral(client, headers, client={"id": fresh["client"]["id"]}, partner_ids=["gp2", "gp1"])
+    assert again["clearance"]["areas_to_avoid"] == "left knee"
+    assert [o["status"] for o in again["offers"]] == ["offered", "queued"]
+    assert again == client.get(f"/api/v1/referrals/{again['id']}", headers=headers).json()

@@ -68,6 +68,9 @@ def test_every_pair_of_non_emergency_reasons_can_be_sent(settings: Settings) -> 
                         assert category_of[offer.partner_id] in group.categories, (pair, offer.partner_id)
                     assert [o.reference for o in record.sent_with] == [r.reference for r in made if r is not record]
                     assert "immediate_danger_abuse" not in record.reasons, "advice never reaches a partner"
+                    # The answer to a create is built from what was written (queries.issued): it
+                    # must be the referral exactly as a later read gives it.
+                    assert record == await service.get(staff=TESS, referral_id=record.id), pair
                 if len(groups) > 1:
                     tally["split"] += 1
                     with pytest.raises(MixedReasons) as refused:

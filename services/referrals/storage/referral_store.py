@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER
 from services.referrals.records import TimelineEntry
+from services.referrals.storage.client_store import StoredClient
 from services.referrals.storage.tables import (
     audit_log,
     aware,
@@ -92,6 +93,13 @@ def _referral(row: RowMapping) -> StoredReferral:
         updated_at=aware(row["updated_at"]),
         batch_id=row["batch_id"],
     )
+
+
+def with_client(referral: StoredReferral, client: StoredClient) -> StoredReferral:
+    """``referral`` with ``client``'s fields as a read through here gives them (see
+    :func:`_referral`), for a referral whose client record the caller holds already."""
+    fields = {name: getattr(client, name) for name in _CLIENT_FIELDS}
+    return msgspec.structs.replace(referral, client={"id": client.id, **fields})
 
 
 async def insert_referral(session: AsyncSession, referral: StoredReferral) -> None:
