@@ -22,7 +22,7 @@ from services.referrals.identifiers import check_note
 from services.referrals.intake import ReferralDraft, SuggestionQuery
 from services.referrals.records import ReferralRecord
 from services.referrals.rules import Assessment, Group
-from services.referrals.storage import client_store, offer_store, partner_store, referral_store
+from services.referrals.storage import client_store, partner_store, referral_store
 from services.referrals.storage.client_store import StoredClient
 from services.referrals.storage.referral_store import StoredReferral
 from shared import categories, geo
@@ -202,7 +202,6 @@ async def _issue(
                 await client_store.insert_client(session, client)
             for referral, (group, chosen) in zip(made, plan, strict=True):
                 await referral_store.insert_referral(session, referral)
-                await offer_store.queue(session, referral.id, [p.id for p in chosen])
                 at_once = min(len(chosen), offering.at_once(ctx, urgency=referral.urgency))
                 why = f"issued for {ctx.labels(group.codes)} to {len(chosen)} partner(s), {at_once} at a time"
                 others = [f"{r.reference} ({r.urgency})" for r in made if r is not referral]
@@ -217,7 +216,7 @@ async def _issue(
                     to_status="requested",
                     why=why,
                 )
-                await offering.offer_next(ctx, session, referral=referral)
+                await offering.offer_first(ctx, session, referral=referral, partners=chosen)
             for referral in made:
                 # Read back in the same transaction: what was committed, without another round trip.
                 records.append(

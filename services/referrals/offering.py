@@ -13,18 +13,20 @@ take turns, and the second finds the referral taken."""
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import client_emails, links, unit_of_work
 from services.referrals.context import Context
 from services.referrals.offers import add_business_days
 from services.referrals.records import SweepReport
-from services.referrals.storage import offer_store, referral_store
+from services.referrals.storage import offer_store, partner_store, referral_store
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
-from shared.messages import EmailKind
+from shared.messages import EmailKind, PartnerSnapshot
 
 
 def at_once(ctx: Context, *, urgency: str) -> int:
@@ -55,6 +57,42 @@ async def offer_next(ctx: Context, session: AsyncSession, *, referral: StoredRef
     return made
 
 
+async def offer_first(
+    ctx: Context, session: AsyncSession, *, referral: StoredReferral, partners: list[PartnerSnapshot]
+) -> None:
+    """Queue a new referral's offers to ``partners``, in that order, the first partner(s) offered
+    it at once: what queueing them and :func:`offer_next` would do, in one insert. A partner no
+    longer active (paused since they were chosen, read again in this transaction) keeps its
+    place in the queue unoffered, as :func:`offer_next` passes it by."""
+    active = await partner_store.active_among(session, [p.id for p in partners])
+    room = at_once(ctx, urgency=referral.urgency)
+    now = ctx.clock()
+    expires_at = deadline(ctx, urgency=referral.urgency, now=now)
+    new: list[StoredOffer] = []
+    offered: list[tuple[StoredOffer, str]] = []
+    for position, partner in enumerate(partners):
+        offer = StoredOffer(
+            id=str(uuid.uuid4()),
+            referral_id=referral.id,
+            partner_id=partner.id,
+            position=position,
+            status="queued",
+            partner_name=partner.name,
+            partner_email=partner.email,
+            partner_phone=partner.phone or "",
+        )
+        if len(offered) < room and partner.id in active:
+            nonce = secrets.token_urlsafe(18)
+            offer = msgspec.structs.replace(
+                offer, status="offered", offered_at=now, expires_at=expires_at, offer_nonce=nonce
+            )
+            offered.append((offer, nonce))
+        new.append(offer)
+    await offer_store.insert_new(session, new)
+    for offer, nonce in offered:
+        await _announce(ctx, session, referral=referral, offer=offer, expires_at=expires_at, nonce=nonce)
+
+
 async def _make(ctx: Context, session: AsyncSession, *, referral: StoredReferral, offer: StoredOffer) -> None:
     """Make one offer: its deadline, its signed link emailed to the partner, a timeline line."""
     now = ctx.clock()
@@ -62,6 +100,20 @@ async def _make(ctx: Context, session: AsyncSession, *, referral: StoredReferral
     # A new nonce for each offering: a link from an earlier one (before a hold) stays refused.
     nonce = secrets.token_urlsafe(18)
     await offer_store.mark_offered(session, offer.id, at=now, expires_at=expires_at, nonce=nonce)
+    await _announce(ctx, session, referral=referral, offer=offer, expires_at=expires_at, nonce=nonce)
+
+
+async def _announce(
+    ctx: Context,
+    session: AsyncSession,
+    *,
+    referral: StoredReferral,
+    offer: StoredOffer,
+    expires_at: datetime,
+    nonce: str,
+) -> None:
+    """An offer just made, to answer by ``expires_at`` through a link carrying ``nonce``: the
+    link emailed to the partner, a timeline line."""
     token = links.issue(key=ctx.signing_key, offer_id=offer.id, expires_at=expires_at, nonce=nonce)
     await unit_of_work.email_partner(
         ctx,

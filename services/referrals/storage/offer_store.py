@@ -178,13 +178,22 @@ async def answers_by_partner(
 # ------------------------------------------------------------------ the queue
 
 
-async def queue(session: AsyncSession, referral_id: str, partner_ids: list[str]) -> None:
-    """Queue one offer per partner, in the given order."""
+async def insert_new(session: AsyncSession, new: list[StoredOffer]) -> None:
+    """Store a new referral's offers, each as given (queued, or offered with its clock and nonce)."""
     await session.execute(
         insert(offers),
         [
-            {"id": str(uuid.uuid4()), "referral_id": referral_id, "partner_id": pid, "position": i, "status": "queued"}
-            for i, pid in enumerate(partner_ids)
+            {
+                "id": o.id,
+                "referral_id": o.referral_id,
+                "partner_id": o.partner_id,
+                "position": o.position,
+                "status": o.status,
+                "offered_at": o.offered_at,
+                "expires_at": o.expires_at,
+                "offer_nonce": o.offer_nonce,
+            }
+            for o in new
         ],
     )
 
