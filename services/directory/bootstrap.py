@@ -45,7 +45,7 @@ class Runtime:
 
 def build(settings: Settings, *, use: redis_client.Use = "web", on_commit: Callable[[], None] | None = None) -> Runtime:
     """The runtime of a process that serves requests or runs a command (``use``). ``on_commit``
-    is called, besides nudging the relay, after every commit that staged a message."""
+    is called after every commit that staged a message."""
     url = settings.db_url("directory")
     engine = database.create_engine(url, pool=database.Pool.from_settings(settings))
     # On SQLite, reads get their own engine whose transactions take no write lock.
@@ -55,7 +55,7 @@ def build(settings: Settings, *, use: redis_client.Use = "web", on_commit: Calla
     relay = Relay(sessions=sessions, table=storage.outbox, redis=redis, interval=settings.relay_interval_seconds)
 
     def committed() -> None:
-        relay.nudge()
+        # The relay needs no nudge: the commit itself hands it what was staged (shared.outbox).
         if on_commit is not None:
             on_commit()
 

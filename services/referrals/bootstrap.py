@@ -45,7 +45,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, use: redis_client.
     sessions = database.sessions(engine)
     redis = redis_client.connect(settings.redis_url, use=use)
     relay = Relay(sessions=sessions, table=outbox, redis=redis, interval=settings.relay_interval_seconds)
-    referrals = Referrals(sessions=sessions, rules=rules, settings=settings, on_commit=relay.nudge, clock=clock)
+    referrals = Referrals(sessions=sessions, rules=rules, settings=settings, clock=clock)
     return Runtime(
         settings=settings,
         engine=engine,

@@ -30,8 +30,6 @@ class Context:
     # services.referrals.links and shared.keys).
     signing_key: Keyring
     clock: Clock
-    # Called after every commit that staged messages: the outbox relay sends them at once.
-    on_commit: Callable[[], None]
 
     def when(self, moment: datetime | None) -> str:
         """``moment`` as people at the clinic read it (the timeline is written in words, not ISO

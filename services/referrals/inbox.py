@@ -24,8 +24,6 @@ async def apply_partner_changes(ctx: Context, *, changes: Sequence[PartnerChange
         for snapshot in stored:
             if snapshot.status != "active":
                 await _reoffer_away_from(ctx, session, snapshot)
-    if stored:
-        ctx.on_commit()
     return len(stored)
 
 

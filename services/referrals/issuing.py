@@ -233,7 +233,6 @@ async def _issue(
         if stored is None:
             raise
         return msgspec.convert(stored if together else [stored], list[ReferralRecord])
-    ctx.on_commit()
     return records
 
 

@@ -246,7 +246,6 @@ async def _remind(ctx: Context, offer_id: str, *, referral_id: str, now: datetim
             actor="system",
             why=f"{offer.partner_name} reminded: half the time to answer has passed",
         )
-    ctx.on_commit()
     return 1
 
 
@@ -275,7 +274,6 @@ async def _expire(ctx: Context, offer_id: str, *, referral_id: str, now: datetim
             # The next partner's time starts when they are sent the offer, not at the old
             # deadline: after an outage they still get their full time to answer.
             await advance(ctx, session, referral_id=referral.id, actor="system")
-    ctx.on_commit()
     return 1
 
 

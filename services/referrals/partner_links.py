@@ -145,7 +145,6 @@ async def answer(
                 ctx, session, referral=referral, kind="referral_declined", partner_name=name
             )
             await offering.advance(ctx, session, referral_id=referral.id, actor="system")
-    ctx.on_commit()
     return new_status
 
 
@@ -251,7 +250,6 @@ async def report(ctx: Context, *, token: str, report: OutcomeReport) -> str:
         )
         if report.outcome == "booked":
             await send_report_link(ctx, session, referral=referral, offer=offer)
-    ctx.on_commit()
     return target
 
 

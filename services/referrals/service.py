@@ -12,13 +12,12 @@ facade over the use-case modules, each method handing its call to one of them.
 - :mod:`.inbox`: messages from the other services.
 
 Every change and the messages it causes are written in one transaction (messages go to the
-outbox, see :mod:`.unit_of_work`); the relay is nudged after the commit.
+outbox, see :mod:`.unit_of_work`); the commit hands them to the outbox relay (shared.outbox).
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
@@ -67,7 +66,6 @@ class Referrals:
         sessions: async_sessionmaker[AsyncSession],
         rules: Rules,
         settings: Settings,
-        on_commit: Callable[[], None] = lambda: None,
         clock: Clock = system_clock,
     ) -> None:
         self._ctx = Context(
@@ -76,7 +74,6 @@ class Referrals:
             settings=settings,
             signing_key=settings.keyring(),
             clock=clock,
-            on_commit=on_commit,
         )
 
     def now(self) -> datetime:

@@ -30,7 +30,6 @@ async def cancel(ctx: Context, *, staff: Staff, referral_id: str, reason: str = 
             why=reason or "cancelled by the therapist",
         )
         await offering.withdraw_open_offers(ctx, session, referral=referral, kind="referral_cancelled")
-    ctx.on_commit()
     return await queries.get(ctx, staff=staff, referral_id=referral_id)
 
 
@@ -50,7 +49,6 @@ async def hold(ctx: Context, *, staff: Staff, referral_id: str, reason: str = ""
         for offer in await offer_store.of_referrals(session, [referral.id], statuses=("offered",)):
             await offer_store.requeue(session, offer.id)
             await unit_of_work.email_partner(ctx, session, referral=referral, offer=offer, kind="offer_withdrawn")
-    ctx.on_commit()
     return await queries.get(ctx, staff=staff, referral_id=referral_id)
 
 
@@ -89,7 +87,6 @@ async def resume(ctx: Context, *, staff: Staff, referral_id: str) -> ReferralRec
                 why="resumed with no partner left to offer it to",
             )
             await client_emails.referral_failed(ctx, session, referral=referral)
-    ctx.on_commit()
     return await queries.get(ctx, staff=staff, referral_id=referral_id)
 
 
@@ -155,7 +152,6 @@ async def forward(ctx: Context, *, staff: Staff, referral_id: str, partner_id: s
             why=f"forwarded by the therapist to {partner.name}",
         )
         await offering.offer_next(ctx, session, referral=referral)
-    ctx.on_commit()
     return await queries.get(ctx, staff=staff, referral_id=referral_id)
 
 
@@ -202,7 +198,6 @@ async def accept_by_phone(ctx: Context, *, staff: Staff, referral_id: str, offer
             detail={"offer_id": offer.id, "partner_id": offer.partner_id},
         )
         await partner_links.send_report_link(ctx, session, referral=referral, offer=offer)
-    ctx.on_commit()
     return await queries.get(ctx, staff=staff, referral_id=referral_id)
 
 

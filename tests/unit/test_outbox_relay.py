@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
 from shared.outbox import Relay
 
 
@@ -13,7 +15,7 @@ class Idle(Relay):
     """A relay with nothing to send: only its loop is under test."""
 
     def __init__(self) -> None:
-        super().__init__(sessions=None, table=None, redis=None, interval=0.05)  # type: ignore[arg-type]
+        super().__init__(sessions=async_sessionmaker(), table=None, redis=None, interval=0.05)  # type: ignore[arg-type]
 
     async def flush(self) -> int:
         return 0
