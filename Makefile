@@ -22,8 +22,9 @@ $(STAMP): requirements-dev.lock pyproject.toml
 run: setup
 	$(BIN)/handoff dev
 
-# axe-core (npm, locked in package-lock.json) is injected into pages by the browser tests. Without
-# npm those tests skip on a developer's machine; in CI they fail instead.
+# axe-core and Lighthouse (npm, locked in package-lock.json): the browser tests inject axe-core into
+# pages and run Lighthouse on the public pages. Without npm those tests skip on a developer's
+# machine; in CI they fail instead.
 browser-tools:
 	@if ! command -v npm >/dev/null 2>&1; then \
 	  echo "make: npm not found; the browser accessibility checks will skip"; \

@@ -3,17 +3,18 @@ deadline reads the same on the staff page, the partner's page and the email.
 
 An instant is shown in the clinic's zone (``HANDOFF_CLINIC_TIMEZONE``), 12-hour US style with the
 zone's abbreviation ("Mon, Dec 1, 2:19 PM EST"; the year only when it is not this year), optionally
-with a relative hint ("in 2 days", "3 h ago"). A duration is given in the largest unit that keeps
+with a relative hint ("in 2 days", "3 h ago"); a day as "March 1, 2027", an instant's day being
+the clinic's day. A duration is given in the largest unit that keeps
 it readable ("45 s", "2 min", "3 h", "2 days"), never as "0.0 h".
 
 Plain Python; :mod:`shared.templating` and the notifier's rendering register these as the Jinja
-filters ``clinic_time`` and ``duration``."""
+filters ``clinic_time``, ``clinic_day`` and ``duration``."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 MINUTE = 60
@@ -48,6 +49,19 @@ def format_instant(
     if relative:
         text += f" ({relative_hint(local, now=now)})"
     return text
+
+
+def format_day(value: date | datetime | str | None, *, zone: ZoneInfo | str) -> str:
+    """The day ``value`` falls on in the clinic's ``zone``, e.g. "March 1, 2027": a date (or an
+    ISO 8601 date string) as it is, an instant as the clinic's day. Empty for None."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        # A day alone ("2027-03-01") is the clinic's day already, never midnight UTC.
+        value = date.fromisoformat(value) if len(value) <= 10 else datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        value = as_instant(value).astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone).date()
+    return f"{value:%B} {value.day}, {value.year}"
 
 
 def relative_hint(value: datetime | str, *, now: datetime) -> str:
@@ -86,6 +100,11 @@ def duration(value: timedelta | float | int | None, *, rounding: bool = True) ->
 
 def jinja_filters(zone: ZoneInfo | str) -> dict[str, Callable[..., str]]:
     """The filters a Jinja environment registers: ``{{ instant | clinic_time }}``, ``{{ instant |
-    clinic_time(relative=True) }}`` and ``{{ seconds | duration }}``."""
+    clinic_time(relative=True) }}``, ``{{ day_or_instant | clinic_day }}`` and ``{{ seconds |
+    duration }}``."""
     zone = ZoneInfo(zone) if isinstance(zone, str) else zone
-    return {"clinic_time": functools.partial(format_instant, zone=zone), "duration": duration}
+    return {
+        "clinic_time": functools.partial(format_instant, zone=zone),
+        "clinic_day": functools.partial(format_day, zone=zone),
+        "duration": duration,
+    }

@@ -44,6 +44,8 @@ COLUMNS: tuple[str, ...] = (
     "licence_expires_on",
 )
 REQUIRED: tuple[str, ...] = ("name", "category", "email")
+# Columns holding a day (YYYY-MM-DD): pages show them as the day reads ("March 1, 2027").
+DAY_COLUMNS: tuple[str, ...] = ("accepting_until", "licence_expires_on")
 # Columns holding several values, separated by this.
 LIST_SEPARATOR = ";"
 _TRUE = {"yes", "y", "true", "1"}

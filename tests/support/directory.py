@@ -7,16 +7,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from litestar.testing import TestClient
 from redis import Redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from services.directory.storage import outbox, partners
+from services.directory.storage import outbox, partner_history, partners
 from shared import codec, database, queues
 from shared.auth import Staff, issue_staff_token
 from shared.config import Settings, load_settings
@@ -87,6 +87,26 @@ def count_rows(db_url: str) -> tuple[int, int]:
             await engine.dispose()
 
     return asyncio.run(count())
+
+
+def backdate(db_url: str, *, partner_id: str, at: datetime) -> None:
+    """Make ``at`` the instant the partner was last confirmed and every one of its history entries
+    was made: a known instant for pages to show (the service stamps its own clock's)."""
+
+    async def stamp() -> None:
+        engine = database.create_engine(db_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    update(partners).where(partners.c.id == partner_id).values(last_confirmed_at=at)
+                )
+                await connection.execute(
+                    update(partner_history).where(partner_history.c.partner_id == partner_id).values(at=at)
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(stamp())
 
 
 def published(redis_url: str, *, expected: int, timeout: float = 10.0) -> list[PartnerChanged]:

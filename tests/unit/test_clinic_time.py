@@ -1,13 +1,13 @@
 """Clinic time (shared.clinic_time): one instant reads the same everywhere, in the clinic's zone,
-12-hour US style, with relative hints; durations in human units."""
+12-hour US style, with relative hints; days as the clinic's days; durations in human units."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from shared.clinic_time import duration, format_instant, relative_hint
+from shared.clinic_time import duration, format_day, format_instant, relative_hint
 
 NEW_YORK = "America/New_York"
 NOW = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)
@@ -88,3 +88,13 @@ def test_durations_in_human_units(seconds: float | None, text: str) -> None:
 
 def test_a_duration_may_be_a_timedelta() -> None:
     assert duration(timedelta(minutes=2, seconds=50)) == "3 min"
+
+
+def test_a_day_is_the_clinics_day() -> None:
+    # 1:30 AM UTC on December 2 is still the evening of December 1 in New York.
+    assert format_day(datetime(2026, 12, 2, 1, 30, tzinfo=UTC), zone=NEW_YORK) == "December 1, 2026"
+    assert format_day("2026-12-02T01:30:00+00:00", zone=NEW_YORK) == "December 1, 2026"
+    # A day alone is already the clinic's: never read as midnight UTC.
+    assert format_day(date(2027, 3, 1), zone=NEW_YORK) == "March 1, 2027"
+    assert format_day("2027-03-01", zone=NEW_YORK) == "March 1, 2027"
+    assert format_day(None, zone=NEW_YORK) == format_day("", zone=NEW_YORK) == ""

@@ -15,7 +15,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Stream, Template
 
 from services.directory import csv_io
-from services.directory.columns import COLUMNS, details_from_record, record_from_partner
+from services.directory.columns import COLUMNS, DAY_COLUMNS, details_from_record, record_from_partner
 from services.directory.domain import STATUSES, TRANSITIONS, Partner, PartnerDetails, StaleVersion, Status
 from services.directory.fields import MAX_LENGTHS, InvalidPartner
 from services.directory.history import Entry
@@ -135,7 +135,9 @@ class AdminController(Controller):
         )
         problem = {"closed": "That review was decided already."}.get(request.query_params.get("problem", ""))
         return _page(
-            request, "admin/reviews.html", {"rows": rows, "notice": notice, "problem": problem, "labels": FIELD_LABELS}
+            request,
+            "admin/reviews.html",
+            {"rows": rows, "notice": notice, "problem": problem, "labels": FIELD_LABELS, "day_columns": DAY_COLUMNS},
         )
 
     @post("/reviews/{review_id:str}")
@@ -365,6 +367,7 @@ def _form_page(
         "categories": [(slug, c.label) for slug, c in categories.load().items()],
         "transitions": [(t, ACTIONS[t]) for t in ACTIONS if partner and t in TRANSITIONS[partner.status]],
         "history": history or [],
+        "today": request.app.state.listings.today(),
         "labels": LABELS,
         "limits": LIMITS,
     }

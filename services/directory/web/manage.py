@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 from redis import Redis
 from redis.exceptions import RedisError
 
-from services.directory.columns import record_from_partner
+from services.directory.columns import DAY_COLUMNS, record_from_partner
 from services.directory.listings import (
     REVIEWED_COLUMNS,
     SELF_SERVICE_COLUMNS,
@@ -27,7 +27,7 @@ from services.directory.listings import (
     Listings,
     ManagePage,
 )
-from services.directory.web.pages import ACCEPTING_TEXT, day_text, label_of
+from services.directory.web.pages import ACCEPTING_TEXT, label_of
 from shared import categories, ratelimit
 
 log = logging.getLogger(__name__)
@@ -188,10 +188,11 @@ def _page(
             or (f"Nothing was saved: {len(errors)} field(s) to fix, shown below." if errors else None),
             "notice": notice,
             "action": f"/manage/{page.token}",
-            "expires": day_text(page.expires_at),
+            "expires": page.expires_at,
             "tomorrow": date.fromordinal(listings.today().toordinal() + 1).isoformat(),
             "category_options": [(slug, c.label) for slug, c in categories.load().items()],
             "labels": FIELD_LABELS,
+            "day_columns": DAY_COLUMNS,
         },
         status_code=status_code,
         headers=NO_STORE,
@@ -214,7 +215,6 @@ def _base(request: Request) -> dict[str, Any]:
         "clinic_name": settings.clinic_name,
         "label_of": label_of,
         "accepting_text": ACCEPTING_TEXT,
-        "day_text": day_text,
     }
 
 

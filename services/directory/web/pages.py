@@ -9,7 +9,6 @@ catalogue revision, so a browser or CDN revalidates cheaply and never shows a st
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import date, datetime
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get
@@ -205,7 +204,6 @@ def _base_context(request: Request) -> dict:
         "categories": [(slug, c.label) for slug, c in categories.load().items()],
         "label_of": label_of,
         "accepting_text": ACCEPTING_TEXT,
-        "day_text": day_text,
         "unit": settings.distance_unit,
         "listing": listing,
     }
@@ -235,13 +233,6 @@ ACCEPTING_TEXT = {
     "no": "Not accepting new clients",
     "waitlist": "Waitlist for new clients",
 }
-
-
-def day_text(moment: date | datetime | None) -> str:
-    """E.g. "November 30, 2026"."""
-    if moment is None:
-        return ""
-    return f"{moment:%B} {moment.day}, {moment:%Y}"
 
 
 def label_of(slug: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import re
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,17 @@ from services.directory import csv_io
 from shared.auth import Staff, issue_staff_token
 from shared.config import Settings
 from shared.web import STAFF_COOKIE
-from tests.support.directory import ADMIN, FORM, GOOD_CSV, PARTNER, SECRET, count_rows, create, published
+from tests.support.directory import (
+    ADMIN,
+    FORM,
+    GOOD_CSV,
+    PARTNER,
+    SECRET,
+    backdate,
+    count_rows,
+    create,
+    published,
+)
 from tests.support.pages import assert_accessible, structure
 
 THREE_BAD_CSV = (
@@ -123,6 +133,24 @@ def test_every_form_needs_its_csrf_token(admin: TestClient, settings: Settings) 
     assert admin.post("/admin/partners/new", data=FORM, follow_redirects=False).status_code == 403
     assert admin.post("/admin/partners/new", data={**FORM, "_csrf_token": "forged"}).status_code == 403
     assert count_rows(settings.directory_db_url) == (0, 0)
+
+
+def test_the_admin_pages_show_dates_in_the_clinics_time(admin: TestClient, settings: Settings) -> None:
+    # 7:19 PM UTC on December 1 is 2:19 PM in New York, the clinic's zone (the default).
+    assert settings.clinic_timezone == "America/New_York"
+    partner = create(admin, license_number="PT12345", license_state="FL", licence_expires_on="2024-03-01")
+    backdate(settings.directory_db_url, partner_id=partner["id"], at=datetime(2026, 12, 1, 19, 19, tzinfo=UTC))
+
+    page = admin.get(f"/admin/partners/{partner['id']}").text
+
+    # The year is named only when it is not this one.
+    instant = r"Tue, Dec 1(, 2026)?, 2:19 PM EST"
+    assert re.search(rf"confirmed by the practice on {instant}", page), page
+    assert re.search(rf"<td>{instant}</td>", page), "the history is not in the clinic's time"
+    assert "UTC" not in page and "2026-12-01" not in page
+    assert "Licence expired March 1, 2024" in page
+    assert "Licence expired March 1, 2024" in admin.get("/admin/partners").text
+    assert_accessible(structure(page))
 
 
 # --- CSV import and export -----------------------------------------------------------------------

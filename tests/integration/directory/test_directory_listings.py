@@ -99,12 +99,22 @@ def test_full_until_a_day_shows_at_once_and_a_name_change_waits_for_the_admin(
     assert client.get("/api/v1/partners", params={"accepting": "yes"}).json()["items"] == []
 
     page = client.get(full.headers["location"])
-    renamed = _post(client, page.text, action="update", name="Bay Physio & Rehab", hours="Mon-Fri 8-6")
+    renamed = _post(
+        client,
+        page.text,
+        action="update",
+        name="Bay Physio & Rehab",
+        hours="Mon-Fri 8-6",
+        licence_expires_on="2031-03-01",
+    )
     assert renamed.status_code == 303
     shown = client.get(f"/api/v1/partners/{partner['id']}").json()
-    assert (shown["name"], shown["hours"]) == ("Bay Physical Therapy", "Mon-Fri 8-6")
+    assert (shown["name"], shown["hours"], shown["licence_expires_on"]) == ("Bay Physical Therapy", "Mon-Fri 8-6", None)
     queue = client.get("/admin/partners/reviews", headers=ADMIN)
     assert queue.status_code == 200 and "Bay Physio &amp; Rehab" in queue.text
+    # A day reads as a day, in the admin's queue and on the partner's own page.
+    assert "<strong>March 1, 2031</strong>" in queue.text and "2031-03-01" not in queue.text
+    assert "Licence expires on → “March 1, 2031”" in client.get(renamed.headers["location"]).text
 
     review_id = queue.text.split('name="review_id" value="')[1].split('"')[0]
     decided = client.post(
