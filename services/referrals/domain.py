@@ -57,6 +57,8 @@ DECLINE_REASONS = {
     "not_accepting": "Not accepting new clients",
     "other": "Other",
 }
+# Longest note a partner's answer carries; the form announces it (maxlength).
+ANSWER_NOTE_LIMIT = 2000
 
 
 class InvalidTransition(Conflict):
@@ -111,6 +113,26 @@ def waitlist_refused(*, urgency: str, accepting_new_clients: str) -> bool:
     this urgency: a waitlist cannot see the client today, so it is never offered an urgent one
     (clinical review §4). Partners not accepting at all are left out whatever the urgency."""
     return urgency == "urgent" and accepting_new_clients == "waitlist"
+
+
+def answer_problems(*, decision: str, reason: str | None, note: str) -> list[InvalidInput]:
+    """Everything wrong with a partner's accept-or-decline answer, each naming its field, in the
+    form's order (empty when it can be recorded)."""
+    problems: list[InvalidInput] = []
+    if decision not in ("accept", "decline"):
+        problems.append(InvalidInput("choose accept or decline", field="decision"))
+    if reason and reason not in DECLINE_REASONS:
+        problems.append(InvalidInput("choose one of the reasons listed", field="reason"))
+    elif decision == "decline" and not reason:
+        problems.append(InvalidInput("say why you are declining", field="reason"))
+    if len(note) > ANSWER_NOTE_LIMIT:
+        problems.append(InvalidInput(too_long(note, ANSWER_NOTE_LIMIT), field="note"))
+    return problems
+
+
+def too_long(text: str, limit: int) -> str:
+    """The words refusing a text over its limit."""
+    return f"at most {limit:,} characters (this has {len(text):,})"
 
 
 def check_consent(*, given: bool, scope: list[str], kinds_needed: set[str]) -> None:

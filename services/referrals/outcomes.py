@@ -3,10 +3,11 @@ and the referral status each outcome moves to."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import msgspec
 
+from services.referrals.domain import too_long
 from shared.errors import InvalidInput
 
 OUTCOMES: dict[str, str] = {
@@ -34,18 +35,56 @@ class OutcomeReport(msgspec.Struct, kw_only=True, frozen=True):
     note: str = ""
 
 
-def check_report(report: OutcomeReport) -> None:
-    """Raise :class:`InvalidInput`, naming the field, unless the report is complete."""
+# Longest text a report field holds; the form announces it (maxlength).
+TEXT_LIMIT = 2000
+# How far from the clinic's today an appointment date may be: a booking reported a day late is
+# still honest ("booked for yesterday"); one further back, or over a year ahead, is a typo.
+BOOKED_GRACE = timedelta(days=1)
+FURTHEST_AHEAD = timedelta(days=365)
+
+
+def booking_window(today: date) -> tuple[date, date]:
+    """The earliest and the latest appointment date a report may give."""
+    return today - BOOKED_GRACE, today + FURTHEST_AHEAD
+
+
+def report_problems(report: OutcomeReport, *, today: date) -> list[InvalidInput]:
+    """Everything wrong with ``report``, each naming its field, in the form's order (empty when
+    it is complete). ``today`` is the date in the clinic's time zone."""
+    problems: list[InvalidInput] = []
     if report.outcome not in OUTCOMES:
-        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
-    if report.outcome == "booked" and report.booked_for is None:
-        raise InvalidInput("give the appointment date", field="booked_for")
+        problems.append(InvalidInput("choose what happened", field="outcome"))
+    earliest, latest = booking_window(today)
+    if report.booked_for is None:
+        if report.outcome == "booked":
+            problems.append(InvalidInput("give the date the client is booked for", field="booked_for"))
+    elif report.booked_for < earliest:
+        problems.append(
+            InvalidInput(
+                f"{_day(report.booked_for)} is in the past; give the date of the appointment", field="booked_for"
+            )
+        )
+    elif report.booked_for > latest:
+        problems.append(
+            InvalidInput(f"{_day(report.booked_for)} is more than a year ahead; check the year", field="booked_for")
+        )
     if report.clearance is not None and report.clearance not in CLEARANCES:
-        raise InvalidInput(f"clearance must be one of {', '.join(CLEARANCES)}", field="clearance")
-    if report.outcome == "completed" and report.clearance is None:
-        raise InvalidInput("say whether massage is cleared", field="clearance")
+        problems.append(InvalidInput("choose one of the answers listed", field="clearance"))
+    elif report.outcome == "completed" and report.clearance is None:
+        problems.append(InvalidInput("say whether massage is cleared, now that the client was seen", field="clearance"))
     if report.clearance == "precautions" and not (report.areas_to_avoid.strip() or report.pressure_limit.strip()):
-        raise InvalidInput("name the areas to avoid or the pressure limit", field="areas_to_avoid")
+        problems.append(InvalidInput("name the areas to avoid or the pressure limit", field="areas_to_avoid"))
     for name in ("areas_to_avoid", "pressure_limit", "note"):
-        if len(getattr(report, name)) > 2000:
-            raise InvalidInput("at most 2000 characters", field=name)
+        if len(getattr(report, name)) > TEXT_LIMIT:
+            problems.append(InvalidInput(too_long(getattr(report, name), TEXT_LIMIT), field=name))
+    return problems
+
+
+def check_report(report: OutcomeReport, *, today: date) -> None:
+    """Raise the first of :func:`report_problems` (an :class:`InvalidInput` naming its field)."""
+    if problems := report_problems(report, today=today):
+        raise problems[0]
+
+
+def _day(day: date) -> str:
+    return f"{day:%B} {day.day}, {day.year}"

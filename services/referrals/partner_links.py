@@ -13,14 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import contact, links, offering, unit_of_work
 from services.referrals.context import Context
-from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, LinkRefused
+from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, LinkRefused, answer_problems
 from services.referrals.outcomes import CLEARANCES, OUTCOMES, TARGET_STATUS, OutcomeReport, check_report
 from services.referrals.records import ClientContact, OfferPage, ReportPage
+from services.referrals.scoping import clinic_today
 from services.referrals.storage import offer_store, outcome_store, referral_store
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
 from shared.auth import InvalidToken
-from shared.errors import InvalidInput
 
 # How long an outcome-report link stays good: long enough for a waiting list and a first visit.
 REPORT_LINK_DAYS = 90
@@ -117,14 +117,14 @@ async def answer(
     async with ctx.sessions.begin() as session:
         # The link is checked first: a used or forged link is refused whatever the form says.
         offer, referral, _ = await _usable_offer(ctx, session, token, lock=True)
-        if decision not in ("accept", "decline"):
-            raise InvalidInput("decision must be accept or decline", field="decision")
-        explained = DECLINE_REASONS.get(reason) if reason else None
-        if decision == "decline" and explained is None:
-            raise InvalidInput(f"a reason is required to decline: one of {', '.join(DECLINE_REASONS)}", field="reason")
+        if problems := answer_problems(decision=decision, reason=reason, note=note):
+            raise problems[0]
         new_status: Literal["accepted", "declined"] = "accepted" if decision == "accept" else "declined"
+        # A reason chosen and then an acceptance: the reason is not the partner's answer.
+        reason = reason if new_status == "declined" else None
+        explained = DECLINE_REASONS.get(reason or "", "")
         claimed = await offer_store.claim_answer(
-            session, offer.id, status=new_status, at=ctx.clock(), reason=reason, note=note[:2000] or None
+            session, offer.id, status=new_status, at=ctx.clock(), reason=reason, note=note or None
         )
         if not claimed:
             raise LinkRefused("used")
@@ -223,7 +223,7 @@ async def report(ctx: Context, *, token: str, report: OutcomeReport) -> str:
     after a booking a fresh link sent for the next report. Each link is good for one report."""
     async with ctx.sessions.begin() as session:
         offer, referral, nonce = await _usable_report(ctx, session, token)
-        check_report(report)
+        check_report(report, today=clinic_today(ctx))
         if not await offer_store.claim_report_nonce(session, offer.id, nonce):
             raise LinkRefused("used")
         await outcome_store.add(

@@ -18,7 +18,7 @@ outbox, see :mod:`.unit_of_work`); the commit hands them to the outbox relay (sh
 from __future__ import annotations
 
 import builtins
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -79,6 +79,10 @@ class Referrals:
     def now(self) -> datetime:
         """The service's clock (injected in tests)."""
         return self._ctx.clock()
+
+    def today(self) -> date:
+        """Today in the clinic's time zone (``HANDOFF_CLINIC_TIMEZONE``)."""
+        return scoping.clinic_today(self._ctx)
 
     # ------------------------------------------------------------------ therapists
 

@@ -189,6 +189,28 @@ def test_a_therapist_stops_at_an_emergency_then_refers_a_routine_case(
     expect(offers.get_by_role("row")).to_have_count(2)
     expect(offers.get_by_role("row").nth(1)).to_contain_text(f"{partner_name} offered")
     shots(page, "sent")
+    referral_url = page.url
+
+    # Cancelling asks first, without JavaScript: a page saying who will be told; "No" changes nothing.
+    page.get_by_role("link", name="Cancel this referral…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Cancel referral \S+\?$"))
+    expect(page.get_by_text(f"{partner_name} is told by email that the referral is cancelled")).to_be_visible()
+    expect(page.get_by_text(f"{CLIENT} is not told: let them know yourself.")).to_be_visible()
+    shots(page, "cancel-confirm")
+    assert_accessible(page, "the cancel confirmation")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert _fits_the_screen(page), "the cancel confirmation scrolls sideways on a phone"
+    shots(page, "cancel-confirm-390")
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.get_by_role("link", name="No, keep it").click()
+    expect(page.get_by_text("status requested")).to_be_visible()
+    page.get_by_role("link", name="Cancel this referral…").click()
+    page.get_by_label(re.compile(r"^Why \(optional, kept on the timeline")).fill("Client chose a PT near work")
+    page.get_by_role("button", name="Yes, cancel this referral").click()
+    assert page.url == referral_url
+    expect(page.get_by_text("status cancelled")).to_be_visible()
+    expect(page.get_by_role("link", name="Cancel this referral…")).to_have_count(0)
+    shots(page, "cancelled")
 
     # The client is a record of their own: their page, from the referral's.
     page.get_by_role("link", name=CLIENT, exact=True).click()
@@ -327,7 +349,30 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     shots(page, "offer")
     assert_accessible(page, "the partner's page (/respond)")
 
+    # Sent without a choice, then a decline without its reason: the form again, every error
+    # beside its field by label, what was chosen and typed kept.
     answer = page.get_by_role("group", name="Your answer")
+    page.get_by_role("button", name="Send my answer").click()
+    problem = page.get_by_role("alert")
+    expect(problem).to_contain_text("Your answer: choose accept or decline")
+    expect(answer).to_contain_text("Your answer: choose accept or decline")
+    shots(page, "answer-without-a-choice")
+    answer.get_by_role("radio", name="I cannot take it").check()
+    answer.get_by_label("Note for the clinic (optional)").fill("Fully booked until the 15th.")
+    page.get_by_role("button", name="Send my answer").click()
+    expect(page.get_by_role("alert")).to_contain_text("Reason for declining: say why you are declining")
+    expect(page.get_by_role("alert")).not_to_contain_text("Your answer")
+    expect(answer.get_by_role("radio", name="I cannot take it")).to_be_checked()
+    expect(answer.get_by_label("Note for the clinic (optional)")).to_have_value("Fully booked until the 15th.")
+    expect(answer.get_by_label("Reason for declining")).to_have_attribute("aria-invalid", "true")
+    shots(page, "answer-errors")
+    assert_accessible(page, "the partner's answer form with its errors")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert _fits_the_screen(page), "the answer form with errors scrolls sideways on a phone"
+    shots(page, "answer-errors-390")
+    page.set_viewport_size({"width": 1280, "height": 720})
+    answer.get_by_label("Note for the clinic (optional)").fill("")
+
     answer.get_by_role("radio", name="I accept this referral").check()
     expect(answer.get_by_role("radio", name="I accept this referral")).to_be_focused()
     page.get_by_role("button", name="Send my answer").click()
@@ -359,6 +404,15 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     clearance.get_by_label("Precautions: areas to avoid").fill("right shoulder blade")
     clearance.get_by_label("Precautions: pressure limits").fill("light pressure only, no deep work")
     page.get_by_label("Note for the therapist").fill("Home exercises twice a day for four weeks.")
+    # A date typed a century off is refused in plain words; the rest stays as filled.
+    page.get_by_label("Appointment date (when booked)").fill("1999-01-01")
+    page.get_by_role("button", name="Send the report").click()
+    expect(page.get_by_role("alert")).to_contain_text("Appointment date: January 1, 1999 is in the past")
+    expect(clearance.get_by_label("Precautions: areas to avoid")).to_have_value("right shoulder blade")
+    expect(clearance.get_by_role("radio", name="Massage with precautions")).to_be_checked()
+    shots(page, "report-errors")
+    assert_accessible(page, "the outcome report form with its errors")
+    page.get_by_label("Appointment date (when booked)").fill("")
     shots(page, "report")
     page.get_by_role("button", name="Send the report").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: your report is recorded")

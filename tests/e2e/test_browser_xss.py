@@ -386,7 +386,7 @@ def test_referral_fields_render_as_text(
     expect(partner.get_by_role("heading", level=1)).to_have_text(f"A referral for {A['name']}")
     assert_inert(partner, dialogs, "form note: knee stiff after a fall")
     partner.get_by_role("radio", name="I cannot take it").check()
-    partner.get_by_label("If declining, why?").select_option(label="Other")
+    partner.get_by_label("Reason for declining").select_option(label="Other")
     partner.get_by_label("Note for the clinic (optional)").fill(f"decline note {PAYLOAD}")
     partner.get_by_role("button", name="Send my answer").click()
     expect(partner.get_by_role("heading", level=1)).to_have_text("Thank you for letting us know")

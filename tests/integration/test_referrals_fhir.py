@@ -22,6 +22,7 @@ from tests.support.referrals import (
     accept,
     csrf,
     flush,
+    in_days,
     link_path,
     login,
     new_referral,
@@ -66,10 +67,11 @@ def test_a_referral_reads_as_a_service_request_and_a_task_that_follow_its_lifecy
     assert task.owner.reference.endswith("/PractitionerRole/gp1")
     assert task.output is None
 
-    assert report(client, path, outcome="booked", booked_for="2030-11-12").status_code == 200
+    booked_for = in_days(12)
+    assert report(client, path, outcome="booked", booked_for=booked_for).status_code == 200
     task = Task.model_validate(fhir_get(client, f"/fhir/r4/Task/{referral['id']}", headers).json())
     assert task.status == "in-progress" and task.businessStatus.coding[0].code == "5.1.1"
-    assert [str(o.valueDate) for o in task.output if o.valueDate] == ["2030-11-12"]
+    assert [str(o.valueDate) for o in task.output if o.valueDate] == [booked_for]
 
     done = report(
         client,

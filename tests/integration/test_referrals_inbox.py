@@ -19,6 +19,7 @@ from tests.support.referrals import (
     CLIENT,
     csrf,
     flush,
+    in_days,
     log_in,
     login,
     new_referral,
@@ -103,8 +104,10 @@ def test_a_partner_with_three_offers_sees_them_all_and_answers_one_there(client:
     report_at = re.search(r'action="(/inbox/[^"]+/reports/[^"]+)"', accepted.text).group(1)
     assert report_at.endswith(first)
     vague = client.post(report_at, data={"outcome": "booked", "_csrf_token": token})
-    assert vague.status_code == 422 and "appointment date" in vague.text
-    booked = client.post(report_at, data={"outcome": "booked", "booked_for": "2030-12-01", "_csrf_token": token})
+    assert vague.status_code == 422 and "Appointment date: give the date the client is booked for" in vague.text
+    too_far = client.post(report_at, data={"outcome": "booked", "booked_for": in_days(400), "_csrf_token": token})
+    assert too_far.status_code == 422 and "more than a year ahead" in too_far.text
+    booked = client.post(report_at, data={"outcome": "booked", "booked_for": in_days(14), "_csrf_token": token})
     assert booked.status_code == 200 and "report is sent" in booked.text
     assert client.get(f"/api/v1/referrals/{answered['id']}", headers=headers).json()["status"] == "in-progress"
 

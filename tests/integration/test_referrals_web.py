@@ -219,19 +219,39 @@ def test_emergency_reason_shows_the_instruction_audits_and_creates_nothing(clien
     assert "Call 911 now" in chest.text and count(settings, audit_log) == 2
 
 
-def test_cancel_from_the_referral_page_tells_the_partner(client: TestClient, settings) -> None:
-    referral = new_referral(client, login(client))
+def test_cancel_from_the_referral_page_asks_first_then_tells_the_partner(client: TestClient, settings) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers)
     log_in(client)
     page = client.get(f"/referrals/{referral['id']}")
-    assert "Cancel this referral" in page.text
-    assert client.post(f"/referrals/{referral['id']}/cancel", data={"reason": "client moved"}).status_code == 403
-    done = client.post(
-        f"/referrals/{referral['id']}/cancel", data={"reason": "client moved", "_csrf_token": csrf(page.text)}
-    )
+    assert f'href="/referrals/{referral["id"]}/cancel">Cancel this referral' in page.text
+    # The confirmation page says who is told, and changes nothing.
+    confirm = client.get(f"/referrals/{referral['id']}/cancel")
+    assert confirm.status_code == 200 and f"Cancel referral {referral['reference']}?" in confirm.text
+    assert "Dr. Ana Gomez is told by email" in confirm.text and "is not told: let them know yourself" in confirm.text
+    assert "Yes, cancel this referral" in confirm.text and 'name="confirm" value="yes"' in confirm.text
+    assert f'href="/referrals/{referral["id"]}">No, keep it</a>' in confirm.text
+    assert client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["status"] == "requested"
+
+    path = f"/referrals/{referral['id']}/cancel"
+    assert client.post(path, data={"reason": "client moved", "confirm": "yes"}).status_code == 403
+    # Without the confirmation (an old page, a crafted post): the confirmation page, reason kept.
+    unconfirmed = client.post(path, data={"reason": "client moved", "_csrf_token": csrf(confirm.text)})
+    assert unconfirmed.status_code == 200 and "Yes, cancel this referral" in unconfirmed.text
+    assert 'value="client moved"' in unconfirmed.text
+    assert client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["status"] == "requested"
+    flush(client)
+    assert "referral_cancelled" not in [e.kind for e in queued_emails(settings.redis_url)]
+
+    done = client.post(path, data={"reason": "client moved", "confirm": "yes", "_csrf_token": csrf(confirm.text)})
     assert done.status_code == 200 and "cancelled" in done.text and "client moved" in done.text
+    assert str(done.url).endswith(f"/referrals/{referral['id']}")
     assert "Cancel this referral" not in done.text
     flush(client)
     assert ("referral_cancelled", "gp1@partners.example") in [(e.kind, e.to) for e in queued_emails(settings.redis_url)]
+    again = client.get(path)
+    assert again.status_code == 200 and "can no longer be cancelled: it is cancelled" in again.text
+    assert "Yes, cancel this referral" not in again.text
 
 
 def test_a_therapist_cannot_open_another_therapists_referral_page(client: TestClient) -> None:

@@ -35,7 +35,17 @@ from shared.web import STAFF_COOKIE, for_programs
 from tests.support.directory import FORM as PARTNER_FORM
 from tests.support.directory import GOOD_CSV, PARTNER
 from tests.support.directory import bearer as directory_bearer
-from tests.support.referrals import PASSWORD, accept, csrf, flush, link_path, login, new_referral, queued_emails
+from tests.support.referrals import (
+    PASSWORD,
+    accept,
+    csrf,
+    flush,
+    in_days,
+    link_path,
+    login,
+    new_referral,
+    queued_emails,
+)
 
 Route = tuple[str, str]  # (method, path template as app.routes lists it)
 
@@ -296,7 +306,7 @@ REFERRALS_FORMS: dict[str, dict] = {
             "idempotency_key": "csrf-suite-1",
         }
     },
-    "/referrals/{referral_id}/cancel": {"data": {"reason": "client moved"}},
+    "/referrals/{referral_id}/cancel": {"data": {"reason": "client moved", "confirm": "yes"}},
     "/referrals/{referral_id}/hold": {"data": {"reason": "client travelling"}},
     "/referrals/{referral_id}/resume": {},
     "/referrals/{referral_id}/forward": {"data": {"partner_id": "gp2"}},
@@ -306,9 +316,9 @@ REFERRALS_FORMS: dict[str, dict] = {
     "/admin/staff/change": {"data": {"email": "tess@clinic.example", "action": "disable", "confirm": "yes"}},
     "/respond/{token}": {"data": {"decision": "accept"}},
     "/respond/{token}/received": {},
-    "/report/{token}": {"data": {"outcome": "booked", "booked_for": "2030-12-01"}},
+    "/report/{token}": {"data": {"outcome": "booked", "booked_for": in_days(14)}},
     "/inbox/{token}/offers/{offer_id}": {"data": {"decision": "decline", "reason": "no_capacity"}},
-    "/inbox/{token}/reports/{offer_id}": {"data": {"outcome": "booked", "booked_for": "2030-12-02"}},
+    "/inbox/{token}/reports/{offer_id}": {"data": {"outcome": "booked", "booked_for": in_days(15)}},
     # Last: it turns off the inbox link the forms above use.
     "/admin/inbox/revoke": {"data": {"email": "gp1@partners.example"}},
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 from litestar.testing import TestClient
@@ -155,6 +155,12 @@ def report_link(settings) -> str:
     for secret in ("Zelda", "Marchbanks", "calf", "33701"):
         assert secret not in raw
     return link_path(emails[-1])
+
+
+def in_days(days: int) -> str:
+    """The date ``days`` from today, as a date field sends it: a booking the real clock accepts
+    (a report's appointment date is from yesterday to a year ahead)."""
+    return (date.today() + timedelta(days=days)).isoformat()
 
 
 def report(client: TestClient, path: str, **fields: str):

@@ -4,7 +4,6 @@ follow links); answers and reports are CSRF-protected POSTs that come back to th
 
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, URLEncodedBody
@@ -41,12 +40,6 @@ INBOX_REFUSALS = {
 }
 
 
-class InboxAnswer(msgspec.Struct, kw_only=True):
-    decision: str = ""
-    reason: str | None = None
-    note: str = ""
-
-
 class InboxController(Controller):
     path = "/inbox"
     include_in_schema = False
@@ -62,7 +55,7 @@ class InboxController(Controller):
         referrals: NamedDependency[Referrals],
         token: FromPath[str],
         offer_id: FromPath[str],
-        data: URLEncodedBody[InboxAnswer],
+        data: URLEncodedBody[respond.Answer],
     ) -> Template:
         try:
             outcome = await referrals.answer_in_inbox(
@@ -71,9 +64,8 @@ class InboxController(Controller):
         except LinkRefused as refused:
             return await _refused_within(request, referrals, token, refused)
         except InvalidInput as error:
-            return await _inbox(
-                request, referrals, token, status_code=422, failed=offer_id, error=error.detail, answer=data
-            )
+            errors = respond.answer_errors(data) or respond.worded([error], respond.ANSWER_LABELS)
+            return await _inbox(request, referrals, token, status_code=422, failed=offer_id, errors=errors, answer=data)
         notice = (
             "Thank you: you accepted the referral. The client's details are below, under "
             "“Accepted, awaiting your report”."
@@ -96,9 +88,8 @@ class InboxController(Controller):
         except LinkRefused as refused:
             return await _refused_within(request, referrals, token, refused)
         except InvalidInput as error:
-            return await _inbox(
-                request, referrals, token, status_code=422, failed=offer_id, error=error.detail, form=data
-            )
+            errors = data.errors(today=referrals.today()) or respond.worded([error], respond.REPORT_LABELS)
+            return await _inbox(request, referrals, token, status_code=422, failed=offer_id, errors=errors, form=data)
         return await _inbox(request, referrals, token, notice="Thank you: your report is sent to the therapist.")
 
 

@@ -73,12 +73,26 @@ class StaffPages(Controller):
         record = await referrals.get(staff=request.user, referral_id=referral_id)
         return await _full_page(request, referrals, record)
 
+    @get("/referrals/{referral_id:str}/cancel")
+    async def confirm_cancel(
+        self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
+    ) -> Template:
+        """Asks the therapist to confirm the cancellation, saying who will be told (changes nothing)."""
+        record = await referrals.get(staff=request.user, referral_id=referral_id)
+        return _confirm_cancel_page(request, record)
+
     @post("/referrals/{referral_id:str}/cancel", status_code=303)
     async def cancel(
         self, request: Request, referrals: NamedDependency[Referrals], referral_id: FromPath[str]
     ) -> Template | Redirect:
+        """Cancel, once confirmed (``confirm=yes``, sent by the confirmation page); a post without
+        it gets that page, with the reason typed kept."""
         form = await request.form()
-        return await _act(request, referrals, referral_id, "cancel", reason=str(form.get("reason") or "")[:1000])
+        reason = str(form.get("reason") or "")[:1000]
+        if form.get("confirm") != "yes":
+            record = await referrals.get(staff=request.user, referral_id=referral_id)
+            return _confirm_cancel_page(request, record, reason=reason)
+        return await _act(request, referrals, referral_id, "cancel", reason=reason)
 
     @get("/referrals/{referral_id:str}/handout")
     async def handout(
@@ -159,6 +173,20 @@ class StaffPages(Controller):
 PERIODS = {30: "last 30 days", 90: "last 90 days", 365: "last 12 months"}
 # A referral still looking for a partner: the only time one can accept it.
 LOOKING = ("requested", "received")
+
+
+def _confirm_cancel_page(request: Request, record: ReferralRecord, *, reason: str = "") -> Template:
+    return page(
+        request,
+        "staff/confirm_cancel.html",
+        referral=record,
+        reason=reason,
+        can_cancel="cancelled" in TRANSITIONS.get(record.status, ()),
+        # Cancelling withdraws every open offer; only the partners deciding or holding it are
+        # emailed (services.referrals.offering.withdraw_open_offers).
+        told=[o.partner_name for o in record.offers if o.status in ("offered", "accepted")],
+        waiting=[o.partner_name for o in record.offers if o.status == "queued"],
+    )
 
 
 def _charts(figures: Dashboard, days: int) -> dict:
