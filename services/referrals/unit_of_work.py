@@ -105,7 +105,8 @@ async def _inbox_url(ctx: Context, session: AsyncSession, email: str) -> str:
 async def email_therapist(
     ctx: Context, session: AsyncSession, *, referral: StoredReferral, kind: EmailKind, partner_name: str = ""
 ) -> None:
-    """Stage an email to the therapist who made the referral (none when their account is gone)."""
+    """Stage an email to the therapist who made the referral (none when their account is gone),
+    linking to the referral's page."""
     therapist = await referral_store.staff_email(session, referral.created_by)
     if therapist is None:
         return
@@ -115,9 +116,10 @@ async def email_therapist(
         referral_id=referral.id,
         kind=kind,
         to=therapist,
-        # No link yet: the staff pages that would show the referral come with the staff app.
+        # The staff page's link carries the referral's id only: the page asks them to sign in.
         context=EmailContext(
             partner_name=partner_name,
+            action_url=f"{ctx.settings.public_url('referrals')}/referrals/{referral.id}",
             reference=referral.reference,
             urgency=referral.urgency,
             next_step=referral.next_step,  # type: ignore[arg-type]  # a NextStep, stored as text
