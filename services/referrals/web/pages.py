@@ -14,8 +14,8 @@ from litestar.response import Redirect, Template
 
 from services.referrals import charts
 from services.referrals.contact import NEXT_STEPS, display_phone
-from services.referrals.domain import OPEN_STATUSES, TRANSITIONS
-from services.referrals.records import Dashboard, ReferralRecord
+from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, TRANSITIONS
+from services.referrals.records import Dashboard, OfferRecord, ReferralRecord
 from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
 from services.referrals.web.handout_words import handout_language, words
@@ -159,6 +159,21 @@ class StaffPages(Controller):
 PERIODS = {30: "last 30 days", 90: "last 90 days", 365: "last 12 months"}
 # A referral still looking for a partner: the only time one can accept it.
 LOOKING = ("requested", "received")
+# Statuses in which an offer not made yet may still be made (on hold: once resumed).
+MAY_STILL_OFFER = ("draft", "requested", "received", "on-hold")
+
+
+def offer_status(referral: ReferralRecord, offer: OfferRecord) -> str:
+    """An offer's status as staff read it. One never made is "next in line" while the referral
+    may still be offered, and "not needed" once it was accepted, completed, cancelled or stopped
+    looking; the stored status (queued, or withdrawn by a cancel) stays as it is."""
+    if offer.offered_at is None and offer.status in ("queued", "withdrawn"):
+        return "next in line" if referral.status in MAY_STILL_OFFER else "not needed"
+    if offer.status == "declined" and offer.decline_reason:
+        return f"declined: {DECLINE_REASONS.get(offer.decline_reason, offer.decline_reason).lower()}"
+    if offer.status == "expired":
+        return "no answer in time"
+    return offer.status
 
 
 def _charts(figures: Dashboard, days: int) -> dict:
@@ -256,4 +271,5 @@ def _referral_page(
         error=error,
         next_steps=NEXT_STEPS,
         display_phone=display_phone,
+        offer_status=offer_status,
     )
