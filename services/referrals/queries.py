@@ -123,6 +123,11 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
         figures = await referral_store.figures(
             session, since=since, until=until, created_by=None if staff.role == "admin" else staff.id
         )
+        emergency_stops = (
+            await referral_store.audit_count(session, action=scoping.EMERGENCY_STOP, since=since, until=until)
+            if staff.role == "admin"
+            else None
+        )
     made, offers = figures.referrals, figures.offers
     accepted = {o.referral_id for o in offers if o.status == "accepted"}
     booked = {referral_id for referral_id, outcome in figures.outcomes if outcome in ("booked", "completed")}
@@ -158,7 +163,12 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
         months.setdefault(month, {})
         months[month][label] = months[month].get(label, 0) + 1
     return Dashboard(
-        since=since, until=until, funnel=funnel, time_to_accept=time_to_accept, by_category=sorted(months.items())
+        since=since,
+        until=until,
+        funnel=funnel,
+        time_to_accept=time_to_accept,
+        by_category=sorted(months.items()),
+        emergency_stops=emergency_stops,
     )
 
 

@@ -171,6 +171,18 @@ class Dashboard(msgspec.Struct, kw_only=True):
     time_to_accept: list[tuple[str, float, int]]
     # (month "YYYY-MM", {category label: count}), oldest first.
     by_category: list[tuple[str, dict[str, int]]]
+    # Emergency stops in the period (no referral made; see EmergencyStopRecord): for admins only.
+    emergency_stops: int | None = None
+
+
+class EmergencyStopRecord(msgspec.Struct, kw_only=True):
+    """A referral stopped for an emergency: when, by which staff member, for which reasons, and
+    the instruction they were given. Nothing of the client is kept."""
+
+    at: datetime
+    staff_email: str
+    reasons: str  # the reasons' labels, "; "-separated
+    instruction: str
 
 
 class ClientContact(msgspec.Struct, kw_only=True):

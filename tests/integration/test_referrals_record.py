@@ -4,12 +4,29 @@ with each email under the step that sent it, and the emergency stops are listed 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from html import unescape
 
 from litestar.testing import TestClient
+from sqlalchemy import select
 
-from tests.support.referrals import accept, csrf, flush, link_path, log_in, login, new_referral, queued_emails, report
+from services.referrals.storage import audit_log
+from shared import database
+from tests.support.referrals import (
+    CONSENT,
+    accept,
+    csrf,
+    flush,
+    link_path,
+    log_in,
+    login,
+    new_referral,
+    queued_emails,
+    report,
+)
+
+CHEST = "chest_pain_breathless"
 
 
 def offers_table(page: str) -> list[str]:
@@ -50,3 +67,67 @@ def test_offers_never_made_are_next_in_line_then_not_needed(client: TestClient, 
     client.post(f"/api/v1/referrals/{cancelled['id']}/cancel", headers=headers)
     rows = offers_table(client.get(f"/referrals/{cancelled['id']}").text)
     assert rows[0].startswith("1 Dr. Ana Gomez withdrawn") and rows[1].startswith("2 Dr. Ben Ode not needed")
+
+
+def test_admins_see_each_emergency_stop_and_their_view_is_audited(client: TestClient, settings) -> None:
+    log_in(client)
+    stop = {
+        "client_name": "Zed Quill",
+        "client_phone": "727-555-0142",
+        "reasons": ["persistent_anxiety_depression", "active_suicidal_intent"],
+        "_csrf_token": csrf(client.get("/referrals/new").text),
+    }
+    assert "This is not a referral" in client.post("/referrals/new", data=stop).text
+    # Through the API too: the same rules, the same record.
+    refused = client.post(
+        "/api/v1/referrals",
+        json={"client": {"name": "Zed Quill", "phone": "727-555-0142"}, "consent": CONSENT, "reasons": [CHEST]},
+        headers=login(client),
+    )
+    assert refused.status_code == 422 and refused.json()["extra"]["urgency"] == "emergency"
+
+    # A therapist sees neither the list nor the count.
+    assert client.get("/admin/emergency-stops").status_code == 403
+    assert "emergency stop" not in client.get("/").text.lower()
+
+    log_in(client, "ada@clinic.example")
+    home = client.get("/").text
+    assert "2 emergency stops in the last 90 days" in home and 'href="/admin/emergency-stops"' in home
+    listing = client.get("/admin/emergency-stops")
+    assert listing.status_code == 200
+    rows = table_rows(listing.text)
+    # Newest first, each with the staff member and the reasons' labels (never their codes), and
+    # nothing of the client.
+    assert len(rows) == 2 and all("Therapist: tess@clinic.example" in row for row in rows)
+    assert "Reasons: Sudden breathlessness or chest pain" in rows[0]
+    assert "Reasons: Suicidal intent, a plan" in rows[1] and "988" in rows[1]
+    assert CHEST not in listing.text and "active_suicidal_intent" not in listing.text
+    assert "Zed" not in listing.text and "555-0142" not in listing.text
+    assert audited(settings, "emergency_stops_viewed") == [("ada@clinic.example", {"shown": 2})]
+
+
+def table_rows(page: str) -> list[str]:
+    """A page's first table's body rows as text (each cell after its data-label), one line each."""
+    body = page.split("<tbody>")[1].split("</tbody>")[0]
+    cells = re.sub(r'<td data-label="([^"]+)">', r" \1: ", body)
+    return [
+        " ".join(unescape(re.sub(r"<[^>]+>", " ", row)).split()) for row in re.findall(r"<tr>(.*?)</tr>", cells, re.S)
+    ]
+
+
+def audited(settings, action: str) -> list[tuple[str, dict]]:
+    """The audit log's (actor, detail) of ``action``, oldest first."""
+
+    async def run() -> list[tuple[str, dict]]:
+        engine = database.create_engine(settings.db_url("referrals"))
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(audit_log.c.actor, audit_log.c.detail)
+                .where(audit_log.c.action == action)
+                .order_by(audit_log.c.id)
+            )
+            found = [(row.actor, dict(row.detail)) for row in rows]
+        await engine.dispose()
+        return found
+
+    return asyncio.run(run())

@@ -278,6 +278,29 @@ async def add_audit(
     )
 
 
+class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
+    at: datetime
+    actor: str
+    detail: dict[str, Any]
+
+
+async def audit_entries(session: AsyncSession, *, action: str, limit: int) -> list[AuditEntry]:
+    """The audit log's newest ``limit`` entries of ``action``, newest first."""
+    rows = await session.execute(
+        select(audit_log.c.at, audit_log.c.actor, audit_log.c.detail)
+        .where(audit_log.c.action == action)
+        .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+        .limit(limit)
+    )
+    return [AuditEntry(at=aware(row.at), actor=row.actor, detail=dict(row.detail)) for row in rows]
+
+
+async def audit_count(session: AsyncSession, *, action: str, since: datetime, until: datetime) -> int:
+    """How many entries of ``action`` the audit log has in [since, until)."""
+    counted = select(func.count()).where(audit_log.c.action == action, audit_log.c.at >= since, audit_log.c.at < until)
+    return (await session.execute(counted)).scalar_one()
+
+
 async def staff_email(session: AsyncSession, staff_id: str) -> str | None:
     return (await session.execute(select(staff_users.c.email).where(staff_users.c.id == staff_id))).scalar()
 
