@@ -204,7 +204,11 @@ async def _issue(
                 await referral_store.insert_referral(session, referral)
                 await offer_store.queue(session, referral.id, [p.id for p in chosen])
                 at_once = min(len(chosen), offering.at_once(ctx, urgency=referral.urgency))
-                why = f"issued for {ctx.labels(group.codes)} to {len(chosen)} partner(s), {at_once} at a time"
+                if len(chosen) == 1:
+                    to = "1 partner"
+                else:
+                    to = f"{len(chosen)} partners, " + ("one at a time" if at_once == 1 else f"{at_once} at a time")
+                why = f"issued for {ctx.labels(group.codes)} to {to}"
                 others = [f"{r.reference} ({r.urgency})" for r in made if r is not referral]
                 if others:
                     why += f"; sent together with {', '.join(others)} under one consent"

@@ -63,15 +63,6 @@ async def _make(ctx: Context, session: AsyncSession, *, referral: StoredReferral
     nonce = secrets.token_urlsafe(18)
     await offer_store.mark_offered(session, offer.id, at=now, expires_at=expires_at, nonce=nonce)
     token = links.issue(key=ctx.signing_key, offer_id=offer.id, expires_at=expires_at, nonce=nonce)
-    await unit_of_work.email_partner(
-        ctx,
-        session,
-        referral=referral,
-        offer=offer,
-        kind="offer",
-        action_url=_answer_url(ctx, token),
-        expires_at=expires_at,
-    )
     await unit_of_work.event(
         ctx,
         session,
@@ -80,6 +71,15 @@ async def _make(ctx: Context, session: AsyncSession, *, referral: StoredReferral
         from_status="requested",
         to_status="requested",
         why=f"offered to {offer.partner_name}, to answer by {ctx.when(expires_at)}",
+    )
+    await unit_of_work.email_partner(
+        ctx,
+        session,
+        referral=referral,
+        offer=offer,
+        kind="offer",
+        action_url=_answer_url(ctx, token),
+        expires_at=expires_at,
     )
 
 
@@ -115,12 +115,12 @@ async def award(
     """The referral goes to ``offer``'s partner, whose acceptance the caller has just claimed
     (holding the referral's row): it is accepted, and the other partners still deciding on it
     are withdrawn and told another practice took it. Their links then say so. When the client is
-    to make the call, the client is emailed the partner's details (if they agreed to email)."""
-    await unit_of_work.transition(ctx, session, referral=referral, to="accepted", actor=actor, why=why)
+    to make the call, the client is emailed the partner's details (if they agreed to email). The
+    emails the caller stages next belong to the acceptance."""
+    accepted = await unit_of_work.transition(ctx, session, referral=referral, to="accepted", actor=actor, why=why)
     await client_emails.partner_accepted(ctx, session, referral=referral, offer=offer)
     for other in await offer_store.of_referrals(session, [referral.id], statuses=("offered",)):
         if await offer_store.withdraw(session, other.id, at=ctx.clock()):
-            await unit_of_work.email_partner(ctx, session, referral=referral, offer=other, kind="offer_taken")
             await unit_of_work.event(
                 ctx,
                 session,
@@ -130,6 +130,8 @@ async def award(
                 to_status="accepted",
                 why=f"offer to {other.partner_name} withdrawn: {offer.partner_name} took it",
             )
+            await unit_of_work.email_partner(ctx, session, referral=referral, offer=other, kind="offer_taken")
+    unit_of_work.emails_belong_to(session, referral_id=referral.id, step=accepted)
 
 
 async def withdraw_open_offers(
@@ -178,6 +180,13 @@ async def _remind(ctx: Context, offer_id: str, *, referral_id: str, now: datetim
         token = links.issue(
             key=ctx.signing_key, offer_id=offer_id, expires_at=offer.expires_at, nonce=offer.offer_nonce or ""
         )
+        await unit_of_work.note(
+            ctx,
+            session,
+            referral=referral,
+            actor="system",
+            why=f"{offer.partner_name} reminded: half the time to answer has passed",
+        )
         await unit_of_work.email_partner(
             ctx,
             session,
@@ -186,13 +195,6 @@ async def _remind(ctx: Context, offer_id: str, *, referral_id: str, now: datetim
             kind="offer_reminder",
             action_url=_answer_url(ctx, token),
             expires_at=offer.expires_at,
-        )
-        await unit_of_work.note(
-            ctx,
-            session,
-            referral=referral,
-            actor="system",
-            why=f"{offer.partner_name} reminded: half the time to answer has passed",
         )
     ctx.on_commit()
     return 1

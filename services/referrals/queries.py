@@ -14,6 +14,7 @@ from services.referrals.context import Context
 from services.referrals.domain import CLOSED_STATUSES, diagnostic_wording
 from services.referrals.intake import SuggestionQuery
 from services.referrals.records import (
+    DELIVERY_ACTOR,
     ClearanceRecord,
     ClientRecord,
     Dashboard,
@@ -56,7 +57,9 @@ async def record(session: AsyncSession, referral: StoredReferral) -> ReferralRec
     return _record(
         referral,
         await offer_store.of_referrals(session, [referral.id]),
-        await referral_store.timeline(session, referral.id),
+        _with_emails(
+            await referral_store.timeline(session, referral.id), await email_store.of_referral(session, referral.id)
+        ),
         (await _failed_emails(session, [referral.id])).get(referral.id, []),
         (await outcome_store.of_referrals(session, [referral.id])).get(referral.id, []),
         clearance=await _clearance(session, referral),
@@ -65,6 +68,20 @@ async def record(session: AsyncSession, referral: StoredReferral) -> ReferralRec
             for r in await referral_store.sent_with(session, referral)
         ],
     )
+
+
+def _with_emails(timeline: list[TimelineEntry], sent: list[email_store.SentEmail]) -> list[TimelineEntry]:
+    """``timeline`` with each email under the step that sent it. An email staged before emails
+    named their step goes under the last step at or before its staging."""
+    steps = [e for e in timeline if e.actor != DELIVERY_ACTOR]
+    by_id = {e.id: e for e in steps}
+    for email in sent:
+        step = by_id.get(email.event_id) or next(
+            (e for e in reversed(steps) if e.at <= email.note.staged_at), steps[0] if steps else None
+        )
+        if step is not None:
+            step.emails.append(email.note)
+    return timeline
 
 
 async def _clearance(session: AsyncSession, referral: StoredReferral) -> ClearanceRecord | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from html import unescape
 
 from litestar.testing import TestClient
@@ -13,10 +14,13 @@ from sqlalchemy import select
 
 from services.referrals.storage import audit_log
 from shared import database
+from shared.messages import EmailDelivery
 from tests.support.referrals import (
     CONSENT,
+    URGENT,
     accept,
     csrf,
+    deliver,
     flush,
     link_path,
     log_in,
@@ -131,3 +135,67 @@ def audited(settings, action: str) -> list[tuple[str, dict]]:
         return found
 
     return asyncio.run(run())
+
+
+def timeline_steps(page: str) -> list[str]:
+    """The timeline's steps as text, one line each (its emails included)."""
+    timeline = page.split('<ol class="timeline"')[1].split("</ol>")[0]
+    steps = re.split(r"\n  <li>", timeline)[1:]
+    return [" ".join(unescape(re.sub(r"<[^>]+>", " ", step)).split()) for step in steps]
+
+
+def test_the_timeline_reads_as_sentences_with_each_email_under_its_step(client: TestClient, settings) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers, reasons=URGENT, partner_ids=["gp1", "gp2"])
+    flush(client)
+    offers = {e.to: e for e in queued_emails(settings.redis_url) if e.kind == "offer"}
+    # The offer to gp1 is sent, the one to gp2 bounces; gp2's delivery report comes after gp1 accepts.
+    deliver(settings, delivery(offers["gp1@partners.example"], "sent"))
+    path = link_path(offers["gp1@partners.example"])
+    token = csrf(client.get(path).text)
+    assert client.post(path, data={"decision": "accept", "_csrf_token": token}).status_code == 200
+    deliver(settings, delivery(offers["gp2@partners.example"], "failed", detail="550 mailbox unavailable"))
+
+    log_in(client)
+    page = client.get(f"/referrals/{referral['id']}").text
+    steps = timeline_steps(page)
+    assert len(steps) == 5, steps  # issued, offered twice, accepted, gp2 withdrawn: no email rows
+    issued, to_gp1, to_gp2, accepted, withdrawn = steps
+    assert re.fullmatch(
+        r"\w{3}, \w{3} \d+, \d+:\d\d [AP]M E[SD]T · tess@clinic\.example issued for One-sided calf.* "
+        r"to 2 partners, 2 at a time\. Now requested\.",
+        issued,
+    ), issued
+    assert "· Handoff, automatically offered to Dr. Ana Gomez, to answer by" in to_gp1
+    assert re.search(r"Email to gp1@partners\.example: the offer, with the link to answer · sent \w{3}, ", to_gp1)
+    assert "Email to gp2@partners.example: the offer, with the link to answer · could not be delivered" in to_gp2
+    assert to_gp2.endswith("(550 mailbox unavailable)")
+    assert "· Dr. Ana Gomez accepted by Dr. Ana Gomez. Now accepted." in accepted
+    # The acceptance's emails, staged after the others' withdrawals, are still the acceptance's.
+    assert "Email to tess@clinic.example: accepted · waiting to be sent" in accepted
+    assert "Email to gp1@partners.example: the link to report the outcome · waiting to be sent" in accepted
+    assert "offer to Dr. Ben Ode withdrawn: Dr. Ana Gomez took it." in withdrawn
+    assert "Email to gp2@partners.example: another practice took it" in withdrawn
+    # Sentences (each step's first letter a capital by the page's style), with no codes, no ISO
+    # stamps, no actor prefixes.
+    assert ".step-what::first-letter { text-transform: uppercase; }" in page
+    timeline = page.split('<ol class="timeline"')[1].split("</ol>")[0]
+    for code in ("calf_swelling_one_side", "partner:", "system", "notifier", "offer_taken", "referral_accepted"):
+        assert code not in timeline
+    assert not re.search(r"\d{4}-\d\d-\d\dT", timeline)
+    # The API keeps every line, the delivery reports included, and each step's emails.
+    api = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["timeline"]
+    assert [e["actor"] for e in api].count("notifier") == 2
+    acceptance = next(e for e in api if e["from_status"] != "accepted" and e["to_status"] == "accepted")
+    assert [m["kind"] for m in acceptance["emails"]] == ["referral_accepted", "report_outcome"]
+
+
+def delivery(email, outcome: str, *, detail: str = "") -> EmailDelivery:
+    return EmailDelivery(
+        notification_id=email.notification_id,
+        outcome=outcome,
+        at=datetime.now(UTC),
+        referral_id=email.referral_id,
+        detail=detail,
+        kind=email.kind,
+    )

@@ -4,10 +4,10 @@ their SQL, in the caller's session (and so in the caller's transaction)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import ColumnElement, RowMapping, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER
@@ -252,12 +252,16 @@ async def add_event(
     from_status: str | None,
     to_status: str,
     why: str,
-) -> None:
-    await session.execute(
+) -> int:
+    """Add a line to the referral's timeline: its id."""
+    added = await session.execute(
         insert(referral_events).values(
             referral_id=referral_id, at=at, actor=actor, from_status=from_status, to_status=to_status, why=why
         )
     )
+    key = cast(CursorResult, added).inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    return int(key[0])
 
 
 async def timeline(session: AsyncSession, referral_id: str) -> list[TimelineEntry]:
@@ -265,7 +269,9 @@ async def timeline(session: AsyncSession, referral_id: str) -> list[TimelineEntr
         select(referral_events).where(referral_events.c.referral_id == referral_id).order_by(referral_events.c.id)
     )
     return [
-        TimelineEntry(at=aware(e.at), actor=e.actor, from_status=e.from_status, to_status=e.to_status, why=e.why)
+        TimelineEntry(
+            id=e.id, at=aware(e.at), actor=e.actor, from_status=e.from_status, to_status=e.to_status, why=e.why
+        )
         for e in rows
     ]
 

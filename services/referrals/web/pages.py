@@ -15,13 +15,13 @@ from litestar.response import Redirect, Template
 from services.referrals import charts
 from services.referrals.contact import NEXT_STEPS, display_phone
 from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, TRANSITIONS
-from services.referrals.records import Dashboard, OfferRecord, ReferralRecord
+from services.referrals.records import DELIVERY_ACTOR, Dashboard, OfferRecord, ReferralRecord, TimelineEntry
 from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
 from services.referrals.web.handout_words import handout_language, words
 from services.referrals.web.rendering import page
 from shared.errors import DomainError, NotFound
-from shared.messages import PartnerSnapshot
+from shared.messages import EmailKind, PartnerSnapshot
 
 
 class StaffPages(Controller):
@@ -176,6 +176,45 @@ def offer_status(referral: ReferralRecord, offer: OfferRecord) -> str:
     return offer.status
 
 
+# What each kind of email said, as the timeline names it under the step that sent it.
+EMAIL_WORDS: dict[EmailKind, str] = {
+    "offer": "the offer, with the link to answer",
+    "offer_reminder": "a reminder to answer",
+    "offer_withdrawn": "the offer is withdrawn",
+    "offer_taken": "another practice took it",
+    "offer_expired": "no answer in time",
+    "referral_accepted": "accepted",
+    "referral_declined": "declined",
+    "referral_cancelled": "the referral is cancelled",
+    "no_partner_left": "no partner left to offer it to",
+    "report_outcome": "the link to report the outcome",
+    "outcome_reported": "the outcome reported",
+    "client_partner_details": "the partner's details",
+    "client_referral_failed": "partners to contact",
+}
+
+
+def timeline_steps(referral: ReferralRecord) -> list[TimelineEntry]:
+    """The timeline as the page shows it: the steps, each with the emails it sent; the lines
+    noting delivery reports are shown as those emails' state instead."""
+    return [e for e in referral.timeline if e.actor != DELIVERY_ACTOR]
+
+
+def actor_name(actor: str) -> str:
+    """Who took a timeline step, as people read it: a staff member's email, a partner's name,
+    or Handoff itself for what it does on its own (offers, deadlines)."""
+    if actor.startswith("partner:"):
+        return actor.removeprefix("partner:")
+    return "Handoff, automatically" if actor == "system" else actor
+
+
+def sentence(text: str) -> str:
+    """A timeline line as a sentence, ending in a full stop (its first letter is a capital by the
+    page's style: the text itself stays as written, a therapist's reason included)."""
+    text = text.strip()
+    return text + ("" if text.endswith((".", "!", "?")) else ".")
+
+
 def _charts(figures: Dashboard, days: int) -> dict:
     return {
         "funnel_chart": charts.bars(
@@ -272,4 +311,8 @@ def _referral_page(
         next_steps=NEXT_STEPS,
         display_phone=display_phone,
         offer_status=offer_status,
+        steps=timeline_steps(record),
+        actor_name=actor_name,
+        sentence=sentence,
+        email_words=EMAIL_WORDS,
     )
