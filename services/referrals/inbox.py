@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import offering, unit_of_work
 from services.referrals.context import Context
+from services.referrals.records import DELIVERY_ACTOR
 from services.referrals.storage import email_store, offer_store, partner_store, referral_store
 from shared.messages import EmailDelivery, PartnerChanged, PartnerSnapshot
 
@@ -57,6 +58,6 @@ async def record_delivery(ctx: Context, *, message: EmailDelivery) -> bool:
             what = f"email '{staged.kind}' to {staged.to}" if staged else "email"
             detail = f": {message.detail}" if message.detail and message.outcome != "sent" else ""
             await unit_of_work.note(
-                ctx, session, referral=referral, actor="notifier", why=f"{what} {message.outcome}{detail}"
+                ctx, session, referral=referral, actor=DELIVERY_ACTOR, why=f"{what} {message.outcome}{detail}"
             )
     return True

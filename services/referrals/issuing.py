@@ -203,7 +203,11 @@ async def _issue(
             for referral, (group, chosen) in zip(made, plan, strict=True):
                 await referral_store.insert_referral(session, referral)
                 at_once = min(len(chosen), offering.at_once(ctx, urgency=referral.urgency))
-                why = f"issued for {ctx.labels(group.codes)} to {len(chosen)} partner(s), {at_once} at a time"
+                if len(chosen) == 1:
+                    to = "1 partner"
+                else:
+                    to = f"{len(chosen)} partners, " + ("one at a time" if at_once == 1 else f"{at_once} at a time")
+                why = f"issued for {ctx.labels(group.codes)} to {to}"
                 others = [f"{r.reference} ({r.urgency})" for r in made if r is not referral]
                 if others:
                     why += f"; sent together with {', '.join(others)} under one consent"

@@ -112,18 +112,9 @@ async def _announce(
     expires_at: datetime,
     nonce: str,
 ) -> None:
-    """An offer just made, to answer by ``expires_at`` through a link carrying ``nonce``: the
-    link emailed to the partner, a timeline line."""
+    """An offer just made, to answer by ``expires_at`` through a link carrying ``nonce``: a
+    timeline line, then the link emailed to the partner (the email goes under that line)."""
     token = links.issue(key=ctx.signing_key, offer_id=offer.id, expires_at=expires_at, nonce=nonce)
-    await unit_of_work.email_partner(
-        ctx,
-        session,
-        referral=referral,
-        offer=offer,
-        kind="offer",
-        action_url=_answer_url(ctx, token),
-        expires_at=expires_at,
-    )
     await unit_of_work.event(
         ctx,
         session,
@@ -132,6 +123,15 @@ async def _announce(
         from_status="requested",
         to_status="requested",
         why=f"offered to {offer.partner_name}, to answer by {ctx.when(expires_at)}",
+    )
+    await unit_of_work.email_partner(
+        ctx,
+        session,
+        referral=referral,
+        offer=offer,
+        kind="offer",
+        action_url=_answer_url(ctx, token),
+        expires_at=expires_at,
     )
 
 
@@ -167,12 +167,12 @@ async def award(
     """The referral goes to ``offer``'s partner, whose acceptance the caller has just claimed
     (holding the referral's row): it is accepted, and the other partners still deciding on it
     are withdrawn and told another practice took it. Their links then say so. When the client is
-    to make the call, the client is emailed the partner's details (if they agreed to email)."""
-    await unit_of_work.transition(ctx, session, referral=referral, to="accepted", actor=actor, why=why)
+    to make the call, the client is emailed the partner's details (if they agreed to email). The
+    emails the caller stages next belong to the acceptance."""
+    accepted = await unit_of_work.transition(ctx, session, referral=referral, to="accepted", actor=actor, why=why)
     await client_emails.partner_accepted(ctx, session, referral=referral, offer=offer)
     for other in await offer_store.of_referrals(session, [referral.id], statuses=("offered",)):
         if await offer_store.withdraw(session, other.id, at=ctx.clock()):
-            await unit_of_work.email_partner(ctx, session, referral=referral, offer=other, kind="offer_taken")
             await unit_of_work.event(
                 ctx,
                 session,
@@ -182,6 +182,8 @@ async def award(
                 to_status="accepted",
                 why=f"offer to {other.partner_name} withdrawn: {offer.partner_name} took it",
             )
+            await unit_of_work.email_partner(ctx, session, referral=referral, offer=other, kind="offer_taken")
+    unit_of_work.emails_belong_to(session, referral_id=referral.id, step=accepted)
 
 
 async def withdraw_open_offers(
@@ -230,6 +232,13 @@ async def _remind(ctx: Context, offer_id: str, *, referral_id: str, now: datetim
         token = links.issue(
             key=ctx.signing_key, offer_id=offer_id, expires_at=offer.expires_at, nonce=offer.offer_nonce or ""
         )
+        await unit_of_work.note(
+            ctx,
+            session,
+            referral=referral,
+            actor="system",
+            why=f"{offer.partner_name} reminded: half the time to answer has passed",
+        )
         await unit_of_work.email_partner(
             ctx,
             session,
@@ -238,13 +247,6 @@ async def _remind(ctx: Context, offer_id: str, *, referral_id: str, now: datetim
             kind="offer_reminder",
             action_url=_answer_url(ctx, token),
             expires_at=offer.expires_at,
-        )
-        await unit_of_work.note(
-            ctx,
-            session,
-            referral=referral,
-            actor="system",
-            why=f"{offer.partner_name} reminded: half the time to answer has passed",
         )
     return 1
 

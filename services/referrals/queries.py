@@ -14,6 +14,7 @@ from services.referrals.context import Context
 from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER, diagnostic_wording
 from services.referrals.intake import SuggestionQuery
 from services.referrals.records import (
+    DELIVERY_ACTOR,
     ClearanceRecord,
     ClientRecord,
     Dashboard,
@@ -57,7 +58,9 @@ async def record(session: AsyncSession, referral: StoredReferral) -> ReferralRec
     return _record(
         referral,
         await offer_store.of_referrals(session, [referral.id]),
-        await referral_store.timeline(session, referral.id),
+        _with_emails(
+            await referral_store.timeline(session, referral.id), await email_store.of_referral(session, referral.id)
+        ),
         (await _failed_emails(session, [referral.id])).get(referral.id, []),
         (await outcome_store.of_referrals(session, [referral.id])).get(referral.id, []),
         clearance=await _clearance(session, referral),
@@ -78,14 +81,16 @@ async def issued(
 ) -> ReferralRecord:
     """A referral just issued in the caller's transaction, as :func:`record` would read it, but
     reading only what issuing wrote and cannot know already (its offers with their partners, its
-    timeline): no email has been sent, delivered or failed before the commit, no partner has
+    timeline with the emails it staged): no email has been sent, delivered or failed before the commit, no partner has
     reported an outcome, and a client record made in this transaction has no clearance yet. This
     is what the therapist waits for on every create."""
     referral = referral_store.with_client(referral, client)
     return _record(
         referral,
         await offer_store.of_referrals(session, [referral.id]),
-        await referral_store.timeline(session, referral.id),
+        _with_emails(
+            await referral_store.timeline(session, referral.id), await email_store.of_referral(session, referral.id)
+        ),
         [],
         [],
         clearance=None if new_client else await _clearance(session, referral),
@@ -94,6 +99,20 @@ async def issued(
             for r in sorted((r for r in together if r.id != referral.id), key=lambda r: URGENCY_ORDER.index(r.urgency))
         ],
     )
+
+
+def _with_emails(timeline: list[TimelineEntry], sent: list[email_store.SentEmail]) -> list[TimelineEntry]:
+    """``timeline`` with each email under the step that sent it. An email staged before emails
+    named their step goes under the last step at or before its staging."""
+    steps = [e for e in timeline if e.actor != DELIVERY_ACTOR]
+    by_id = {e.id: e for e in steps}
+    for email in sent:
+        step = by_id.get(email.event_id) or next(
+            (e for e in reversed(steps) if e.at <= email.note.staged_at), steps[0] if steps else None
+        )
+        if step is not None:
+            step.emails.append(email.note)
+    return timeline
 
 
 async def _clearance(session: AsyncSession, referral: StoredReferral) -> ClearanceRecord | None:
@@ -152,6 +171,11 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
         figures = await referral_store.figures(
             session, since=since, until=until, created_by=None if staff.role == "admin" else staff.id
         )
+        emergency_stops = (
+            await referral_store.audit_count(session, action=scoping.EMERGENCY_STOP, since=since, until=until)
+            if staff.role == "admin"
+            else None
+        )
     made, offers = figures.referrals, figures.offers
     accepted = {o.referral_id for o in offers if o.status == "accepted"}
     booked = {referral_id for referral_id, outcome in figures.outcomes if outcome in ("booked", "completed")}
@@ -187,7 +211,12 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
         months.setdefault(month, {})
         months[month][label] = months[month].get(label, 0) + 1
     return Dashboard(
-        since=since, until=until, funnel=funnel, time_to_accept=time_to_accept, by_category=sorted(months.items())
+        since=since,
+        until=until,
+        funnel=funnel,
+        time_to_accept=time_to_accept,
+        by_category=sorted(months.items()),
+        emergency_stops=emergency_stops,
     )
 
 

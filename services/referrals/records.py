@@ -27,12 +27,32 @@ class OfferRecord(msgspec.Struct, kw_only=True):
     partner_phone: str = ""
 
 
+# The actor of the timeline's lines noting the notifier's delivery reports (services.referrals.inbox).
+DELIVERY_ACTOR = "notifier"
+
+
+class EmailNote(msgspec.Struct, kw_only=True):
+    """An email a timeline step sent, and what became of it."""
+
+    kind: str  # a shared.messages.EmailKind
+    to: str
+    staged_at: datetime
+    # waiting (not reported on yet), sent, deferred (to be retried) or failed (for good).
+    delivery: str = "waiting"
+    delivered_at: datetime | None = None
+    detail: str = ""
+
+
 class TimelineEntry(msgspec.Struct, kw_only=True):
     at: datetime
     actor: str
     from_status: str | None
     to_status: str
     why: str
+    id: int | None = None
+    # The emails this step sent (the notifier's reports on them are also lines of their own,
+    # by DELIVERY_ACTOR).
+    emails: list[EmailNote] = []
 
 
 class OutcomeRecord(msgspec.Struct, kw_only=True):
@@ -171,6 +191,18 @@ class Dashboard(msgspec.Struct, kw_only=True):
     time_to_accept: list[tuple[str, float, int]]
     # (month "YYYY-MM", {category label: count}), oldest first.
     by_category: list[tuple[str, dict[str, int]]]
+    # Emergency stops in the period (no referral made; see EmergencyStopRecord): for admins only.
+    emergency_stops: int | None = None
+
+
+class EmergencyStopRecord(msgspec.Struct, kw_only=True):
+    """A referral stopped for an emergency: when, by which staff member, for which reasons, and
+    the instruction they were given. Nothing of the client is kept."""
+
+    at: datetime
+    staff_email: str
+    reasons: str  # the reasons' labels, "; "-separated
+    instruction: str
 
 
 class ClientContact(msgspec.Struct, kw_only=True):

@@ -15,13 +15,18 @@ from services.referrals import matching
 from services.referrals.context import Context
 from services.referrals.domain import AdviceOnly, EmergencyStop, MixedReasons
 from services.referrals.intake import SuggestionQuery
-from services.referrals.records import AdviceGiven, EmergencyAdvice, Suggestion
+from services.referrals.records import AdviceGiven, EmergencyAdvice, EmergencyStopRecord, Suggestion
 from services.referrals.rules import Assessment, Reason
 from services.referrals.storage import offer_store, outcome_store, partner_store, referral_store
 from shared import geo
 from shared.auth import Staff
 from shared.errors import InvalidInput
 from shared.messages import PartnerSnapshot
+
+# The audit log's action for an emergency stop: the instruction was given, no referral made.
+EMERGENCY_STOP = "emergency_advice_given"
+# The emergency stops list shows the newest this many.
+STOPS_SHOWN = 500
 
 
 async def assess(ctx: Context, *, staff: Staff, reasons: list[str], record_advice: bool = True) -> Assessment:
@@ -31,7 +36,7 @@ async def assess(ctx: Context, *, staff: Staff, reasons: list[str], record_advic
     alone, which needs no partner, is raised as :class:`AdviceOnly`."""
     assessment = ctx.rules.assess(reasons)
     if assessment.emergencies:
-        await _record(ctx, staff=staff, action="emergency_advice_given", reasons=assessment.emergencies)
+        await _record(ctx, staff=staff, action=EMERGENCY_STOP, reasons=assessment.emergencies)
         raise _emergency(assessment)
     if assessment.advice and record_advice:
         await _record(ctx, staff=staff, action="advice_given", reasons=assessment.advice)
@@ -56,6 +61,30 @@ async def _record(ctx: Context, *, staff: Staff, action: str, reasons: list[Reas
                 "rules_version": ctx.rules.version,
             },
         )
+
+
+async def emergency_stops(ctx: Context, *, staff: Staff) -> list[EmergencyStopRecord]:
+    """The newest emergency stops (at most :data:`STOPS_SHOWN`), newest first, the reasons by their
+    labels; for admins. The view is audited, as any view of the audit log's records."""
+    async with ctx.sessions.begin() as session:
+        entries = await referral_store.audit_entries(session, action=EMERGENCY_STOP, limit=STOPS_SHOWN)
+        await referral_store.add_audit(
+            session,
+            at=ctx.clock(),
+            actor=staff.email,
+            action="emergency_stops_viewed",
+            referral_id=None,
+            detail={"shown": len(entries)},
+        )
+    return [
+        EmergencyStopRecord(
+            at=entry.at,
+            staff_email=entry.actor,
+            reasons=ctx.labels(list(entry.detail.get("reasons", []))),
+            instruction=str(entry.detail.get("instruction", "")),
+        )
+        for entry in entries
+    ]
 
 
 async def suggest(ctx: Context, *, query: SuggestionQuery) -> list[Suggestion]:

@@ -42,6 +42,7 @@ from services.referrals.records import (
     ClientDetail,
     ClientRecord,
     Dashboard,
+    EmergencyStopRecord,
     Handout,
     InboxPage,
     OfferPage,
@@ -100,6 +101,9 @@ class Referrals:
 
     async def assess(self, *, staff: Staff, reasons: builtins.list[str]) -> Assessment:
         return await scoping.assess(self._ctx, staff=staff, reasons=reasons)
+
+    async def emergency_stops(self, *, staff: Staff) -> builtins.list[EmergencyStopRecord]:
+        return await scoping.emergency_stops(self._ctx, staff=staff)
 
     async def suggest(self, *, query: SuggestionQuery) -> builtins.list[Suggestion]:
         return await scoping.suggest(self._ctx, query=query)

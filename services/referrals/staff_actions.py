@@ -139,10 +139,6 @@ async def forward(ctx: Context, *, staff: Staff, referral_id: str, partner_id: s
             scope=list(referral.consent.get("scope", [])),
             kinds_needed={categories.load()[partner.category].kind},
         )
-        await offering.withdraw_open_offers(ctx, session, referral=referral, kind="offer_withdrawn")
-        # The partner who had accepted it (before a no-show, say) no longer has it either.
-        await offer_store.withdraw_accepted(session, referral.id)
-        await offer_store.append(session, referral.id, partner.id)
         await unit_of_work.transition(
             ctx,
             session,
@@ -151,6 +147,10 @@ async def forward(ctx: Context, *, staff: Staff, referral_id: str, partner_id: s
             actor=staff.email,
             why=f"forwarded by the therapist to {partner.name}",
         )
+        await offering.withdraw_open_offers(ctx, session, referral=referral, kind="offer_withdrawn")
+        # The partner who had accepted it (before a no-show, say) no longer has it either.
+        await offer_store.withdraw_accepted(session, referral.id)
+        await offer_store.append(session, referral.id, partner.id)
         await offering.offer_next(ctx, session, referral=referral)
     return await queries.get(ctx, staff=staff, referral_id=referral_id)
 

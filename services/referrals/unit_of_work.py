@@ -1,6 +1,10 @@
 """What every change to a referral is made of, in the caller's transaction: a status transition
 (allowed by the state machine, and made only if nobody changed the referral meanwhile), a line
-on its timeline, and emails staged in the outbox, which the relay sends after the commit."""
+on its timeline, and emails staged in the outbox, which the relay sends after the commit.
+
+Each email belongs to the timeline step that sent it: the last line added to its referral's
+timeline in the same transaction (so a step is written before its emails), unless the caller
+says otherwise with :func:`emails_belong_to`. The referral's page shows each email there."""
 
 from __future__ import annotations
 
@@ -22,13 +26,16 @@ from shared.messages import EmailContext, EmailKind, PartnerContact, SendEmail
 
 async def transition(
     ctx: Context, session: AsyncSession, *, referral: StoredReferral, to: str, actor: str, why: str
-) -> None:
-    """Move ``referral`` to status ``to``, with its timeline event. Raises ``InvalidTransition``
-    when the state machine forbids it, :class:`Conflict` when the referral changed meanwhile."""
+) -> int:
+    """Move ``referral`` to status ``to``, with its timeline event (whose id is returned). Raises
+    ``InvalidTransition`` when the state machine forbids it, :class:`Conflict` when the referral
+    changed meanwhile."""
     check_transition(referral.status, to)
     if not await referral_store.set_status(session, referral.id, expected=referral.status, status=to, at=ctx.clock()):
         raise Conflict("the referral changed meanwhile; reload and try again", field="status")
-    await event(ctx, session, referral_id=referral.id, actor=actor, from_status=referral.status, to_status=to, why=why)
+    return await event(
+        ctx, session, referral_id=referral.id, actor=actor, from_status=referral.status, to_status=to, why=why
+    )
 
 
 async def event(
@@ -40,11 +47,23 @@ async def event(
     from_status: str | None,
     to_status: str,
     why: str,
-) -> None:
-    """Add a line to the referral's timeline."""
-    await referral_store.add_event(
+) -> int:
+    """Add a line to the referral's timeline: the step the emails staged next belong to. Its id."""
+    step = await referral_store.add_event(
         session, referral_id, at=ctx.clock(), actor=actor, from_status=from_status, to_status=to_status, why=why
     )
+    emails_belong_to(session, referral_id=referral_id, step=step)
+    return step
+
+
+def emails_belong_to(session: AsyncSession, *, referral_id: str, step: int) -> None:
+    """The emails about ``referral_id`` staged next in this transaction belong to timeline
+    step ``step`` (see the module's docstring)."""
+    session.info.setdefault(_STEPS, {})[referral_id] = step
+
+
+# Where a transaction keeps each referral's current step: its session's own dictionary.
+_STEPS = "handoff.referral_steps"
 
 
 async def note(ctx: Context, session: AsyncSession, *, referral: StoredReferral, actor: str, why: str) -> None:
@@ -105,7 +124,8 @@ async def _inbox_url(ctx: Context, session: AsyncSession, email: str) -> str:
 async def email_therapist(
     ctx: Context, session: AsyncSession, *, referral: StoredReferral, kind: EmailKind, partner_name: str = ""
 ) -> None:
-    """Stage an email to the therapist who made the referral (none when their account is gone)."""
+    """Stage an email to the therapist who made the referral (none when their account is gone),
+    linking to the referral's page."""
     therapist = await referral_store.staff_email(session, referral.created_by)
     if therapist is None:
         return
@@ -115,9 +135,10 @@ async def email_therapist(
         referral_id=referral.id,
         kind=kind,
         to=therapist,
-        # No link yet: the staff pages that would show the referral come with the staff app.
+        # The staff page's link carries the referral's id only: the page asks them to sign in.
         context=EmailContext(
             partner_name=partner_name,
+            action_url=f"{ctx.settings.public_url('referrals')}/referrals/{referral.id}",
             reference=referral.reference,
             urgency=referral.urgency,
             next_step=referral.next_step,  # type: ignore[arg-type]  # a NextStep, stored as text
@@ -159,4 +180,5 @@ async def _stage_email(
     """Stage one email about the referral, sent once the transaction commits."""
     notification_id = str(uuid.uuid4())
     message = SendEmail(notification_id=notification_id, kind=kind, to=to, context=context, referral_id=referral_id)
-    await email_store.stage(session, message, staged_at=ctx.clock())
+    step = session.info.get(_STEPS, {}).get(referral_id)
+    await email_store.stage(session, message, staged_at=ctx.clock(), event_id=step)

@@ -323,7 +323,8 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
         headers=therapist,
         json={"reasons": ["rehab_exercise_needed"], "postal_code": "33701"},
     ).json()
-    partner = suggestions[0]
+    # The second partner is never offered it: once the first accepts, that offer is not needed.
+    partner, unused = suggestions[0], suggestions[1]
     issued = system.referrals.post(
         "/api/v1/referrals",
         headers=therapist,
@@ -332,7 +333,7 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
             "consent": {"given": True, "method": "written", "scope": ["clinical"]},
             "reasons": ["rehab_exercise_needed"],
             "note": "Right shoulder stiff since March; no fall.",
-            "partner_ids": [partner["partner_id"]],
+            "partner_ids": [partner["partner_id"], unused["partner_id"]],
         },
     )
     assert issued.status_code == 201, issued.text
@@ -445,8 +446,51 @@ def test_a_partner_accepts_by_email_and_reports_clearance_the_therapist_sees_it(
     expect(cleared).to_contain_text("Pressure limits: light pressure only, no deep work")
     expect(cleared).to_contain_text("Partner's note: Home exercises twice a day for four weeks.")
     expect(staff.get_by_text("status completed")).to_be_visible()
+    offers = staff.get_by_role("table").filter(has=staff.get_by_role("columnheader", name="Answer by"))
+    expect(offers.get_by_role("row").nth(1)).to_contain_text(f"{partner['name']} accepted")
+    expect(offers.get_by_role("row").nth(2)).to_contain_text(f"{unused['name']} not needed")
+    # The timeline in sentences, each email under the step that sent it.
+    timeline = staff.get_by_role("list", name="Timeline")
+    accepted = timeline.get_by_role("listitem").filter(has_text=f"accepted by {partner['name']}")
+    expect(accepted).to_contain_text("Email to tess@clinic.example: accepted")
+    expect(timeline).not_to_contain_text("notifier")
     shots(staff, "referral-with-clearance")
     assert_accessible(staff, "a referral's page")
+    staff.set_viewport_size({"width": 390, "height": 844})
+    staff.reload()
+    assert _fits_the_screen(staff), "the referral page scrolls sideways on a phone"
+    shots(staff, "referral-with-clearance-390")
+
+
+def test_an_admin_lists_the_emergency_stops(
+    browser: Browser,
+    contexts: list[BrowserContext],
+    system: System,
+    shots: Screenshots,
+) -> None:
+    stopped = system.referrals.post(
+        "/api/v1/referrals",
+        headers=token(system, THERAPIST),
+        json={
+            "client": {"name": "Robin Asante", "phone": "727-555-0190"},
+            "consent": {"given": True, "method": "verbal", "scope": ["clinical"]},
+            "reasons": ["chest_pain_breathless"],
+        },
+    )
+    assert stopped.status_code == 422 and stopped.json()["extra"]["urgency"] == "emergency"
+    for size, options in (("1280", {}), ("390", PHONE)):
+        page = open_page(contexts, browser, **options)
+        log_in(page, system, ADMIN)
+        expect(page.get_by_role("heading", level=3, name="Emergency stops")).to_be_visible()
+        page.get_by_role("link", name="See every emergency stop").click()
+        expect(page.get_by_role("heading", level=1, name="Emergency stops")).to_be_visible()
+        newest = page.get_by_role("row").nth(1)
+        expect(newest).to_contain_text(THERAPIST)
+        expect(newest).to_contain_text("Sudden breathlessness or chest pain")
+        expect(page.get_by_text("Robin")).to_have_count(0)
+        assert _fits_the_screen(page), f"the emergency stops page scrolls sideways at {size} px"
+        shots(page, f"emergency-stops-{size}")
+        assert_accessible(page, "the emergency stops page")
 
 
 def _describe_client(page: Page) -> None:

@@ -65,6 +65,8 @@ def test_booked_then_completed_with_precautions_shown_on_the_referral(client: Te
     flush(client)
     therapist = [e for e in queued_emails(settings.redis_url) if e.to == "tess@clinic.example"]
     assert [e.kind for e in therapist].count("outcome_reported") == 2
+    # Each email to the therapist opens the referral's staff page (its id, nothing of the client).
+    assert {e.context.action_url for e in therapist} == {f"http://localhost:8002/referrals/{referral['id']}"}
     assert not [e for e in queued_emails(settings.redis_url) if e.kind == "report_outcome"][2:]
 
     log_in(client)

@@ -169,7 +169,9 @@ def test_partner_accepts_through_the_link_once(client: TestClient, settings) -> 
     assert after.status_code == 200 and "you accepted it" in after.text and 'name="decision"' not in after.text
     assert client.get(path[:-3] + "abc").status_code == 403
     flush(client)
-    assert ("referral_accepted", "tess@clinic.example") in [(e.kind, e.to) for e in queued_emails(settings.redis_url)]
+    accepted = [e for e in queued_emails(settings.redis_url) if e.to == "tess@clinic.example"]
+    assert [e.kind for e in accepted] == ["referral_accepted"]
+    assert accepted[0].context.action_url == f"http://localhost:8002/referrals/{referral['id']}"
 
 
 def test_decline_offers_the_next_partner_then_fails(client: TestClient, settings) -> None:
@@ -193,6 +195,8 @@ def test_decline_offers_the_next_partner_then_fails(client: TestClient, settings
     assert [o["status"] for o in detail["offers"]] == ["declined", "declined"]
     kinds = [e.kind for e in queued_emails(settings.redis_url)]
     assert kinds.count("referral_declined") == 2 and "no_partner_left" in kinds
+    therapist = {e.context.action_url for e in queued_emails(settings.redis_url) if e.to == "tess@clinic.example"}
+    assert therapist == {f"http://localhost:8002/referrals/{referral['id']}"}
 
 
 def test_cancel_withdraws_the_offer(client: TestClient, settings) -> None:

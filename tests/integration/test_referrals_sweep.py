@@ -97,6 +97,9 @@ def test_expiry_offers_the_next_partner_and_the_last_fails_the_referral(
         ("offer_withdrawn", "gp2@partners.example"),
         ("no_partner_left", "tess@clinic.example"),
     ]
+    therapist = [e for e in queued_emails(settings.redis_url) if e.to == "tess@clinic.example"]
+    assert [e.kind for e in therapist] == ["offer_expired", "no_partner_left"]
+    assert {e.context.action_url for e in therapist} == {f"http://localhost:8002/referrals/{referral['id']}"}
     body = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
     assert body["needs_attention"] and any(e["to_status"] == "failed" for e in body["timeline"])
     again = sweep(client)

@@ -111,6 +111,7 @@ REFERRALS_ADMIN_ONLY = {
     ("POST", "/admin/staff/change"),
     ("GET", "/admin/inbox"),
     ("POST", "/admin/inbox/revoke"),
+    ("GET", "/admin/emergency-stops"),
 }
 
 

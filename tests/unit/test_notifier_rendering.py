@@ -120,6 +120,18 @@ def test_therapist_emails_name_the_partner_in_the_subject(renderer: Renderer) ->
     assert renderer.render("referral_declined", context()).subject == "Declined by Ruiz Physical Therapy — ref HX-1234"
 
 
+# Every email to the therapist who made the referral (services.referrals.unit_of_work.email_therapist).
+THERAPIST_KINDS = ("referral_accepted", "referral_declined", "offer_expired", "no_partner_left", "outcome_reported")
+
+
+@pytest.mark.parametrize("kind", THERAPIST_KINDS)
+def test_therapist_emails_link_to_the_referral_in_both_bodies(renderer: Renderer, kind: str) -> None:
+    staff_page = "https://referrals.clinic.example/referrals/0b7c1f9e-3d2a-4c55-9d1e-1f2a3b4c5d6e"
+    email = renderer.render(kind, context(action_url=staff_page))
+    assert re.search(rf"Open the referral[^:\n]*: {re.escape(staff_page)}\n", email.text)
+    assert re.search(rf'<a href="{re.escape(staff_page)}"[^>]*>Open the referral[^<]*</a>', email.html)
+
+
 def test_html_escapes_what_it_is_given(renderer: Renderer) -> None:
     hostile = "<script>alert('x')</script>"
     for kind in sorted(KINDS):

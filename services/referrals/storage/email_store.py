@@ -11,7 +11,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals.storage.tables import email_deliveries, emails, outbox
+from services.referrals.records import EmailNote
+from services.referrals.storage.tables import aware, email_deliveries, emails, outbox
 from shared import outbox as outbox_module
 from shared.messages import EmailDelivery, SendEmail
 
@@ -32,9 +33,9 @@ class FailedEmail(msgspec.Struct, kw_only=True, frozen=True):
     email: StagedEmail | None
 
 
-async def stage(session: AsyncSession, message: SendEmail, *, staged_at: datetime) -> None:
+async def stage(session: AsyncSession, message: SendEmail, *, staged_at: datetime, event_id: int | None) -> None:
     """Put the email in the outbox, to be sent once the caller's transaction commits, and
-    record what it is."""
+    record what it is and which timeline step (``event_id``) sent it."""
     await outbox_module.add(session, outbox, message, message_id=message.notification_id)
     await session.execute(
         insert(emails).values(
@@ -43,6 +44,7 @@ async def stage(session: AsyncSession, message: SendEmail, *, staged_at: datetim
             kind=message.kind,
             recipient=message.to,
             staged_at=staged_at,
+            event_id=event_id,
         )
     )
 
@@ -54,6 +56,40 @@ async def staged(session: AsyncSession, notification_id: str) -> StagedEmail | N
         )
     ).first()
     return None if row is None else StagedEmail(kind=row.kind, to=row.recipient)
+
+
+class SentEmail(msgspec.Struct, kw_only=True, frozen=True):
+    """An email about a referral, the step that sent it, and its newest delivery report."""
+
+    event_id: int | None
+    note: EmailNote
+
+
+async def of_referral(session: AsyncSession, referral_id: str) -> list[SentEmail]:
+    """The referral's emails in the order they were staged, each with its newest delivery report."""
+    rows = await session.execute(
+        select(
+            emails.c.notification_id,
+            emails.c.event_id,
+            emails.c.kind,
+            emails.c.recipient,
+            emails.c.staged_at,
+            email_deliveries.c.outcome,
+            email_deliveries.c.at,
+            email_deliveries.c.detail,
+        )
+        .join(email_deliveries, email_deliveries.c.notification_id == emails.c.notification_id, isouter=True)
+        .where(emails.c.referral_id == referral_id)
+        .order_by(emails.c.staged_at, emails.c.notification_id, email_deliveries.c.at)
+    )
+    found: dict[str, SentEmail] = {}
+    for row in rows:
+        note = EmailNote(kind=row.kind, to=row.recipient, staged_at=aware(row.staged_at))
+        if row.outcome is not None:
+            note.delivery, note.delivered_at, note.detail = row.outcome, aware(row.at), row.detail
+        # The newest report wins: a deferral is followed by the send or the failure.
+        found[row.notification_id] = SentEmail(event_id=row.event_id, note=note)
+    return list(found.values())
 
 
 async def record_delivery(session: AsyncSession, message: EmailDelivery) -> bool:

@@ -4,10 +4,10 @@ their SQL, in the caller's session (and so in the caller's transaction)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import ColumnElement, RowMapping, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER
@@ -260,12 +260,16 @@ async def add_event(
     from_status: str | None,
     to_status: str,
     why: str,
-) -> None:
-    await session.execute(
+) -> int:
+    """Add a line to the referral's timeline: its id."""
+    added = await session.execute(
         insert(referral_events).values(
             referral_id=referral_id, at=at, actor=actor, from_status=from_status, to_status=to_status, why=why
         )
     )
+    key = cast(CursorResult, added).inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    return int(key[0])
 
 
 async def timeline(session: AsyncSession, referral_id: str) -> list[TimelineEntry]:
@@ -273,7 +277,9 @@ async def timeline(session: AsyncSession, referral_id: str) -> list[TimelineEntr
         select(referral_events).where(referral_events.c.referral_id == referral_id).order_by(referral_events.c.id)
     )
     return [
-        TimelineEntry(at=aware(e.at), actor=e.actor, from_status=e.from_status, to_status=e.to_status, why=e.why)
+        TimelineEntry(
+            id=e.id, at=aware(e.at), actor=e.actor, from_status=e.from_status, to_status=e.to_status, why=e.why
+        )
         for e in rows
     ]
 
@@ -284,6 +290,29 @@ async def add_audit(
     await session.execute(
         insert(audit_log).values(at=at, actor=actor, action=action, referral_id=referral_id, detail=detail)
     )
+
+
+class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
+    at: datetime
+    actor: str
+    detail: dict[str, Any]
+
+
+async def audit_entries(session: AsyncSession, *, action: str, limit: int) -> list[AuditEntry]:
+    """The audit log's newest ``limit`` entries of ``action``, newest first."""
+    rows = await session.execute(
+        select(audit_log.c.at, audit_log.c.actor, audit_log.c.detail)
+        .where(audit_log.c.action == action)
+        .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+        .limit(limit)
+    )
+    return [AuditEntry(at=aware(row.at), actor=row.actor, detail=dict(row.detail)) for row in rows]
+
+
+async def audit_count(session: AsyncSession, *, action: str, since: datetime, until: datetime) -> int:
+    """How many entries of ``action`` the audit log has in [since, until)."""
+    counted = select(func.count()).where(audit_log.c.action == action, audit_log.c.at >= since, audit_log.c.at < until)
+    return (await session.execute(counted)).scalar_one()
 
 
 async def staff_email(session: AsyncSession, staff_id: str) -> str | None:

@@ -199,6 +199,8 @@ emails = Table(
     Column("kind", String(40), nullable=False),
     Column("recipient", String(320), nullable=False),
     Column("staged_at", DateTime(timezone=True), nullable=False),
+    # The timeline step (referral_events.id) that sent it; None for emails staged before 0011.
+    Column("event_id", Integer, nullable=True),
 )
 
 idempotency_keys = Table(

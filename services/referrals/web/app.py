@@ -24,6 +24,7 @@ from services.referrals.web import (
     auth,
     client_pages,
     clients,
+    emergency_stops,
     fhir,
     inbox,
     login,
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             client_pages.ClientPages,
             admin.StaffAdmin,
             inbox.InboxAdmin,
+            emergency_stops.EmergencyStops,
             # Scripts are files, never inline, so the Content-Security-Policy can forbid inline ones.
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
             *templating.routes(),

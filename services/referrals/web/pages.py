@@ -14,14 +14,14 @@ from litestar.response import Redirect, Template
 
 from services.referrals import charts
 from services.referrals.contact import NEXT_STEPS, display_phone
-from services.referrals.domain import OPEN_STATUSES, TRANSITIONS
-from services.referrals.records import Dashboard, ReferralRecord
+from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, TRANSITIONS
+from services.referrals.records import DELIVERY_ACTOR, Dashboard, OfferRecord, ReferralRecord, TimelineEntry
 from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
 from services.referrals.web.handout_words import handout_language, words
 from services.referrals.web.rendering import page
 from shared.errors import DomainError, NotFound
-from shared.messages import PartnerSnapshot
+from shared.messages import EmailKind, PartnerSnapshot
 
 
 class StaffPages(Controller):
@@ -173,6 +173,60 @@ class StaffPages(Controller):
 PERIODS = {30: "last 30 days", 90: "last 90 days", 365: "last 12 months"}
 # A referral still looking for a partner: the only time one can accept it.
 LOOKING = ("requested", "received")
+# Statuses in which an offer not made yet may still be made (on hold: once resumed).
+MAY_STILL_OFFER = ("draft", "requested", "received", "on-hold")
+
+
+def offer_status(referral: ReferralRecord, offer: OfferRecord) -> str:
+    """An offer's status as staff read it. One never made is "next in line" while the referral
+    may still be offered, and "not needed" once it was accepted, completed, cancelled or stopped
+    looking; the stored status (queued, or withdrawn by a cancel) stays as it is."""
+    if offer.offered_at is None and offer.status in ("queued", "withdrawn"):
+        return "next in line" if referral.status in MAY_STILL_OFFER else "not needed"
+    if offer.status == "declined" and offer.decline_reason:
+        return f"declined: {DECLINE_REASONS.get(offer.decline_reason, offer.decline_reason).lower()}"
+    if offer.status == "expired":
+        return "no answer in time"
+    return offer.status
+
+
+# What each kind of email said, as the timeline names it under the step that sent it.
+EMAIL_WORDS: dict[EmailKind, str] = {
+    "offer": "the offer, with the link to answer",
+    "offer_reminder": "a reminder to answer",
+    "offer_withdrawn": "the offer is withdrawn",
+    "offer_taken": "another practice took it",
+    "offer_expired": "no answer in time",
+    "referral_accepted": "accepted",
+    "referral_declined": "declined",
+    "referral_cancelled": "the referral is cancelled",
+    "no_partner_left": "no partner left to offer it to",
+    "report_outcome": "the link to report the outcome",
+    "outcome_reported": "the outcome reported",
+    "client_partner_details": "the partner's details",
+    "client_referral_failed": "partners to contact",
+}
+
+
+def timeline_steps(referral: ReferralRecord) -> list[TimelineEntry]:
+    """The timeline as the page shows it: the steps, each with the emails it sent; the lines
+    noting delivery reports are shown as those emails' state instead."""
+    return [e for e in referral.timeline if e.actor != DELIVERY_ACTOR]
+
+
+def actor_name(actor: str) -> str:
+    """Who took a timeline step, as people read it: a staff member's email, a partner's name,
+    or Handoff itself for what it does on its own (offers, deadlines)."""
+    if actor.startswith("partner:"):
+        return actor.removeprefix("partner:")
+    return "Handoff, automatically" if actor == "system" else actor
+
+
+def sentence(text: str) -> str:
+    """A timeline line as a sentence, ending in a full stop (its first letter is a capital by the
+    page's style: the text itself stays as written, a therapist's reason included)."""
+    text = text.strip()
+    return text + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 def _confirm_cancel_page(request: Request, record: ReferralRecord, *, reason: str = "") -> Template:
@@ -284,4 +338,9 @@ def _referral_page(
         error=error,
         next_steps=NEXT_STEPS,
         display_phone=display_phone,
+        offer_status=offer_status,
+        steps=timeline_steps(record),
+        actor_name=actor_name,
+        sentence=sentence,
+        email_words=EMAIL_WORDS,
     )
