@@ -4,11 +4,12 @@ built once per process (see :class:`services.referrals.service.Referrals`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.referrals.history import HistoryCache
 from services.referrals.rules import Rules
 from shared import clinic_time
 from shared.config import Settings
@@ -30,6 +31,8 @@ class Context:
     # services.referrals.links and shared.keys).
     signing_key: Keyring
     clock: Clock
+    # Partners' answering histories for ranking, re-read once a minute (services.referrals.history).
+    history: HistoryCache = field(default_factory=HistoryCache)
 
     def when(self, moment: datetime | None) -> str:
         """``moment`` as people at the clinic read it (the timeline is written in words, not ISO

@@ -17,7 +17,7 @@ from services.referrals.domain import AdviceOnly, EmergencyStop, MixedReasons
 from services.referrals.intake import SuggestionQuery
 from services.referrals.records import AdviceGiven, EmergencyAdvice, EmergencyStopRecord, Suggestion
 from services.referrals.rules import Assessment, Reason
-from services.referrals.storage import offer_store, outcome_store, partner_store, referral_store
+from services.referrals.storage import partner_store, referral_store
 from shared import geo
 from shared.auth import Staff
 from shared.errors import InvalidInput
@@ -116,10 +116,10 @@ async def ranked(
     if session is None:
         async with ctx.sessions() as own:
             candidates = await partner_store.snapshots(own, categories=assessment.categories)
-            history = await _history(own, [p.id for p in candidates])
+            history = await ctx.history.of(own, [p.id for p in candidates])
     else:
         candidates = await partner_store.snapshots(session, categories=assessment.categories)
-        history = await _history(session, [p.id for p in candidates])
+        history = await ctx.history.of(session, [p.id for p in candidates])
     suggestions = matching.rank(
         candidates,
         assessment,
@@ -138,19 +138,6 @@ async def ranked(
 def clinic_today(ctx: Context) -> date:
     """Today in the clinic's time zone: a licence is valid through its expiry day there."""
     return ctx.clock().astimezone(ZoneInfo(ctx.settings.clinic_timezone)).date()
-
-
-async def _history(session: AsyncSession, partner_ids: list[str]) -> dict[str, matching.PartnerHistory]:
-    """Each partner's answers to past offers (acceptance rate, median time to accept) and the
-    referrals they saw through to a completed visit."""
-    if not partner_ids:
-        return {}
-    answers = await offer_store.answers_by_partner(session, partner_ids)
-    completed = await outcome_store.completed_by_partner(session, partner_ids)
-    return {
-        pid: msgspec.structs.replace(matching.history_from(closed), completed=completed.get(pid, 0))
-        for pid, closed in answers.items()
-    }
 
 
 def mixed(assessment: Assessment) -> MixedReasons:
