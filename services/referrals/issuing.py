@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import clients, offering, queries, scoping, unit_of_work
 from services.referrals.contact import DEFAULT_LANGUAGE, language_name
@@ -60,20 +62,24 @@ async def create(
     assessment = await scoping.assess(ctx, staff=staff, reasons=list(draft.reasons))
     if assessment.mixed:
         raise scoping.mixed(assessment)
-    client, new_client = await _client(ctx, staff=staff, draft=draft)
     group = assessment.groups[0]
-    chosen = await _choose_partners(ctx, draft=draft, assessment=group.assessment(), client=client)
-    records = await _issue(
-        ctx,
-        staff=staff,
-        draft=draft,
-        client=client,
-        new_client=new_client,
-        plan=[(group, chosen)],
-        key=key,
-        together=False,
-    )
-    return records[0]
+
+    async def issue(session: AsyncSession) -> list[ReferralRecord]:
+        client, new_client = await _client(ctx, session, staff=staff, draft=draft)
+        chosen = await _choose_partners(ctx, session, draft=draft, assessment=group.assessment(), client=client)
+        return await _issue(
+            ctx,
+            session,
+            staff=staff,
+            draft=draft,
+            client=client,
+            new_client=new_client,
+            plan=[(group, chosen)],
+            key=key,
+            together=False,
+        )
+
+    return (await _in_one_transaction(ctx, issue, key=key, together=False))[0]
 
 
 async def create_together(
@@ -102,27 +108,65 @@ async def create_together(
         raise InvalidInput(
             f"these reasons make {len(assessment.groups)} referral(s): give partners for each", field="partner_ids"
         )
-    client, new_client = await _client(ctx, staff=staff, draft=draft)
-    plan = []
-    for index, (group, ids) in enumerate(zip(assessment.groups, partner_ids, strict=True)):
-        part = msgspec.structs.replace(draft, reasons=group.codes, partner_ids=ids)
-        chosen = await _choose_partners(
-            ctx, draft=part, assessment=group.assessment(), client=client, field=f"groups[{index}].partner_ids"
+
+    async def issue(session: AsyncSession) -> list[ReferralRecord]:
+        client, new_client = await _client(ctx, session, staff=staff, draft=draft)
+        plan = []
+        for index, (group, ids) in enumerate(zip(assessment.groups, partner_ids, strict=True)):
+            part = msgspec.structs.replace(draft, reasons=group.codes, partner_ids=ids)
+            chosen = await _choose_partners(
+                ctx,
+                session,
+                draft=part,
+                assessment=group.assessment(),
+                client=client,
+                field=f"groups[{index}].partner_ids",
+            )
+            plan.append((group, chosen))
+        return await _issue(
+            ctx,
+            session,
+            staff=staff,
+            draft=draft,
+            client=client,
+            new_client=new_client,
+            plan=plan,
+            key=key,
+            together=True,
         )
-        plan.append((group, chosen))
-    return await _issue(
-        ctx, staff=staff, draft=draft, client=client, new_client=new_client, plan=plan, key=key, together=True
-    )
+
+    return await _in_one_transaction(ctx, issue, key=key, together=True)
 
 
-async def _client(ctx: Context, *, staff: Staff, draft: ReferralDraft) -> tuple[StoredClient, bool]:
+async def _in_one_transaction(
+    ctx: Context,
+    issue: Callable[[AsyncSession], Awaitable[list[ReferralRecord]]],
+    *,
+    key: _Key | None,
+    together: bool,
+) -> list[ReferralRecord]:
+    """``issue`` in one transaction: the client and partners it reads are those it writes with,
+    and it is all or nothing. The same Idempotency-Key committed meanwhile replays its answer."""
+    try:
+        async with ctx.sessions.begin() as session:
+            return await issue(session)
+    except IntegrityError:
+        # The key is unique: the same request, sent at the same moment, committed first.
+        stored = await _replay(ctx, key) if key is not None else None
+        if stored is None:
+            raise
+        return msgspec.convert(stored if together else [stored], list[ReferralRecord])
+
+
+async def _client(
+    ctx: Context, session: AsyncSession, *, staff: Staff, draft: ReferralDraft
+) -> tuple[StoredClient, bool]:
     """The draft's client (an existing record, or a new one not stored yet: True) and, since
     every offered partner reads the note before accepting, the check that nothing in it
     identifies them."""
-    async with ctx.sessions() as session:
-        client, new_client = await clients.for_referral(
-            ctx, session, staff=staff, given=draft.client, next_step=draft.next_step
-        )
+    client, new_client = await clients.for_referral(
+        ctx, session, staff=staff, given=draft.client, next_step=draft.next_step
+    )
     check_note(draft.note, client_name=client.name, today=ctx.clock().date())
     return client, new_client
 
@@ -156,6 +200,7 @@ async def _replay(ctx: Context, key: _Key) -> object | None:
 
 async def _issue(
     ctx: Context,
+    session: AsyncSession,
     *,
     staff: Staff,
     draft: ReferralDraft,
@@ -167,7 +212,7 @@ async def _issue(
 ) -> list[ReferralRecord]:
     """Store the client when ``new_client``, then one referral per (group, partners) with its
     queue of offers, offer each to its first partner(s), and store the answer under ``key``: all in
-    one transaction, or nothing. Referrals sent ``together`` share a batch and say so on their
+    the caller's transaction. Referrals sent ``together`` share a batch and say so on their
     timelines."""
     vocabulary = categories.load()
     check_consent(
@@ -196,52 +241,48 @@ async def _issue(
         for group, _ in plan
     ]
     records = []
-    try:
-        async with ctx.sessions.begin() as session:
-            if new_client:
-                await client_store.insert_client(session, client)
-            for referral, (group, chosen) in zip(made, plan, strict=True):
-                await referral_store.insert_referral(session, referral)
-                at_once = min(len(chosen), offering.at_once(ctx, urgency=referral.urgency))
-                if len(chosen) == 1:
-                    to = "1 partner"
-                else:
-                    to = f"{len(chosen)} partners, " + ("one at a time" if at_once == 1 else f"{at_once} at a time")
-                why = f"issued for {ctx.labels(group.codes)} to {to}"
-                others = [f"{r.reference} ({r.urgency})" for r in made if r is not referral]
-                if others:
-                    why += f"; sent together with {', '.join(others)} under one consent"
-                await unit_of_work.event(
-                    ctx,
-                    session,
-                    referral_id=referral.id,
-                    actor=staff.email,
-                    from_status=None,
-                    to_status="requested",
-                    why=why,
-                )
-                await offering.offer_first(ctx, session, referral=referral, partners=chosen)
-            for referral in made:
-                # Read back in the same transaction: what was committed, without another round trip.
-                records.append(
-                    await queries.issued(session, referral, client=client, new_client=new_client, together=made)
-                )
-            if key is not None:
-                answer = [msgspec.to_builtins(r) for r in records] if together else msgspec.to_builtins(records[0])
-                await referral_store.store_answer(
-                    session, staff_id=key.staff_id, key=key.key, body_hash=key.body_hash, response=answer, at=now
-                )
-    except IntegrityError:
-        # The key is unique: the same request, sent at the same moment, committed first.
-        stored = await _replay(ctx, key) if key is not None else None
-        if stored is None:
-            raise
-        return msgspec.convert(stored if together else [stored], list[ReferralRecord])
+    if new_client:
+        await client_store.insert_client(session, client)
+    for referral, (group, chosen) in zip(made, plan, strict=True):
+        await referral_store.insert_referral(session, referral)
+        at_once = min(len(chosen), offering.at_once(ctx, urgency=referral.urgency))
+        if len(chosen) == 1:
+            to = "1 partner"
+        else:
+            to = f"{len(chosen)} partners, " + ("one at a time" if at_once == 1 else f"{at_once} at a time")
+        why = f"issued for {ctx.labels(group.codes)} to {to}"
+        others = [f"{r.reference} ({r.urgency})" for r in made if r is not referral]
+        if others:
+            why += f"; sent together with {', '.join(others)} under one consent"
+        await unit_of_work.event(
+            ctx,
+            session,
+            referral_id=referral.id,
+            actor=staff.email,
+            from_status=None,
+            to_status="requested",
+            why=why,
+        )
+        await offering.offer_first(ctx, session, referral=referral, partners=chosen)
+    for referral in made:
+        # Read back in the same transaction: what was committed, without another round trip.
+        records.append(await queries.issued(session, referral, client=client, new_client=new_client, together=made))
+    if key is not None:
+        answer = [msgspec.to_builtins(r) for r in records] if together else msgspec.to_builtins(records[0])
+        await referral_store.store_answer(
+            session, staff_id=key.staff_id, key=key.key, body_hash=key.body_hash, response=answer, at=now
+        )
     return records
 
 
 async def _choose_partners(
-    ctx: Context, *, draft: ReferralDraft, assessment: Assessment, client: StoredClient, field: str = "partner_ids"
+    ctx: Context,
+    session: AsyncSession,
+    *,
+    draft: ReferralDraft,
+    assessment: Assessment,
+    client: StoredClient,
+    field: str = "partner_ids",
 ) -> list[PartnerSnapshot]:
     """The therapist's partners, in their order, each known, active, licensed, in scope and able
     to see the client in time; or, when they chose none, every suggestion for the reasons, best
@@ -252,6 +293,7 @@ async def _choose_partners(
             ctx,
             query=SuggestionQuery(reasons=list(draft.reasons), postal_code=near, language=matching_language(client)),
             assessment=assessment,
+            session=session,
         )
         if not ranked:
             raise InvalidInput(
@@ -264,8 +306,7 @@ async def _choose_partners(
         raise InvalidInput("give at least one partner, or leave partner_ids out for suggestions", field=field)
     if len(set(draft.partner_ids)) != len(draft.partner_ids):
         raise InvalidInput("a partner is listed twice", field=field)
-    async with ctx.sessions() as session:
-        found = {p.id: p for p in await partner_store.snapshots(session, ids=list(draft.partner_ids))}
+    found = {p.id: p for p in await partner_store.snapshots(session, ids=list(draft.partner_ids))}
     chosen = []
     today = scoping.clinic_today(ctx)
     for index, partner_id in enumerate(draft.partner_ids):

@@ -23,7 +23,7 @@ from services.referrals import client_emails, links, unit_of_work
 from services.referrals.context import Context
 from services.referrals.offers import add_business_days
 from services.referrals.records import SweepReport
-from services.referrals.storage import offer_store, partner_store, referral_store
+from services.referrals.storage import offer_store, referral_store
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
 from shared.messages import EmailKind, PartnerSnapshot
@@ -61,10 +61,8 @@ async def offer_first(
     ctx: Context, session: AsyncSession, *, referral: StoredReferral, partners: list[PartnerSnapshot]
 ) -> None:
     """Queue a new referral's offers to ``partners``, in that order, the first partner(s) offered
-    it at once: what queueing them and :func:`offer_next` would do, in one insert. A partner no
-    longer active (paused since they were chosen, read again in this transaction) keeps its
-    place in the queue unoffered, as :func:`offer_next` passes it by."""
-    active = await partner_store.active_among(session, [p.id for p in partners])
+    it at once: what queueing them and :func:`offer_next` would do, in one insert. The partners
+    are active ones, read in the caller's transaction (see services.referrals.issuing)."""
     room = at_once(ctx, urgency=referral.urgency)
     now = ctx.clock()
     expires_at = deadline(ctx, urgency=referral.urgency, now=now)
@@ -81,7 +79,7 @@ async def offer_first(
             partner_email=partner.email,
             partner_phone=partner.phone or "",
         )
-        if len(offered) < room and partner.id in active:
+        if len(offered) < room:
             nonce = secrets.token_urlsafe(18)
             offer = msgspec.structs.replace(
                 offer, status="offered", offered_at=now, expires_at=expires_at, offer_nonce=nonce

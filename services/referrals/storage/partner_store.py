@@ -26,12 +26,6 @@ async def snapshots(
     return [msgspec.convert(snapshot, PartnerSnapshot) for snapshot in (await session.execute(query)).scalars()]
 
 
-async def active_among(session: AsyncSession, ids: list[str]) -> set[str]:
-    """Which of the partners with these ``ids`` are active now."""
-    query = select(partners.c.id).where(partners.c.id.in_(ids), partners.c.status == "active")
-    return set((await session.execute(query)).scalars())
-
-
 async def keep_newer(session: AsyncSession, changes: Sequence[PartnerChanged]) -> list[PartnerSnapshot]:
     """Store each change's snapshot unless the replica holds that version or a newer one (of
     several changes to one partner, the newest counts); the snapshots stored. A few statements
