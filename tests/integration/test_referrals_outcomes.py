@@ -74,6 +74,11 @@ def test_booked_then_completed_with_precautions_shown_on_the_referral(client: Te
     assert page.status_code == 200
     clearance = re.search(r'<section class="clearance[^"]*".*?</section>', page.text, re.S).group(0)
     assert "Massage with precautions" in clearance and "left calf" in clearance and "light pressure only" in clearance
+    # The outcome reports read in words, the appointment as a day, never codes.
+    reports = re.search(r'<h2 id="outcomes-title">.*?</table>', page.text, re.S).group(0)
+    assert "Booked: the client has an appointment" in reports and "Seen: our part of the care is complete" in reports
+    assert "Massage with precautions; avoid: left calf" in reports
+    assert "precautions<" not in reports and booked_for not in reports
 
     # The client's next referral (the same client record) shows the clearance from the earlier one.
     later = client.post(

@@ -15,6 +15,7 @@ from litestar.response import Redirect, Template
 from services.referrals import charts
 from services.referrals.contact import NEXT_STEPS, display_phone
 from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, TRANSITIONS
+from services.referrals.outcomes import CLEARANCES, OUTCOMES
 from services.referrals.records import DELIVERY_ACTOR, Dashboard, OfferRecord, ReferralRecord, TimelineEntry
 from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
@@ -338,6 +339,8 @@ def _referral_page(
         error=error,
         next_steps=NEXT_STEPS,
         display_phone=display_phone,
+        outcome_labels=OUTCOMES,
+        clearance_labels=CLEARANCES,
         offer_status=offer_status,
         steps=timeline_steps(record),
         actor_name=actor_name,
