@@ -4,6 +4,7 @@ holds the accounts); its cookie is accepted here, and every form carries a CSRF 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import fields
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -370,8 +371,18 @@ def _form_page(
         "today": request.app.state.listings.today(),
         "labels": LABELS,
         "limits": LIMITS,
+        "field_names": field_names,
     }
     return _page(request, "admin/form.html", context, status_code=status_code)
+
+
+def field_names(keys: Iterable[str]) -> str:
+    """The fields a history entry changed, as the form and the partner's page name them."""
+    return ", ".join(HISTORY_LABELS.get(key, key.replace("_", " ").capitalize()) for key in keys)
+
+
+# What the history calls each field: the form's labels, the partner's own page's, and the rest.
+HISTORY_LABELS = {**FIELD_LABELS, **LABELS, "licence_expires_on": "Licence expiry", "accepting_until": "Waitlist until"}
 
 
 def _page(request: Request, template: str, context: dict, *, status_code: int = 200) -> Template:
