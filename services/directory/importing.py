@@ -4,9 +4,14 @@ name + postal code)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from services.directory.domain import Partner, PartnerDetails, Status
+from services.directory.domain import Partner, PartnerDetails, Status, new_partner
+from services.directory.fields import InvalidPartner, Location, slug_base, unique_slug
+from shared.errors import DomainError
 
 # Domain fields named as the flat (CSV and form) columns that hold them.
 _COLUMN_OF_FIELD = {
@@ -106,3 +111,66 @@ class ImportIndex:
         if found is not None and details.npi and found.details.npi not in (None, details.npi):
             return None
         return found
+
+
+def plan_rows(
+    rows: Iterable[ImportRow],
+    *,
+    index: ImportIndex,
+    report: ImportReport,
+    now: datetime,
+    progress: Callable[[int], None],
+    categories: tuple[str, ...],
+    geocode: Callable[[str], Location | None],
+) -> list[tuple[Partner | None, Partner]]:
+    """(the stored partner or None, what it becomes) for each good row; each bad row goes to
+    ``report``. No I/O: the part of an import that runs off the event loop."""
+    planned: list[tuple[Partner | None, Partner]] = []
+    claimed: dict[str, int] = {}
+    for row in rows:
+        progress(1)
+        if row.error is not None:
+            report.add_error(row.error)
+            continue
+        try:
+            planned.append(
+                _plan_row(row, index=index, claimed=claimed, now=now, categories=categories, geocode=geocode)
+            )
+        except DomainError as exc:
+            report.add_error(RowError(line=row.line, column=column_of(exc.field), reason=exc.detail))
+    return planned
+
+
+def _plan_row(
+    row: ImportRow,
+    *,
+    index: ImportIndex,
+    claimed: dict[str, int],
+    now: datetime,
+    categories: tuple[str, ...],
+    geocode: Callable[[str], Location | None],
+) -> tuple[Partner | None, Partner]:
+    """(the stored partner or None, what it becomes) for one valid row. ``claimed`` maps each
+    partner id a previous line already wrote to that line."""
+    assert row.details is not None  # rows that failed to parse were set aside by the caller
+    details = row.details.validated(categories=categories, geocode=geocode)
+    current = index.find(details)
+    if current is not None and current.id in claimed:
+        raise InvalidPartner(
+            f"is the same partner as line {claimed[current.id]}", field="npi" if details.npi else "name"
+        )
+    if current is None:
+        partner = new_partner(
+            id=str(uuid.uuid4()),
+            slug=unique_slug(slug_base(details.name), taken=index.slugs),
+            details=details,
+            status=row.status or "active",
+            categories=categories,
+            now=now,
+        )
+        index.add(partner)
+        claimed[partner.id] = row.line
+        return None, partner
+    claimed[current.id] = row.line
+    status = row.status if row.status and row.status != current.status else None
+    return current, current.revise(details=details, status=status, categories=categories, now=now)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from services.directory.domain import Status
+from services.directory.domain import Partner, Status
 from services.directory.fields import Accepting, InvalidPartner, Location
 from shared import messages
 from shared.geo import EARTH_RADIUS_KM, distance_km
@@ -189,3 +189,21 @@ def query_terms(q: str, words: Mapping[str, frozenset[str]]) -> list[Term]:
                 i += size
                 break
     return terms
+
+
+@dataclass(frozen=True)
+class Hit:
+    partner: Partner
+    # Kilometres from the search's ``near`` point; None when the search had none.
+    distance_km: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[Hit]
+    # Pass back as ``cursor`` for the next page; None on the last page.
+    next_cursor: str | None
+
+    @property
+    def partners(self) -> list[Partner]:
+        return [hit.partner for hit in self.hits]

@@ -1,5 +1,5 @@
 """The directory's use cases. Each runs in one transaction; each committed change stages a
-``PartnerChanged`` in the outbox within that transaction and then nudges the relay.
+``PartnerChanged`` in the outbox within that transaction, which the commit hands to the relay.
 
 Used by the web controllers and by the CLI (seed, import) alike::
 
@@ -13,7 +13,6 @@ import contextlib
 import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,13 +24,13 @@ from services.directory import history
 from services.directory.catalogue import Catalogue
 from services.directory.domain import Partner, PartnerDetails, PartnerNotFound, StaleVersion, Status, new_partner
 from services.directory.fields import InvalidPartner, Location, slug_base, unique_slug, validate_category
-from services.directory.importing import ImportIndex, ImportReport, ImportRow, RowError, column_of
+from services.directory.importing import ImportIndex, ImportReport, ImportRow, plan_rows
 from services.directory.publisher import stage_partner_changed, stage_partners_changed
-from services.directory.search import After, InvalidSearch, PartnerQuery, decode_cursor, encode_cursor
+from services.directory.search import After, Hit, InvalidSearch, PartnerQuery, SearchPage, decode_cursor, encode_cursor
 from services.directory.storage import PartnerRepository
 from shared import categories as vocabulary
 from shared import geo
-from shared.errors import Conflict, DomainError
+from shared.errors import Conflict
 
 # Runs inside a change's transaction, before the partner is stored: for work that must commit or
 # roll back with the change (a manage link's use, a review's decision, an email to stage).
@@ -51,24 +50,6 @@ def zip_centroid(postal_code: str) -> Location | None:
     """The offline centre of a US ZIP code (see :mod:`shared.geo`), as a domain location."""
     found = geo.centroid(postal_code)
     return None if found is None else Location(found.lat, found.lon)
-
-
-@dataclass(frozen=True)
-class Hit:
-    partner: Partner
-    # Kilometres from the search's ``near`` point; None when the search had none.
-    distance_km: float | None = None
-
-
-@dataclass(frozen=True)
-class SearchPage:
-    hits: list[Hit]
-    # Pass back as ``cursor`` for the next page; None on the last page.
-    next_cursor: str | None
-
-    @property
-    def partners(self) -> list[Partner]:
-        return [hit.partner for hit in self.hits]
 
 
 class PartnerService:
@@ -301,7 +282,16 @@ class PartnerService:
             async for batch in repository.batches():
                 for partner in batch:
                     index.add(partner)
-            plan = functools.partial(self._plan, rows, index=index, report=report, now=now, progress=progress)
+            plan = functools.partial(
+                plan_rows,
+                rows,
+                index=index,
+                report=report,
+                now=now,
+                progress=progress,
+                categories=self._categories,
+                geocode=self._geocode,
+            )
             planned = await anyio.to_thread.run_sync(plan)
             if report.error_count and not skip_invalid:
                 report.rejected = True
@@ -330,58 +320,6 @@ class PartnerService:
         if report.created or report.updated:
             self._nudge()
         return report
-
-    def _plan(
-        self,
-        rows: Iterable[ImportRow],
-        *,
-        index: ImportIndex,
-        report: ImportReport,
-        now: datetime,
-        progress: Callable[[int], None],
-    ) -> list[tuple[Partner | None, Partner]]:
-        """(the stored partner or None, what it becomes) for each good row; each bad row goes to
-        ``report``. No I/O: this is the part :meth:`import_rows` runs off the event loop."""
-        planned: list[tuple[Partner | None, Partner]] = []
-        claimed: dict[str, int] = {}
-        for row in rows:
-            progress(1)
-            if row.error is not None:
-                report.add_error(row.error)
-                continue
-            try:
-                planned.append(self._plan_row(row, index=index, claimed=claimed, now=now))
-            except DomainError as exc:
-                report.add_error(RowError(line=row.line, column=column_of(exc.field), reason=exc.detail))
-        return planned
-
-    def _plan_row(
-        self, row: ImportRow, *, index: ImportIndex, claimed: dict[str, int], now: datetime
-    ) -> tuple[Partner | None, Partner]:
-        """(the stored partner or None, what it becomes) for one valid row. ``claimed`` maps
-        each partner id a previous line already wrote to that line."""
-        assert row.details is not None  # rows that failed to parse were set aside by the caller
-        details = row.details.validated(categories=self._categories, geocode=self._geocode)
-        current = index.find(details)
-        if current is not None and current.id in claimed:
-            raise InvalidPartner(
-                f"is the same partner as line {claimed[current.id]}", field="npi" if details.npi else "name"
-            )
-        if current is None:
-            partner = new_partner(
-                id=str(uuid.uuid4()),
-                slug=unique_slug(slug_base(details.name), taken=index.slugs),
-                details=details,
-                status=row.status or "active",
-                categories=self._categories,
-                now=now,
-            )
-            index.add(partner)
-            claimed[partner.id] = row.line
-            return None, partner
-        claimed[current.id] = row.line
-        status = row.status if row.status and row.status != current.status else None
-        return current, current.revise(details=details, status=status, categories=self._categories, now=now)
 
     async def _check_npi_free(self, repository: PartnerRepository, npi: str | None, *, partner_id: str | None) -> None:
         if npi is None:

@@ -16,8 +16,8 @@ from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 
 from services.directory.domain import Partner, PartnerNotFound
-from services.directory.search import InvalidSearch, PartnerQuery, query_terms
-from services.directory.service import Hit, PartnerService
+from services.directory.search import Hit, InvalidSearch, PartnerQuery, query_terms
+from services.directory.service import PartnerService
 from services.directory.web import jsonld, listing
 from services.directory.web.filters import partner_query
 from services.directory.web.page_cache import cached, raw_query

@@ -189,8 +189,8 @@ def test_every_change_is_in_the_partners_history_with_who_made_it(client: TestCl
     history = admin_page.text.split("<h2>History</h2>")[1]
     rows = re.findall(r"<tr>\s*<td>[^<]+</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>", history)
     assert rows == [
-        ("admin:admin@clinic.example", "updated: bio"),
-        ("partner", "updated: hours"),
+        ("admin:admin@clinic.example", "updated: Short bio"),
+        ("partner", "updated: Hours"),
         (
             "admin:admin@clinic.example",
             "created: " + rows[2][1].split(": ", 1)[1],
