@@ -21,51 +21,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.directory import history, listing_store
+from services.directory import history, listing_form, listing_store
 from services.directory.columns import details_from_record, record_from_partner
-from services.directory.domain import REVIEWED_FIELDS, SELF_SERVICE_FIELDS, Partner, PartnerNotFound
-from services.directory.importing import column_of
+from services.directory.domain import REVIEWED_FIELDS, Partner, PartnerNotFound
 from services.directory.listing_store import Review
 from services.directory.service import PartnerService, utcnow
 from services.directory.storage import PartnerRepository, outbox
 from shared import auth, manage_links
 from shared import outbox as outboxes
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, NotFound
 from shared.keys import Keyring
 from shared.messages import EmailContext, EmailKind, SendEmail
-
-# The manage form's columns (services.directory.columns), in the order the page shows them.
-SELF_SERVICE_COLUMNS: tuple[str, ...] = (
-    "accepting_new_clients",
-    "accepting_until",
-    "hours",
-    "telehealth",
-    "languages",
-    "phone",
-    "website",
-    "bio",
-    "specialties",
-    "insurance_notes",
-    "accessibility_notes",
-    "response_window_days",
-)
-REVIEWED_COLUMNS: tuple[str, ...] = (
-    "name",
-    "category",
-    "credentials",
-    "license_number",
-    "license_state",
-    "licence_expires_on",
-    "npi",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-)
-FORM_COLUMNS = SELF_SERVICE_COLUMNS + REVIEWED_COLUMNS
-_ADDRESS_COLUMNS = ("address_line1", "address_line2", "city", "state", "postal_code")
-assert {column_of(name) for name in SELF_SERVICE_FIELDS} <= set(SELF_SERVICE_COLUMNS)
 
 Why = Literal["invalid", "expired", "used", "gone"]
 
@@ -78,16 +44,6 @@ class LinkRefused(Exception):
     def __init__(self, why: Why) -> None:
         super().__init__(why)
         self.why = why
-
-
-class ListingInvalid(InvalidInput):
-    """The manage form holds bad values: ``errors`` maps each column at fault to why (all of
-    them at once)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        first = next(iter(errors))
-        super().__init__(f"{len(errors)} field(s) to fix: {errors[first]}", field=first, extra={"errors": errors})
-        self.errors = errors
 
 
 class ReviewNotFound(NotFound):
@@ -241,7 +197,9 @@ class Listings:
         current = await self._partner(claims.partner_id)
         if await self._was_used(claims.jti):
             raise LinkRefused("used")
-        self_changes, review_changes = self.parse(current, form)
+        self_changes, review_changes = listing_form.parse(
+            current, form, categories=self.directory.categories, today=self.today()
+        )
         queued: list[str] = []
 
         async def use_and_queue(session: AsyncSession, revised: Partner) -> None:
@@ -273,44 +231,6 @@ class Listings:
         )
         applied = sorted(history.changes(current, partner))
         return Updated(page=await self._next_page(partner, claims), applied=applied, queued=queued)
-
-    def parse(self, current: Partner, form: Mapping[str, str]) -> tuple[dict[str, object], dict[str, str]]:
-        """(self-service field -> new value, reviewed column -> value asked for), only what
-        differs from ``current``; :class:`ListingInvalid` naming every bad column."""
-        base = record_from_partner(current)
-        submitted = {column: str(form[column]).strip() for column in FORM_COLUMNS if column in form}
-        if submitted.get("accepting_new_clients", base["accepting_new_clients"]) == "yes":
-            submitted["accepting_until"] = ""
-        errors: dict[str, str] = {}
-        for column, value in submitted.items():
-            trial = {**base, column: value}
-            if column == "accepting_until":
-                trial["accepting_new_clients"] = submitted.get("accepting_new_clients", base["accepting_new_clients"])
-            try:
-                details, _ = details_from_record(trial)
-                details.validated(categories=self.directory.categories)
-            except InvalidInput as exc:
-                errors.setdefault(column_of(exc.field) or column, exc.detail)
-        until = submitted.get("accepting_until", "")
-        if until and "accepting_until" not in errors and date.fromisoformat(until) <= self.today():
-            errors["accepting_until"] = "the day you reopen must be after today"
-        if errors:
-            raise ListingInvalid(errors)
-        details, _ = details_from_record({**base, **submitted})
-        wanted = details.validated(categories=self.directory.categories)
-        self_changes: dict[str, object] = {
-            name: getattr(wanted, name)
-            for name in sorted(SELF_SERVICE_FIELDS)
-            if getattr(wanted, name) != getattr(current.details, name)
-        }
-        asked = record_from_partner(dataclasses.replace(current, details=wanted))
-        review: dict[str, str] = {}
-        for name in REVIEWED_FIELDS:
-            if getattr(wanted, name) == getattr(current.details, name):
-                continue
-            columns = _ADDRESS_COLUMNS if name == "address" else (column_of(name),)
-            review |= {column: asked[column] for column in columns}
-        return self_changes, review
 
     # ------------------------------------------------------------------ the admin's review
 

@@ -19,14 +19,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from services.directory.columns import DAY_COLUMNS, record_from_partner
-from services.directory.listings import (
-    REVIEWED_COLUMNS,
-    SELF_SERVICE_COLUMNS,
-    LinkRefused,
-    ListingInvalid,
-    Listings,
-    ManagePage,
-)
+from services.directory.listing_form import REVIEWED_COLUMNS, SELF_SERVICE_COLUMNS, ListingInvalid
+from services.directory.listings import LinkRefused, Listings, ManagePage
 from services.directory.web.pages import ACCEPTING_TEXT, label_of
 from shared import categories, ratelimit
 
