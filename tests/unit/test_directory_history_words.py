@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.directory.web.admin import field_names
+from services.directory.web.partner_form import field_names
 
 
 def test_changed_fields_are_named_by_their_labels() -> None:

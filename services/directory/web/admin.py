@@ -4,7 +4,6 @@ holds the accounts); its cookie is accepted here, and every form carries a CSRF 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import fields
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -18,7 +17,7 @@ from litestar.response import Redirect, Stream, Template
 from services.directory import csv_io
 from services.directory.columns import COLUMNS, DAY_COLUMNS, details_from_record, record_from_partner
 from services.directory.domain import STATUSES, TRANSITIONS, Partner, PartnerDetails, StaleVersion, Status
-from services.directory.fields import MAX_LENGTHS, InvalidPartner
+from services.directory.fields import InvalidPartner
 from services.directory.history import Entry
 from services.directory.importing import column_of
 from services.directory.listings import Listings, ReviewClosed
@@ -26,6 +25,7 @@ from services.directory.search import InvalidSearch, PartnerQuery
 from services.directory.service import PartnerService
 from services.directory.web.manage import FIELD_LABELS
 from services.directory.web.pages import label_of
+from services.directory.web.partner_form import LABELS, LIMITS, field_names
 from services.directory.web.partners import uploaded_text
 from shared import categories
 from shared.errors import DomainError
@@ -36,59 +36,6 @@ PAGE_SIZE = 50
 ACTIONS: dict[Status, str] = {"active": "Activate", "paused": "Pause", "archived": "Archive (final)"}
 # A new partner's category is chosen, never assumed: the form starts on "Choose…".
 NEW_RECORD = {"accepting_new_clients": "yes", "telehealth": "no", "listed": "yes", "status": "active"}
-# Each column's label on the form: what an error message names.
-LABELS = {
-    "name": "Name",
-    "credentials": "Credentials",
-    "category": "Category",
-    "practice": "Practice or organisation",
-    "specialties": "Specialties",
-    "bio": "Short bio",
-    "email": "Referral email",
-    "phone": "Phone",
-    "website": "Website",
-    "address_line1": "Address",
-    "address_line2": "Address, line 2",
-    "city": "City",
-    "state": "State",
-    "postal_code": "ZIP code",
-    "lat": "Latitude",
-    "lon": "Longitude",
-    "accepting_new_clients": "Accepting new clients",
-    "telehealth": "Telehealth",
-    "languages": "Languages",
-    "hours": "Hours",
-    "insurance_notes": "Insurance notes",
-    "accessibility_notes": "Accessibility notes",
-    "npi": "NPI",
-    "license_number": "Licence number",
-    "license_state": "Licence state",
-    "accepts_referrals_from": "Takes referrals from",
-    "response_window_days": "Response window (days)",
-    "listed": "Listed on the public page",
-    "status": "Status",
-}
-# The longest text each column takes (announced on the form as maxlength).
-LIMITS = {
-    column: MAX_LENGTHS[name]
-    for column, name in {
-        "name": "name",
-        "credentials": "credentials",
-        "practice": "practice",
-        "bio": "bio",
-        "email": "email",
-        "website": "website",
-        "address_line1": "line1",
-        "address_line2": "line2",
-        "city": "city",
-        "postal_code": "postal_code",
-        "hours": "hours",
-        "insurance_notes": "insurance_notes",
-        "accessibility_notes": "accessibility_notes",
-        "license_number": "license_number",
-        "license_state": "license_state",
-    }.items()
-}
 # What stands in for a refused value while the rest of the form is checked (see _check_record).
 _STAND_INS = {"name": "Partner", "email": "partner@example.org", "accepting_new_clients": "yes", "telehealth": "no"}
 
@@ -374,15 +321,6 @@ def _form_page(
         "field_names": field_names,
     }
     return _page(request, "admin/form.html", context, status_code=status_code)
-
-
-def field_names(keys: Iterable[str]) -> str:
-    """The fields a history entry changed, as the form and the partner's page name them."""
-    return ", ".join(HISTORY_LABELS.get(key, key.replace("_", " ").capitalize()) for key in keys)
-
-
-# What the history calls each field: the form's labels, the partner's own page's, and the rest.
-HISTORY_LABELS = {**FIELD_LABELS, **LABELS, "licence_expires_on": "Licence expiry", "accepting_until": "Waitlist until"}
 
 
 def _page(request: Request, template: str, context: dict, *, status_code: int = 200) -> Template:
