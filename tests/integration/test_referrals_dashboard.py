@@ -91,6 +91,8 @@ def test_dashboard_with_seeded_referrals(client: TestClient, settings, clock: Cl
     assert [int(n) for n in re.findall(r"<td>(\d+)</td>", funnel)] == [3, 1, 1, 1]
     accept_table = re.search(r"<caption>Median time to accept.*?</table>", charts, re.S).group(0)
     assert "Dr. Ana Gomez" in accept_table
+    # In human units ("0 s", "2 min", "3 h"), never "0.0 h" for a quick answer.
+    assert re.search(r"<td>\d+ (s|min|h|days?)( \d+ min)?</td>", accept_table) and ".0 h" not in accept_table
     months = re.search(r"<caption>Referrals by category per month.*?</table>", charts, re.S).group(0)
     assert "2030-11" in months and re.search(r"Physical therap[^<]*</th>", months)
 

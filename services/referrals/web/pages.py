@@ -21,6 +21,7 @@ from services.referrals.service import Referrals
 from services.referrals.web.guards import staff
 from services.referrals.web.handout_words import handout_language, words
 from services.referrals.web.rendering import page
+from shared import clinic_time
 from shared.errors import DomainError, NotFound
 from shared.messages import EmailKind, PartnerSnapshot
 
@@ -251,7 +252,7 @@ def _charts(figures: Dashboard, days: int) -> dict:
         ),
         "accept_chart": charts.bars(
             f"Median time to accept, by partner ({PERIODS[days]})",
-            [(name, hours, f"{hours:.1f} h") for name, hours, _ in figures.time_to_accept],
+            [(name, hours, clinic_time.duration(hours * 3600)) for name, hours, _ in figures.time_to_accept],
             unit="hours",
         ),
         "category_chart": charts.stacked(f"Referrals by category per month ({PERIODS[days]})", figures.by_category),
