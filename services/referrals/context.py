@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,6 +34,10 @@ class Context:
     clock: Clock
     # Partners' answering histories for ranking, re-read once a minute (services.referrals.history).
     history: HistoryCache = field(default_factory=HistoryCache)
+
+    def today(self) -> date:
+        """Today in the clinic's time zone: a licence is valid through its expiry day there."""
+        return self.clock().astimezone(ZoneInfo(self.settings.clinic_timezone)).date()
 
     def when(self, moment: datetime | None) -> str:
         """``moment`` as people at the clinic read it (the timeline is written in words, not ISO

@@ -51,7 +51,7 @@ async def offer_next(ctx: Context, session: AsyncSession, *, referral: StoredRef
     left)."""
     room = at_once(ctx, urgency=referral.urgency) - await offer_store.count_offered(session, referral.id)
     made = 0
-    while made < room and (offer := await offer_store.next_queued(session, referral.id)) is not None:
+    while made < room and (offer := await offer_store.next_queued(session, referral.id, today=ctx.today())) is not None:
         await _make(ctx, session, referral=referral, offer=offer)
         made += 1
     return made
@@ -139,7 +139,7 @@ async def advance(ctx: Context, session: AsyncSession, *, referral_id: str, acto
     referral = await referral_store.load(session, referral_id)
     if await offer_store.count_offered(session, referral.id):
         return
-    if await offer_store.next_queued(session, referral.id) is None:
+    if await offer_store.next_queued(session, referral.id, today=ctx.today()) is None:
         await unit_of_work.transition(
             ctx, session, referral=referral, to="failed", actor=actor, why="no partner left to offer it to"
         )
@@ -265,7 +265,7 @@ async def _expire(ctx: Context, offer_id: str, *, referral_id: str, now: datetim
             why=f"the offer to {offer.partner_name} expired unanswered at {ctx.when(offer.expires_at)}",
         )
         await unit_of_work.email_partner(ctx, session, referral=referral, offer=offer, kind="offer_withdrawn")
-        if await offer_store.next_queued(session, referral.id) is not None:
+        if await offer_store.next_queued(session, referral.id, today=ctx.today()) is not None:
             # When none is left, advance sends the therapist no_partner_left instead.
             await unit_of_work.email_therapist(
                 ctx, session, referral=referral, kind="offer_expired", partner_name=offer.partner_name

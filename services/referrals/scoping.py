@@ -6,7 +6,6 @@ with why (their category, the client's location and language, how they answered 
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -137,7 +136,7 @@ async def ranked(
 
 def clinic_today(ctx: Context) -> date:
     """Today in the clinic's time zone: a licence is valid through its expiry day there."""
-    return ctx.clock().astimezone(ZoneInfo(ctx.settings.clinic_timezone)).date()
+    return ctx.today()
 
 
 def mixed(assessment: Assessment) -> MixedReasons:

@@ -72,7 +72,7 @@ async def resume(ctx: Context, *, staff: Staff, referral_id: str) -> ReferralRec
             )
             if accepted[0].report_nonce is None:
                 await partner_links.send_report_link(ctx, session, referral=referral, offer=accepted[0])
-        elif await offer_store.next_queued(session, referral.id) is not None:
+        elif await offer_store.next_queued(session, referral.id, today=ctx.today()) is not None:
             await unit_of_work.transition(
                 ctx, session, referral=referral, to="requested", actor=staff.email, why="resumed by the therapist"
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import msgspec
@@ -23,6 +23,7 @@ from shared.messages import EmailDelivery
 from tests.support.referrals import (
     CLIENT,
     CONSENT,
+    SOON,
     changed,
     count,
     deliver,
@@ -197,6 +198,27 @@ def test_decline_offers_the_next_partner_then_fails(client: TestClient, settings
     assert kinds.count("referral_declined") == 2 and "no_partner_left" in kinds
     therapist = {e.context.action_url for e in queued_emails(settings.redis_url) if e.to == "tess@clinic.example"}
     assert therapist == {f"http://localhost:8002/referrals/{referral['id']}"}
+
+
+def test_a_queued_partner_whose_licence_ran_out_is_passed_by(client: TestClient, settings) -> None:
+    """gp2 waited in the queue while its licence ran out (the directory says so): when gp1
+    declines, nobody licensed is left, so the referral fails rather than reach gp2."""
+    headers = login(client)
+    referral = new_referral(client, headers, reasons=SOON, partner_ids=["gp1", "gp2"])
+    lapsed = msgspec.structs.replace(
+        partner("gp2", "primary_care", name="Dr. Ben Ode"), licence_expires_on=date(2020, 1, 31)
+    )
+    deliver(settings, changed(lapsed, version=2))
+    flush(client)
+    path = link_path([e for e in queued_emails(settings.redis_url) if e.kind == "offer"][-1])
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+    answered = client.post(path, data={"decision": "decline", "reason": "no_capacity", "_csrf_token": token})
+    assert answered.status_code == 200
+    flush(client)
+    assert [e.to for e in queued_emails(settings.redis_url) if e.kind == "offer"] == ["gp1@partners.example"]
+    detail = client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()
+    assert detail["status"] == "failed"
+    assert [o["status"] for o in detail["offers"]] == ["declined", "queued"]
 
 
 def test_cancel_withdraws_the_offer(client: TestClient, settings) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 from sqlalchemy import RowMapping, Select, func, insert, or_, select, update
@@ -107,11 +107,19 @@ async def of_referrals(
     return [_offer(row) for row in (await session.execute(query)).mappings()]
 
 
-async def next_queued(session: AsyncSession, referral_id: str) -> StoredOffer | None:
-    """The referral's next queued offer to a partner still active, or None."""
+async def next_queued(session: AsyncSession, referral_id: str, *, today: date) -> StoredOffer | None:
+    """The referral's next queued offer to a partner still active and licensed ``today`` (the
+    clinic's), or None. A licence may have run out while the offer waited in the queue."""
+    licence = partners.c.snapshot["licence_expires_on"].as_string()
     query = (
         _with_partner()
-        .where(offers.c.referral_id == referral_id, offers.c.status == "queued", partners.c.status == "active")
+        .where(
+            offers.c.referral_id == referral_id,
+            offers.c.status == "queued",
+            partners.c.status == "active",
+            # ISO dates compare as text; a partner without a licence date is not refused here.
+            or_(licence.is_(None), licence >= today.isoformat()),
+        )
         .order_by(offers.c.position)
         .limit(1)
     )
