@@ -248,15 +248,16 @@ def _needs_attention() -> ColumnElement[bool]:
     therapist never heard of it), one that failed (no partner accepted in time) or was declined,
     one still looking for a partner after a decline or an expiry, one whose offer is unanswered
     past half its deadline (the sweep has reminded the partner), or a no-show put on hold."""
+    # Each test looks up the referral's own rows (EXISTS, by the referral's id): an IN over
+    # every declined offer, or every no-show, of the whole history grows with it.
     looking = referrals.c.status.in_(("requested", "received"))
-    passed_over = referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.status.in_(("declined", "expired"))))
-    overdue = referrals.c.id.in_(
-        select(offers.c.referral_id).where(offers.c.status == "offered", offers.c.reminded_at.is_not(None))
+    mine = offers.c.referral_id == referrals.c.id
+    passed_over = exists().where(mine, offers.c.status.in_(("declined", "expired")))
+    overdue = exists().where(mine, offers.c.status == "offered", offers.c.reminded_at.is_not(None))
+    failed_email = exists().where(
+        email_deliveries.c.referral_id == referrals.c.id, email_deliveries.c.outcome == "failed"
     )
-    failed_email = referrals.c.id.in_(
-        select(email_deliveries.c.referral_id).where(email_deliveries.c.outcome == "failed")
-    )
-    no_show = referrals.c.id.in_(select(outcomes.c.referral_id).where(outcomes.c.outcome == "no_show"))
+    no_show = exists().where(outcomes.c.referral_id == referrals.c.id, outcomes.c.outcome == "no_show")
     return (
         (referrals.c.status.in_(("failed", "rejected")))
         | (failed_email & referrals.c.status.not_in(sorted(CLOSED_STATUSES)))

@@ -1,0 +1,31 @@
+"""indexes the staff's reads need at a million referrals: a therapist's own newest, the FHIR
+API's last-changed order, what needs attention (offers past half their deadline, no-shows)
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-11-30 03:20:00
+"""
+
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+INDEXES = (
+    ("ix_referrals_created_by_created_at", "referrals", ["created_by", "created_at"]),
+    ("ix_referrals_updated_at", "referrals", ["updated_at"]),
+    ("ix_offers_status_reminded", "offers", ["status", "reminded_at"]),
+    ("ix_outcomes_outcome_referral", "outcomes", ["outcome", "referral_id"]),
+)
+
+
+def upgrade() -> None:
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
+
+
+def downgrade() -> None:
+    for name, table, _ in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
