@@ -181,6 +181,8 @@ audit_log = Table(
     Column("action", String(60), nullable=False),
     Column("referral_id", String(36), nullable=True, index=True),
     Column("detail", JSON, nullable=False),
+    # The admin dashboard's count of one action (emergency stops) in a period.
+    Index("ix_audit_log_action_at", "action", "at"),
 )
 
 # One row per (notification, outcome): applying a delivery report twice changes nothing.

@@ -1,15 +1,16 @@
 """indexes the staff's reads need at a million referrals: a therapist's own newest, the FHIR
-API's last-changed order, what needs attention (offers past half their deadline, no-shows)
+API's last-changed order, what needs attention (offers past half their deadline, no-shows), the
+admin's count of emergency stops
 
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-11-30 03:20:00
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-01 12:00:00
 """
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
@@ -18,6 +19,7 @@ INDEXES = (
     ("ix_referrals_updated_at", "referrals", ["updated_at"]),
     ("ix_offers_status_reminded", "offers", ["status", "reminded_at"]),
     ("ix_outcomes_outcome_referral", "outcomes", ["outcome", "referral_id"]),
+    ("ix_audit_log_action_at", "audit_log", ["action", "at"]),
 )
 
 
