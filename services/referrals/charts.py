@@ -4,9 +4,7 @@ that says the same thing in text."""
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
-from datetime import datetime
 
 import msgspec
 
@@ -141,9 +139,3 @@ def stacked(
         legend=[(name, colours[name]) for name in series],
         series=series,
     )
-
-
-def median_hours(pairs: Sequence[tuple[datetime, datetime]]) -> float | None:
-    """Median of (offered, accepted) gaps, in hours."""
-    gaps = [(answered - offered).total_seconds() / 3600 for offered, answered in pairs if offered and answered]
-    return statistics.median(gaps) if gaps else None

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals import charts, clients, scoping
+from services.referrals import clients, scoping
 from services.referrals.context import Context
 from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER, diagnostic_wording
 from services.referrals.intake import SuggestionQuery
@@ -169,52 +169,29 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
     the funnel, each partner's median time to accept, referrals by category per month."""
     async with ctx.sessions() as session:
         figures = await referral_store.figures(
-            session, since=since, until=until, created_by=None if staff.role == "admin" else staff.id
+            session,
+            since=since,
+            until=until,
+            created_by=None if staff.role == "admin" else staff.id,
+            unnamed="unknown partner",
         )
         emergency_stops = (
             await referral_store.audit_count(session, action=scoping.EMERGENCY_STOP, since=since, until=until)
             if staff.role == "admin"
             else None
         )
-    made, offers = figures.referrals, figures.offers
-    accepted = {o.referral_id for o in offers if o.status == "accepted"}
-    booked = {referral_id for referral_id, outcome in figures.outcomes if outcome in ("booked", "completed")}
-    completed = {r.id for r in made if r.status == "completed"}
-    funnel = [
-        ("sent", sum(1 for r in made if r.status != "draft")),
-        ("accepted", len(accepted | {r.id for r in made if r.status in ("accepted", "in-progress")} | completed)),
-        ("booked", len(booked | {r.id for r in made if r.status == "in-progress"} | completed)),
-        ("completed", len(completed)),
-    ]
-    gaps: dict[str, list[tuple[datetime, datetime]]] = {}
-    for o in offers:
-        if o.status == "accepted" and o.offered_at and o.responded_at:
-            gaps.setdefault(o.partner_name or "unknown partner", []).append((o.offered_at, o.responded_at))
-    time_to_accept = sorted(
-        (
-            (name, hours, len(pairs))
-            for name, pairs in gaps.items()
-            if (hours := charts.median_hours(pairs)) is not None
-        ),
-        key=lambda t: t[1],
-    )
     vocabulary = categories.load()
-    first_category: dict[str, str] = {}
-    for o in offers:
-        if o.category and o.referral_id not in first_category:
-            entry = vocabulary.get(o.category)
-            first_category[o.referral_id] = entry.label if entry else o.category
     months: dict[str, dict[str, int]] = {}
-    for r in sorted(made, key=lambda r: r.created_at):
-        month = r.created_at.strftime("%Y-%m")
-        label = first_category.get(r.id, "no partner")
-        months.setdefault(month, {})
-        months[month][label] = months[month].get(label, 0) + 1
+    for month, category, count in figures.by_month:
+        entry = vocabulary.get(category) if category else None
+        label = entry.label if entry else category or "no partner"
+        counts = months.setdefault(month, {})
+        counts[label] = counts.get(label, 0) + count
     return Dashboard(
         since=since,
         until=until,
-        funnel=funnel,
-        time_to_accept=time_to_accept,
+        funnel=figures.funnel,
+        time_to_accept=sorted(figures.accept_times, key=lambda t: (t[1], t[0])),
         by_category=sorted(months.items()),
         emergency_stops=emergency_stops,
     )

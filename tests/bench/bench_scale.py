@@ -276,25 +276,26 @@ def referrals_db(cache: Path, server_url: str, count: int, env: dict[str, str]) 
         finally:
             await engine.dispose()
 
-    if not asyncio.run(create()):
-        print(f"# {count:,} referrals: kept in database {name}", flush=True)
-        return url
-    started = time.perf_counter()
-    run_env = {**env, "HANDOFF_REFERRALS_DB_URL": url}
-    for argv, stdin in (
-        (["db", "upgrade", "referrals"], ""),
-        (["user", "add", "--email", "bench@clinic.example", "--role", "therapist"], PASSWORD + "\n"),
-    ):
+    def handoff(*argv: str, stdin: str = "") -> None:
         subprocess.run(
             [sys.executable, "-m", "services.cli", *argv],
             input=stdin,
             text=True,
-            env=run_env,
+            env={**env, "HANDOFF_REFERRALS_DB_URL": url},
             cwd=ROOT,
             check=True,
             capture_output=True,
-            timeout=300,
+            timeout=1800,
         )
+
+    if not asyncio.run(create()):
+        # A kept database gets the migrations added since it was built (its indexes, say).
+        handoff("db", "upgrade", "referrals")
+        print(f"# {count:,} referrals: kept in database {name}", flush=True)
+        return url
+    started = time.perf_counter()
+    handoff("db", "upgrade", "referrals")
+    handoff("user", "add", "--email", "bench@clinic.example", "--role", "therapist", stdin=PASSWORD + "\n")
     asyncio.run(generate())
     cache.mkdir(parents=True, exist_ok=True)
     marker.write_text(f"{count} referrals in database {name}\n")

@@ -24,7 +24,7 @@ def test_migrations_build_the_declared_schema_and_rerun_harmlessly(db_url: str) 
 
     revision, tables, differences = schema(db_url, metadata)
 
-    assert revision == "0011"
+    assert revision == "0012"
     assert {
         "clients",
         "referrals",

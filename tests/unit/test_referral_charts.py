@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from services.referrals import charts
 
 
@@ -28,12 +26,6 @@ def test_stacked_columns_add_up_and_share_colours() -> None:
     assert sum(s.height for s in october.segments) == sum(s.height for s in november.segments)
     assert round(october.segments[0].y + october.segments[0].height, 1) == chart.baseline
     assert chart.legend == [("A", charts.PALETTE[0]), ("B", charts.PALETTE[1])]
-
-
-def test_median_hours() -> None:
-    t = datetime(2030, 1, 1, tzinfo=UTC)
-    assert charts.median_hours([(t, t + timedelta(hours=h)) for h in (1, 2, 10)]) == 2
-    assert charts.median_hours([]) is None
 
 
 def test_long_bar_labels_are_cut_to_fit_and_short_ones_kept() -> None:

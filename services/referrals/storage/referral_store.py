@@ -3,11 +3,28 @@ their SQL, in the caller's session (and so in the caller's transaction)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import statistics
+from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import ColumnElement, CursorResult, RowMapping, Select, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Float,
+    RowMapping,
+    Select,
+    case,
+    exists,
+    extract,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER
@@ -231,15 +248,16 @@ def _needs_attention() -> ColumnElement[bool]:
     therapist never heard of it), one that failed (no partner accepted in time) or was declined,
     one still looking for a partner after a decline or an expiry, one whose offer is unanswered
     past half its deadline (the sweep has reminded the partner), or a no-show put on hold."""
+    # Each test looks up the referral's own rows (EXISTS, by the referral's id): an IN over
+    # every declined offer, or every no-show, of the whole history grows with it.
     looking = referrals.c.status.in_(("requested", "received"))
-    passed_over = referrals.c.id.in_(select(offers.c.referral_id).where(offers.c.status.in_(("declined", "expired"))))
-    overdue = referrals.c.id.in_(
-        select(offers.c.referral_id).where(offers.c.status == "offered", offers.c.reminded_at.is_not(None))
+    mine = offers.c.referral_id == referrals.c.id
+    passed_over = exists().where(mine, offers.c.status.in_(("declined", "expired")))
+    overdue = exists().where(mine, offers.c.status == "offered", offers.c.reminded_at.is_not(None))
+    failed_email = exists().where(
+        email_deliveries.c.referral_id == referrals.c.id, email_deliveries.c.outcome == "failed"
     )
-    failed_email = referrals.c.id.in_(
-        select(email_deliveries.c.referral_id).where(email_deliveries.c.outcome == "failed")
-    )
-    no_show = referrals.c.id.in_(select(outcomes.c.referral_id).where(outcomes.c.outcome == "no_show"))
+    no_show = exists().where(outcomes.c.referral_id == referrals.c.id, outcomes.c.outcome == "no_show")
     return (
         (referrals.c.status.in_(("failed", "rejected")))
         | (failed_email & referrals.c.status.not_in(sorted(CLOSED_STATUSES)))
@@ -346,66 +364,109 @@ async def store_answer(
 # ------------------------------------------------------------------ the dashboard's figures
 
 
-class ReferralFigure(msgspec.Struct, kw_only=True, frozen=True):
-    id: str
-    status: str
-    created_at: datetime
-
-
-class OfferFigure(msgspec.Struct, kw_only=True, frozen=True):
-    referral_id: str
-    status: str
-    offered_at: datetime | None
-    responded_at: datetime | None
-    partner_name: str | None
-    category: str | None
-
-
 class Figures(msgspec.Struct, kw_only=True, frozen=True):
-    """What the dashboard counts, for the referrals created in a period."""
+    """What the dashboard counts, for the referrals created in a period, counted by the database."""
 
-    referrals: list[ReferralFigure]
-    # In queue order.
-    offers: list[OfferFigure]
-    # (referral id, outcome) for every outcome report.
-    outcomes: list[tuple[str, str]]
+    # (stage, referrals): sent, accepted, booked, completed.
+    funnel: list[tuple[str, int]]
+    # (month "YYYY-MM", category of the first offer's partner or None, referrals).
+    by_month: list[tuple[str, str | None, int]]
+    # (partner name, median hours from offer to acceptance, acceptances).
+    accept_times: list[tuple[str, float, int]]
 
 
-async def figures(session: AsyncSession, *, since: datetime, until: datetime, created_by: str | None) -> Figures:
-    """The referrals created in [since, until) (only ``created_by``'s when given), their offers
-    and their outcome reports."""
-    mine = select(referrals.c.id).where(referrals.c.created_at >= since, referrals.c.created_at < until)
+async def figures(
+    session: AsyncSession, *, since: datetime, until: datetime, created_by: str | None, unnamed: str
+) -> Figures:
+    """The funnel, the referrals by month and first offer's category, and each partner's median
+    time to accept, of the referrals created in [since, until) (only ``created_by``'s when given;
+    ``unnamed``: the name of a partner the replica does not hold, or holds without a name).
+    A referral counts as accepted once a partner accepted it (whatever came next) or its status
+    says so, as booked once a booking or completion was reported or its status says so."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # Each figure walks the period's referrals; the plan's cost passes the JIT threshold,
+        # and compiling it would take longer than running it.
+        await session.execute(text("SET LOCAL jit = off"))
+    made = [referrals.c.created_at >= since, referrals.c.created_at < until]
     if created_by is not None:
-        mine = mine.where(referrals.c.created_by == created_by)
-    rows = await session.execute(
-        select(referrals.c.id, referrals.c.status, referrals.c.created_at).where(referrals.c.id.in_(mine))
-    )
-    made = [ReferralFigure(id=r.id, status=r.status, created_at=aware(r.created_at)) for r in rows]
-    rows = await session.execute(
-        select(
-            offers.c.referral_id,
-            offers.c.status,
-            offers.c.offered_at,
-            offers.c.responded_at,
-            partners.c.name,
-            partners.c.category,
-        )
-        .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
-        .where(offers.c.referral_id.in_(mine))
+        made.append(referrals.c.created_by == created_by)
+    month = _month(referrals.c.created_at, since=since, until=until).label("month")
+    first_category = (
+        select(partners.c.category)
+        .join(offers, offers.c.partner_id == partners.c.id)
+        .where(offers.c.referral_id == referrals.c.id, partners.c.category != "")
         .order_by(offers.c.position)
+        .limit(1)
+        .scalar_subquery()
+        .label("category")
     )
-    offered = [
-        OfferFigure(
-            referral_id=o.referral_id,
-            status=o.status,
-            offered_at=o.offered_at and aware(o.offered_at),
-            responded_at=o.responded_at and aware(o.responded_at),
-            partner_name=o.name,
-            category=o.category,
+    accepted_offer = exists().where(offers.c.referral_id == referrals.c.id, offers.c.status == "accepted")
+    booking = exists().where(outcomes.c.referral_id == referrals.c.id, outcomes.c.outcome.in_(("booked", "completed")))
+    stages = {
+        "sent": referrals.c.status != "draft",
+        "accepted": referrals.c.status.in_(("accepted", "in-progress", "completed")) | accepted_offer,
+        "booked": referrals.c.status.in_(("in-progress", "completed")) | booking,
+        "completed": referrals.c.status == "completed",
+    }
+    # One row per referral, then counted per (month, category): grouping by the columns of a
+    # subquery, as both databases take them, rather than by expressions with parameters.
+    each = (
+        select(month, first_category, *(case((c, 1), else_=0).label(stage) for stage, c in stages.items()))
+        .where(*made)
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(
+                each.c.month, each.c.category, func.count(), *(func.sum(each.c[stage]) for stage in stages)
+            ).group_by(each.c.month, each.c.category)
         )
-        for o in rows
-    ]
-    reported = await session.execute(
-        select(outcomes.c.referral_id, outcomes.c.outcome).where(outcomes.c.referral_id.in_(mine))
+    ).all()
+    funnel = [(stage, sum(row[3 + i] for row in rows)) for i, stage in enumerate(stages)]
+    by_month = [(when, category, count) for when, category, count, *_ in rows]
+    accept_times = await _accept_times(session, made, unnamed=unnamed, postgres=postgres)
+    return Figures(funnel=funnel, by_month=by_month, accept_times=accept_times)
+
+
+async def _accept_times(
+    session: AsyncSession, made: list[ColumnElement[bool]], *, unnamed: str, postgres: bool
+) -> list[tuple[str, float, int]]:
+    """Each partner's median hours from offer to acceptance, over the accepted offers of the
+    referrals ``made`` selects: by PostgreSQL itself; on SQLite, whose dates are text, from
+    each acceptance's times."""
+    name = func.coalesce(func.nullif(partners.c.name, ""), unnamed).label("name")
+    accepted = (
+        select(name)
+        .select_from(offers)
+        .join(referrals, referrals.c.id == offers.c.referral_id)
+        .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
+        .where(
+            *made, offers.c.status == "accepted", offers.c.offered_at.is_not(None), offers.c.responded_at.is_not(None)
+        )
     )
-    return Figures(referrals=made, offers=offered, outcomes=[(r.referral_id, r.outcome) for r in reported])
+    if postgres:
+        gap = extract("epoch", offers.c.responded_at - offers.c.offered_at).cast(Float) / 3600
+        rows = await session.execute(
+            accepted.add_columns(func.percentile_cont(0.5).within_group(gap), func.count()).group_by(name)
+        )
+        return [(partner, float(median), count) for partner, median, count in rows]
+    gaps: dict[str, list[float]] = {}
+    for partner, offered_at, responded_at in await session.execute(
+        accepted.add_columns(offers.c.offered_at, offers.c.responded_at)
+    ):
+        gaps.setdefault(partner, []).append((aware(responded_at) - aware(offered_at)).total_seconds() / 3600)
+    return [(partner, statistics.median(hours), len(hours)) for partner, hours in gaps.items()]
+
+
+def _month(moment: ColumnElement[datetime], *, since: datetime, until: datetime) -> ColumnElement[str]:
+    """``moment``'s month ("YYYY-MM", UTC) among those [since, until) spans, the same way on
+    every database: compared with each month's first instant rather than formatted by one."""
+    first = since.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    starts = [first]
+    while (last := starts[-1]) < until:
+        starts.append(last.replace(year=last.year + last.month // 12, month=last.month % 12 + 1))
+    return case(
+        *((moment < start, literal(f"{previous:%Y-%m}")) for previous, start in pairwise(starts)),
+        else_=literal(f"{starts[-1]:%Y-%m}"),
+    )

@@ -102,6 +102,9 @@ referrals = Table(
     Column("batch_id", String(36), nullable=True),
     Index("ix_referrals_status", "status"),
     Index("ix_referrals_created_at", "created_at"),
+    # A therapist's own, newest first (lists, the dashboard); the FHIR API's last-changed order.
+    Index("ix_referrals_created_by_created_at", "created_by", "created_at"),
+    Index("ix_referrals_updated_at", "updated_at"),
     Index("ix_referrals_batch_id", "batch_id"),
 )
 
@@ -132,6 +135,8 @@ offers = Table(
     UniqueConstraint("referral_id", "position"),
     Index("ix_offers_partner_status", "partner_id", "status"),
     Index("ix_offers_status_expires", "status", "expires_at"),
+    # Needs attention: the offers waiting past half their deadline, few whatever the history.
+    Index("ix_offers_status_reminded", "status", "reminded_at"),
 )
 
 # The referral's timeline: every transition, who, when, from, to, why.
@@ -162,6 +167,8 @@ outcomes = Table(
     Column("pressure_limit", Text, nullable=False),
     Column("note", Text, nullable=False),
     Column("reported_at", DateTime(timezone=True), nullable=False),
+    # Needs attention: the no-shows.
+    Index("ix_outcomes_outcome_referral", "outcome", "referral_id"),
 )
 
 # Everything else worth auditing that is not a transition: emergency advice, partner views.
@@ -174,6 +181,8 @@ audit_log = Table(
     Column("action", String(60), nullable=False),
     Column("referral_id", String(36), nullable=True, index=True),
     Column("detail", JSON, nullable=False),
+    # The admin dashboard's count of one action (emergency stops) in a period.
+    Index("ix_audit_log_action_at", "action", "at"),
 )
 
 # One row per (notification, outcome): applying a delivery report twice changes nothing.
