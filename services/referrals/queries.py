@@ -26,7 +26,14 @@ from services.referrals.records import (
     TimelineEntry,
 )
 from services.referrals.rules import NO_REFERRAL
-from services.referrals.storage import email_store, offer_store, outcome_store, partner_store, referral_store
+from services.referrals.storage import (
+    email_store,
+    figures_store,
+    offer_store,
+    outcome_store,
+    partner_store,
+    referral_store,
+)
 from services.referrals.storage.client_store import StoredClient
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
@@ -168,7 +175,7 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
     """The dashboard's figures for referrals created in [since, until) that ``staff`` may see:
     the funnel, each partner's median time to accept, referrals by category per month."""
     async with ctx.sessions() as session:
-        figures = await referral_store.figures(
+        figures = await figures_store.figures(
             session,
             since=since,
             until=until,
