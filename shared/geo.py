@@ -26,6 +26,11 @@ def centroid(postal_code: str) -> Location | None:
     return _centroids().get(code)
 
 
+def known_zips() -> frozenset[str]:
+    """Every US ZIP code with a known centre."""
+    return frozenset(_centroids())
+
+
 def warm() -> None:
     """Load the ZIP centres now (about half a second), so that a web process's first search
     or referral does not pay for it."""

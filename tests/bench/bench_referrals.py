@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import email
 import email.policy
 import os
@@ -40,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +54,7 @@ from services.dev.mail_catcher import MailCatcher
 from services.dev.ports import free_port
 from services.dev.redis_server import RedisServer
 from shared import queues
-from shared.config import load_settings
+from shared.config import load_settings, normalise_db_url
 from shared.messages import Address, EmailContext, Location, PartnerChanged, PartnerSnapshot
 from tests.bench.figures import Figure, markdown, percentile, unthrottled
 
@@ -408,13 +410,46 @@ def latency(
     )
 
 
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on ``server_url``'s PostgreSQL server for one run, dropped after
+    it (a run must not find an earlier one's rows); "" (SQLite) when no URL is given."""
+    if not server_url:
+        yield ""
+        return
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from shared import database
+
+    server = make_url(normalise_db_url(server_url))
+    name = "handoff_bench_referrals_run"
+
+    async def admin(statement: str) -> None:
+        engine = database.create_async_engine(
+            server.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+        )
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def run(
     *, partners: int, creates: int, concurrency: int, rate: float, seconds: float, db_url: str = ""
 ) -> list[Figure]:
     """(a), (b) and (c) beside their bare baselines (see the module's docstring)."""
     bare_create = "bare Litestar handler, same body and answer"
-    with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp:
-        bench = Bench(Path(tmp), db_url=db_url)
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp, fresh_database(db_url) as fresh:
+        bench = Bench(Path(tmp), db_url=fresh)
         mail = bench.workdir / "mail"
         try:
             bench.handoff("db", "upgrade", "referrals")

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from services.dev.redis_server import RedisServer
+from shared import geo
 from tests.bench.figures import Figure, markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,11 +31,13 @@ CATEGORIES = ["primary_care", "orthopedics", "neurology", "physical_therapy", "c
 
 
 def partners_csv(path: Path, rows: int) -> None:
+    # Real ZIP codes around St. Petersburg, FL: the import refuses a ZIP that does not exist.
+    zips = sorted(code for code in geo.known_zips() if code.startswith("337"))
     lines = ["name,category,email,phone,postal_code,languages,accepting_new_clients"]
     for n in range(rows):
         lines.append(
             f"Bench Partner {n},{CATEGORIES[n % len(CATEGORIES)]},p{n}@bench.example,"
-            f"+1727555{n % 10000:04d},337{n % 100:02d},English; Spanish,yes"
+            f"+1727555{n % 10000:04d},{zips[n % len(zips)]},English; Spanish,yes"
         )
     path.write_text("\n".join(lines) + "\n")
 

@@ -153,9 +153,10 @@ def _postgresql(url: str) -> str:
     from sqlalchemy import text
 
     from shared import database
+    from shared.config import normalise_db_url
 
     async def version() -> str:
-        engine = database.create_engine(url)
+        engine = database.create_engine(normalise_db_url(url))
         try:
             async with engine.connect() as connection:
                 return (await connection.execute(text("SELECT version()"))).scalar_one()
