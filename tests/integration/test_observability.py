@@ -21,12 +21,13 @@ from services.dev.mail_catcher import MailCatcher
 from services.notifier import bootstrap as notifier_bootstrap
 from services.notifier import jobs as notifier_jobs
 from services.referrals import bootstrap, identity, jobs
-from services.referrals.storage import MIGRATIONS
+from services.referrals.storage import MIGRATIONS, outbox
 from services.referrals.web.app import create_app
 from shared import codec, database, logs, ops_metrics, queues
+from shared import outbox as outbox_module
 from shared import worker as rq_worker
 from shared.config import load_settings
-from shared.messages import Address, PartnerChanged, PartnerSnapshot
+from shared.messages import Address, EmailContext, PartnerChanged, PartnerSnapshot, SendEmail
 
 PASSWORD = "observability 2026"
 CONSENT = {"given": True, "method": "verbal", "scope": ["clinical"]}
@@ -83,6 +84,25 @@ def post_referral(client: TestClient) -> str:
     assert answer.status_code == 201, answer.text
     assert answer.headers["x-request-id"] == "edge-req-0001", "the proxy's id is kept and echoed"
     return answer.json()["id"]
+
+
+def stage_elsewhere(settings) -> None:
+    """An email staged by another process (a worker, say): no relay of this app holds it, so it
+    waits in the outbox until the relay's next flush, and the backlog metrics show it."""
+
+    async def stage() -> None:
+        engine = database.create_engine(settings.db_url("referrals"))
+        try:
+            async with database.sessions(engine).begin() as session:
+                context = EmailContext(reference="HX-TEST0001", urgency="routine")
+                message = SendEmail(
+                    notification_id="elsewhere-1", kind="offer_reminder", to="p@x.example", context=context
+                )
+                await outbox_module.add(session, outbox, message, message_id="elsewhere-1")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(stage())
 
 
 def flush(client: TestClient) -> None:
@@ -159,7 +179,8 @@ def test_metrics_show_the_backlog_the_queues_and_the_emails(settings) -> None:
         }
 
     with TestClient(create_app(settings)) as client:
-        post_referral(client)
+        post_referral(client)  # its offer email is handed to the app's relay at the commit
+        stage_elsewhere(settings)  # this one waits in the outbox for the relay's flush
         before = scrape(client)
         assert before[("handoff_outbox_unsent", (("service", "referrals"),))] >= 1
         assert before[("handoff_outbox_oldest_unsent_seconds", (("service", "referrals"),))] >= 0
@@ -170,7 +191,7 @@ def test_metrics_show_the_backlog_the_queues_and_the_emails(settings) -> None:
         ops_metrics.sweep_finished(redis)
         after = scrape(client)
     assert after[("handoff_outbox_unsent", (("service", "referrals"),))] == 0
-    assert after[("handoff_queue_jobs", (("queue", "notifications"), ("state", "queued")))] == 1
+    assert after[("handoff_queue_jobs", (("queue", "notifications"), ("state", "queued")))] == 2
     assert after[("handoff_queue_jobs", (("queue", "referrals"), ("state", "failed")))] == 0
     assert after[("handoff_emails_total", (("outcome", "sent"),))] == 1
     assert after[("handoff_emails_total", (("outcome", "retried"),))] == 1
