@@ -96,11 +96,12 @@ def test_page_cache_keeps_pages_per_revision_and_rereads_after_a_change_or_ttl()
 
     async def scenario() -> None:
         assert await cache.revision(read) == 1
-        cache.put(1, "/p", b"page", 200)
+        cache.put(1, "/p", b"page", 200, media_type="text/html")
         revisions[0] = 2
         now[0] = 0.2
         assert await cache.revision(read) == 1  # within the ttl: not re-read
-        assert cache.get(1, "/p") == (b"page", 200)
+        kept = cache.get(1, "/p")
+        assert kept is not None and kept.response.body == b"page" and kept.response.status_code == 200
         cache.invalidate()  # this process changed a partner
         assert await cache.revision(read) == 2
         assert cache.get(1, "/p") is None

@@ -24,6 +24,7 @@ from services.directory.web.page_cache import cached, raw_query
 from shared import categories, languages
 
 BASE = "/partners-in-health"
+DETAIL_ROUTE = f"{BASE}/{{slug:str}}"
 HTML = "text/html; charset=utf-8"
 # Short pages, so that the list stays a few screens long on a phone; "More partners" pages on.
 PAGE_SIZE = 12
@@ -33,6 +34,18 @@ PREVIEW = 4
 RADII = (5, 10, 25, 50, 100)
 DEFAULT_RADIUS = {"mi": 25, "km": 50}
 FILTERS = ("q", "category", "zip", "radius_km", "radius_mi", "accepting", "language", "telehealth")
+
+
+def early_key(path: str, query_string: bytes) -> tuple[str, str] | None:
+    """(cache key, route template) of a request for the plain page or a partner's page, which
+    the page cache may answer before the app (:func:`page_cache.front`): neither is rate-limited
+    while it exists, nor differs by who asks. The keys are the handlers' own."""
+    if path == BASE:
+        return None if query_string else (f"{BASE}?", BASE)
+    slug = path.removeprefix(f"{BASE}/")
+    if slug == path or not slug or "/" in slug:
+        return None
+    return path, DETAIL_ROUTE
 
 
 class PartnersInHealthController(Controller):
@@ -52,7 +65,7 @@ class PartnersInHealthController(Controller):
 
         return await cached(request, directory.catalogue_revision, f"{BASE}?{raw_query(request)}", render, HTML)
 
-    @get("/{slug:str}")
+    @get(DETAIL_ROUTE.removeprefix(BASE))
     async def detail(self, request: Request, slug: FromPath[str]) -> ASGIResponse:
         directory: PartnerService = request.app.state.directory
         response = await cached(
