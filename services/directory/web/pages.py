@@ -24,7 +24,6 @@ from services.directory.web.page_cache import cached, raw_query
 from shared import categories, languages
 
 BASE = "/partners-in-health"
-DETAIL_ROUTE = f"{BASE}/{{slug:str}}"
 HTML = "text/html; charset=utf-8"
 # Short pages, so that the list stays a few screens long on a phone; "More partners" pages on.
 PAGE_SIZE = 12
@@ -45,7 +44,7 @@ def early_key(path: str, query_string: bytes) -> tuple[str, str] | None:
     slug = path.removeprefix(f"{BASE}/")
     if slug == path or not slug or "/" in slug:
         return None
-    return path, DETAIL_ROUTE
+    return path, f"{BASE}/{{slug}}"  # as the router names the detail route (its path_template)
 
 
 class PartnersInHealthController(Controller):
@@ -65,7 +64,7 @@ class PartnersInHealthController(Controller):
 
         return await cached(request, directory.catalogue_revision, f"{BASE}?{raw_query(request)}", render, HTML)
 
-    @get(DETAIL_ROUTE.removeprefix(BASE))
+    @get("/{slug:str}")
     async def detail(self, request: Request, slug: FromPath[str]) -> ASGIResponse:
         directory: PartnerService = request.app.state.directory
         response = await cached(
