@@ -155,6 +155,27 @@ def test_requests_that_find_the_revision_due_share_one_read_and_a_change_voids_i
     asyncio.run(scenario())
 
 
+def test_a_page_asked_for_by_many_at_once_is_rendered_once() -> None:
+    import asyncio
+
+    renders: list[int] = []
+
+    async def scenario() -> None:
+        cache = PageCache()
+
+        async def render() -> tuple[bytes, int]:
+            renders.append(1)
+            await asyncio.sleep(0.01)
+            return b"<p>All</p>", 200
+
+        pages = await asyncio.gather(*(cache.page(1, "/p?", render, media_type="text/html") for _ in range(8)))
+        assert {page.response.body for page in pages} == {b"<p>All</p>"} and len(cache) == 1
+        assert (await cache.page(1, "/p?", render, media_type="text/html")) is pages[0]
+
+    asyncio.run(scenario())
+    assert len(renders) == 1
+
+
 def test_the_front_answers_kept_pages_and_leaves_every_other_request_to_the_app() -> None:
     import asyncio
 

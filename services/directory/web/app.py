@@ -153,8 +153,13 @@ def _configure_templates(engine: JinjaTemplateEngine, settings: Settings) -> Non
 def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        page_cache: PageCache = app.state.page_cache
-        runtime = bootstrap.build(settings, on_commit=page_cache.invalidate)
+        caches: tuple[PageCache, ...] = (app.state.page_cache, app.state.search_cache)
+
+        def invalidate() -> None:
+            for cache in caches:
+                cache.invalidate()
+
+        runtime = bootstrap.build(settings, on_commit=invalidate)
         geo.warm()
         app.state.engine = runtime.engine
         app.state.redis = runtime.redis
@@ -185,7 +190,8 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
 
 def _initial_state(settings: Settings, *, count_miss: Callable[[Request], Awaitable[None]]) -> State:
     state = web.initial_state(settings)
-    state.page_cache = PageCache()
+    state.page_cache = PageCache()  # the public pages
+    state.search_cache = PageCache()  # anonymous searches of the API
     # Counts a request for a partner page that does not exist as an anonymous search.
     state.count_miss = count_miss
     return state

@@ -52,6 +52,7 @@ class PageCache:
         self._revision: int | None = None
         self._read_at = 0.0
         self._reading: asyncio.Future[int] | None = None
+        self._rendering: dict[tuple[int, str], asyncio.Future[Page]] = {}
 
     def invalidate(self) -> None:
         """A partner changed in this process: re-read the revision on the next request."""
@@ -94,6 +95,28 @@ class PageCache:
             self._entries.move_to_end((revision, key))
         return found
 
+    async def page(
+        self, revision: int, key: str, render: Callable[[], Awaitable[tuple[bytes, int]]], *, media_type: str
+    ) -> Page:
+        """The page under ``key``: kept, else rendered once for every request asking meanwhile."""
+        found = self.get(revision, key)
+        if found is not None:
+            return found
+        rendering = self._rendering.get((revision, key))
+        if rendering is None:
+            rendering = asyncio.ensure_future(self._render(revision, key, render, media_type))
+            self._rendering[(revision, key)] = rendering
+        return await asyncio.shield(rendering)
+
+    async def _render(
+        self, revision: int, key: str, render: Callable[[], Awaitable[tuple[bytes, int]]], media_type: str
+    ) -> Page:
+        try:
+            body, status = await render()
+        finally:
+            del self._rendering[(revision, key)]
+        return self.put(revision, key, body, status, media_type=media_type)
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -133,16 +156,13 @@ async def cached(
     key: str,
     render: Callable[[], Awaitable[tuple[bytes, int]]],
     media_type: str,
+    *,
+    cache: PageCache,
 ) -> ASGIResponse:
     """The response under ``key`` (``render`` gives its body and status): 304 when the client
-    holds the current one, else from the app's cache, else rendered now. A prepared ASGI
+    holds the current one, else from ``cache``, else rendered now. A prepared ASGI
     response, so a cached answer costs little more than a static file."""
-    cache: PageCache = request.app.state.page_cache
-    current = await cache.revision(revision)
-    page = cache.get(current, key)
-    if page is None:
-        body, status = await render()
-        page = cache.put(current, key, body, status, media_type=media_type)
+    page = await cache.page(await cache.revision(revision), key, render, media_type=media_type)
     return page.not_modified if matches(request.headers.get("if-none-match"), page.tag) else page.response
 
 

@@ -62,13 +62,21 @@ class PartnersInHealthController(Controller):
             form = {name: request.query_params.get(name, "").strip() for name in (*FILTERS, "cursor")}
             return _index(request, directory, form)
 
-        return await cached(request, directory.catalogue_revision, f"{BASE}?{raw_query(request)}", render, HTML)
+        key = f"{BASE}?{raw_query(request)}"
+        return await cached(
+            request, directory.catalogue_revision, key, render, HTML, cache=request.app.state.page_cache
+        )
 
     @get("/{slug:str}")
     async def detail(self, request: Request, slug: FromPath[str]) -> ASGIResponse:
         directory: PartnerService = request.app.state.directory
         response = await cached(
-            request, directory.catalogue_revision, f"{BASE}/{slug}", lambda: _detail(request, directory, slug), HTML
+            request,
+            directory.catalogue_revision,
+            f"{BASE}/{slug}",
+            lambda: _detail(request, directory, slug),
+            HTML,
+            cache=request.app.state.page_cache,
         )
         if response.status_code == 404:
             # A page that exists is served from the cache and never counted; made-up slugs are
