@@ -25,6 +25,7 @@ from shared import logs, telemetry
 log = logging.getLogger("handoff.access")
 
 HEADER = "x-request-id"
+_HEADER = HEADER.encode()
 # What an id may look like to be kept: a UUID, a hex or base64url token; nothing that could forge
 # a log line.
 ACCEPTED = re.compile(r"[A-Za-z0-9._:-]{8,128}")
@@ -34,9 +35,35 @@ QUIET = frozenset({"/health", "/ready", "/metrics"})
 def request_id_of(scope: Scope) -> str:
     """The id the proxy gave the request, or a new one."""
     for name, value in scope.get("headers", ()):
-        if name == HEADER.encode() and ACCEPTED.fullmatch(given := value.decode("latin-1")):
+        if name == _HEADER and ACCEPTED.fullmatch(given := value.decode("latin-1")):
             return given
     return uuid.uuid4().hex
+
+
+def record(scope: Scope, *, route: str, status: int, started: float) -> None:
+    """Write the access-log line of a request answered with ``status`` (``started``: its
+    ``time.perf_counter()`` at arrival), under the request id already set in :mod:`shared.logs`."""
+    level = logging.DEBUG if route in QUIET else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    method = scope.get("method", "")
+    client = scope.get("client")
+    log.log(
+        level,
+        "%s %s %d",
+        method,
+        route,
+        status,
+        extra={
+            "fields": {
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "client": client[0] if client else "",
+            }
+        },
+    )
 
 
 def middleware(app: ASGIApp) -> ASGIApp:
@@ -65,24 +92,7 @@ def middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            route = str(scope.get("path_template") or "unmatched")
-            client = scope.get("client")
-            log.log(
-                logging.DEBUG if route in QUIET else logging.INFO,
-                "%s %s %d",
-                scope.get("method", ""),
-                route,
-                status,
-                extra={
-                    "fields": {
-                        "method": scope.get("method", ""),
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                        "client": client[0] if client else "",
-                    }
-                },
-            )
+            record(scope, route=str(scope.get("path_template") or "unmatched"), status=status, started=started)
             logs.request_id.reset(token)
 
     return logged

@@ -342,7 +342,26 @@ def _logo_origin(settings: Settings) -> str:
 
 def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
     """A ``before_send`` hook adding the security headers every response of a Handoff service
-    carries. Forms may post to either service (the directory's logout goes to referrals)."""
+    carries (:func:`encoded_security_headers`), those the response did not set itself."""
+    # Encoded once: this runs on every response, where Litestar's header mapping (a scan of the
+    # headers per name set) cost more than a cached page.
+    encoded = encoded_security_headers(settings)
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = list(message.get("headers") or ())
+        present = {bytes(name).lower() for name, _ in headers}
+        # Only those the response did not set itself (a page may have its own policy).
+        headers.extend(pair for pair in encoded if pair[0] not in present)
+        message["headers"] = headers
+
+    return before_send
+
+
+def encoded_security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """The security headers, encoded, in the order responses carry them. Forms may post to either
+    service (the directory's logout goes to referrals)."""
     origins = " ".join(dict.fromkeys((settings.public_url("directory"), settings.public_url("referrals"))))
     policy = "; ".join(
         [
@@ -363,19 +382,6 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
         "x-frame-options": "DENY",
         "permissions-policy": "camera=(), microphone=(), geolocation=()",
     }
-
-    # Encoded once: this runs on every response, the cached public pages' included, where
-    # Litestar's header mapping (a scan of the headers per name set) cost more than the page.
     encoded = [(name.encode(), value.encode("latin-1")) for name, value in fixed.items()]
     encoded.append((b"content-security-policy", policy.encode("latin-1")))
-
-    async def before_send(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start":
-            return
-        headers = list(message.get("headers") or ())
-        present = {bytes(name).lower() for name, _ in headers}
-        # Only those the response did not set itself (a page may have its own policy).
-        headers.extend(pair for pair in encoded if pair[0] not in present)
-        message["headers"] = headers
-
-    return before_send
+    return encoded

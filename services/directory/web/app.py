@@ -13,6 +13,7 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import cast
 
 from litestar import Litestar, Request
 from litestar.datastructures import State
@@ -20,6 +21,7 @@ from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
+from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from services.directory import bootstrap, storage
 from services.directory.fields import display_phone
@@ -33,8 +35,8 @@ from services.directory.web.filters import bad_search
 from services.directory.web.hsds import ROUTES as HSDS_ROUTES
 from services.directory.web.hsds import HsdsController
 from services.directory.web.manage import MANAGE_LINK_ROUTE, ManageController, per_address, request_manage_link
-from services.directory.web.page_cache import PageCache
-from services.directory.web.pages import PartnersInHealthController
+from services.directory.web.page_cache import Front, PageCache, front
+from services.directory.web.pages import PartnersInHealthController, early_key
 from services.directory.web.partners import PartnerController
 from shared import access, bodies, geo, metrics, openapi, ops_metrics, ratelimit, telemetry, templating, web
 from shared.config import Settings
@@ -74,7 +76,7 @@ def create_app(settings: Settings) -> Litestar:
     # (never sent by a browser on its own) and the public pages only GET, so both are left
     # out; a CSRF cookie on public pages would also keep shared caches from storing them.
     forms = csrf(state.keyring, exclude=["/api/", "/partners-in-health", "/health", "/ready", "/metrics", "/schema"])
-    return Litestar(
+    app = DirectoryApp(
         route_handlers=[
             *web.ops_handlers,
             ops_metrics.refreshing(metrics_controller),
@@ -110,6 +112,37 @@ def create_app(settings: Settings) -> Litestar:
         # put the root logger back to INFO.
         logging_config=LoggingConfig(configure_root_logger=False),
     )
+    # With traces on, every request goes through the app, to be traced whole.
+    if not telemetry.active():
+        app.front = front(
+            state.page_cache,
+            key_of=early_key,
+            trailer=web.encoded_security_headers(settings),
+            count=metrics.counter(metrics_config),
+        )
+    return app
+
+
+class DirectoryApp(Litestar):
+    """The directory's app, which answers a kept public page before routing and middleware
+    (``front``, see :func:`services.directory.web.page_cache.front`): the hottest requests of
+    the service, at the cost of a static file."""
+
+    front: Front | None = None
+
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        if (
+            scope["type"] == "http"
+            and self.front is not None
+            and await self.front(cast(HTTPScope, scope), cast(Send, send))
+        ):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _configure_templates(engine: JinjaTemplateEngine, settings: Settings) -> None:
@@ -120,8 +153,13 @@ def _configure_templates(engine: JinjaTemplateEngine, settings: Settings) -> Non
 def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        page_cache: PageCache = app.state.page_cache
-        runtime = bootstrap.build(settings, on_commit=page_cache.invalidate)
+        caches: tuple[PageCache, ...] = (app.state.page_cache, app.state.search_cache)
+
+        def invalidate() -> None:
+            for cache in caches:
+                cache.invalidate()
+
+        runtime = bootstrap.build(settings, on_commit=invalidate)
         geo.warm()
         app.state.engine = runtime.engine
         app.state.redis = runtime.redis
@@ -152,7 +190,8 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
 
 def _initial_state(settings: Settings, *, count_miss: Callable[[Request], Awaitable[None]]) -> State:
     state = web.initial_state(settings)
-    state.page_cache = PageCache()
+    state.page_cache = PageCache()  # the public pages
+    state.search_cache = PageCache()  # anonymous searches of the API
     # Counts a request for a partner page that does not exist as an anonymous search.
     state.count_miss = count_miss
     return state

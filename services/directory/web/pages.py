@@ -35,6 +35,18 @@ DEFAULT_RADIUS = {"mi": 25, "km": 50}
 FILTERS = ("q", "category", "zip", "radius_km", "radius_mi", "accepting", "language", "telehealth")
 
 
+def early_key(path: str, query_string: bytes) -> tuple[str, str] | None:
+    """(cache key, route template) of a request for the plain page or a partner's page, which
+    the page cache may answer before the app (:func:`page_cache.front`): neither is rate-limited
+    while it exists, nor differs by who asks. The keys are the handlers' own."""
+    if path == BASE:
+        return None if query_string else (f"{BASE}?", BASE)
+    slug = path.removeprefix(f"{BASE}/")
+    if slug == path or not slug or "/" in slug:
+        return None
+    return path, f"{BASE}/{{slug}}"  # as the router names the detail route (its path_template)
+
+
 class PartnersInHealthController(Controller):
     path = BASE
     include_in_schema = False
@@ -50,13 +62,21 @@ class PartnersInHealthController(Controller):
             form = {name: request.query_params.get(name, "").strip() for name in (*FILTERS, "cursor")}
             return _index(request, directory, form)
 
-        return await cached(request, directory.catalogue_revision, f"{BASE}?{raw_query(request)}", render, HTML)
+        key = f"{BASE}?{raw_query(request)}"
+        return await cached(
+            request, directory.catalogue_revision, key, render, HTML, cache=request.app.state.page_cache
+        )
 
     @get("/{slug:str}")
     async def detail(self, request: Request, slug: FromPath[str]) -> ASGIResponse:
         directory: PartnerService = request.app.state.directory
         response = await cached(
-            request, directory.catalogue_revision, f"{BASE}/{slug}", lambda: _detail(request, directory, slug), HTML
+            request,
+            directory.catalogue_revision,
+            f"{BASE}/{slug}",
+            lambda: _detail(request, directory, slug),
+            HTML,
+            cache=request.app.state.page_cache,
         )
         if response.status_code == 404:
             # A page that exists is served from the cache and never counted; made-up slugs are

@@ -134,7 +134,9 @@ class PartnerController(Controller):
             return _json.encode(await found()), 200
 
         key = f"/api/v1/partners?{raw_query(request)}"
-        return await cached(request, directory.catalogue_revision, key, render, "application/json")
+        # Searches are kept apart from the pages: thousands of them must not push the pages out.
+        cache = request.app.state.search_cache
+        return await cached(request, directory.catalogue_revision, key, render, "application/json", cache=cache)
 
     @get(
         "/export",

@@ -4,12 +4,16 @@ sees, what it never sees, accessibility structure, JSON-LD and OpenGraph, and ca
 from __future__ import annotations
 
 import json
+import logging
 import re
 
+import pytest
 from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.directory.web.pages import PREVIEW
-from tests.support.directory import ADMIN, PARTNER, create
+from shared import logs
+from tests.support.directory import ADMIN, METRICS_TOKEN, PARTNER, create
 from tests.support.pages import assert_accessible, structure
 
 
@@ -125,6 +129,50 @@ def test_pages_carry_an_etag_that_changes_with_the_directory(client: TestClient)
     changed = client.get("/partners-in-health", headers={"If-None-Match": tag})
     assert changed.status_code == 200 and "Renamed PT" in changed.text
     assert changed.headers["etag"] != tag
+
+
+def test_a_kept_page_is_answered_before_the_app_with_the_same_bytes_logged_and_counted(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 19: the plain page and a partner's page, once kept, are answered before routing and
+    middleware (services.directory.web.page_cache.front), byte for byte as the app answers them,
+    with a request id of their own, an access-log line and the request counter."""
+    pt = create(client)
+    caplog.set_level(logging.INFO, logger="handoff.access")
+    caplog.handler.addFilter(logs.Context())  # the request id, as the process's handlers add it
+
+    def counted() -> dict[tuple[str, int], float]:
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+        return {
+            (sample.labels["path"], int(sample.labels["status_code"])): sample.value
+            for family in text_string_to_metric_families(scraped)
+            for sample in family.samples
+            if sample.name == "handoff_requests_total" and sample.labels["method"] == "GET"
+        }
+
+    def without_request_id(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(name, value) for name, value in headers if name != "x-request-id"]
+
+    for path, route in (
+        ("/partners-in-health", "/partners-in-health"),
+        (f"/partners-in-health/{pt['slug']}", "/partners-in-health/{slug}"),
+    ):
+        rendered = client.get(path)  # rendered by the app, and kept
+        before = counted().get((route, 200), 0)
+        caplog.clear()
+        kept = client.get(path, headers={"X-Request-ID": "edge-req-0019"})
+        held = client.get(path, headers={"If-None-Match": f'"x", W/{rendered.headers["etag"]}'})
+
+        assert kept.status_code == 200 and kept.content == rendered.content
+        assert without_request_id(kept.headers.multi_items()) == without_request_id(rendered.headers.multi_items())
+        assert kept.headers["x-request-id"] == "edge-req-0019"
+        assert rendered.headers["x-request-id"] != held.headers["x-request-id"]
+        assert held.status_code == 304 and held.content == b"" and held.headers["etag"] == rendered.headers["etag"]
+        assert held.headers["content-security-policy"] == rendered.headers["content-security-policy"]
+        lines = [r for r in caplog.records if r.name == "handoff.access"]
+        assert [(r.fields["route"], r.fields["status"]) for r in lines] == [(route, 200), (route, 304)]
+        assert [getattr(r, "request_id", "") for r in lines] == ["edge-req-0019", held.headers["x-request-id"]]
+        assert counted()[(route, 200)] == before + 1 and counted()[(route, 304)] >= 1
 
 
 def test_the_unfiltered_page_shows_a_few_per_kind_and_links_to_the_rest(client: TestClient) -> None:
