@@ -77,7 +77,12 @@ def rq_queue(name: str, connection: Redis) -> Queue:
 def enqueue(connection: Redis, message: Message, *, job_id: str, pipeline: Pipeline | None = None) -> bool:
     """Put ``message`` on its queue as job ``job_id``. Returns False when a job with that id was
     already enqueued, which makes enqueueing idempotent for a relay that runs twice. The current
-    trace context rides in the job's meta, for the worker to continue (shared.worker)."""
+    trace context rides in the job's meta, for the worker to continue (shared.worker).
+
+    With ``pipeline`` (a transaction, put in MULTI before any command of the caller's) the job
+    is written by it, and nothing is sent now: the id is then not checked (RQ checks it in a
+    script of its own, outside any transaction), so the caller's transaction is what must make
+    the job once. Returns True then."""
     route = ROUTES[queue_for(message)]
     traceparent = telemetry.traceparent()
     queue = rq_queue(route.queue, connection)
@@ -86,7 +91,7 @@ def enqueue(connection: Redis, message: Message, *, job_id: str, pipeline: Pipel
             route.handler,
             args=(codec.encode(message),),
             job_id=job_id,
-            unique=True,
+            unique=pipeline is None,
             retry=route.retry,
             timeout=route.timeout,
             result_ttl=DEDUPLICATION_SECONDS,

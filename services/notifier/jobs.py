@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from opentelemetry.trace import SpanKind
+from redis.client import Pipeline
 from rq import Retry, get_current_job
 
 from services.notifier import bootstrap
@@ -74,7 +75,7 @@ def deliver(command: SendEmail, *, runtime: Runtime) -> Retry | None:
     ``Retry`` for RQ when the email must wait (see the module docstring)."""
     notification_id = command.notification_id
     try:
-        sent_at = _send_once(command, runtime=runtime)
+        _send_once(command, runtime=runtime)
     except Later as exc:
         log.info("notification %s (%s) waits %.1f s: %s", notification_id, command.kind, exc.seconds, exc)
         return Retry(max=WAITS_ALLOWED, interval=[max(1, math.ceil(exc.seconds))])
@@ -91,13 +92,11 @@ def deliver(command: SendEmail, *, runtime: Runtime) -> Retry | None:
             log.warning("notification %s (%s) failed after its last retry: %s", notification_id, command.kind, exc)
             _report(runtime, command, "failed", detail=f"gave up retrying: {exc}")
         raise
-    _report(runtime, command, "sent", at=sent_at)
     return None
 
 
-def _send_once(command: SendEmail, *, runtime: Runtime) -> datetime:
-    """Send under the notification's claim, unless it was sent already; returns when the SMTP
-    server accepted it."""
+def _send_once(command: SendEmail, *, runtime: Runtime) -> None:
+    """Send under the notification's claim, unless it was sent already, and report it sent."""
     notification_id = command.notification_id
     claimed, sent_at = runtime.ledger.claim_unsent(notification_id, ttl_seconds=_claim_ttl())
     if sent_at is not None:
@@ -105,7 +104,8 @@ def _send_once(command: SendEmail, *, runtime: Runtime) -> datetime:
         if claimed:
             runtime.ledger.release(notification_id)
         log.info("notification %s (%s) was already sent", notification_id, command.kind)
-        return sent_at
+        _report(runtime, command, "sent", at=sent_at)
+        return
     if not claimed:
         raise Later(
             f"another worker is sending notification {notification_id}", seconds=SENDING_ELSEWHERE_RECHECK_SECONDS
@@ -129,16 +129,29 @@ def _send_once(command: SendEmail, *, runtime: Runtime) -> datetime:
         raise
     # The duplicate window: from the server's "250" above until this write lands (one Redis
     # round trip). A worker that dies in between leaves no marker, and the retry sends again.
-    sent_at = runtime.ledger.mark_sent_and_release(notification_id)
+    # The report rides in the marker's transaction: one round trip instead of four, and a
+    # marker never lands without its report (a retry would only report again, see above).
+    sent_at = datetime.now(UTC)
+    runtime.ledger.mark_sent_and_release(
+        notification_id, at=sent_at, also=lambda pipe: _report(runtime, command, "sent", at=sent_at, pipeline=pipe)
+    )
     log.info("notification %s (%s) sent", notification_id, command.kind)
-    return sent_at
 
 
 def _report(
-    runtime: Runtime, command: SendEmail, outcome: Outcome, *, detail: str = "", at: datetime | None = None
+    runtime: Runtime,
+    command: SendEmail,
+    outcome: Outcome,
+    *,
+    detail: str = "",
+    at: datetime | None = None,
+    pipeline: Pipeline | None = None,
 ) -> None:
     """Tell the referrals service what became of ``command``. One job per notification and
-    outcome: reporting again (a retried job) is refused by the queue as a duplicate."""
+    outcome: reporting again (a retried job) is refused by the queue as a duplicate. With
+    ``pipeline``, the report is written by its transaction instead, unchecked: only the
+    transaction that marks the email sent reports that way, once (should Redis's answer to it
+    be lost and the transaction run twice, the referrals service records a delivery once)."""
     delivery = EmailDelivery(
         notification_id=command.notification_id,
         outcome=outcome,
@@ -147,8 +160,8 @@ def _report(
         detail=detail,
         kind=command.kind,
     )
-    queues.enqueue(runtime.redis, delivery, job_id=f"delivery-{command.notification_id}-{outcome}")
-    ops_metrics.count_email(runtime.redis, "retried" if outcome == "deferred" else outcome)
+    queues.enqueue(runtime.redis, delivery, job_id=f"delivery-{command.notification_id}-{outcome}", pipeline=pipeline)
+    ops_metrics.count_email(pipeline or runtime.redis, "retried" if outcome == "deferred" else outcome)
 
 
 def will_retry() -> bool:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from shared import queues
@@ -63,16 +65,23 @@ class Ledger:
             claimed, sent = pipe.execute()
         return bool(claimed), None if sent is None else datetime.fromisoformat(sent.decode())
 
-    def mark_sent_and_release(self, notification_id: str, *, at: datetime | None = None) -> datetime:
+    def mark_sent_and_release(
+        self, notification_id: str, *, at: datetime | None = None, also: Callable[[Pipeline], object] | None = None
+    ) -> datetime:
         """Record the server's acceptance and drop the claim, in one round trip, waiting for a
-        Redis that is away for up to MARK_PATIENCE_SECONDS (then its error propagates)."""
+        Redis that is away for up to MARK_PATIENCE_SECONDS (then its error propagates).
+        ``also`` adds writes that must land with the marker or not at all (the delivery report)
+        to the same transaction; it may be called again when the transaction is tried again."""
         at = at or datetime.now(UTC)
         give_up_at = time.monotonic() + MARK_PATIENCE_SECONDS
         while True:
             try:
                 with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.multi()  # explicitly: RQ enqueues into a pipeline only when it is
                     pipe.set(SENT_KEY.format(notification_id), at.isoformat(), ex=SENT_TTL_SECONDS)
                     pipe.delete(CLAIM_KEY.format(notification_id))
+                    if also is not None:
+                        also(pipe)
                     pipe.execute()
                 return at
             except (RedisError, OSError) as exc:

@@ -166,10 +166,16 @@ def message_id(notification_id: str, *, mail_from: str) -> str:
     local = notification_id
     if not _MESSAGE_ID_LOCAL.fullmatch(local):
         local = hashlib.sha256(notification_id.encode()).hexdigest()[:32]
+    return f"<{local}@{_message_id_domain(mail_from)}>"
+
+
+# The sender is the same for every email: parsed once (parseaddr is most of a Message-ID's cost).
+@functools.lru_cache(maxsize=16)
+def _message_id_domain(mail_from: str) -> str:
     domain = parseaddr(mail_from)[1].rpartition("@")[2]
     if "." not in domain:  # "localhost" and friends say nothing about who sent it
-        domain = "handoff.local"
-    return f"<{local}@{domain}>"
+        return "handoff.local"
+    return domain
 
 
 class Mailer:

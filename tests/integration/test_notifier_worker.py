@@ -3,21 +3,23 @@ RQ worker in burst mode, sent to a real SMTP server, reported back on the referr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from redis import Redis
+from redis import Connection, Redis
 from rq import Retry
 
 from services.dev.mail_catcher import MailCatcher, read_mailbox
 from services.dev.ports import free_port
 from services.notifier import bootstrap, worker
 from services.notifier.bootstrap import Runtime
-from services.notifier.jobs import runtime
-from shared import codec, queues
+from services.notifier.jobs import deliver, runtime
+from services.notifier.ledger import Ledger
+from shared import codec, ops_metrics, queues
 from shared.messages import EmailDelivery
 from tests.support.notifier import LINK, deliveries, notifications, notifier_settings, offer, work
 
@@ -85,6 +87,40 @@ def test_a_retry_after_sending_only_reports_again(
     assert len(mail_catcher.messages()) == 1
     [delivery] = deliveries(redis).values()
     assert delivery.outcome == "sent"
+
+
+class CountedConnection(Connection):
+    """A Redis connection that counts what it sends: one send per round trip (a pipeline, a
+    transaction, a script: one each)."""
+
+    sends = 0
+
+    def send_packed_command(self, command: object, check_health: bool = True) -> None:
+        CountedConnection.sends += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_an_email_costs_two_redis_round_trips(
+    redis: Redis, redis_url: str, mail_catcher: MailCatcher, tmp_path: Path
+) -> None:
+    # The claim before the send; after it, the sent-marker with the report and its count, in
+    # one transaction (a worker sends as fast as its round trips to Redis and the SMTP server).
+    counted = Redis.from_url(redis_url, connection_class=CountedConnection, health_check_interval=0)
+    built = bootstrap.build(notifier_settings(redis_url, mail_catcher.port, tmp_path))
+    current = dataclasses.replace(built, redis=counted, ledger=Ledger(counted))
+    try:
+        deliver(offer("n-0"), runtime=current)  # the first asks Redis its version, once
+        before = CountedConnection.sends
+
+        deliver(offer("n-1"), runtime=current)
+
+        assert CountedConnection.sends - before == 2
+    finally:
+        built.close()
+        counted.close()
+    assert len(mail_catcher.messages()) == 2
+    assert set(deliveries(redis)) == {"delivery-n-0-sent", "delivery-n-1-sent"}
+    assert redis.hget(ops_metrics.EMAILS_KEY, "sent") == b"2"
 
 
 def test_a_notification_another_worker_is_sending_waits_for_it(
