@@ -24,7 +24,8 @@ from services.directory.web.page_cache import cached, raw_query
 from shared import categories, languages
 
 BASE = "/partners-in-health"
-HTML = "text/html; charset=utf-8"
+# Litestar adds "; charset=utf-8" to a text type itself.
+HTML = "text/html"
 # Short pages, so that the list stays a few screens long on a phone; "More partners" pages on.
 PAGE_SIZE = 12
 # Partners shown per kind on the unfiltered page; the rest are one "see all" link away.

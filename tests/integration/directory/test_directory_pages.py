@@ -118,6 +118,7 @@ def test_pages_carry_an_etag_that_changes_with_the_directory(client: TestClient)
     tag = first.headers["etag"]
     assert "no-cache" in first.headers["cache-control"] and "public" in first.headers["cache-control"]
     assert "set-cookie" not in first.headers
+    assert first.headers["content-type"] == "text/html; charset=utf-8"  # the charset said once
 
     again = client.get("/partners-in-health", headers={"If-None-Match": tag})
     assert again.status_code == 304 and again.content == b""
