@@ -173,22 +173,22 @@ EDITABLE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(PartnerDetail
 # What a partner changes on its own through a manage link, applied at once: how to reach it and
 # whether it takes new clients. Everything else that identifies it (who, what kind, where, which
 # licence) waits for the admin's review (:data:`REVIEWED_FIELDS`).
-SELF_SERVICE_FIELDS: frozenset[str] = frozenset(
-    {
-        "accepting_new_clients",
-        "accepting_until",
-        "hours",
-        "telehealth",
-        "languages",
-        "phone",
-        "website",
-        "bio",
-        "specialties",
-        "insurance_notes",
-        "accessibility_notes",
-        "response_window_days",
-    }
+# In the order the partner's manage page shows them.
+SELF_SERVICE_ORDER: tuple[str, ...] = (
+    "accepting_new_clients",
+    "accepting_until",
+    "hours",
+    "telehealth",
+    "languages",
+    "phone",
+    "website",
+    "bio",
+    "specialties",
+    "insurance_notes",
+    "accessibility_notes",
+    "response_window_days",
 )
+SELF_SERVICE_FIELDS: frozenset[str] = frozenset(SELF_SERVICE_ORDER)
 REVIEWED_FIELDS: frozenset[str] = frozenset(
     {"name", "category", "credentials", "license_number", "license_state", "licence_expires_on", "npi", "address"}
 )

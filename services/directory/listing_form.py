@@ -8,25 +8,12 @@ from collections.abc import Mapping
 from datetime import date
 
 from services.directory.columns import details_from_record, record_from_partner
-from services.directory.domain import REVIEWED_FIELDS, SELF_SERVICE_FIELDS, Partner
+from services.directory.domain import REVIEWED_FIELDS, SELF_SERVICE_FIELDS, SELF_SERVICE_ORDER, Partner
 from services.directory.importing import column_of
 from shared.errors import InvalidInput
 
 # The manage form's columns (services.directory.columns), in the order the page shows them.
-SELF_SERVICE_COLUMNS: tuple[str, ...] = (
-    "accepting_new_clients",
-    "accepting_until",
-    "hours",
-    "telehealth",
-    "languages",
-    "phone",
-    "website",
-    "bio",
-    "specialties",
-    "insurance_notes",
-    "accessibility_notes",
-    "response_window_days",
-)
+SELF_SERVICE_COLUMNS: tuple[str, ...] = tuple(column_of(name) for name in SELF_SERVICE_ORDER)
 REVIEWED_COLUMNS: tuple[str, ...] = (
     "name",
     "category",
@@ -43,7 +30,6 @@ REVIEWED_COLUMNS: tuple[str, ...] = (
 )
 FORM_COLUMNS = SELF_SERVICE_COLUMNS + REVIEWED_COLUMNS
 _ADDRESS_COLUMNS = ("address_line1", "address_line2", "city", "state", "postal_code")
-assert {column_of(name) for name in SELF_SERVICE_FIELDS} <= set(SELF_SERVICE_COLUMNS)
 
 
 class ListingInvalid(InvalidInput):
