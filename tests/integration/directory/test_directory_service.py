@@ -4,6 +4,8 @@ committed change is staged in the same transaction and enqueued exactly once."""
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
@@ -12,8 +14,8 @@ from redis import Redis
 from sqlalchemy import func, select, update
 
 from services.directory.domain import PartnerDetails, StaleVersion
-from services.directory.fields import InvalidPartner
-from services.directory.search import PartnerQuery
+from services.directory.fields import InvalidPartner, Location
+from services.directory.search import Near, PartnerQuery
 from services.directory.service import PartnerService
 from services.directory.storage import MIGRATIONS, outbox
 from shared import codec, database, queues
@@ -177,3 +179,40 @@ def test_reads_do_not_wait_for_a_writer_on_sqlite(tmp_path) -> None:
             await engine.dispose()
 
     asyncio.run(scenario())
+
+
+def test_a_near_search_pages_through_partners_nearest_first_dense_or_sparse(db_url: str, redis_url: str) -> None:
+    """Near searches first look within a sixteenth and a quarter of the radius (dense places):
+    every page, whichever circle found it, is what ranking the whole radius gives."""
+    origin = Location(27.7731, -82.6400)
+    rng = random.Random(19)
+    # Dense within 2 km, then sparser out to 45 km, and a few outside the 50 km radius.
+    spans = [2.0] * 30 + [12.0] * 12 + [45.0] * 8 + [80.0] * 4
+
+    async def scenario(world: World) -> None:
+        for n, span in enumerate(spans):
+            km = rng.uniform(0, span)
+            bearing = rng.uniform(0, 2 * math.pi)
+            point = Location(
+                origin.lat + km * math.cos(bearing) / 111.2,
+                origin.lon + km * math.sin(bearing) / (111.2 * math.cos(math.radians(origin.lat))),
+            )
+            await world.service.create(details=replace(DETAILS, name=f"Partner {n:02d}", location=point))
+        near = Near(origin=origin)
+        everyone = [hit.partner for hit in (await world.service.search(PartnerQuery(), limit=100)).hits]
+        truth = sorted(
+            (p for p in everyone if near.squared_km(p.details.location) <= near.radius_km**2),
+            key=lambda p: (near.squared_km(p.details.location), p.id),
+        )
+        assert 40 < len(truth) < len(spans)
+        for limit in (1, 5, 20, 100):
+            seen, cursor = [], None
+            while True:
+                page = await world.service.search(PartnerQuery(near=near), limit=limit, cursor=cursor)
+                seen += [hit.partner.id for hit in page.hits]
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            assert seen == [p.id for p in truth], limit
+
+    run(db_url, redis_url, scenario)
