@@ -133,6 +133,21 @@ def build(queue: str, redis_url: str, *, name: str | None = None) -> HandoffWork
     )
 
 
+def serve(
+    settings: Settings, queue: str, *, burst: bool = False, on_connect: Callable[[], object] | None = None
+) -> None:
+    """:func:`run` for a service's worker: Redis, logging and the heartbeat as ``settings`` say."""
+    run(
+        queue,
+        settings.redis_url,
+        burst=burst,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+        on_connect=on_connect,
+        heartbeat=Heartbeat(data_dir=settings.data_path, queue=queue, interval=settings.worker_heartbeat_seconds),
+    )
+
+
 def run(
     queue: str,
     redis_url: str,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from services.referrals import bootstrap, jobs
 from shared import queues, worker
 from shared.config import Settings
-from shared.heartbeat import Heartbeat
 
 
 def main(settings: Settings, *, burst: bool = False) -> None:
@@ -22,16 +21,6 @@ def main(settings: Settings, *, burst: bool = False) -> None:
         jobs.schedule_sweep(runtime.redis, interval=settings.sweep_interval_seconds)
 
     try:
-        worker.run(
-            queues.REFERRALS,
-            settings.redis_url,
-            burst=burst,
-            log_level=settings.log_level,
-            log_format=settings.log_format,
-            heartbeat=Heartbeat(
-                data_dir=settings.data_path, queue=queues.REFERRALS, interval=settings.worker_heartbeat_seconds
-            ),
-            on_connect=seed_the_sweep,
-        )
+        worker.serve(settings, queues.REFERRALS, burst=burst, on_connect=seed_the_sweep)
     finally:
         jobs.runtime.uninstall()
