@@ -90,17 +90,11 @@ class Relay:
         self._redis = redis
         self._interval = interval
         self._wake = asyncio.Event()
-        self._nudged = False
         # Rows of committed transactions, handed over by their sessions' after_commit hook.
         self._committed: list[Staged] = []
         self._running = False
         # Every session of this maker knows its relay (a session's info starts as a copy of this).
         sessions.configure(info={**sessions.kw.get("info", {}), _RELAY: self})
-
-    def nudge(self) -> None:
-        """Ask the running relay to flush now rather than at its next tick (after a commit)."""
-        self._nudged = True
-        self._wake.set()
 
     def hold(self, session: Session, row: Staged) -> None:
         """Keep ``row``, just staged in ``session``, to hand over when its transaction commits.
@@ -168,8 +162,7 @@ class Relay:
         return sent
 
     async def run(self) -> None:
-        """Forever: enqueue what commits hand over the moment they do; flush at every tick and
-        when nudged (a nudge right after a commit that handed its rows over needs no flush).
+        """Forever: enqueue what commits hand over the moment they do, and flush at every tick.
         Outages are logged and retried."""
         self._running = True
         try:
@@ -182,13 +175,12 @@ class Relay:
         failures = 0
         flush = True
         while True:
-            # Cleared before working, not after: a commit or nudge while this round runs must
-            # wake the next one at once instead of being lost until the next tick.
+            # Cleared before working, not after: a commit while this round runs must wake the
+            # next one at once instead of waiting for the next tick.
             self._wake.clear()
-            nudged, self._nudged = self._nudged, False
             try:
-                handed = await self.publish_committed()
-                if flush or failures or (nudged and not handed):
+                await self.publish_committed()
+                if flush or failures:
                     await self.flush()
                 failures = 0
             except Exception as exc:  # Redis or the database is away: the rows wait, we retry.
@@ -197,7 +189,7 @@ class Relay:
                     log.warning("outbox relay could not flush (attempt %d): %s", failures, exc)
             delay = self._interval if failures == 0 else min(self._interval * 2**failures, 10.0)
             # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for swallows a cancel that
-            # lands just as a nudge wakes it, and the relay then outlived its app's shutdown.
+            # lands just as a commit wakes it, and the relay then outlived its app's shutdown.
             flush = True
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):

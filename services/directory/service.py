@@ -3,7 +3,7 @@
 
 Used by the web controllers and by the CLI (seed, import) alike::
 
-    directory = PartnerService(sessions=database.sessions(engine), nudge=relay.nudge)
+    directory = PartnerService(sessions=database.sessions(engine))
     partner = await directory.create(details=PartnerDetails(name=..., category=..., email=...))
 """
 
@@ -55,8 +55,8 @@ def zip_centroid(postal_code: str) -> Location | None:
 class PartnerService:
     """Create, read, change, search, import and republish partners.
 
-    ``nudge`` is called after every commit that staged a message (the relay's ``nudge`` in a
-    web process; nothing in a one-off CLI run, where the next running relay picks rows up).
+    ``nudge`` is called after every commit that staged a message (in a web process, to drop the
+    cached public pages; the commit itself hands the message to the relay, see shared.outbox).
     ``geocode`` turns a postal code into a location for partners given without one; ``reads``
     is an engine for read-only queries (by default the sessions' own).
     """

@@ -1,5 +1,5 @@
 """The referrals outbox relay on a real database and Redis: a row committed while a flush is
-running leaves at once, not at the relay's next tick (the nudge is not lost)."""
+running leaves at once, not at the relay's next tick (its hand-off is not lost)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from shared import database, queues
 from shared import outbox as outbox_module
 from shared.messages import EmailContext, SendEmail
 
-# Far longer than the test waits: only a nudge can make the second row leave in time.
+# Far longer than the test waits: only the commit's hand-off can make the second row leave in time.
 TICK_SECONDS = 120.0
 
 
@@ -42,7 +42,7 @@ def email(notification_id: str) -> SendEmail:
     )
 
 
-def test_a_nudge_during_a_flush_is_not_lost(tmp_path: Path, redis_url: str) -> None:
+def test_a_commit_during_a_flush_is_not_lost(tmp_path: Path, redis_url: str) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'referrals.db'}"
     database.upgrade(migrations=MIGRATIONS, url=url)
     redis = Redis.from_url(redis_url)
@@ -56,13 +56,12 @@ def test_a_nudge_during_a_flush_is_not_lost(tmp_path: Path, redis_url: str) -> N
         async def add(notification_id: str) -> None:
             async with sessions.begin() as session:
                 await outbox_module.add(session, outbox, email(notification_id), message_id=notification_id)
-            relay.nudge()
 
         running = asyncio.create_task(relay.run())
         try:
             await add("first")
             await asyncio.to_thread(relay.entered.wait, 30)  # the first flush is now mid-way
-            await add("second")  # committed and nudged while that flush runs
+            await add("second")  # committed, and handed over, while that flush runs
             relay.release.set()
             for _ in range(200):  # up to ~10 s, far below the tick
                 if len(queue.get_job_ids()) == 2:

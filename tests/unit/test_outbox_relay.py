@@ -1,5 +1,5 @@
 """The outbox relay's loop stops when its app shuts down, whenever the cancel lands: also just as a
-nudge (a commit) wakes it. On Python 3.11 ``asyncio.wait_for`` swallowed a cancel in that moment,
+a commit wakes it. On Python 3.11 ``asyncio.wait_for`` swallowed a cancel in that moment,
 and the relay outlived the app (a test client's exit, or a server's shutdown, then waited forever)."""
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ class Idle(Relay):
         return 0
 
 
-def test_a_relay_cancelled_as_a_nudge_wakes_it_stops() -> None:
-    async def shut_down_while_nudged() -> bool:
+def test_a_relay_cancelled_as_a_commit_wakes_it_stops() -> None:
+    async def shut_down_while_commitd() -> bool:
         relay = Idle()
         task = asyncio.create_task(relay.run())
-        await asyncio.sleep(0.01)  # the relay is waiting for a nudge or its tick
-        relay.nudge()
-        await asyncio.sleep(0)  # the nudge has woken the wait, the relay has not resumed yet
+        await asyncio.sleep(0.01)  # the relay is waiting for a commit or its tick
+        relay._wake.set()  # what a commit's hand-off does
+        await asyncio.sleep(0)  # the commit has woken the wait, the relay has not resumed yet
         task.cancel()
         # Bounded so that a relay that ignored the cancel fails the test instead of hanging it.
         await asyncio.wait({task}, timeout=5)
@@ -36,5 +36,5 @@ def test_a_relay_cancelled_as_a_nudge_wakes_it_stops() -> None:
             return False
         return task.cancelled()
 
-    stopped = [asyncio.run(shut_down_while_nudged()) for _ in range(5)]
+    stopped = [asyncio.run(shut_down_while_commitd()) for _ in range(5)]
     assert stopped == [True] * 5
