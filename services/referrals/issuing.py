@@ -308,7 +308,7 @@ async def _choose_partners(
         raise InvalidInput("a partner is listed twice", field=field)
     found = {p.id: p for p in await partner_store.snapshots(session, ids=list(draft.partner_ids))}
     chosen = []
-    today = scoping.clinic_today(ctx)
+    today = ctx.today()
     for index, partner_id in enumerate(draft.partner_ids):
         at = f"{field}[{index}]"
         partner = found.get(partner_id)

@@ -16,7 +16,6 @@ from services.referrals.context import Context
 from services.referrals.domain import DECLINE_REASONS, OPEN_STATUSES, LinkRefused, answer_problems
 from services.referrals.outcomes import CLEARANCES, OUTCOMES, TARGET_STATUS, OutcomeReport, check_report
 from services.referrals.records import ClientContact, OfferPage, ReportPage
-from services.referrals.scoping import clinic_today
 from services.referrals.storage import offer_store, outcome_store, referral_store
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
@@ -223,7 +222,7 @@ async def report(ctx: Context, *, token: str, report: OutcomeReport) -> str:
     after a booking a fresh link sent for the next report. Each link is good for one report."""
     async with ctx.sessions.begin() as session:
         offer, referral, nonce = await _usable_report(ctx, session, token)
-        check_report(report, today=clinic_today(ctx))
+        check_report(report, today=ctx.today())
         if not await offer_store.claim_report_nonce(session, offer.id, nonce):
             raise LinkRefused("used")
         await outcome_store.add(

@@ -5,8 +5,6 @@ with why (their category, the client's location and language, how they answered 
 
 from __future__ import annotations
 
-from datetime import date
-
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -122,7 +120,7 @@ async def ranked(
     suggestions = matching.rank(
         candidates,
         assessment,
-        today=clinic_today(ctx),
+        today=ctx.today(),
         near=near,
         near_label=(query.postal_code or "").strip()[:5],
         language=query.language,
@@ -132,11 +130,6 @@ async def ranked(
     )
     by_id = {p.id: p for p in candidates}
     return [(suggestion, by_id[suggestion.partner_id]) for suggestion in suggestions]
-
-
-def clinic_today(ctx: Context) -> date:
-    """Today in the clinic's time zone: a licence is valid through its expiry day there."""
-    return ctx.today()
 
 
 def mixed(assessment: Assessment) -> MixedReasons:

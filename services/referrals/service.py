@@ -83,7 +83,7 @@ class Referrals:
 
     def today(self) -> date:
         """Today in the clinic's time zone (``HANDOFF_CLINIC_TIMEZONE``)."""
-        return scoping.clinic_today(self._ctx)
+        return self._ctx.today()
 
     # ------------------------------------------------------------------ therapists
 
