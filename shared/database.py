@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
@@ -45,7 +48,8 @@ def create_engine(
     ``sqlite_connections`` caps a SQLite engine's pool (no overflow). Every SQLite transaction
     here begins IMMEDIATE, so connections of one process only take turns anyway, and they do it
     through SQLite's busy handler, which sleeps (up to 100 ms a try); with one connection they
-    queue in the pool in order instead. PostgreSQL ignores it.
+    queue in the pool in order instead, and its statements run on the event loop's thread
+    (:class:`_OnTheLoop`). PostgreSQL ignores it.
 
     ``reads_only`` (SQLite) makes transactions begin DEFERRED, taking no write lock: an engine
     for queries that never write, so readers neither queue behind writers nor each other (WAL
@@ -65,7 +69,15 @@ def create_engine(
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         bounded = {"pool_size": sqlite_connections, "max_overflow": 0} if sqlite_connections else {}
-        engine = create_async_engine(url, connect_args={"timeout": LOCK_WAIT_MS / 1000}, **bounded)
+        # One connection: nothing else in the process could run a statement beside it, so its
+        # statements run on the event loop's thread (see _OnTheLoop). The busy handler must
+        # then never sleep there: a lock another process holds is waited for in the driver's thread.
+        inline = sqlite_connections == 1
+        busy_ms = 0 if inline else LOCK_WAIT_MS
+        driver: dict[str, Any] = {"timeout": busy_ms / 1000}
+        if inline:
+            driver |= {"async_creator_fn": _on_the_loop, "check_same_thread": False}
+        engine = create_async_engine(url, connect_args=driver, **bounded)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection, _record: ConnectionPoolEntry) -> None:
@@ -74,7 +86,7 @@ def create_engine(
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -93,6 +105,56 @@ def create_engine(
     return create_async_engine(
         url, pool_pre_ping=True, pool_size=pool.size, max_overflow=pool.overflow, connect_args=connect_args
     )
+
+
+class _OnTheLoop(aiosqlite.Connection):
+    """aiosqlite's connection, but each call runs at once on the event loop's thread instead of
+    being handed to the connection's thread and waited for: that hand-off, four per statement,
+    was most of a referral create's time on the loop (py-spy), while SQLite itself answers a
+    statement in microseconds. Two calls still go to the connection's thread: COMMIT, whose fsync
+    may take milliseconds on a busy disk, and any call that found the database locked by another
+    process (SQLITE_BUSY: the busy handler is off on this connection), which is tried again there
+    with the busy handler waiting up to LOCK_WAIT_MS, the loop serving other requests meanwhile."""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        connection = self._connection
+        if not self._running or connection is None:
+            raise ValueError("Connection closed")
+        if fn == connection.commit:
+            return await super()._execute(fn, *args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as error:
+            # Only a statement's execution meets a lock (every transaction here begins with one
+            # statement taking it); a failed step is undone by SQLite, so trying again is safe.
+            if error.sqlite_errorcode & 0xFF not in _SQLITE_BUSY_CODES or getattr(fn, "__name__", "") not in _RETRIED:
+                raise
+        return await super()._execute(_waiting, connection, fn, *args, **kwargs)
+
+
+_RETRIED = {"execute", "executemany"}
+
+
+def _waiting(connection: sqlite3.Connection, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn`` with SQLite's busy handler waiting for the lock up to LOCK_WAIT_MS (in the
+    connection's own thread: see _OnTheLoop)."""
+    connection.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        connection.execute("PRAGMA busy_timeout=0")
+
+
+def _on_the_loop(database: str, *, iter_chunk_size: int = 64, **options: Any) -> _OnTheLoop:
+    """An :class:`_OnTheLoop` connection to ``database`` (SQLAlchemy's ``async_creator_fn``)."""
+
+    def connector() -> sqlite3.Connection:
+        return sqlite3.connect(database, **options)
+
+    connection = _OnTheLoop(connector, iter_chunk_size)
+    # As SQLAlchemy does for aiosqlite: the thread must not keep the process alive.
+    connection._thread.daemon = True
+    return connection
 
 
 def create_async_engine(url: str, **options: Any) -> AsyncEngine:
