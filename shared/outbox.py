@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from typing import NamedTuple
 import anyio.to_thread
 from opentelemetry.trace import SpanKind
 from redis import Redis
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, event, insert, select, update
+from sqlalchemy import Column, DateTime, Index, Insert, MetaData, String, Table, Text, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -74,11 +75,18 @@ async def add(session: AsyncSession, table: Table, message: Message, *, message_
         payload=codec.encode(message),
         traceparent=telemetry.traceparent(),
     )
-    await session.execute(insert(table).values(**row._asdict(), created_at=datetime.now(UTC)))
+    await session.execute(_insert(table), {**row._asdict(), "created_at": datetime.now(UTC)})
     relay = session.info.get(_RELAY)
     if isinstance(relay, Relay):
         relay.hold(session.sync_session, row)
     return row.id
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    # Built once per outbox table: building the statement at each call cost more of the event
+    # loop's time than SQLite takes to run it.
+    return insert(table)
 
 
 class Relay:

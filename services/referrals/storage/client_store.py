@@ -47,7 +47,11 @@ def _client(row: RowMapping) -> StoredClient:
 
 async def insert_client(session: AsyncSession, client: StoredClient) -> None:
     digits = "".join(ch for ch in client.phone or "" if ch.isdigit()) or None
-    await session.execute(insert(clients).values(**msgspec.structs.asdict(client), phone_digits=digits))
+    await session.execute(_INSERT_CLIENT, {**msgspec.structs.asdict(client), "phone_digits": digits})
+
+
+# Built once, as the create's other statements are (see referral_store).
+_INSERT_CLIENT = insert(clients)
 
 
 async def get(session: AsyncSession, client_id: str) -> StoredClient | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,15 +38,20 @@ async def stage(session: AsyncSession, message: SendEmail, *, staged_at: datetim
     record what it is and which timeline step (``event_id``) sent it."""
     await outbox_module.add(session, outbox, message, message_id=message.notification_id)
     await session.execute(
-        insert(emails).values(
-            notification_id=message.notification_id,
-            referral_id=message.referral_id,
-            kind=message.kind,
-            recipient=message.to,
-            staged_at=staged_at,
-            event_id=event_id,
-        )
+        _STAGE,
+        {
+            "notification_id": message.notification_id,
+            "referral_id": message.referral_id,
+            "kind": message.kind,
+            "recipient": message.to,
+            "staged_at": staged_at,
+            "event_id": event_id,
+        },
     )
+
+
+# Built once, as the create's other statements are (see referral_store).
+_STAGE = insert(emails)
 
 
 async def staged(session: AsyncSession, notification_id: str) -> StagedEmail | None:
@@ -65,23 +70,26 @@ class SentEmail(msgspec.Struct, kw_only=True, frozen=True):
     note: EmailNote
 
 
+_OF_REFERRAL = (
+    select(
+        emails.c.notification_id,
+        emails.c.event_id,
+        emails.c.kind,
+        emails.c.recipient,
+        emails.c.staged_at,
+        email_deliveries.c.outcome,
+        email_deliveries.c.at,
+        email_deliveries.c.detail,
+    )
+    .join(email_deliveries, email_deliveries.c.notification_id == emails.c.notification_id, isouter=True)
+    .where(emails.c.referral_id == bindparam("referral_id"))
+    .order_by(emails.c.staged_at, emails.c.notification_id, email_deliveries.c.at)
+)
+
+
 async def of_referral(session: AsyncSession, referral_id: str) -> list[SentEmail]:
     """The referral's emails in the order they were staged, each with its newest delivery report."""
-    rows = await session.execute(
-        select(
-            emails.c.notification_id,
-            emails.c.event_id,
-            emails.c.kind,
-            emails.c.recipient,
-            emails.c.staged_at,
-            email_deliveries.c.outcome,
-            email_deliveries.c.at,
-            email_deliveries.c.detail,
-        )
-        .join(email_deliveries, email_deliveries.c.notification_id == emails.c.notification_id, isouter=True)
-        .where(emails.c.referral_id == referral_id)
-        .order_by(emails.c.staged_at, emails.c.notification_id, email_deliveries.c.at)
-    )
+    rows = await session.execute(_OF_REFERRAL, {"referral_id": referral_id})
     found: dict[str, SentEmail] = {}
     for row in rows:
         note = EmailNote(kind=row.kind, to=row.recipient, staged_at=aware(row.staged_at))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.storage.tables import aware, inbox_links, partners, updated_one
@@ -27,8 +27,11 @@ def normalised(email: str) -> str:
 
 async def generation(session: AsyncSession, email: str) -> int:
     """The address's current link generation (0 until its links were first revoked)."""
-    query = select(inbox_links.c.generation).where(inbox_links.c.email == normalised(email))
-    return (await session.execute(query)).scalar() or 0
+    return (await session.execute(_GENERATION, {"email": normalised(email)})).scalar() or 0
+
+
+# Built once: every offer's email asks it (see referral_store).
+_GENERATION = select(inbox_links.c.generation).where(inbox_links.c.email == bindparam("email"))
 
 
 async def bump(session: AsyncSession, email: str, *, at: datetime, by: str) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from datetime import date, datetime
 
 import msgspec
-from sqlalchemy import RowMapping, Select, func, insert, or_, select, update
+from sqlalchemy import RowMapping, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.storage.tables import aware, offers, partners, referrals, updated_one
@@ -60,6 +60,14 @@ def _with_partner() -> Select:
     ).join(partners, partners.c.id == offers.c.partner_id, isouter=True)
 
 
+# Built once, as the create's other statements are (see referral_store).
+_OF_REFERRALS = (
+    _with_partner()
+    .where(offers.c.referral_id.in_(bindparam("referral_ids", expanding=True)))
+    .order_by(offers.c.position)
+)
+
+
 def _offer(row: RowMapping) -> StoredOffer:
     def moment(name: str) -> datetime | None:
         return row[name] and aware(row[name])
@@ -101,10 +109,10 @@ async def of_referrals(
     """The referrals' offers (only those in ``statuses`` when given), in queue order."""
     if not referral_ids:
         return []
-    query = _with_partner().where(offers.c.referral_id.in_(referral_ids)).order_by(offers.c.position)
+    query = _OF_REFERRALS
     if statuses is not None:
         query = query.where(offers.c.status.in_(statuses))
-    return [_offer(row) for row in (await session.execute(query)).mappings()]
+    return [_offer(row) for row in (await session.execute(query, {"referral_ids": referral_ids})).mappings()]
 
 
 async def next_queued(session: AsyncSession, referral_id: str, *, today: date) -> StoredOffer | None:

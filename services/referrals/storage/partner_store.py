@@ -18,12 +18,22 @@ async def snapshots(
 ) -> list[PartnerSnapshot]:
     """The partners with these ``ids`` (whatever their status), or the active ones in these
     ``categories``."""
-    query = select(partners.c.snapshot)
-    if ids is not None:
-        query = query.where(partners.c.id.in_(ids))
-    if categories is not None:
-        query = query.where(partners.c.category.in_(categories), partners.c.status == "active")
-    return [msgspec.convert(snapshot, PartnerSnapshot) for snapshot in (await session.execute(query)).scalars()]
+    if ids is None and categories is not None:
+        found = await session.execute(_ACTIVE_IN, {"categories": categories})
+    else:
+        query = select(partners.c.snapshot)
+        if ids is not None:
+            query = query.where(partners.c.id.in_(ids))
+        if categories is not None:
+            query = query.where(partners.c.category.in_(categories), partners.c.status == "active")
+        found = await session.execute(query)
+    return [msgspec.convert(snapshot, PartnerSnapshot) for snapshot in found.scalars()]
+
+
+# Built once: every create ranks the active partners of its categories (see referral_store).
+_ACTIVE_IN = select(partners.c.snapshot).where(
+    partners.c.category.in_(bindparam("categories", expanding=True)), partners.c.status == "active"
+)
 
 
 async def keep_newer(session: AsyncSession, changes: Sequence[PartnerChanged]) -> list[PartnerSnapshot]:
@@ -36,7 +46,7 @@ async def keep_newer(session: AsyncSession, changes: Sequence[PartnerChanged]) -
         if kept is None or change.version > kept.version:
             newest[change.partner.id] = change
     versions = select(partners.c.id, partners.c.version)
-    stored = dict((await session.execute(versions.where(partners.c.id.in_(list(newest))))).tuples().all())
+    stored = dict((await session.execute(versions.where(partners.c.id.in_(list(newest))))).all())
     new = [change for pid, change in newest.items() if pid not in stored]
     newer = [change for pid, change in newest.items() if pid in stored and stored[pid] < change.version]
     if new:
@@ -51,9 +61,7 @@ async def keep_newer(session: AsyncSession, changes: Sequence[PartnerChanged]) -
         await session.execute(
             statement, [{"b_id": c.partner.id, **{f"b_{k}": v for k, v in _values(c).items()}} for c in newer]
         )
-        now_held = dict(
-            (await session.execute(versions.where(partners.c.id.in_([c.partner.id for c in newer])))).tuples().all()
-        )
+        now_held = dict((await session.execute(versions.where(partners.c.id.in_([c.partner.id for c in newer])))).all())
         newer = [c for c in newer if now_held.get(c.partner.id) == c.version]
     return [change.partner for change in (*new, *newer)]
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CursorResult,
     RowMapping,
     Select,
+    bindparam,
     exists,
     func,
     insert,
@@ -111,10 +112,21 @@ def with_client(referral: StoredReferral, client: StoredClient) -> StoredReferra
     return msgspec.structs.replace(referral, client={"id": client.id, **fields})
 
 
+# The statements every referral's create runs, built once: building one (and its cache key) per
+# call cost more of the event loop's time than SQLite takes to run it (tests/bench).
+_INSERT_REFERRAL = insert(referrals)
+_ADD_EVENT = insert(referral_events)
+_TIMELINE = (
+    select(referral_events)
+    .where(referral_events.c.referral_id == bindparam("referral_id"))
+    .order_by(referral_events.c.id)
+)
+
+
 async def insert_referral(session: AsyncSession, referral: StoredReferral) -> None:
     values = msgspec.structs.asdict(referral)
     del values["client"]  # the client's record is its own row (services.referrals.storage.client_store)
-    await session.execute(insert(referrals).values(**values))
+    await session.execute(_INSERT_REFERRAL, values)
 
 
 async def get(session: AsyncSession, referral_id: str) -> StoredReferral | None:
@@ -273,9 +285,15 @@ async def add_event(
 ) -> int:
     """Add a line to the referral's timeline: its id."""
     added = await session.execute(
-        insert(referral_events).values(
-            referral_id=referral_id, at=at, actor=actor, from_status=from_status, to_status=to_status, why=why
-        )
+        _ADD_EVENT,
+        {
+            "referral_id": referral_id,
+            "at": at,
+            "actor": actor,
+            "from_status": from_status,
+            "to_status": to_status,
+            "why": why,
+        },
     )
     key = cast(CursorResult, added).inserted_primary_key
     assert key is not None  # an INSERT of one row
@@ -283,9 +301,7 @@ async def add_event(
 
 
 async def timeline(session: AsyncSession, referral_id: str) -> list[TimelineEntry]:
-    rows = await session.execute(
-        select(referral_events).where(referral_events.c.referral_id == referral_id).order_by(referral_events.c.id)
-    )
+    rows = await session.execute(_TIMELINE, {"referral_id": referral_id})
     return [
         TimelineEntry(
             id=e.id, at=aware(e.at), actor=e.actor, from_status=e.from_status, to_status=e.to_status, why=e.why
