@@ -14,7 +14,7 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.exceptions import RedisError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -104,14 +104,14 @@ async def current_user(sessions: async_sessionmaker, staff_id: str) -> Staff | N
     """The staff member as the database has them now: None when the account is gone or disabled.
     A token outlives a change of role or a disabled account; this is what is checked per request."""
     async with sessions() as session:
-        row = (
-            await session.execute(
-                select(staff_users.c.id, staff_users.c.email, staff_users.c.role, staff_users.c.active).where(
-                    staff_users.c.id == staff_id
-                )
-            )
-        ).first()
+        row = (await session.execute(_CURRENT_USER, {"staff_id": staff_id})).first()
     return Staff(id=row.id, email=row.email, role=row.role) if row is not None and row.active else None
+
+
+# Built once: every staff request asks it (see services.referrals.storage.referral_store).
+_CURRENT_USER = select(staff_users.c.id, staff_users.c.email, staff_users.c.role, staff_users.c.active).where(
+    staff_users.c.id == bindparam("staff_id")
+)
 
 
 class StaffAccount(msgspec.Struct, kw_only=True, frozen=True):
