@@ -1,6 +1,7 @@
 """How many SQL statements one referral's create runs, by statement (not a test: pytest does not
-collect it). A figure that needs no quiet machine: each statement costs the event loop about
-half a millisecond of SQLAlchemy and driver work, whatever else the machine is doing.
+collect it). A figure that needs no quiet machine: each statement costs the event loop SQLAlchemy
+and driver work (about 0.1 ms on SQLite, more on PostgreSQL, whose every statement is a round
+trip), whatever else the machine is doing.
 
     .venv/bin/python -m tests.bench.count_statements [--creates 20] [--urgency-reason CODE]
 
