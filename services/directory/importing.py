@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.directory.domain import Partner, PartnerDetails, Status, new_partner
+from services.directory.domain import Partner, PartnerDetails, Status, new_partner_with
 from services.directory.fields import InvalidPartner, Location, slug_base, unique_slug
 from shared.errors import DomainError
 
@@ -160,12 +160,11 @@ def _plan_row(
             f"is the same partner as line {claimed[current.id]}", field="npi" if details.npi else "name"
         )
     if current is None:
-        partner = new_partner(
+        partner = new_partner_with(
             id=str(uuid.uuid4()),
             slug=unique_slug(slug_base(details.name), taken=index.slugs),
-            details=details,
+            valid_details=details,
             status=row.status or "active",
-            categories=categories,
             now=now,
         )
         index.add(partner)
@@ -173,4 +172,4 @@ def _plan_row(
         return None, partner
     claimed[current.id] = row.line
     status = row.status if row.status and row.status != current.status else None
-    return current, current.revise(details=details, status=status, categories=categories, now=now)
+    return current, current.revised_with(valid_details=details, status=status, now=now)
