@@ -113,6 +113,11 @@ class ImportIndex:
         return found
 
 
+# Rows per call of an import's ``progress``: a progress bar redrawn for each row cost a twentieth
+# of the import.
+PROGRESS_STEP = 500
+
+
 def plan_rows(
     rows: Iterable[ImportRow],
     *,
@@ -127,8 +132,10 @@ def plan_rows(
     ``report``. No I/O: the part of an import that runs off the event loop."""
     planned: list[tuple[Partner | None, Partner]] = []
     claimed: dict[str, int] = {}
-    for row in rows:
-        progress(1)
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        if count % PROGRESS_STEP == 0:
+            progress(PROGRESS_STEP)
         if row.error is not None:
             report.add_error(row.error)
             continue
@@ -138,6 +145,8 @@ def plan_rows(
             )
         except DomainError as exc:
             report.add_error(RowError(line=row.line, column=column_of(exc.field), reason=exc.detail))
+    if count % PROGRESS_STEP:
+        progress(count % PROGRESS_STEP)
     return planned
 
 

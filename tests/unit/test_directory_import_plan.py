@@ -10,7 +10,7 @@ import pytest
 
 from services.directory.domain import PartnerDetails, new_partner
 from services.directory.fields import Address, Location
-from services.directory.importing import ImportIndex, ImportReport, ImportRow, plan_rows
+from services.directory.importing import PROGRESS_STEP, ImportIndex, ImportReport, ImportRow, plan_rows
 from shared import categories
 
 CATEGORIES = tuple(categories.load())
@@ -56,11 +56,12 @@ def test_each_row_is_validated_once_and_planned_as_validated(monkeypatch: pytest
 
     monkeypatch.setattr(PartnerDetails, "validated", counting)
     report = ImportReport()
+    done: list[int] = []
     planned = plan_rows(
-        rows, index=index, report=report, now=NOW, progress=lambda _: None, categories=CATEGORIES, geocode=geocode
+        rows, index=index, report=report, now=NOW, progress=done.append, categories=CATEGORIES, geocode=geocode
     )
 
-    assert report.error_count == 0
+    assert report.error_count == 0 and sum(done) == len(rows)
     assert checked == [r.details.name for r in rows]  # type: ignore[union-attr]
     assert [revised.details for _, revised in planned] == expected
     assert [current for current, _ in planned] == [None, stored, None]
@@ -89,3 +90,18 @@ def test_a_bad_row_is_reported_with_the_validators_words() -> None:
     assert [str(error) for error in report.errors] == [
         "line 2, column accepting_new_clients: accepting_new_clients must be one of yes, no, waitlist"
     ]
+
+
+def test_progress_counts_every_row_in_steps() -> None:
+    done: list[int] = []
+    rows = [row(line, f"Partner {line}") for line in range(2, 2 + PROGRESS_STEP + 7)]
+    plan_rows(
+        rows,
+        index=ImportIndex(),
+        report=ImportReport(),
+        now=NOW,
+        progress=done.append,
+        categories=CATEGORIES,
+        geocode=geocode,
+    )
+    assert done == [PROGRESS_STEP, 7]
