@@ -51,10 +51,12 @@ def _plain_address(address: str) -> str | None:
     if len(local) > LOCAL_PART_MAX_LENGTH or local.lower() in _CASE_INSENSITIVE_MAILBOXES or "--" in domain:
         return None
     domain = domain.lower()
-    if any(len(label) > DNS_LABEL_LENGTH_LIMIT for label in domain.split(".")):
+    if max(map(len, domain.split("."))) > DNS_LABEL_LENGTH_LIMIT:
         return None
-    if any(domain == name or domain.endswith("." + name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES):
-        return None
+    dotted = "." + domain
+    for name in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+        if dotted.endswith("." + name):  # the name itself or a name under it
+            return None
     return f"{local}@{domain}"
 
 
