@@ -156,6 +156,7 @@ def _checked_phone(phone: str) -> str:
 _NORTH_AMERICAN = re.compile(
     r"\+1[2-9][0-9]{9}|[2-9][0-9]{9}|\([2-9][0-9]{2}\) ?[0-9]{3}-[0-9]{4}|[2-9][0-9]{2}([-. ])[0-9]{3}\1[0-9]{4}"
 )
+_NOT_DIGITS = re.compile(r"[^0-9]")
 # The first region of calling code 1, the one phonenumbers asks first which region a number is
 # from. It has no leading-digit pattern, so a number valid there is from there, and valid.
 _NORTH_AMERICAN_MAIN_REGION = phonenumbers.region_code_for_country_code(1)
@@ -167,7 +168,7 @@ def _north_american(phone: str) -> str | None:
     was a third of checking an import's row); None for anything else, which is left to it."""
     if _NORTH_AMERICAN.fullmatch(phone) is None:
         return None
-    digits = "".join(char for char in phone if char.isdigit())[-10:]
+    digits = _NOT_DIGITS.sub("", phone)[-10:]
     number = phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
     if not phonenumbers.is_valid_number_for_region(number, _NORTH_AMERICAN_MAIN_REGION):
         return None
