@@ -348,6 +348,8 @@ def unique_slug(base: str, *, taken: Collection[str]) -> str:
 
 def _bounded_text(value: str, name: str, *, field: str | None = None) -> str:
     value = str(value or "").strip()
+    if not value:  # most optional fields, which no rule below can refuse
+        return value
     limit = MAX_LENGTHS[name]
     if len(value) > limit:
         raise InvalidPartner(f"{name} is longer than {limit} characters", field=field or name)
