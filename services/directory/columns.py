@@ -142,6 +142,8 @@ def _joined(values: tuple[str, ...]) -> str:
 
 
 def _list(value: str) -> tuple[str, ...]:
+    if not value:  # the usual empty column, read without building a list
+        return ()
     return tuple(item.strip() for item in value.split(LIST_SEPARATOR) if item.strip())
 
 

@@ -130,20 +130,49 @@ def validate_date(value: object, name: str) -> date | None:
     raise InvalidPartner(f"{name} must be a date (YYYY-MM-DD)", field=name)
 
 
-# Pure and costly (the numbering plan's patterns): an import normalises each number twice.
+# Pure and costly (the numbering plan's patterns): the same number often comes back (a practice's
+# partners, an edit that keeps it).
 @functools.lru_cache(maxsize=4096)
 def normalise_phone(phone: str | None) -> str | None:
     """E.164 (``+17275550100``), checked against the numbering plan of its country. A number
     without ``+`` is read as North American, since the clinic and its partners are local."""
     if phone is None or not str(phone).strip():
         return None
+    return _north_american(str(phone)) or _checked_phone(str(phone))
+
+
+def _checked_phone(phone: str) -> str:
     try:
-        number = phonenumbers.parse(str(phone), DEFAULT_PHONE_REGION)
+        number = phonenumbers.parse(phone, DEFAULT_PHONE_REGION)
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
         raise InvalidPartner(f"{phone!r} is not a valid phone number (use +<country><number>)", field="phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# A North American number in the forms files use most: "+1" and ten digits, or ten digits alone or
+# grouped as (727) 555-0100, 727-555-0100, 727.555.0100 or 727 555 0100.
+_NORTH_AMERICAN = re.compile(
+    r"\+1[2-9][0-9]{9}|[2-9][0-9]{9}|\([2-9][0-9]{2}\) ?[0-9]{3}-[0-9]{4}|[2-9][0-9]{2}([-. ])[0-9]{3}\1[0-9]{4}"
+)
+_NOT_DIGITS = re.compile(r"[^0-9]")
+# The first region of calling code 1, the one phonenumbers asks first which region a number is
+# from. It has no leading-digit pattern, so a number valid there is from there, and valid.
+_NORTH_AMERICAN_MAIN_REGION = phonenumbers.region_code_for_country_code(1)
+
+
+def _north_american(phone: str) -> str | None:
+    """What :func:`_checked_phone` makes of ``phone``, for a North American number in a common
+    form that is valid in the main region (phonenumbers' parse, then its validity check twice,
+    was a third of checking an import's row); None for anything else, which is left to it."""
+    if _NORTH_AMERICAN.fullmatch(phone) is None:
+        return None
+    digits = _NOT_DIGITS.sub("", phone)[-10:]
+    number = phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
+    if not phonenumbers.is_valid_number_for_region(number, _NORTH_AMERICAN_MAIN_REGION):
+        return None
+    return "+1" + digits
 
 
 def display_phone(phone: str) -> str:
@@ -319,6 +348,8 @@ def unique_slug(base: str, *, taken: Collection[str]) -> str:
 
 def _bounded_text(value: str, name: str, *, field: str | None = None) -> str:
     value = str(value or "").strip()
+    if not value:  # most optional fields, which no rule below can refuse
+        return value
     limit = MAX_LENGTHS[name]
     if len(value) > limit:
         raise InvalidPartner(f"{name} is longer than {limit} characters", field=field or name)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.directory.domain import Partner, PartnerDetails, Status, new_partner
+from services.directory.domain import Partner, PartnerDetails, Status, new_partner_with
 from services.directory.fields import InvalidPartner, Location, slug_base, unique_slug
 from shared.errors import DomainError
 
@@ -113,6 +113,11 @@ class ImportIndex:
         return found
 
 
+# Rows per call of an import's ``progress``: a progress bar redrawn for each row cost a twentieth
+# of the import.
+PROGRESS_STEP = 500
+
+
 def plan_rows(
     rows: Iterable[ImportRow],
     *,
@@ -127,8 +132,10 @@ def plan_rows(
     ``report``. No I/O: the part of an import that runs off the event loop."""
     planned: list[tuple[Partner | None, Partner]] = []
     claimed: dict[str, int] = {}
-    for row in rows:
-        progress(1)
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        if count % PROGRESS_STEP == 0:
+            progress(PROGRESS_STEP)
         if row.error is not None:
             report.add_error(row.error)
             continue
@@ -138,6 +145,8 @@ def plan_rows(
             )
         except DomainError as exc:
             report.add_error(RowError(line=row.line, column=column_of(exc.field), reason=exc.detail))
+    if count % PROGRESS_STEP:
+        progress(count % PROGRESS_STEP)
     return planned
 
 
@@ -160,12 +169,11 @@ def _plan_row(
             f"is the same partner as line {claimed[current.id]}", field="npi" if details.npi else "name"
         )
     if current is None:
-        partner = new_partner(
+        partner = new_partner_with(
             id=str(uuid.uuid4()),
             slug=unique_slug(slug_base(details.name), taken=index.slugs),
-            details=details,
+            valid_details=details,
             status=row.status or "active",
-            categories=categories,
             now=now,
         )
         index.add(partner)
@@ -173,4 +181,4 @@ def _plan_row(
         return None, partner
     claimed[current.id] = row.line
     status = row.status if row.status and row.status != current.status else None
-    return current, current.revise(details=details, status=status, categories=categories, now=now)
+    return current, current.revised_with(valid_details=details, status=status, now=now)

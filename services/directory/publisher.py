@@ -13,7 +13,7 @@ from datetime import datetime
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory.domain import Partner
+from services.directory.domain import Partner, PartnerDetails
 from services.directory.storage import outbox
 from shared import outbox as outboxes
 from shared.messages import PartnerChanged, PartnersChanged, PartnerSnapshot
@@ -22,13 +22,28 @@ from shared.messages import PartnerChanged, PartnersChanged, PartnerSnapshot
 BATCH = 500
 
 
+# The partner details a snapshot carries, read by name: dataclasses.asdict copied every detail
+# (bio, notes…) deeply only for most to be dropped, a tenth of an import's time.
+_SHARED_DETAILS = tuple(
+    name for name in PartnerSnapshot.__struct_fields__ if name in {f.name for f in dataclasses.fields(PartnerDetails)}
+)
+
+
 def snapshot(partner: Partner) -> PartnerSnapshot:
     """Everything referrals may know about ``partner``, whatever its status (an archived or
     paused snapshot is how a replica learns to stop offering the partner). ``PartnerSnapshot``
     declares what that is: fields it does not name (bio, NPI, notes…) are left behind."""
+    details = partner.details
     return msgspec.convert(
-        {**dataclasses.asdict(partner.details), "id": partner.id, "slug": partner.slug, "status": partner.status},
+        {
+            **{name: getattr(details, name) for name in _SHARED_DETAILS},
+            "id": partner.id,
+            "slug": partner.slug,
+            "status": partner.status,
+        },
         PartnerSnapshot,
+        # Address and Location are read from the domain's dataclasses by attribute.
+        from_attributes=True,
     )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.directory import history
 from services.directory.catalogue import Catalogue
-from services.directory.domain import Partner, PartnerDetails, PartnerNotFound, StaleVersion, Status, new_partner
+from services.directory.domain import Partner, PartnerDetails, PartnerNotFound, StaleVersion, Status, new_partner_with
 from services.directory.fields import InvalidPartner, Location, slug_base, unique_slug, validate_category
 from services.directory.importing import ImportIndex, ImportReport, ImportRow, plan_rows
 from services.directory.publisher import stage_partner_changed, stage_partners_changed
@@ -97,13 +97,8 @@ class PartnerService:
                     repository = PartnerRepository(session)
                     await self._check_npi_free(repository, details.npi, partner_id=None)
                     slug = unique_slug(base, taken=await repository.slugs_starting_with(base))
-                    partner = new_partner(
-                        id=str(uuid.uuid4()),
-                        slug=slug,
-                        details=details,
-                        status=status,
-                        categories=self._categories,
-                        now=now,
+                    partner = new_partner_with(
+                        id=str(uuid.uuid4()), slug=slug, valid_details=details, status=status, now=now
                     )
                     await repository.add(partner)
                     await repository.touch_catalogue()

@@ -308,6 +308,38 @@ def test_published_snapshot_carries_what_referrals_needs_and_nothing_private() -
     assert not {"npi", "bio", "insurance_notes", "license_number"} & set(sent.__struct_fields__)
 
 
+def test_published_snapshot_reads_every_detail_it_names() -> None:
+    # The snapshot is built from the details by name (for speed, issue 19), and must equal the
+    # conversion of all of them.
+    import dataclasses
+
+    import msgspec
+
+    from services.directory.fields import Address, Location
+    from services.directory.publisher import snapshot
+    from shared.messages import PartnerSnapshot
+
+    full = partner(
+        accepting_new_clients="waitlist",
+        phone="+17275550100",
+        credentials="DPT",
+        practice="Bay PT",
+        website="https://baypt.example",
+        address=Address(line1="1 Main St", line2="Suite 2", city="St. Petersburg", state="FL", postal_code="33701"),
+        location=Location(27.77, -82.64),
+        languages=("en", "es"),
+        telehealth=True,
+        accepts_referrals_from=("massage therapist",),
+        response_window_days=3,
+        specialties=("knees",),
+        hours="Mon–Fri",
+        accepting_until=date(2027, 1, 1),
+        licence_expires_on=date(2028, 1, 1),
+    )
+    everything = {**dataclasses.asdict(full.details), "id": full.id, "slug": full.slug, "status": full.status}
+    assert snapshot(full) == msgspec.convert(everything, PartnerSnapshot)
+
+
 def test_api_answer_shows_the_referral_email_only_when_asked() -> None:
     import msgspec
 
