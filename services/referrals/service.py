@@ -168,8 +168,8 @@ class Referrals:
             limit=limit,
         )
 
-    async def dashboard(self, *, staff: Staff, since: datetime, until: datetime) -> Dashboard:
-        return await queries.dashboard(self._ctx, staff=staff, since=since, until=until)
+    async def dashboard(self, *, staff: Staff, days: int) -> Dashboard:
+        return await queries.dashboard(self._ctx, staff=staff, days=days)
 
     async def handout(
         self, *, staff: Staff, referral_id: str, printed: bool = False, language: str | None = None

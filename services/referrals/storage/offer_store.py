@@ -13,6 +13,7 @@ import msgspec
 from sqlalchemy import RowMapping, Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.referrals.storage import figures_store
 from services.referrals.storage.tables import aware, offers, partners, referrals, updated_one
 
 
@@ -188,6 +189,7 @@ async def answers_by_partner(
 
 async def insert_new(session: AsyncSession, new: list[StoredOffer]) -> None:
     """Store a new referral's offers, each as given (queued, or offered with its clock and nonce)."""
+    figures_store.touch(session, referral_ids={o.referral_id for o in new})
     await session.execute(
         insert(offers),
         [
@@ -216,6 +218,7 @@ async def append(session: AsyncSession, referral_id: str, partner_id: str) -> No
             .limit(1)
         )
     ).first()
+    figures_store.touch(session, referral_ids=[referral_id])
     await session.execute(
         insert(offers).values(
             id=str(uuid.uuid4()),
@@ -229,6 +232,7 @@ async def append(session: AsyncSession, referral_id: str, partner_id: str) -> No
 
 async def mark_offered(session: AsyncSession, offer_id: str, *, at: datetime, expires_at: datetime, nonce: str) -> None:
     """Make the offer, its clock started and ``nonce`` the one its answer link must carry."""
+    figures_store.touch(session, offer_ids=[offer_id])
     await session.execute(
         update(offers)
         .where(offers.c.id == offer_id)
@@ -239,6 +243,7 @@ async def mark_offered(session: AsyncSession, offer_id: str, *, at: datetime, ex
 async def requeue(session: AsyncSession, offer_id: str) -> None:
     """Put an offer still waiting for its answer back in the queue, its clock cleared and its
     link void (the next offering gets a new nonce)."""
+    figures_store.touch(session, offer_ids=[offer_id])
     await session.execute(
         update(offers)
         .where(offers.c.id == offer_id, offers.c.status == "offered")
@@ -250,6 +255,7 @@ async def requeue(session: AsyncSession, offer_id: str) -> None:
 
 async def withdraw_unanswered(session: AsyncSession, referral_id: str, *, at: datetime) -> None:
     """Withdraw the referral's offers still waiting for an answer or queued."""
+    figures_store.touch(session, referral_ids=[referral_id])
     await session.execute(
         update(offers)
         .where(offers.c.referral_id == referral_id, offers.c.status.in_(("offered", "queued")))
@@ -259,6 +265,7 @@ async def withdraw_unanswered(session: AsyncSession, referral_id: str, *, at: da
 
 async def withdraw(session: AsyncSession, offer_id: str, *, at: datetime) -> bool:
     """Withdraw one offer still waiting for its partner's answer; False when it was not."""
+    figures_store.touch(session, offer_ids=[offer_id])
     return await updated_one(
         session,
         update(offers)
@@ -268,6 +275,7 @@ async def withdraw(session: AsyncSession, offer_id: str, *, at: datetime) -> boo
 
 
 async def withdraw_accepted(session: AsyncSession, referral_id: str) -> None:
+    figures_store.touch(session, referral_ids=[referral_id])
     await session.execute(
         update(offers)
         .where(offers.c.referral_id == referral_id, offers.c.status == "accepted")
@@ -276,6 +284,7 @@ async def withdraw_accepted(session: AsyncSession, referral_id: str) -> None:
 
 
 async def withdraw_offered_to(session: AsyncSession, referral_id: str, partner_id: str, *, at: datetime) -> None:
+    figures_store.touch(session, referral_ids=[referral_id])
     await session.execute(
         update(offers)
         .where(offers.c.referral_id == referral_id, offers.c.partner_id == partner_id, offers.c.status == "offered")
@@ -304,6 +313,7 @@ async def claim_reminder(session: AsyncSession, offer_id: str, *, now: datetime)
 async def claim_expiry(session: AsyncSession, offer_id: str, *, now: datetime) -> bool:
     """Expire the offer if its deadline has passed, unless it was answered or expired meanwhile.
     Its answer is dated at the deadline, not now: the same record whenever the sweep runs."""
+    figures_store.touch(session, offer_ids=[offer_id])
     return await updated_one(
         session,
         update(offers)
@@ -324,6 +334,7 @@ async def claim_answer(
 ) -> bool:
     """Record the partner's answer, unless the offer was answered (or closed) meanwhile. Staff
     recording an answer given by phone may also answer an offer still ``queued``."""
+    figures_store.touch(session, offer_ids=[offer_id])
     return await updated_one(
         session,
         update(offers)
