@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from litestar import Litestar, Response, get
@@ -235,12 +236,17 @@ def _generate_sql(count: int, staff_id: str) -> list[tuple[str, dict]]:
     ]
 
 
-def referrals_db(cache: Path, server_url: str, count: int, env: dict[str, str]) -> str:
+def referrals_db(
+    cache: Path, server_url: str, count: int, env: dict[str, str], *, replica: Callable[[str], None]
+) -> str:
     """The URL of the generated million-referral database on ``server_url``'s server, built the
-    first time (migrated, its therapist added, the referrals generated)."""
+    first time (migrated, its therapist added, the partners put in its replica by ``replica``
+    given its URL, the referrals generated and the dashboard's counters backfilled from them, as
+    the migration that made the counters does)."""
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
+    from services.referrals.storage import figures_store
     from shared import database
 
     name = f"handoff_bench_referrals_{count}"
@@ -270,6 +276,8 @@ def referrals_db(cache: Path, server_url: str, count: int, env: dict[str, str]) 
                 staff_id = (await connection.execute(text("SELECT id FROM staff_users"))).scalar_one()
                 for statement, params in _generate_sql(count, staff_id):
                     await connection.execute(text(statement), params)
+                zone = env.get("HANDOFF_CLINIC_TIMEZONE") or "America/New_York"
+                await connection.run_sync(lambda sync: figures_store.backfill(sync, zone=zone))
             async with engine.connect() as connection:
                 await connection.execution_options(isolation_level="AUTOCOMMIT")
                 await connection.execute(text("ANALYZE"))
@@ -296,6 +304,10 @@ def referrals_db(cache: Path, server_url: str, count: int, env: dict[str, str]) 
     started = time.perf_counter()
     handoff("db", "upgrade", "referrals")
     handoff("user", "add", "--email", "bench@clinic.example", "--role", "therapist", stdin=PASSWORD + "\n")
+    # The partners before the referrals: the backfill counts each referral under its first
+    # offer's partner's category, which a partner arriving later would make the replica's
+    # handler refigure, referral by referral.
+    replica(url)
     asyncio.run(generate())
     cache.mkdir(parents=True, exist_ok=True)
     marker.write_text(f"{count} referrals in database {name}\n")
@@ -330,9 +342,13 @@ def referrals(cache: Path, *, server_url: str, count: int, requests: int) -> lis
     with tempfile.TemporaryDirectory(prefix="bench-scale-referrals-") as tmp:
         bench = Bench(Path(tmp), db_url="")
         try:
-            url = referrals_db(cache, server_url, count, bench.env)
-            bench.env["HANDOFF_REFERRALS_DB_URL"] = url
-            bench.seed(100)  # the partners the offers name, in the replica (idempotent)
+
+            def replica(url: str) -> None:
+                bench.env["HANDOFF_REFERRALS_DB_URL"] = url
+                bench.seed(100)  # the partners the offers name, in the replica (idempotent)
+
+            url = referrals_db(cache, server_url, count, bench.env, replica=replica)
+            replica(url)
             server = bench.start("serve", "referrals")
             bench.wait_healthy(server)
             headers = bench.token()
