@@ -1,0 +1,154 @@
+"""The dashboard's counters follow each kind of change a referral goes through, made the way
+staff and partners make it (issued, accepted, declined, booked, completed, forwarded away from
+the partner who had accepted, cancelled, expired): after each, the referral counts as the
+stages it reached, and the counters equal those the backfill computes from the rows."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals import bootstrap
+from services.referrals.storage import accept_times, daily_figures, figures_store, referral_figures
+from shared.config import Settings
+from tests.support.referrals import (
+    START,
+    Clock,
+    accept,
+    csrf,
+    flush,
+    link_path,
+    login,
+    new_referral,
+    queued_emails,
+    report,
+    sweep,
+)
+
+SENT, ACCEPTED, BOOKED, COMPLETED = 1, 2, 4, 8
+# START is 9:00 on Monday, November 4, 2030 at the clinic.
+DAY = date(2030, 11, 4)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(START)
+
+
+async def _counters(session: AsyncSession) -> dict[str, list[tuple]]:
+    """Every row of the counters, in order; day counters at zero (a referral moved out of
+    them) are as good as none."""
+    found = {
+        table.name: [tuple(row) for row in await session.execute(select(table).order_by(*table.primary_key))]
+        for table in (referral_figures, daily_figures, accept_times)
+    }
+    found["daily_figures"] = [row for row in found["daily_figures"] if any(row[3:])]
+    return found
+
+
+def counted(settings: Settings) -> dict[str, list[tuple]]:
+    """The counters as the commits left them, checked against the backfill's (computed in a
+    transaction then rolled back)."""
+
+    async def run() -> dict[str, list[tuple]]:
+        runtime = bootstrap.build(settings)
+        try:
+            async with runtime.sessions() as session:
+                kept = await _counters(session)
+                await session.run_sync(
+                    lambda sync: figures_store.backfill(sync.connection(), zone=settings.clinic_timezone)
+                )
+                assert await _counters(session) == kept, "the counters differ from the backfill's"
+                await session.rollback()
+            return kept
+        finally:
+            await runtime.close()
+
+    return asyncio.run(run())
+
+
+def stages(settings: Settings, referral_id: str) -> int:
+    rows = {row[0]: row for row in counted(settings)["referral_figures"]}
+    referral_id_, day, _by, category, reached = rows[referral_id]
+    assert (referral_id_, day, category) == (referral_id, DAY, "primary_care")
+    return reached
+
+
+def answer(client: TestClient, settings: Settings, decision: str) -> None:
+    """The partner of the newest offer email answers it."""
+    flush(client)
+    path = link_path([e for e in queued_emails(settings.redis_url) if e.kind == "offer"][-1])
+    data = {"decision": decision, "reason": "no_capacity", "_csrf_token": csrf(client.get(path).text)}
+    assert client.post(path, data=data).status_code == 200
+    flush(client)
+
+
+def test_counters_follow_issue_accept_booking_completion(client: TestClient, settings: Settings) -> None:
+    headers = login(client)
+    assert counted(settings)["referral_figures"] == []
+
+    referral, path = accept(client, settings, headers)
+    assert stages(settings, referral["id"]) == SENT | ACCEPTED
+    # Accepted as soon as offered (the clock stands still): one acceptance of gp1's, 0 hours.
+    assert [row[4:] for row in counted(settings)["accept_times"]] == [("gp1", 0.0)]
+
+    assert report(client, path, outcome="booked", booked_for="2030-11-10").status_code == 200
+    assert stages(settings, referral["id"]) == SENT | ACCEPTED | BOOKED
+    flush(client)
+    second = link_path([e for e in queued_emails(settings.redis_url) if e.kind == "report_outcome"][-1])
+    assert report(client, second, outcome="completed", clearance="ok").status_code == 200
+    assert stages(settings, referral["id"]) == SENT | ACCEPTED | BOOKED | COMPLETED
+    row = counted(settings)["daily_figures"][0]
+    assert row[2:] == ("primary_care", 1, 1, 1, 1, 1)
+
+
+def test_counters_follow_issue_and_acceptance_alone(client: TestClient, settings: Settings) -> None:
+    headers = login(client)
+    referral = new_referral(client, headers)
+    assert stages(settings, referral["id"]) == SENT
+    assert counted(settings)["daily_figures"][0][2:] == ("primary_care", 1, 1, 0, 0, 0)
+    answer(client, settings, "accept")
+    assert stages(settings, referral["id"]) == SENT | ACCEPTED
+    assert counted(settings)["daily_figures"][0][2:] == ("primary_care", 1, 1, 1, 0, 0)
+
+
+def test_counters_follow_decline_cancel_and_expiry(client: TestClient, settings: Settings, clock: Clock) -> None:
+    headers = login(client)
+    declined = new_referral(client, headers)
+    answer(client, settings, "decline")  # gp1 declines: gp2 has it now
+    assert stages(settings, declined["id"]) == SENT
+    assert counted(settings)["accept_times"] == []
+    cancelled = client.post(f"/api/v1/referrals/{declined['id']}/cancel", headers=headers, json={"reason": "moved"})
+    assert cancelled.status_code == 200, cancelled.text
+    # Cancelled: it was sent, and counts as that still.
+    assert stages(settings, declined["id"]) == SENT
+
+    expiring = new_referral(client, headers)
+    for days in (10, 20):  # gp1's offer runs out of time, then gp2's: the referral fails
+        clock.now = START + timedelta(days=days)
+        sweep(client)
+    headers = login(client)
+    assert client.get(f"/api/v1/referrals/{expiring['id']}", headers=headers).json()["status"] == "failed"
+    assert stages(settings, expiring["id"]) == SENT
+    assert [row[2:] for row in counted(settings)["daily_figures"]] == [("primary_care", 2, 2, 0, 0, 0)]
+
+
+def test_counters_follow_an_acceptance_withdrawn_by_a_forward(
+    client: TestClient, settings: Settings, clock: Clock
+) -> None:
+    headers = login(client)
+    referral, path = accept(client, settings, headers)
+    assert report(client, path, outcome="no_show").status_code == 200
+    assert stages(settings, referral["id"]) == SENT | ACCEPTED
+    # The no-show put it on hold; forwarded to gp2, gp1's acceptance is withdrawn, and with it
+    # the referral's "accepted" (its status says requested now) and gp1's time to accept.
+    assert client.get(f"/api/v1/referrals/{referral['id']}", headers=headers).json()["status"] == "on-hold"
+    forwarded = client.post(f"/api/v1/referrals/{referral['id']}/forward", headers=headers, json={"partner_id": "gp2"})
+    assert forwarded.status_code == 200, forwarded.text
+    assert stages(settings, referral["id"]) == SENT
+    assert counted(settings)["accept_times"] == []
