@@ -1,30 +1,50 @@
 """The dashboard's counters follow each kind of change a referral goes through, made the way
 staff and partners make it (issued, accepted, declined, booked, completed, forwarded away from
 the partner who had accepted, cancelled, expired): after each, the referral counts as the
-stages it reached, and the counters equal those the backfill computes from the rows."""
+stages it reached, and the counters equal those the backfill computes from the rows. Then each
+store function that can move a referral's figures, alone in its transaction: the counters move,
+and still equal the backfill's (so none of them can stop saying it touched the referral)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import bootstrap
-from services.referrals.storage import accept_times, daily_figures, figures_store, referral_figures
+from services.referrals.outcomes import OutcomeReport
+from services.referrals.storage import (
+    accept_times,
+    clients,
+    daily_figures,
+    figures_store,
+    offer_store,
+    offers,
+    outcome_store,
+    partner_store,
+    referral_figures,
+    referral_store,
+    referrals,
+)
+from services.referrals.storage.offer_store import StoredOffer
+from services.referrals.storage.referral_store import StoredReferral
 from shared.config import Settings
 from tests.support.referrals import (
     START,
     Clock,
     accept,
+    changed,
     csrf,
     flush,
     link_path,
     login,
     new_referral,
+    partner,
     queued_emails,
     report,
     sweep,
@@ -152,3 +172,128 @@ def test_counters_follow_an_acceptance_withdrawn_by_a_forward(
     assert forwarded.status_code == 200, forwarded.text
     assert stages(settings, referral["id"]) == SENT
     assert counted(settings)["accept_times"] == []
+
+
+# Each store function whose change can move a referral's figures, alone in its transaction:
+# (what the referral has before, as offers (partner, status); the change).
+R = "figured-referral"
+
+
+async def _issue(session: AsyncSession) -> None:
+    await referral_store.insert_referral(session, _referral(status="requested"))
+
+
+async def _complete(session: AsyncSession) -> None:
+    assert await referral_store.set_status(session, R, expected="requested", status="completed", at=START)
+
+
+async def _offer(session: AsyncSession) -> None:
+    await offer_store.insert_new(
+        session, [StoredOffer(id="o-new", referral_id=R, partner_id="gp1", position=0, status="queued")]
+    )
+
+
+async def _append(session: AsyncSession) -> None:
+    await offer_store.append(session, R, "gp1")
+
+
+async def _accept(session: AsyncSession) -> None:
+    at = START + timedelta(hours=2)
+    assert await offer_store.claim_answer(session, "o-0", status="accepted", at=at, reason=None, note=None)
+
+
+async def _withdraw_acceptance(session: AsyncSession) -> None:
+    await offer_store.withdraw_accepted(session, R)
+
+
+async def _book(session: AsyncSession) -> None:
+    report = OutcomeReport(outcome="booked", booked_for=DAY + timedelta(days=3))
+    await outcome_store.add(session, referral_id=R, offer_id="o-0", partner_id="gp1", report=report, at=START)
+
+
+async def _recategorise(session: AsyncSession) -> None:
+    await partner_store.keep_newer(session, [changed(partner("gp1", "neurology", name="Dr. Ana Gomez"), version=9)])
+
+
+CHANGES = {
+    "issued": ([], _issue),
+    "status changed": ([("gp1", "accepted")], _complete),
+    "offers added": ([], _offer),
+    "offer appended": ([], _append),
+    "offer accepted": ([("gp1", "offered")], _accept),
+    "acceptance withdrawn": ([("gp1", "accepted")], _withdraw_acceptance),
+    "booking reported": ([("gp1", "accepted")], _book),
+    "partner's category changed": ([("gp1", "queued")], _recategorise),
+}
+
+
+def _referral(status: str) -> StoredReferral:
+    return StoredReferral(
+        id=R,
+        reference="HX-FIGURED",
+        status=status,
+        urgency="soon",
+        reasons=["radiating_numbness"],
+        note="",
+        client_id="figured-client",
+        consent={"given": True, "method": "verbal", "scope": ["clinical"]},
+        created_by="figured-therapist",
+        created_at=START,
+        updated_at=START,
+    )
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_each_store_change_refigures_its_referral(settings: Settings, change: str) -> None:
+    before, make = CHANGES[change]
+
+    async def prepare() -> None:
+        runtime = bootstrap.build(settings)
+        try:
+            async with runtime.sessions.begin() as session:
+                await session.execute(
+                    insert(clients).values(
+                        id="figured-client",
+                        name="Figured Client",
+                        language="en",
+                        email_consent=False,
+                        created_by="figured-therapist",
+                        created_at=START,
+                    )
+                )
+                if make is not _issue:
+                    values = msgspec.structs.asdict(_referral(status="requested"))
+                    del values["client"]
+                    await session.execute(insert(referrals).values(**values))
+                for position, (partner_id, status) in enumerate(before):
+                    answered = START + timedelta(hours=1) if status == "accepted" else None
+                    await session.execute(
+                        insert(offers).values(
+                            id=f"o-{position}",
+                            referral_id=R,
+                            partner_id=partner_id,
+                            position=position,
+                            status=status,
+                            offered_at=None if status == "queued" else START,
+                            responded_at=answered,
+                        )
+                    )
+                await session.run_sync(
+                    lambda sync: figures_store.backfill(sync.connection(), zone=settings.clinic_timezone)
+                )
+        finally:
+            await runtime.close()
+
+    async def run() -> None:
+        runtime = bootstrap.build(settings)
+        try:
+            async with runtime.sessions.begin() as session:
+                await make(session)
+        finally:
+            await runtime.close()
+
+    asyncio.run(prepare())
+    was = counted(settings)
+    asyncio.run(run())
+    now = counted(settings)  # equal to the backfill's
+    assert now != was, "the change moved nothing the dashboard counts"

@@ -15,10 +15,13 @@ It is counted on the clinic's day it was created (``HANDOFF_CLINIC_TIMEZONE``), 
 offer's partner's category ("" when none: no offer, or no partner the replica holds with one).
 Each accepted offer (answered, with both times) gives the hours from offer to acceptance.
 
-Keeping them: the store functions that change any of that :func:`touch` the referral (or the
-offer); before the transaction commits, :func:`refigure` recomputes those referrals' figures from
-their rows and applies the difference to the counters (a session event, so no use case can forget
-it). :func:`backfill` computes all of them from the rows at once (the migration that made the
+Keeping them: the store functions whose change can move any of that :func:`touch` the referral
+(or the offer): a referral made or its status changed, offers added (the first one's category),
+an offer answered or an acceptance withdrawn, a booking or completion reported, a partner's
+category changed in the replica. Offers made, expired, withdrawn unanswered or queued again
+change none of it. Before the transaction commits, :func:`refigure` recomputes those referrals'
+figures from their rows and applies the difference to the counters (a session event, so no use
+case can forget it). :func:`backfill` computes all of them from the rows at once (the migration that made the
 counters, and databases filled by direct inserts, such as the benchmark's)."""
 
 from __future__ import annotations

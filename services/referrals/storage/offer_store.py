@@ -232,7 +232,6 @@ async def append(session: AsyncSession, referral_id: str, partner_id: str) -> No
 
 async def mark_offered(session: AsyncSession, offer_id: str, *, at: datetime, expires_at: datetime, nonce: str) -> None:
     """Make the offer, its clock started and ``nonce`` the one its answer link must carry."""
-    figures_store.touch(session, offer_ids=[offer_id])
     await session.execute(
         update(offers)
         .where(offers.c.id == offer_id)
@@ -243,7 +242,6 @@ async def mark_offered(session: AsyncSession, offer_id: str, *, at: datetime, ex
 async def requeue(session: AsyncSession, offer_id: str) -> None:
     """Put an offer still waiting for its answer back in the queue, its clock cleared and its
     link void (the next offering gets a new nonce)."""
-    figures_store.touch(session, offer_ids=[offer_id])
     await session.execute(
         update(offers)
         .where(offers.c.id == offer_id, offers.c.status == "offered")
@@ -255,7 +253,6 @@ async def requeue(session: AsyncSession, offer_id: str) -> None:
 
 async def withdraw_unanswered(session: AsyncSession, referral_id: str, *, at: datetime) -> None:
     """Withdraw the referral's offers still waiting for an answer or queued."""
-    figures_store.touch(session, referral_ids=[referral_id])
     await session.execute(
         update(offers)
         .where(offers.c.referral_id == referral_id, offers.c.status.in_(("offered", "queued")))
@@ -265,7 +262,6 @@ async def withdraw_unanswered(session: AsyncSession, referral_id: str, *, at: da
 
 async def withdraw(session: AsyncSession, offer_id: str, *, at: datetime) -> bool:
     """Withdraw one offer still waiting for its partner's answer; False when it was not."""
-    figures_store.touch(session, offer_ids=[offer_id])
     return await updated_one(
         session,
         update(offers)
@@ -284,7 +280,6 @@ async def withdraw_accepted(session: AsyncSession, referral_id: str) -> None:
 
 
 async def withdraw_offered_to(session: AsyncSession, referral_id: str, partner_id: str, *, at: datetime) -> None:
-    figures_store.touch(session, referral_ids=[referral_id])
     await session.execute(
         update(offers)
         .where(offers.c.referral_id == referral_id, offers.c.partner_id == partner_id, offers.c.status == "offered")
@@ -313,7 +308,6 @@ async def claim_reminder(session: AsyncSession, offer_id: str, *, now: datetime)
 async def claim_expiry(session: AsyncSession, offer_id: str, *, now: datetime) -> bool:
     """Expire the offer if its deadline has passed, unless it was answered or expired meanwhile.
     Its answer is dated at the deadline, not now: the same record whenever the sweep runs."""
-    figures_store.touch(session, offer_ids=[offer_id])
     return await updated_one(
         session,
         update(offers)
