@@ -131,9 +131,8 @@ def unavailable(error: BaseException) -> bool:
     return state.startswith(_POSTGRES_BUSY_STATES)
 
 
-def sessions(engine: AsyncEngine, *, info: dict | None = None) -> async_sessionmaker:
-    """Sessions on ``engine``, each starting with a copy of ``info`` in its ``Session.info``."""
-    return async_sessionmaker(engine, expire_on_commit=False, info=info)
+def sessions(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from services.referrals import rules as rules_module
 from services.referrals.service import Clock, Referrals, system_clock
-from services.referrals.storage import figures_store, outbox
+from services.referrals.storage import outbox
 from shared import database, redis_client
 from shared.config import Settings
 from shared.outbox import Relay
@@ -42,8 +42,7 @@ def build(settings: Settings, *, clock: Clock = system_clock, use: redis_client.
     engine = database.create_engine(
         settings.db_url("referrals"), sqlite_connections=1, pool=database.Pool.from_settings(settings)
     )
-    # The clinic's time zone, for the dashboard's counters kept on each commit (figures_store).
-    sessions = database.sessions(engine, info={figures_store.ZONE: settings.clinic_timezone})
+    sessions = database.sessions(engine)
     redis = redis_client.connect(settings.redis_url, use=use)
     relay = Relay(sessions=sessions, table=outbox, redis=redis, interval=settings.relay_interval_seconds)
     referrals = Referrals(sessions=sessions, rules=rules, settings=settings, clock=clock)

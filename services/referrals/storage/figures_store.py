@@ -54,7 +54,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from services.referrals.storage.tables import (
@@ -70,8 +70,8 @@ from services.referrals.storage.tables import (
 
 STAGES = ("sent", "accepted", "booked", "completed")
 COUNTS = ("referrals", *STAGES)
-# Where a session keeps the clinic's time zone (set by its sessionmaker, see bootstrap) and
-# what its transaction touched.
+# Where a session keeps the clinic's time zone (see count_days_in) and what its transaction
+# touched.
 ZONE = "handoff.clinic_timezone"
 _TOUCHED_REFERRALS = "handoff.figures.referrals"
 _TOUCHED_OFFERS = "handoff.figures.offers"
@@ -184,6 +184,12 @@ async def _accept_times(
 # ------------------------------------------------------------------ keeping them
 
 
+def count_days_in(sessions: async_sessionmaker[AsyncSession], *, zone: str) -> None:
+    """Have the sessions ``sessions`` makes refigure in the clinic's time zone ``zone``."""
+    ZoneInfo(zone)  # fails now, naming the zone, rather than at a commit
+    sessions.configure(info={**(sessions.kw.get("info") or {}), ZONE: zone})
+
+
 def touch(session: AsyncSession | Session, *, referral_ids: Iterable[str] = (), offer_ids: Iterable[str] = ()) -> None:
     """Say that this transaction changed these referrals (or these offers' referrals) in a way
     that may change their figures: they are refigured before it commits."""
@@ -200,7 +206,7 @@ def _refigure_touched(session: Session) -> None:
     zone = session.info.get(ZONE)
     if zone is None:
         raise RuntimeError(
-            "a referral changed in a session that does not know the clinic's time zone (figures_store.ZONE)"
+            "a referral changed in a session without the clinic's time zone (see figures_store.count_days_in)"
         )
     # Under asyncio this runs in the session's greenlet: the synchronous calls are adapted.
     refigure(session.connection(), referral_ids=referral_ids, offer_ids=offer_ids, zone=ZoneInfo(zone))
