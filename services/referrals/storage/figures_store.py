@@ -70,6 +70,7 @@ from services.referrals.storage.tables import (
 
 STAGES = ("sent", "accepted", "booked", "completed")
 COUNTS = ("referrals", *STAGES)
+_ACCEPTED = 1 << STAGES.index("accepted")
 # Where a session keeps the clinic's time zone (see count_days_in) and what its transaction
 # touched.
 ZONE = "handoff.clinic_timezone"
@@ -243,9 +244,11 @@ def _refigure(connection: Connection, ids: list[str], *, zone: ZoneInfo) -> None
     days: dict[str, tuple[date, str]] = {}
     changed: list[dict] = []
     added: list[dict] = []
+    now_stages: dict[str, int] = {}
     for row in connection.execute(_each().where(referrals.c.id.in_(ids))):
         day = aware(row.created_at).astimezone(zone).date()
         days[row.id] = (day, row.created_by)
+        now_stages[row.id] = row.stages
         now = (day, row.created_by, row.category or "", row.stages)
         values = {"day": day, "created_by": row.created_by, "category": now[2], "stages": row.stages}
         was = old.get(row.id)
@@ -280,7 +283,13 @@ def _refigure(connection: Connection, ids: list[str], *, zone: ZoneInfo) -> None
             ),
             changes,
         )
-    connection.execute(delete(accept_times).where(accept_times.c.referral_id.in_(ids)))
+    # Acceptances only of referrals that count as accepted (before, for those to remove; now,
+    # for those to add): a referral being issued needs neither statement.
+    if any(row.stages & _ACCEPTED for row in old.values()):
+        connection.execute(delete(accept_times).where(accept_times.c.referral_id.in_(ids)))
+    accepting = [referral_id for referral_id, reached in now_stages.items() if reached & _ACCEPTED]
+    if not accepting:
+        return
     accepted = [
         {
             "offer_id": row.id,
@@ -292,7 +301,7 @@ def _refigure(connection: Connection, ids: list[str], *, zone: ZoneInfo) -> None
         }
         for row in connection.execute(
             select(offers.c.id, offers.c.referral_id, offers.c.partner_id, offers.c.offered_at, offers.c.responded_at)
-            .where(offers.c.referral_id.in_(ids), *_answered_acceptance())
+            .where(offers.c.referral_id.in_(accepting), *_answered_acceptance())
             .order_by(offers.c.id)
         )
     ]
