@@ -123,18 +123,20 @@ def test_counters_follow_issue_accept_booking_completion(client: TestClient, set
     second = link_path([e for e in queued_emails(settings.redis_url) if e.kind == "report_outcome"][-1])
     assert report(client, second, outcome="completed", clearance="ok").status_code == 200
     assert stages(settings, referral["id"]) == SENT | ACCEPTED | BOOKED | COMPLETED
-    row = counted(settings)["daily_figures"][0]
-    assert row[2:] == ("primary_care", 1, 1, 1, 1, 1)
+    assert [row[1:] for row in counted(settings)["daily_figures"]] == [
+        ("", "primary_care", 1, 1, 1, 1, 1),  # everyone's
+        (referral["created_by"], "primary_care", 1, 1, 1, 1, 1),
+    ]
 
 
 def test_counters_follow_issue_and_acceptance_alone(client: TestClient, settings: Settings) -> None:
     headers = login(client)
     referral = new_referral(client, headers)
     assert stages(settings, referral["id"]) == SENT
-    assert counted(settings)["daily_figures"][0][2:] == ("primary_care", 1, 1, 0, 0, 0)
+    assert [row[2:] for row in counted(settings)["daily_figures"]] == [("primary_care", 1, 1, 0, 0, 0)] * 2
     answer(client, settings, "accept")
     assert stages(settings, referral["id"]) == SENT | ACCEPTED
-    assert counted(settings)["daily_figures"][0][2:] == ("primary_care", 1, 1, 1, 0, 0)
+    assert [row[2:] for row in counted(settings)["daily_figures"]] == [("primary_care", 1, 1, 1, 0, 0)] * 2
 
 
 def test_counters_follow_decline_cancel_and_expiry(client: TestClient, settings: Settings, clock: Clock) -> None:
@@ -155,7 +157,7 @@ def test_counters_follow_decline_cancel_and_expiry(client: TestClient, settings:
     headers = login(client)
     assert client.get(f"/api/v1/referrals/{expiring['id']}", headers=headers).json()["status"] == "failed"
     assert stages(settings, expiring["id"]) == SENT
-    assert [row[2:] for row in counted(settings)["daily_figures"]] == [("primary_care", 2, 2, 0, 0, 0)]
+    assert [row[2:] for row in counted(settings)["daily_figures"]] == [("primary_care", 2, 2, 0, 0, 0)] * 2
 
 
 def test_counters_follow_an_acceptance_withdrawn_by_a_forward(

@@ -71,6 +71,9 @@ from services.referrals.storage.tables import (
 STAGES = ("sent", "accepted", "booked", "completed")
 COUNTS = ("referrals", *STAGES)
 _ACCEPTED = 1 << STAGES.index("accepted")
+# The day counters' creator of everyone's referrals (an admin's view: a few rows a day whatever
+# the number of staff). A staff id is never empty.
+EVERYONE = ""
 # Where a session keeps the clinic's time zone (see count_days_in) and what its transaction
 # touched.
 ZONE = "handoff.clinic_timezone"
@@ -106,9 +109,11 @@ async def figures(
         # A median over a year's acceptances passes the JIT threshold; compiling the plan would
         # take longer than running it.
         await session.execute(text("SET LOCAL jit = off"))
-    made = [daily_figures.c.day >= first_day, daily_figures.c.day <= last_day]
-    if created_by is not None:
-        made.append(daily_figures.c.created_by == created_by)
+    made = [
+        daily_figures.c.day >= first_day,
+        daily_figures.c.day <= last_day,
+        daily_figures.c.created_by == (EVERYONE if created_by is None else created_by),
+    ]
     rows = (
         await session.execute(
             select(daily_figures.c.day, daily_figures.c.category, *(func.sum(daily_figures.c[c]) for c in COUNTS))
@@ -333,21 +338,18 @@ def backfill(connection: Connection, *, zone: ZoneInfo | str) -> None:
             ),
         )
     )
-    connection.execute(
-        insert(daily_figures).from_select(
-            ["day", "created_by", "category", *COUNTS],
-            select(
-                referral_figures.c.day,
-                referral_figures.c.created_by,
-                referral_figures.c.category,
-                func.count(),
-                *(
-                    func.sum(case((referral_figures.c.stages.op("&")(1 << i) != 0, 1), else_=0))
-                    for i in range(len(STAGES))
-                ),
-            ).group_by(referral_figures.c.day, referral_figures.c.created_by, referral_figures.c.category),
-        )
-    )
+    figured = referral_figures.c
+    sums = [
+        func.count(),
+        *(func.sum(case((figured.stages.op("&")(1 << i) != 0, 1), else_=0)) for i in range(len(STAGES))),
+    ]
+    for query in (
+        select(figured.day, figured.created_by, figured.category, *sums).group_by(
+            figured.day, figured.created_by, figured.category
+        ),
+        select(figured.day, literal(EVERYONE), figured.category, *sums).group_by(figured.day, figured.category),
+    ):
+        connection.execute(insert(daily_figures).from_select(["day", "created_by", "category", *COUNTS], query))
     connection.execute(
         insert(accept_times).from_select(
             ["offer_id", "referral_id", "day", "created_by", "partner_id", "hours"],
@@ -403,11 +405,14 @@ def _answered_acceptance() -> tuple:
 
 
 def _count(deltas: dict[tuple[date, str, str], list[int]], key: tuple[date, str, str], stages: int, sign: int) -> None:
-    counts = deltas.setdefault(key, [0] * len(COUNTS))
-    counts[0] += sign
-    for i in range(len(STAGES)):
-        if stages & (1 << i):
-            counts[1 + i] += sign
+    """Count a referral in (or, ``sign`` -1, out of) its creator's day and everyone's."""
+    day, created_by, category = key
+    for who in (created_by, EVERYONE):
+        counts = deltas.setdefault((day, who, category), [0] * len(COUNTS))
+        counts[0] += sign
+        for i in range(len(STAGES)):
+            if stages & (1 << i):
+                counts[1 + i] += sign
 
 
 def _chunks(ids: list[str]) -> Iterable[list[str]]:
