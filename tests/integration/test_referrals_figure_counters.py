@@ -299,3 +299,65 @@ def test_each_store_change_refigures_its_referral(settings: Settings, change: st
     asyncio.run(run())
     now = counted(settings)  # equal to the backfill's
     assert now != was, "the change moved nothing the dashboard counts"
+
+
+def test_referrals_refigured_many_at_once_count_as_the_backfill(settings: Settings) -> None:
+    """A partner's category changed under 1,200 referrals: refigured a chunk at a time."""
+
+    async def run() -> None:
+        runtime = bootstrap.build(settings)
+        try:
+            async with runtime.sessions.begin() as session:
+                await session.execute(
+                    insert(clients).values(
+                        id="many-client",
+                        name="Many Client",
+                        language="en",
+                        email_consent=False,
+                        created_by="many-therapist",
+                        created_at=START,
+                    )
+                )
+                values = msgspec.structs.asdict(_referral(status="requested"))
+                del values["client"]
+                await session.execute(
+                    insert(referrals),
+                    [
+                        {
+                            **values,
+                            "id": f"many-{n:04d}",
+                            "reference": f"HX-MANY{n:04d}",
+                            "client_id": "many-client",
+                            "status": ("requested", "accepted", "completed")[n % 3],
+                            "created_at": START + timedelta(hours=n),
+                        }
+                        for n in range(1200)
+                    ],
+                )
+                await session.execute(
+                    insert(offers),
+                    [
+                        {
+                            "id": f"many-offer-{n:04d}",
+                            "referral_id": f"many-{n:04d}",
+                            "partner_id": "gp1",
+                            "position": 0,
+                            "status": "accepted" if n % 3 else "offered",
+                            "offered_at": START + timedelta(hours=n),
+                            "responded_at": START + timedelta(hours=n + n % 7) if n % 3 else None,
+                        }
+                        for n in range(1200)
+                    ],
+                )
+                await session.run_sync(
+                    lambda sync: figures_store.backfill(sync.connection(), zone=settings.clinic_timezone)
+                )
+            async with runtime.sessions.begin() as session:
+                await _recategorise(session)
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())
+    found = counted(settings)  # equal to the backfill's
+    assert {row[3] for row in found["referral_figures"]} == {"neurology"}
+    assert len(found["accept_times"]) == 800

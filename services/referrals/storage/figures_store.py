@@ -233,17 +233,27 @@ def refigure(
     offer_ids = sorted(set(offer_ids))
     for chunk in _chunks(offer_ids):
         ids.update(connection.execute(select(offers.c.referral_id).where(offers.c.id.in_(chunk))).scalars())
-    for chunk in _chunks(sorted(ids)):
+    chunks = list(_chunks(sorted(ids)))
+    if len(chunks) > 1 and connection.dialect.name == "postgresql":
+        # Every referral's row locked before any day counter is (see _refigure), in one order.
+        for chunk in chunks:
+            connection.execute(_held(chunk).with_for_update())
+    for chunk in chunks:
         _refigure(connection, chunk, zone=zone)
+
+
+def _held(ids: list[str]) -> Select:
+    return (
+        select(referral_figures).where(referral_figures.c.referral_id.in_(ids)).order_by(referral_figures.c.referral_id)
+    )
 
 
 def _refigure(connection: Connection, ids: list[str], *, zone: ZoneInfo) -> None:
     postgres = connection.dialect.name == "postgresql"
-    held = (
-        select(referral_figures).where(referral_figures.c.referral_id.in_(ids)).order_by(referral_figures.c.referral_id)
-    )
+    held = _held(ids)
     # Lock what each referral counts as now: a concurrent transaction refiguring one of them
-    # waits, then reads what this one wrote, so no difference is applied twice.
+    # waits, then reads what this one wrote, so no difference is applied twice. (The day
+    # counters' rows are locked after, in order: no two transactions wait on each other.)
     old = {row.referral_id: row for row in connection.execute(held.with_for_update() if postgres else held)}
     deltas: dict[tuple[date, str, str], list[int]] = {}
     days: dict[str, tuple[date, str]] = {}
