@@ -33,6 +33,7 @@ from services.referrals.storage import (
 )
 from services.referrals.storage.offer_store import StoredOffer
 from services.referrals.storage.referral_store import StoredReferral
+from shared.auth import Staff
 from shared.config import Settings
 from tests.support.referrals import (
     START,
@@ -361,3 +362,48 @@ def test_referrals_refigured_many_at_once_count_as_the_backfill(settings: Settin
     found = counted(settings)  # equal to the backfill's
     assert {row[3] for row in found["referral_figures"]} == {"neurology"}
     assert len(found["accept_times"]) == 800
+
+
+def test_partners_sharing_a_name_share_one_median(settings: Settings) -> None:
+    """Two partners the replica does not hold are one "unknown partner": one median over both."""
+    answered = {"ghost1": [1, 2], "ghost2": [9], "gp1": [4]}  # hours to accept, per partner
+
+    async def run() -> list[tuple[str, float, int]]:
+        runtime = bootstrap.build(settings, clock=lambda: START + timedelta(days=1))
+        try:
+            async with runtime.sessions.begin() as session:
+                await session.execute(
+                    insert(clients).values(
+                        id="figured-client",
+                        name="Figured Client",
+                        language="en",
+                        email_consent=False,
+                        created_by="figured-therapist",
+                        created_at=START,
+                    )
+                )
+                values = msgspec.structs.asdict(_referral(status="accepted"))
+                del values["client"]
+                made = [(p, hours) for p, all_hours in answered.items() for hours in all_hours]
+                for n, (partner_id, hours) in enumerate(made):
+                    await session.execute(
+                        insert(referrals).values(**{**values, "id": f"r{n}", "reference": f"HX-R{n}"})
+                    )
+                    await session.execute(
+                        insert(offers).values(
+                            id=f"o{n}",
+                            referral_id=f"r{n}",
+                            partner_id=partner_id,
+                            position=0,
+                            status="accepted",
+                            offered_at=START,
+                            responded_at=START + timedelta(hours=hours),
+                        )
+                    )
+                figures_store.touch(session, referral_ids=[f"r{n}" for n in range(len(made))])
+            admin = Staff(id="someone", email="ada@clinic.example", role="admin")
+            return (await runtime.referrals.dashboard(staff=admin, days=7)).time_to_accept
+        finally:
+            await runtime.close()
+
+    assert asyncio.run(run()) == [("unknown partner", 2.0, 3), ("Dr. Ana Gomez", 4.0, 1)]

@@ -274,9 +274,10 @@ accept_times = Table(
     Column("created_by", String(36), nullable=False),
     Column("partner_id", String(36), nullable=False),
     Column("hours", Float, nullable=False),
-    # The admin's period, and a therapist's own: read from the index alone.
-    Index("ix_accept_times_day", "day", "partner_id", "hours"),
-    Index("ix_accept_times_created_by_day", "created_by", "day", "partner_id", "hours"),
+    # Each partner's acceptances of a period, everyone's and a therapist's own: read in order
+    # from the index alone (figures_store).
+    Index("ix_accept_times_partner_day", "partner_id", "day", "hours"),
+    Index("ix_accept_times_created_by_partner_day", "created_by", "partner_id", "day", "hours"),
 )
 
 outbox = outbox_table(metadata)

@@ -49,8 +49,10 @@ def upgrade() -> None:
     # The rows first, the indexes after: built once rather than kept up row by row.
     figures_store.backfill(op.get_bind(), zone=_clinic_timezone())
     op.create_index("ix_accept_times_referral_id", "accept_times", ["referral_id"])
-    op.create_index("ix_accept_times_day", "accept_times", ["day", "partner_id", "hours"])
-    op.create_index("ix_accept_times_created_by_day", "accept_times", ["created_by", "day", "partner_id", "hours"])
+    op.create_index("ix_accept_times_partner_day", "accept_times", ["partner_id", "day", "hours"])
+    op.create_index(
+        "ix_accept_times_created_by_partner_day", "accept_times", ["created_by", "partner_id", "day", "hours"]
+    )
 
 
 def _clinic_timezone() -> str:
