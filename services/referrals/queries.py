@@ -5,7 +5,8 @@ referral (see :func:`_attention`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -171,14 +172,20 @@ async def list_referrals(
     return [_record(r, by_referral.get(r.id, []), [], failures.get(r.id, []), reports.get(r.id, [])) for r in found]
 
 
-async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datetime) -> Dashboard:
-    """The dashboard's figures for referrals created in [since, until) that ``staff`` may see:
-    the funnel, each partner's median time to accept, referrals by category per month."""
+async def dashboard(ctx: Context, *, staff: Staff, days: int) -> Dashboard:
+    """The dashboard's figures for the referrals that ``staff`` may see created on the last
+    ``days`` clinic days (today and the days before, in the clinic's time zone): the funnel, each
+    partner's median time to accept, referrals by category per clinic month; for an admin, the
+    emergency stops since the first of those days began."""
+    last_day = ctx.today()
+    first_day = last_day - timedelta(days=days - 1)
+    since = datetime.combine(first_day, time(), tzinfo=ZoneInfo(ctx.settings.clinic_timezone))
+    until = ctx.clock()
     async with ctx.sessions() as session:
         figures = await figures_store.figures(
             session,
-            since=since,
-            until=until,
+            first_day=first_day,
+            last_day=last_day,
             created_by=None if staff.role == "admin" else staff.id,
             unnamed="unknown partner",
         )
@@ -195,6 +202,8 @@ async def dashboard(ctx: Context, *, staff: Staff, since: datetime, until: datet
         counts = months.setdefault(month, {})
         counts[label] = counts.get(label, 0) + count
     return Dashboard(
+        first_day=first_day,
+        last_day=last_day,
         since=since,
         until=until,
         funnel=figures.funnel,

@@ -181,8 +181,12 @@ class AdviceGiven(msgspec.Struct, kw_only=True):
 
 
 class Dashboard(msgspec.Struct, kw_only=True):
-    """Figures for the dashboard's charts over one period (referrals created in it)."""
+    """Figures for the dashboard's charts over one period of whole clinic days (referrals
+    created on them)."""
 
+    first_day: date
+    last_day: date  # the clinic's today
+    # The period as instants: from the first day's start in the clinic's time zone to now.
     since: datetime
     until: datetime
     # (stage, count): sent, accepted, booked, completed.

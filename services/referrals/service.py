@@ -52,6 +52,7 @@ from services.referrals.records import (
     SweepReport,
 )
 from services.referrals.rules import Assessment, Rules
+from services.referrals.storage import figures_store
 from services.referrals.storage.inbox_store import InboxAddress
 from shared.auth import Staff
 from shared.config import Settings
@@ -69,6 +70,9 @@ class Referrals:
         settings: Settings,
         clock: Clock = system_clock,
     ) -> None:
+        # The dashboard's counters are refigured as each transaction commits, by the clinic's
+        # days: the sessions carry which time zone those are in (see figures_store).
+        figures_store.count_days_in(sessions, zone=settings.clinic_timezone)
         self._ctx = Context(
             sessions=sessions,
             rules=rules,
@@ -168,8 +172,8 @@ class Referrals:
             limit=limit,
         )
 
-    async def dashboard(self, *, staff: Staff, since: datetime, until: datetime) -> Dashboard:
-        return await queries.dashboard(self._ctx, staff=staff, since=since, until=until)
+    async def dashboard(self, *, staff: Staff, days: int) -> Dashboard:
+        return await queries.dashboard(self._ctx, staff=staff, days=days)
 
     async def handout(
         self, *, staff: Staff, referral_id: str, printed: bool = False, language: str | None = None

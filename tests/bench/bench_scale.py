@@ -24,8 +24,9 @@ in the cache directory). A later run reuses them; delete them to build again.
              rows/s of the import, and the time until the referrals replica holds them all.
   referrals  ``handoff serve referrals`` on the million-referral database (one therapist's:
              the worst case for their list), ``--requests`` sequential requests each: the
-             referral list (``GET /api/v1/referrals``) and the dashboard (``GET /``), beside a
-             bare app answering the same bytes. Needs PostgreSQL (``--db-url``, or
+             referral list (``GET /api/v1/referrals``) and the dashboard (``GET /``, 90 days,
+             and ``GET /?days=365``), beside a bare app answering the same bytes (the kept
+             database vacuumed first, as autovacuum would leave it). Needs PostgreSQL (``--db-url``, or
              ``HANDOFF_TEST_POSTGRES_URL``); without it the part is left out and says so.
 
 Returns (:func:`run`) and prints the figures. ``--partners 20000 --import-rows 2000 --referrals
@@ -42,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from litestar import Litestar, Response, get
@@ -235,12 +237,17 @@ def _generate_sql(count: int, staff_id: str) -> list[tuple[str, dict]]:
     ]
 
 
-def referrals_db(cache: Path, server_url: str, count: int, env: dict[str, str]) -> str:
+def referrals_db(
+    cache: Path, server_url: str, count: int, env: dict[str, str], *, replica: Callable[[str], None]
+) -> str:
     """The URL of the generated million-referral database on ``server_url``'s server, built the
-    first time (migrated, its therapist added, the referrals generated)."""
+    first time (migrated, its therapist added, the partners put in its replica by ``replica``
+    given its URL, the referrals generated and the dashboard's counters backfilled from them, as
+    the migration that made the counters does)."""
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
+    from services.referrals.storage import figures_store
     from shared import database
 
     name = f"handoff_bench_referrals_{count}"
@@ -270,9 +277,20 @@ def referrals_db(cache: Path, server_url: str, count: int, env: dict[str, str]) 
                 staff_id = (await connection.execute(text("SELECT id FROM staff_users"))).scalar_one()
                 for statement, params in _generate_sql(count, staff_id):
                     await connection.execute(text(statement), params)
+                zone = env.get("HANDOFF_CLINIC_TIMEZONE") or "America/New_York"
+                await connection.run_sync(lambda sync: figures_store.backfill(sync, zone=zone))
+        finally:
+            await engine.dispose()
+        asyncio.run(vacuum())
+
+    async def vacuum() -> None:
+        # As autovacuum leaves the tables once it has passed (this server may run without it):
+        # the planner's statistics, and the visibility map an index-only scan needs.
+        engine = database.create_async_engine(url)
+        try:
             async with engine.connect() as connection:
                 await connection.execution_options(isolation_level="AUTOCOMMIT")
-                await connection.execute(text("ANALYZE"))
+                await connection.execute(text("VACUUM ANALYZE"))
         finally:
             await engine.dispose()
 
@@ -291,11 +309,16 @@ def referrals_db(cache: Path, server_url: str, count: int, env: dict[str, str]) 
     if not asyncio.run(create()):
         # A kept database gets the migrations added since it was built (its indexes, say).
         handoff("db", "upgrade", "referrals")
+        asyncio.run(vacuum())
         print(f"# {count:,} referrals: kept in database {name}", flush=True)
         return url
     started = time.perf_counter()
     handoff("db", "upgrade", "referrals")
     handoff("user", "add", "--email", "bench@clinic.example", "--role", "therapist", stdin=PASSWORD + "\n")
+    # The partners before the referrals: the backfill counts each referral under its first
+    # offer's partner's category, which a partner arriving later would make the replica's
+    # handler refigure, referral by referral.
+    replica(url)
     asyncio.run(generate())
     cache.mkdir(parents=True, exist_ok=True)
     marker.write_text(f"{count} referrals in database {name}\n")
@@ -310,15 +333,18 @@ def bare_get_app():
     """``GET /api/v1/referrals`` and ``GET /`` answering, from memory, the bytes the real app
     answered (a uvicorn factory; the files are named in the environment)."""
     listing = Path(os.environ["BENCH_LIST_FILE"]).read_bytes()
-    home = Path(os.environ["BENCH_HOME_FILE"]).read_bytes()
+    homes = {
+        90: Path(os.environ["BENCH_HOME_FILE"]).read_bytes(),
+        365: Path(os.environ["BENCH_YEAR_FILE"]).read_bytes(),
+    }
 
     @get("/api/v1/referrals", sync_to_thread=False)
     def referrals() -> Response:
         return Response(listing, media_type="application/json")
 
     @get("/", sync_to_thread=False)
-    def dashboard() -> Response:
-        return Response(home, media_type="text/html; charset=utf-8")
+    def dashboard(days: int = 90) -> Response:
+        return Response(homes[days], media_type="text/html; charset=utf-8")
 
     return Litestar([referrals, dashboard], debug=False)
 
@@ -330,13 +356,17 @@ def referrals(cache: Path, *, server_url: str, count: int, requests: int) -> lis
     with tempfile.TemporaryDirectory(prefix="bench-scale-referrals-") as tmp:
         bench = Bench(Path(tmp), db_url="")
         try:
-            url = referrals_db(cache, server_url, count, bench.env)
-            bench.env["HANDOFF_REFERRALS_DB_URL"] = url
-            bench.seed(100)  # the partners the offers name, in the replica (idempotent)
+
+            def replica(url: str) -> None:
+                bench.env["HANDOFF_REFERRALS_DB_URL"] = url
+                bench.seed(100)  # the partners the offers name, in the replica (idempotent)
+
+            url = referrals_db(cache, server_url, count, bench.env, replica=replica)
+            replica(url)
             server = bench.start("serve", "referrals")
             bench.wait_healthy(server)
             headers = bench.token()
-            paths = {"list": "/api/v1/referrals", "dashboard": "/"}
+            paths = {"list": "/api/v1/referrals", "dashboard": "/", "year": "/?days=365"}
             for name, path in paths.items():
                 answer = bench.http.get(path, headers=headers)
                 if answer.status_code != 200:
@@ -362,6 +392,7 @@ def referrals(cache: Path, *, server_url: str, count: int, requests: int) -> lis
                     **os.environ,
                     "BENCH_LIST_FILE": str(bench.workdir / "list.out"),
                     "BENCH_HOME_FILE": str(bench.workdir / "dashboard.out"),
+                    "BENCH_YEAR_FILE": str(bench.workdir / "year.out"),
                 },
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
@@ -397,7 +428,11 @@ def referrals(cache: Path, *, server_url: str, count: int, requests: int) -> lis
             f"(baseline {statistics.median(bare):.1f}); one therapist's referrals, all {count:,}",
         )
 
-    return [figure("list", "referral list (API, newest 100)"), figure("dashboard", "dashboard page (90 days)")]
+    return [
+        figure("list", "referral list (API, newest 100)"),
+        figure("dashboard", "dashboard page (90 days)"),
+        figure("year", "dashboard page (365 days)"),
+    ]
 
 
 # --- running -----------------------------------------------------------------------------------

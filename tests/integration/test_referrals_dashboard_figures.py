@@ -1,23 +1,38 @@
-"""The dashboard's figures counted by the database, pinned against a hand-counted small history
-(SQLite, and PostgreSQL when configured): a referral declined then accepted and completed, one
-accepted and then cancelled with a booking, one accepted by a partner the replica no longer
-holds, no-partner and draft referrals, two months, the period's edges, another staff member's."""
+"""The dashboard's figures, pinned against a hand-counted small history (SQLite, and PostgreSQL
+when configured): a referral declined then accepted and completed, one accepted and then
+cancelled with a booking, one accepted by a partner the replica no longer holds, no-partner and
+draft referrals, two months, the period's edges in the clinic's days, another staff member's.
+The history is written row by row, then counted both ways the counters are made: all at once
+(the backfill) and referral by referral (the refigure each commit runs); both give the same."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import bootstrap
 from services.referrals.records import Dashboard
-from services.referrals.storage import clients, offers, outcomes, referrals, staff_users
+from services.referrals.storage import (
+    accept_times,
+    clients,
+    daily_figures,
+    figures_store,
+    offers,
+    outcomes,
+    referral_figures,
+    referrals,
+    staff_users,
+)
 from shared.auth import Staff
 from shared.config import Settings
 
-SINCE = datetime(2030, 10, 15, tzinfo=UTC)
-UNTIL = datetime(2030, 12, 1, tzinfo=UTC)
+# The clinic's (America/New_York) today is November 30; the period, its 47 days from October 15.
+NOW = datetime(2030, 12, 1, 4, 30, tzinfo=UTC)
+DAYS = 47
 
 
 def at(day: str, hour: float = 9) -> datetime:
@@ -43,15 +58,17 @@ HISTORY = [
     ("R6", "tess", "2030-11-07", "accepted", [("ghost", "accepted", 10, 12.5)], []),
     ("R9", "tess", "2030-11-09", "draft", [], []),
     ("R11", "tess", "2030-11-10", "completed", [("gp1", "accepted", 9, 11)], ["completed"]),
-    # Outside the period: before it, and at its (excluded) end.
+    # Outside the period: before it, and on the clinic's day before its first (UTC's first day).
     ("R7", "tess", "2030-10-10", "completed", [("gp1", "accepted", 9, 10)], ["completed"]),
-    ("R10", "tess", "2030-12-01", "completed", [("gp1", "accepted", 9, 10)], ["completed"]),
+    ("R10", "tess", "2030-10-15", "completed", [("gp1", "accepted", 9, 10)], ["completed"]),
     # The admin's own: an admin sees it, the therapist does not.
     ("R8", "ada", "2030-11-08", "in-progress", [("gp1", "accepted", 9, 13)], []),
 ]
 
 
-async def _write_history(settings: Settings) -> dict[str, Staff]:
+async def _write_history(settings: Settings, counted: str) -> dict[str, Staff]:
+    """The history, row by row, then its figures counted as ``counted`` says: "backfill" (all at
+    once) or "refigure" (each referral touched, refigured as its transaction commits)."""
     runtime = bootstrap.build(settings)
     try:
         async with runtime.sessions.begin() as session:
@@ -60,7 +77,8 @@ async def _write_history(settings: Settings) -> dict[str, Staff]:
                 for row in await session.execute(select(staff_users))
             }
             for reference, by, day, status, offered, reports in HISTORY:
-                created = at(day, 0) if reference == "R10" else at(day, 7)
+                # R10: 23:30 on October 14 in the clinic, already the 15th in UTC.
+                created = at(day, 3.5) if reference == "R10" else at(day, 7)
                 await session.execute(
                     insert(clients).values(
                         id=f"client-{reference}",
@@ -111,21 +129,28 @@ async def _write_history(settings: Settings) -> dict[str, Staff]:
                             reported_at=at(day, 20),
                         )
                     )
+            if counted == "refigure":
+                figures_store.touch(session, referral_ids=[reference for reference, *_ in HISTORY])
+            else:
+                await session.run_sync(
+                    lambda sync: figures_store.backfill(sync.connection(), zone=settings.clinic_timezone)
+                )
         return staff
     finally:
         await runtime.close()
 
 
 async def _dashboard(settings: Settings, staff: Staff) -> Dashboard:
-    runtime = bootstrap.build(settings)
+    runtime = bootstrap.build(settings, clock=lambda: NOW)
     try:
-        return await runtime.referrals.dashboard(staff=staff, since=SINCE, until=UNTIL)
+        return await runtime.referrals.dashboard(staff=staff, days=DAYS)
     finally:
         await runtime.close()
 
 
-def test_dashboard_figures_match_a_hand_counted_history(settings: Settings) -> None:
-    staff = asyncio.run(_write_history(settings))
+@pytest.mark.parametrize("counted", ["backfill", "refigure"])
+def test_dashboard_figures_match_a_hand_counted_history(settings: Settings, counted: str) -> None:
+    staff = asyncio.run(_write_history(settings, counted))
 
     # The therapist's own: R1–R6, R9, R11. Accepted: R1 and R11 (completed), R2 and R5 (an
     # offer accepted, whatever came next), R6 (by status). Booked: R1, R11 (completed), R5 (a
@@ -147,9 +172,44 @@ def test_dashboard_figures_match_a_hand_counted_history(settings: Settings) -> N
             {"Physical therapy": 1, "no partner": 3, "Personal training": 1, "Primary-care physician": 2},
         ),
     ]
-    assert (mine.since, mine.until) == (SINCE, UNTIL)
+    assert (mine.first_day, mine.last_day) == (date(2030, 10, 15), date(2030, 11, 30))
+    assert (mine.since, mine.until) == (datetime(2030, 10, 15, 4, tzinfo=UTC), NOW)
 
     everyone = asyncio.run(_dashboard(settings, staff["ada"]))
     assert everyone.funnel == [("sent", 8), ("accepted", 6), ("booked", 4), ("completed", 2)]
     assert everyone.time_to_accept[-1] == ("Dr. Ana Gomez", 4.0, 3)
     assert everyone.by_category[-1][1]["Primary-care physician"] == 3
+
+
+async def _counters(settings: Settings) -> dict[str, list[tuple]]:
+    """Every row of the counters, in order."""
+    runtime = bootstrap.build(settings)
+    try:
+        async with runtime.sessions() as session:
+            return await counters(session)
+    finally:
+        await runtime.close()
+
+
+async def counters(session: AsyncSession) -> dict[str, list[tuple]]:
+    return {
+        table.name: [tuple(row) for row in await session.execute(select(table).order_by(*table.primary_key))]
+        for table in (referral_figures, daily_figures, accept_times)
+    }
+
+
+def test_the_backfill_counts_as_the_commits_do(settings: Settings) -> None:
+    asyncio.run(_write_history(settings, "refigure"))
+    refigured = asyncio.run(_counters(settings))
+
+    async def backfill() -> None:
+        runtime = bootstrap.build(settings)
+        try:
+            async with runtime.sessions.begin() as session:
+                await session.run_sync(lambda sync: figures_store.backfill(sync.connection(), zone="America/New_York"))
+        finally:
+            await runtime.close()
+
+    asyncio.run(backfill())
+    assert asyncio.run(_counters(settings)) == refigured
+    assert len(refigured["referral_figures"]) == len(HISTORY)

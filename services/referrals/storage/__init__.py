@@ -5,8 +5,10 @@ here for the migrations, the composition root and tests."""
 
 from services.referrals.storage.tables import (
     MIGRATIONS,
+    accept_times,
     audit_log,
     clients,
+    daily_figures,
     email_deliveries,
     emails,
     idempotency_keys,
@@ -16,14 +18,17 @@ from services.referrals.storage.tables import (
     outcomes,
     partners,
     referral_events,
+    referral_figures,
     referrals,
     staff_users,
 )
 
 __all__ = [
     "MIGRATIONS",
+    "accept_times",
     "audit_log",
     "clients",
+    "daily_figures",
     "email_deliveries",
     "emails",
     "idempotency_keys",
@@ -33,6 +38,7 @@ __all__ = [
     "outcomes",
     "partners",
     "referral_events",
+    "referral_figures",
     "referrals",
     "staff_users",
 ]

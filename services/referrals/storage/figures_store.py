@@ -1,31 +1,91 @@
-"""The dashboard's figures, counted by the database rather than in Python: the rows and their
-SQL, in the caller's session."""
+"""The dashboard's figures, kept as counters up to date in the very transactions that change a
+referral, so that reading them costs the same whatever the history's size: the rows and their
+SQL, in the caller's session.
+
+What a referral counts as (its *stages*, bits of ``referral_figures.stages``):
+
+- **sent** once its status is not ``draft``;
+- **accepted** once a partner accepted it (an offer of it is accepted, whatever came next) or its
+  status says so (accepted, in-progress, completed);
+- **booked** once a booking or completion was reported or its status says so (in-progress,
+  completed);
+- **completed** when its status is ``completed``.
+
+It is counted on the clinic's day it was created (``HANDOFF_CLINIC_TIMEZONE``), under its first
+offer's partner's category ("" when none: no offer, or no partner the replica holds with one).
+Each accepted offer (answered, with both times) gives the hours from offer to acceptance.
+
+Keeping them: the store functions whose change can move any of that :func:`touch` the referral
+(or the offer): a referral made or its status changed, offers added (the first one's category),
+an offer answered or an acceptance withdrawn, a booking or completion reported, a partner's
+category changed in the replica. Offers made, expired, withdrawn unanswered or queued again
+change none of it. Before the transaction commits, :func:`refigure` recomputes those referrals'
+figures from their rows and applies the difference to the counters (a session event, so no use
+case can forget it). :func:`backfill` computes all of them from the rows at once (the migration that made the
+counters, and databases filled by direct inserts, such as the benchmark's)."""
 
 from __future__ import annotations
 
+import functools
+import operator
 import statistics
-from datetime import UTC, datetime
-from itertools import pairwise
+from collections.abc import Iterable
+from datetime import date
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import (
-    ColumnElement,
+    Connection,
+    Date,
     Float,
+    Select,
+    bindparam,
     case,
+    cast,
+    delete,
+    event,
     exists,
     extract,
     func,
+    insert,
     literal,
+    literal_column,
     select,
     text,
+    update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
-from services.referrals.storage.tables import aware, offers, outcomes, partners, referrals
+from services.referrals.storage.tables import (
+    accept_times,
+    aware,
+    daily_figures,
+    offers,
+    outcomes,
+    partners,
+    referral_figures,
+    referrals,
+)
+
+STAGES = ("sent", "accepted", "booked", "completed")
+COUNTS = ("referrals", *STAGES)
+_ACCEPTED = 1 << STAGES.index("accepted")
+# The day counters' creator of everyone's referrals (an admin's view: a few rows a day whatever
+# the number of staff). A staff id is never empty.
+EVERYONE = ""
+# Where a session keeps the clinic's time zone (see count_days_in) and what its transaction
+# touched.
+ZONE = "handoff.clinic_timezone"
+_TOUCHED_REFERRALS = "handoff.figures.referrals"
+_TOUCHED_OFFERS = "handoff.figures.offers"
+# Referrals refigured per statement: an IN list both databases take comfortably.
+_CHUNK = 500
 
 
 class Figures(msgspec.Struct, kw_only=True, frozen=True):
-    """What the dashboard counts, for the referrals created in a period, counted by the database."""
+    """What the dashboard counts, for the referrals created in a period of clinic days."""
 
     # (stage, referrals): sent, accepted, booked, completed.
     funnel: list[tuple[str, int]]
@@ -35,23 +95,317 @@ class Figures(msgspec.Struct, kw_only=True, frozen=True):
     accept_times: list[tuple[str, float, int]]
 
 
+# ------------------------------------------------------------------ reading
+
+
 async def figures(
-    session: AsyncSession, *, since: datetime, until: datetime, created_by: str | None, unnamed: str
+    session: AsyncSession, *, first_day: date, last_day: date, created_by: str | None, unnamed: str
 ) -> Figures:
     """The funnel, the referrals by month and first offer's category, and each partner's median
-    time to accept, of the referrals created in [since, until) (only ``created_by``'s when given;
-    ``unnamed``: the name of a partner the replica does not hold, or holds without a name).
-    A referral counts as accepted once a partner accepted it (whatever came next) or its status
-    says so, as booked once a booking or completion was reported or its status says so."""
+    time to accept, of the referrals created on the clinic days ``first_day`` to ``last_day``
+    (only ``created_by``'s when given; ``unnamed``: the name of a partner the replica does not
+    hold, or holds without a name)."""
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        # Each figure walks the period's referrals; the plan's cost passes the JIT threshold,
-        # and compiling it would take longer than running it.
+        # A median over a year's acceptances passes the JIT threshold; compiling the plan would
+        # take longer than running it.
         await session.execute(text("SET LOCAL jit = off"))
-    made = [referrals.c.created_at >= since, referrals.c.created_at < until]
+    made = [
+        daily_figures.c.day >= first_day,
+        daily_figures.c.day <= last_day,
+        daily_figures.c.created_by == (EVERYONE if created_by is None else created_by),
+    ]
+    # Counted by clinic month ("YYYY-MM" of the clinic's day) by the database: a few rows
+    # whatever the period's length. The format is inlined, so that GROUP BY 1 is the same
+    # expression as the one selected.
+    month = (
+        func.to_char(daily_figures.c.day, literal_column("'YYYY-MM'"))
+        if postgres
+        else func.strftime(literal_column("'%Y-%m'"), daily_figures.c.day)
+    )
+    rows = (
+        await session.execute(
+            select(month, daily_figures.c.category, *(func.sum(daily_figures.c[c]) for c in COUNTS))
+            .where(*made)
+            .group_by(text("1"), daily_figures.c.category)
+        )
+    ).all()
+    funnel = [(stage, int(sum(row[3 + i] for row in rows))) for i, stage in enumerate(STAGES)]
+    by_month = [(when, category or None, int(count)) for when, category, count, *_ in rows if count]
+    accepted = await _accept_times(
+        session, first_day=first_day, last_day=last_day, created_by=created_by, unnamed=unnamed, postgres=postgres
+    )
+    return Figures(funnel=funnel, by_month=by_month, accept_times=accepted)
+
+
+# Each partner's median on PostgreSQL, one partner at a time: its acceptances of the period
+# read in order from the index (created_by or not, partner_id, day, hours) and sorted alone,
+# rather than all of them gathered and sorted by partner. The partners are found in the same
+# index a step at a time (each the first one after the one before: a loose index scan).
+_MEDIANS = """
+WITH RECURSIVE partner_ids(id) AS (
+    (SELECT a.partner_id FROM accept_times AS a WHERE {who} ORDER BY a.partner_id LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT a.partner_id FROM accept_times AS a
+        WHERE {who} AND a.partner_id > partner_ids.id ORDER BY a.partner_id LIMIT 1
+    )
+    FROM partner_ids WHERE partner_ids.id IS NOT NULL
+)
+SELECT partner_ids.id, median.hours, median.acceptances
+FROM partner_ids CROSS JOIN LATERAL (
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a.hours) AS hours, count(*) AS acceptances
+    FROM accept_times AS a
+    WHERE {who} AND a.partner_id = partner_ids.id AND a.day >= :first_day AND a.day <= :last_day
+) AS median
+WHERE partner_ids.id IS NOT NULL AND median.acceptances > 0
+"""
+
+
+async def _accept_times(
+    session: AsyncSession, *, first_day: date, last_day: date, created_by: str | None, unnamed: str, postgres: bool
+) -> list[tuple[str, float, int]]:
+    """Each partner's median hours from offer to acceptance over the period's acceptances, by
+    partner name (partners the replica does not hold, or holds without a name, are ``unnamed``)."""
+    made = [accept_times.c.day >= first_day, accept_times.c.day <= last_day]
     if created_by is not None:
-        made.append(referrals.c.created_by == created_by)
-    month = _month(referrals.c.created_at, since=since, until=until).label("month")
+        made.append(accept_times.c.created_by == created_by)
+    name = func.coalesce(func.nullif(partners.c.name, ""), unnamed).label("name")
+    if not postgres:
+        # SQLite has no median: from each acceptance's hours.
+        hours: dict[str, list[float]] = {}
+        query = (
+            select(name, accept_times.c.hours)
+            .select_from(accept_times)
+            .join(partners, partners.c.id == accept_times.c.partner_id, isouter=True)
+            .where(*made)
+        )
+        for partner, each in await session.execute(query):
+            hours.setdefault(partner, []).append(each)
+        return [(partner, statistics.median(each), len(each)) for partner, each in hours.items()]
+    who = "a.created_by = :created_by" if created_by is not None else "TRUE"
+    medians = (
+        await session.execute(
+            text(_MEDIANS.format(who=who)),
+            {"created_by": created_by, "first_day": first_day, "last_day": last_day},
+        )
+    ).all()
+    names = dict(
+        (await session.execute(select(partners.c.id, name).where(partners.c.id.in_([m[0] for m in medians])))).all()
+    )
+    by_name: dict[str, list[tuple[str, float, int]]] = {}
+    for partner_id, hours_median, count in medians:
+        by_name.setdefault(names.get(partner_id, unnamed), []).append((partner_id, float(hours_median), count))
+    found = [(partner, *groups[0][1:]) for partner, groups in by_name.items() if len(groups) == 1]
+    shared = [partner_id for groups in by_name.values() if len(groups) > 1 for partner_id, *_ in groups]
+    if shared:
+        # Partners sharing a name (those the replica does not hold, say) share one median.
+        rows = await session.execute(
+            select(name, func.percentile_cont(0.5).within_group(accept_times.c.hours), func.count())
+            .select_from(accept_times)
+            .join(partners, partners.c.id == accept_times.c.partner_id, isouter=True)
+            .where(*made, accept_times.c.partner_id.in_(shared))
+            .group_by(name)
+        )
+        found += [(partner, float(hours_median), count) for partner, hours_median, count in rows]
+    return found
+
+
+# ------------------------------------------------------------------ keeping them
+
+
+def count_days_in(sessions: async_sessionmaker[AsyncSession], *, zone: str) -> None:
+    """Have the sessions ``sessions`` makes refigure in the clinic's time zone ``zone``."""
+    ZoneInfo(zone)  # fails now, naming the zone, rather than at a commit
+    sessions.configure(info={**(sessions.kw.get("info") or {}), ZONE: zone})
+
+
+def touch(session: AsyncSession | Session, *, referral_ids: Iterable[str] = (), offer_ids: Iterable[str] = ()) -> None:
+    """Say that this transaction changed these referrals (or these offers' referrals) in a way
+    that may change their figures: they are refigured before it commits."""
+    session.info.setdefault(_TOUCHED_REFERRALS, set()).update(referral_ids)
+    session.info.setdefault(_TOUCHED_OFFERS, set()).update(offer_ids)
+
+
+@event.listens_for(Session, "before_commit")
+def _refigure_touched(session: Session) -> None:
+    referral_ids = session.info.pop(_TOUCHED_REFERRALS, set())
+    offer_ids = session.info.pop(_TOUCHED_OFFERS, set())
+    if not referral_ids and not offer_ids:
+        return
+    zone = session.info.get(ZONE)
+    if zone is None:
+        raise RuntimeError(
+            "a referral changed in a session without the clinic's time zone (see figures_store.count_days_in)"
+        )
+    # Under asyncio this runs in the session's greenlet: the synchronous calls are adapted.
+    refigure(session.connection(), referral_ids=referral_ids, offer_ids=offer_ids, zone=ZoneInfo(zone))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_touched(session: Session, _previous: object) -> None:
+    session.info.pop(_TOUCHED_REFERRALS, None)
+    session.info.pop(_TOUCHED_OFFERS, None)
+
+
+def refigure(
+    connection: Connection, *, referral_ids: Iterable[str] = (), offer_ids: Iterable[str] = (), zone: ZoneInfo
+) -> None:
+    """Recompute the figures of these referrals (and of these offers' referrals) from their rows,
+    and apply the difference to the day counters."""
+    ids = set(referral_ids)
+    offer_ids = sorted(set(offer_ids))
+    for chunk in _chunks(offer_ids):
+        ids.update(connection.execute(select(offers.c.referral_id).where(offers.c.id.in_(chunk))).scalars())
+    chunks = list(_chunks(sorted(ids)))
+    if len(chunks) > 1 and connection.dialect.name == "postgresql":
+        # Every referral's row locked before any day counter is (see _refigure), in one order.
+        for chunk in chunks:
+            connection.execute(_held(chunk).with_for_update())
+    for chunk in chunks:
+        _refigure(connection, chunk, zone=zone)
+
+
+def _held(ids: list[str]) -> Select:
+    return (
+        select(referral_figures).where(referral_figures.c.referral_id.in_(ids)).order_by(referral_figures.c.referral_id)
+    )
+
+
+def _refigure(connection: Connection, ids: list[str], *, zone: ZoneInfo) -> None:
+    postgres = connection.dialect.name == "postgresql"
+    held = _held(ids)
+    # Lock what each referral counts as now: a concurrent transaction refiguring one of them
+    # waits, then reads what this one wrote, so no difference is applied twice. (The day
+    # counters' rows are locked after, in order: no two transactions wait on each other.)
+    old = {row.referral_id: row for row in connection.execute(held.with_for_update() if postgres else held)}
+    deltas: dict[tuple[date, str, str], list[int]] = {}
+    days: dict[str, tuple[date, str]] = {}
+    changed: list[dict] = []
+    added: list[dict] = []
+    now_stages: dict[str, int] = {}
+    for row in connection.execute(_each().where(referrals.c.id.in_(ids))):
+        day = aware(row.created_at).astimezone(zone).date()
+        days[row.id] = (day, row.created_by)
+        now_stages[row.id] = row.stages
+        now = (day, row.created_by, row.category or "", row.stages)
+        values = {"day": day, "created_by": row.created_by, "category": now[2], "stages": row.stages}
+        was = old.get(row.id)
+        if was is None:
+            added.append({"referral_id": row.id, **values})
+        elif (was.day, was.created_by, was.category, was.stages) != now:
+            _count(deltas, (was.day, was.created_by, was.category), was.stages, -1)
+            changed.append({"b_id": row.id, **{f"b_{k}": v for k, v in values.items()}})
+        else:
+            continue
+        _count(deltas, now[:3], row.stages, +1)
+    if added:
+        connection.execute(insert(referral_figures), added)
+    if changed:
+        connection.execute(
+            update(referral_figures)
+            .where(referral_figures.c.referral_id == bindparam("b_id"))
+            .values({k: bindparam(f"b_{k}") for k in ("day", "created_by", "category", "stages")}),
+            changed,
+        )
+    changes = [
+        {"day": day, "created_by": by, "category": category, **dict(zip(COUNTS, counts, strict=True))}
+        for (day, by, category), counts in sorted(deltas.items())
+        if any(counts)
+    ]
+    if changes:
+        upsert = (postgresql.insert if postgres else sqlite.insert)(daily_figures)
+        connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[daily_figures.c.day, daily_figures.c.created_by, daily_figures.c.category],
+                set_={c: daily_figures.c[c] + upsert.excluded[c] for c in COUNTS},
+            ),
+            changes,
+        )
+    # Acceptances only of referrals that count as accepted (before, for those to remove; now,
+    # for those to add): a referral being issued needs neither statement.
+    if any(row.stages & _ACCEPTED for row in old.values()):
+        connection.execute(delete(accept_times).where(accept_times.c.referral_id.in_(ids)))
+    accepting = [referral_id for referral_id, reached in now_stages.items() if reached & _ACCEPTED]
+    if not accepting:
+        return
+    accepted = [
+        {
+            "offer_id": row.id,
+            "referral_id": row.referral_id,
+            "day": days[row.referral_id][0],
+            "created_by": days[row.referral_id][1],
+            "partner_id": row.partner_id,
+            "hours": (aware(row.responded_at) - aware(row.offered_at)).total_seconds() / 3600,
+        }
+        for row in connection.execute(
+            select(offers.c.id, offers.c.referral_id, offers.c.partner_id, offers.c.offered_at, offers.c.responded_at)
+            .where(offers.c.referral_id.in_(accepting), *_answered_acceptance())
+            .order_by(offers.c.id)
+        )
+    ]
+    if accepted:
+        connection.execute(insert(accept_times), accepted)
+
+
+def backfill(connection: Connection, *, zone: ZoneInfo | str) -> None:
+    """Compute every referral's figures, the day counters and the acceptances' hours from the
+    rows, replacing what the counters held: on PostgreSQL in a few statements (a million
+    referrals in well under a minute), on SQLite as :func:`refigure` does, a chunk at a time."""
+    zone = ZoneInfo(zone) if isinstance(zone, str) else zone
+    for table in (accept_times, daily_figures, referral_figures):
+        connection.execute(delete(table))
+    if connection.dialect.name != "postgresql":
+        refigure(connection, referral_ids=connection.execute(select(referrals.c.id)).scalars().all(), zone=zone)
+        return
+    connection.execute(text("SET LOCAL jit = off"))
+    each = _each().subquery()
+    connection.execute(
+        insert(referral_figures).from_select(
+            ["referral_id", "day", "created_by", "category", "stages"],
+            select(
+                each.c.id,
+                cast(func.timezone(zone.key, each.c.created_at), Date),
+                each.c.created_by,
+                func.coalesce(each.c.category, ""),
+                each.c.stages,
+            ),
+        )
+    )
+    figured = referral_figures.c
+    sums = [
+        func.count(),
+        *(func.sum(case((figured.stages.op("&")(1 << i) != 0, 1), else_=0)) for i in range(len(STAGES))),
+    ]
+    for query in (
+        select(figured.day, figured.created_by, figured.category, *sums).group_by(
+            figured.day, figured.created_by, figured.category
+        ),
+        select(figured.day, literal(EVERYONE), figured.category, *sums).group_by(figured.day, figured.category),
+    ):
+        connection.execute(insert(daily_figures).from_select(["day", "created_by", "category", *COUNTS], query))
+    connection.execute(
+        insert(accept_times).from_select(
+            ["offer_id", "referral_id", "day", "created_by", "partner_id", "hours"],
+            select(
+                offers.c.id,
+                offers.c.referral_id,
+                referral_figures.c.day,
+                referral_figures.c.created_by,
+                offers.c.partner_id,
+                extract("epoch", offers.c.responded_at - offers.c.offered_at).cast(Float) / 3600,
+            )
+            .join(referral_figures, referral_figures.c.referral_id == offers.c.referral_id)
+            .where(*_answered_acceptance()),
+        )
+    )
+    # The planner's statistics now, rather than when autovacuum gets to tables filled at once.
+    connection.execute(text("ANALYZE referral_figures, daily_figures, accept_times"))
+
+
+def _each() -> Select:
+    """One row per referral: its id, creation, creator, first offer's partner's category (None
+    when none) and stages (the bits of :data:`STAGES`), as the module's docstring defines them."""
     first_category = (
         select(partners.c.category)
         .join(offers, offers.c.partner_id == partners.c.id)
@@ -59,74 +413,42 @@ async def figures(
         .order_by(offers.c.position)
         .limit(1)
         .scalar_subquery()
-        .label("category")
     )
     accepted_offer = exists().where(offers.c.referral_id == referrals.c.id, offers.c.status == "accepted")
     booking = exists().where(outcomes.c.referral_id == referrals.c.id, outcomes.c.outcome.in_(("booked", "completed")))
-    stages = {
-        "sent": referrals.c.status != "draft",
-        "accepted": referrals.c.status.in_(("accepted", "in-progress", "completed")) | accepted_offer,
-        "booked": referrals.c.status.in_(("in-progress", "completed")) | booking,
-        "completed": referrals.c.status == "completed",
-    }
-    # One row per referral, then counted per (month, category): grouping by the columns of a
-    # subquery, as both databases take them, rather than by expressions with parameters.
-    each = (
-        select(month, first_category, *(case((c, 1), else_=0).label(stage) for stage, c in stages.items()))
-        .where(*made)
-        .subquery()
+    reached = (
+        referrals.c.status != "draft",
+        referrals.c.status.in_(("accepted", "in-progress", "completed")) | accepted_offer,
+        referrals.c.status.in_(("in-progress", "completed")) | booking,
+        referrals.c.status == "completed",
     )
-    rows = (
-        await session.execute(
-            select(
-                each.c.month, each.c.category, func.count(), *(func.sum(each.c[stage]) for stage in stages)
-            ).group_by(each.c.month, each.c.category)
-        )
-    ).all()
-    funnel = [(stage, sum(row[3 + i] for row in rows)) for i, stage in enumerate(stages)]
-    by_month = [(when, category, count) for when, category, count, *_ in rows]
-    accept_times = await _accept_times(session, made, unnamed=unnamed, postgres=postgres)
-    return Figures(funnel=funnel, by_month=by_month, accept_times=accept_times)
-
-
-async def _accept_times(
-    session: AsyncSession, made: list[ColumnElement[bool]], *, unnamed: str, postgres: bool
-) -> list[tuple[str, float, int]]:
-    """Each partner's median hours from offer to acceptance, over the accepted offers of the
-    referrals ``made`` selects: by PostgreSQL itself; on SQLite, whose dates are text, from
-    each acceptance's times."""
-    name = func.coalesce(func.nullif(partners.c.name, ""), unnamed).label("name")
-    accepted = (
-        select(name)
-        .select_from(offers)
-        .join(referrals, referrals.c.id == offers.c.referral_id)
-        .join(partners, partners.c.id == offers.c.partner_id, isouter=True)
-        .where(
-            *made, offers.c.status == "accepted", offers.c.offered_at.is_not(None), offers.c.responded_at.is_not(None)
-        )
+    stages = functools.reduce(
+        operator.add, (case((condition, literal(1 << i)), else_=literal(0)) for i, condition in enumerate(reached))
     )
-    if postgres:
-        gap = extract("epoch", offers.c.responded_at - offers.c.offered_at).cast(Float) / 3600
-        rows = await session.execute(
-            accepted.add_columns(func.percentile_cont(0.5).within_group(gap), func.count()).group_by(name)
-        )
-        return [(partner, float(median), count) for partner, median, count in rows]
-    gaps: dict[str, list[float]] = {}
-    for partner, offered_at, responded_at in await session.execute(
-        accepted.add_columns(offers.c.offered_at, offers.c.responded_at)
-    ):
-        gaps.setdefault(partner, []).append((aware(responded_at) - aware(offered_at)).total_seconds() / 3600)
-    return [(partner, statistics.median(hours), len(hours)) for partner, hours in gaps.items()]
-
-
-def _month(moment: ColumnElement[datetime], *, since: datetime, until: datetime) -> ColumnElement[str]:
-    """``moment``'s month ("YYYY-MM", UTC) among those [since, until) spans, the same way on
-    every database: compared with each month's first instant rather than formatted by one."""
-    first = since.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    starts = [first]
-    while (last := starts[-1]) < until:
-        starts.append(last.replace(year=last.year + last.month // 12, month=last.month % 12 + 1))
-    return case(
-        *((moment < start, literal(f"{previous:%Y-%m}")) for previous, start in pairwise(starts)),
-        else_=literal(f"{starts[-1]:%Y-%m}"),
+    return select(
+        referrals.c.id,
+        referrals.c.created_at,
+        referrals.c.created_by,
+        first_category.label("category"),
+        stages.label("stages"),
     )
+
+
+def _answered_acceptance() -> tuple:
+    return (offers.c.status == "accepted", offers.c.offered_at.is_not(None), offers.c.responded_at.is_not(None))
+
+
+def _count(deltas: dict[tuple[date, str, str], list[int]], key: tuple[date, str, str], stages: int, sign: int) -> None:
+    """Count a referral in (or, ``sign`` -1, out of) its creator's day and everyone's."""
+    day, created_by, category = key
+    for who in (created_by, EVERYONE):
+        counts = deltas.setdefault((day, who, category), [0] * len(COUNTS))
+        counts[0] += sign
+        for i in range(len(STAGES)):
+            if stages & (1 << i):
+                counts[1 + i] += sign
+
+
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]

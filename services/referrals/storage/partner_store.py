@@ -9,7 +9,8 @@ import msgspec
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals.storage.tables import partners
+from services.referrals.storage import figures_store
+from services.referrals.storage.tables import offers, partners
 from shared.messages import PartnerChanged, PartnerSnapshot
 
 
@@ -46,7 +47,10 @@ async def keep_newer(session: AsyncSession, changes: Sequence[PartnerChanged]) -
         if kept is None or change.version > kept.version:
             newest[change.partner.id] = change
     versions = select(partners.c.id, partners.c.version)
-    stored = dict((await session.execute(versions.where(partners.c.id.in_(list(newest))))).all())
+    held = select(partners.c.id, partners.c.version, partners.c.category).where(partners.c.id.in_(list(newest)))
+    rows = (await session.execute(held)).all()
+    stored = {pid: version for pid, version, _ in rows}
+    categories = {pid: category for pid, _, category in rows}
     new = [change for pid, change in newest.items() if pid not in stored]
     newer = [change for pid, change in newest.items() if pid in stored and stored[pid] < change.version]
     if new:
@@ -63,6 +67,12 @@ async def keep_newer(session: AsyncSession, changes: Sequence[PartnerChanged]) -
         )
         now_held = dict((await session.execute(versions.where(partners.c.id.in_([c.partner.id for c in newer])))).all())
         newer = [c for c in newer if now_held.get(c.partner.id) == c.version]
+    # A referral counts under its first offer's partner's category (figures_store): a partner
+    # the replica did not hold, or one whose category changed, moves its referrals' figures.
+    moved = [c.partner.id for c in (*new, *newer) if categories.get(c.partner.id) != c.partner.category]
+    if moved:
+        offered = select(offers.c.referral_id).where(offers.c.partner_id.in_(moved)).distinct()
+        figures_store.touch(session, referral_ids=(await session.execute(offered)).scalars().all())
     return [change.partner for change in (*new, *newer)]
 
 

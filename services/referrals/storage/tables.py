@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -232,6 +233,51 @@ inbox_links = Table(
     Column("generation", Integer, nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("revoked_by", String(36), nullable=True),
+)
+
+# The dashboard's figures, kept up to date in every transaction that changes a referral (see
+# figures_store): what each referral counts as, the counts per clinic day, each acceptance's time.
+# "day" is the clinic's day (HANDOFF_CLINIC_TIMEZONE) the referral was created on; "category" its
+# first offer's partner's category, "" when none.
+referral_figures = Table(
+    "referral_figures",
+    metadata,
+    Column("referral_id", String(36), ForeignKey("referrals.id"), primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("created_by", String(36), nullable=False),
+    Column("category", String(60), nullable=False),
+    # The funnel's stages the referral has reached, as bits (figures_store.STAGES).
+    Column("stages", Integer, nullable=False),
+)
+
+daily_figures = Table(
+    "daily_figures",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("created_by", String(36), primary_key=True),
+    Column("category", String(60), primary_key=True),
+    Column("referrals", Integer, nullable=False),
+    Column("sent", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("booked", Integer, nullable=False),
+    Column("completed", Integer, nullable=False),
+)
+
+# One row per accepted offer (answered, with both times): the medians' hours, by the day and
+# creator of its referral.
+accept_times = Table(
+    "accept_times",
+    metadata,
+    Column("offer_id", String(36), primary_key=True),
+    Column("referral_id", String(36), nullable=False, index=True),
+    Column("day", Date, nullable=False),
+    Column("created_by", String(36), nullable=False),
+    Column("partner_id", String(36), nullable=False),
+    Column("hours", Float, nullable=False),
+    # Each partner's acceptances of a period, everyone's and a therapist's own: read in order
+    # from the index alone (figures_store).
+    Index("ix_accept_times_partner_day", "partner_id", "day", "hours"),
+    Index("ix_accept_times_created_by_partner_day", "created_by", "partner_id", "day", "hours"),
 )
 
 outbox = outbox_table(metadata)

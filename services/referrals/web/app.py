@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -67,9 +68,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             sweep_interval=settings.sweep_interval_seconds,
         ).register()
         relay = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
+        # What the process has made so far (modules, the app, the runtime) lives as long as it
+        # does: kept out of the collector's way, a full collection walks what requests made
+        # rather than some 300,000 objects (a 200 ms pause in the middle of a request).
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             app.state.ops_metrics.unregister()
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -5,7 +5,6 @@ therapist's actions on it (hold, resume, forward, cancel, accepted by phone)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -51,8 +50,7 @@ class StaffPages(Controller):
             for record in recent:
                 if record.status in OPEN_STATUSES:
                     by_status.setdefault(record.status, []).append(record)
-        until = referrals.now()
-        figures = await referrals.dashboard(staff=request.user, since=until - timedelta(days=days), until=until)
+        figures = await referrals.dashboard(staff=request.user, days=days)
         return page(
             request,
             "staff/home.html",
@@ -172,7 +170,7 @@ class StaffPages(Controller):
         return await _act(request, referrals, referral_id, "forward", partner_id=str(form.get("partner_id") or "")[:36])
 
 
-PERIODS = {30: "last 30 days", 90: "last 90 days", 365: "last 12 months"}
+PERIODS = {30: "last 30 days", 90: "last 90 days", 365: "last 365 days"}
 # A referral still looking for a partner: the only time one can accept it.
 LOOKING = ("requested", "received")
 # Statuses in which an offer not made yet may still be made (on hold: once resumed).
