@@ -35,9 +35,11 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import (
+    BindParameter,
     Connection,
     Date,
     Float,
+    Insert,
     Select,
     bindparam,
     case,
@@ -256,35 +258,28 @@ def refigure(
     ids = set(referral_ids)
     offer_ids = sorted(set(offer_ids))
     for chunk in _chunks(offer_ids):
-        ids.update(connection.execute(select(offers.c.referral_id).where(offers.c.id.in_(chunk))).scalars())
+        ids.update(connection.execute(_REFERRALS_OF_OFFERS, {"ids": chunk}).scalars())
     chunks = list(_chunks(sorted(ids)))
     if len(chunks) > 1 and connection.dialect.name == "postgresql":
         # Every referral's row locked before any day counter is (see _refigure), in one order.
         for chunk in chunks:
-            connection.execute(_held(chunk).with_for_update())
+            connection.execute(_HELD_FOR_UPDATE, {"ids": chunk})
     for chunk in chunks:
         _refigure(connection, chunk, zone=zone)
 
 
-def _held(ids: list[str]) -> Select:
-    return (
-        select(referral_figures).where(referral_figures.c.referral_id.in_(ids)).order_by(referral_figures.c.referral_id)
-    )
-
-
 def _refigure(connection: Connection, ids: list[str], *, zone: ZoneInfo) -> None:
     postgres = connection.dialect.name == "postgresql"
-    held = _held(ids)
     # Lock what each referral counts as now: a concurrent transaction refiguring one of them
     # waits, then reads what this one wrote, so no difference is applied twice. (The day
     # counters' rows are locked after, in order: no two transactions wait on each other.)
-    old = {row.referral_id: row for row in connection.execute(held.with_for_update() if postgres else held)}
+    old = {row.referral_id: row for row in connection.execute(_HELD_FOR_UPDATE if postgres else _HELD, {"ids": ids})}
     deltas: dict[tuple[date, str, str], list[int]] = {}
     days: dict[str, tuple[date, str]] = {}
     changed: list[dict] = []
     added: list[dict] = []
     now_stages: dict[str, int] = {}
-    for row in connection.execute(_each().where(referrals.c.id.in_(ids))):
+    for row in connection.execute(_EACH_OF, {"ids": ids}):
         day = aware(row.created_at).astimezone(zone).date()
         days[row.id] = (day, row.created_by)
         now_stages[row.id] = row.stages
@@ -300,32 +295,20 @@ def _refigure(connection: Connection, ids: list[str], *, zone: ZoneInfo) -> None
             continue
         _count(deltas, now[:3], row.stages, +1)
     if added:
-        connection.execute(insert(referral_figures), added)
+        connection.execute(_ADD_FIGURES, added)
     if changed:
-        connection.execute(
-            update(referral_figures)
-            .where(referral_figures.c.referral_id == bindparam("b_id"))
-            .values({k: bindparam(f"b_{k}") for k in ("day", "created_by", "category", "stages")}),
-            changed,
-        )
+        connection.execute(_CHANGE_FIGURES, changed)
     changes = [
         {"day": day, "created_by": by, "category": category, **dict(zip(COUNTS, counts, strict=True))}
         for (day, by, category), counts in sorted(deltas.items())
         if any(counts)
     ]
     if changes:
-        upsert = (postgresql.insert if postgres else sqlite.insert)(daily_figures)
-        connection.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[daily_figures.c.day, daily_figures.c.created_by, daily_figures.c.category],
-                set_={c: daily_figures.c[c] + upsert.excluded[c] for c in COUNTS},
-            ),
-            changes,
-        )
+        connection.execute(_ADD_TO_DAYS[postgres], changes)
     # Acceptances only of referrals that count as accepted (before, for those to remove; now,
     # for those to add): a referral being issued needs neither statement.
     if any(row.stages & _ACCEPTED for row in old.values()):
-        connection.execute(delete(accept_times).where(accept_times.c.referral_id.in_(ids)))
+        connection.execute(_FORGET_ACCEPTANCES, {"ids": ids})
     accepting = [referral_id for referral_id, reached in now_stages.items() if reached & _ACCEPTED]
     if not accepting:
         return
@@ -338,11 +321,7 @@ def _refigure(connection: Connection, ids: list[str], *, zone: ZoneInfo) -> None
             "partner_id": row.partner_id,
             "hours": (aware(row.responded_at) - aware(row.offered_at)).total_seconds() / 3600,
         }
-        for row in connection.execute(
-            select(offers.c.id, offers.c.referral_id, offers.c.partner_id, offers.c.offered_at, offers.c.responded_at)
-            .where(offers.c.referral_id.in_(accepting), *_answered_acceptance())
-            .order_by(offers.c.id)
-        )
+        for row in connection.execute(_ACCEPTANCES, {"ids": accepting})
     ]
     if accepted:
         connection.execute(insert(accept_times), accepted)
@@ -447,6 +426,38 @@ def _count(deltas: dict[tuple[date, str, str], list[int]], key: tuple[date, str,
         for i in range(len(STAGES)):
             if stages & (1 << i):
                 counts[1 + i] += sign
+
+
+def _upsert_days(postgres: bool) -> Insert:
+    upsert = (postgresql.insert if postgres else sqlite.insert)(daily_figures)
+    return upsert.on_conflict_do_update(
+        index_elements=[daily_figures.c.day, daily_figures.c.created_by, daily_figures.c.category],
+        set_={c: daily_figures.c[c] + upsert.excluded[c] for c in COUNTS},
+    )
+
+
+# The statements every commit that touched a referral runs (every create does), built once:
+# building them at each call cost more of the event loop's time than running them.
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
+_REFERRALS_OF_OFFERS = select(offers.c.referral_id).where(offers.c.id.in_(_IDS))
+_HELD = (
+    select(referral_figures).where(referral_figures.c.referral_id.in_(_IDS)).order_by(referral_figures.c.referral_id)
+)
+_HELD_FOR_UPDATE = _HELD.with_for_update()
+_EACH_OF = _each().where(referrals.c.id.in_(_IDS))
+_ADD_FIGURES = insert(referral_figures)
+_CHANGE_FIGURES = (
+    update(referral_figures)
+    .where(referral_figures.c.referral_id == bindparam("b_id"))
+    .values({k: bindparam(f"b_{k}") for k in ("day", "created_by", "category", "stages")})
+)
+_ADD_TO_DAYS = {postgres: _upsert_days(postgres) for postgres in (False, True)}
+_FORGET_ACCEPTANCES = delete(accept_times).where(accept_times.c.referral_id.in_(_IDS))
+_ACCEPTANCES = (
+    select(offers.c.id, offers.c.referral_id, offers.c.partner_id, offers.c.offered_at, offers.c.responded_at)
+    .where(offers.c.referral_id.in_(_IDS), *_answered_acceptance())
+    .order_by(offers.c.id)
+)
 
 
 def _chunks(ids: list[str]) -> Iterable[list[str]]:
