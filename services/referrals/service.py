@@ -52,7 +52,7 @@ from services.referrals.records import (
     SweepReport,
 )
 from services.referrals.rules import Assessment, Rules
-from services.referrals.storage import figures_store
+from services.referrals.storage import figure_counters
 from services.referrals.storage.inbox_store import InboxAddress
 from shared.auth import Staff
 from shared.config import Settings
@@ -71,8 +71,8 @@ class Referrals:
         clock: Clock = system_clock,
     ) -> None:
         # The dashboard's counters are refigured as each transaction commits, by the clinic's
-        # days: the sessions carry which time zone those are in (see figures_store).
-        figures_store.count_days_in(sessions, zone=settings.clinic_timezone)
+        # days: the sessions carry which time zone those are in (see figure_counters).
+        figure_counters.count_days_in(sessions, zone=settings.clinic_timezone)
         self._ctx = Context(
             sessions=sessions,
             rules=rules,

@@ -247,7 +247,7 @@ def referrals_db(
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from services.referrals.storage import figures_store
+    from services.referrals.storage import figure_counters
     from shared import database
 
     name = f"handoff_bench_referrals_{count}"
@@ -278,7 +278,7 @@ def referrals_db(
                 for statement, params in _generate_sql(count, staff_id):
                     await connection.execute(text(statement), params)
                 zone = env.get("HANDOFF_CLINIC_TIMEZONE") or "America/New_York"
-                await connection.run_sync(lambda sync: figures_store.backfill(sync, zone=zone))
+                await connection.run_sync(lambda sync: figure_counters.backfill(sync, zone=zone))
         finally:
             await engine.dispose()
         asyncio.run(vacuum())

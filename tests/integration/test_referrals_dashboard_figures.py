@@ -20,7 +20,7 @@ from services.referrals.storage import (
     accept_times,
     clients,
     daily_figures,
-    figures_store,
+    figure_counters,
     offers,
     outcomes,
     referral_figures,
@@ -130,10 +130,10 @@ async def _write_history(settings: Settings, counted: str) -> dict[str, Staff]:
                         )
                     )
             if counted == "refigure":
-                figures_store.touch(session, referral_ids=[reference for reference, *_ in HISTORY])
+                figure_counters.touch(session, referral_ids=[reference for reference, *_ in HISTORY])
             else:
                 await session.run_sync(
-                    lambda sync: figures_store.backfill(sync.connection(), zone=settings.clinic_timezone)
+                    lambda sync: figure_counters.backfill(sync.connection(), zone=settings.clinic_timezone)
                 )
         return staff
     finally:
@@ -206,7 +206,9 @@ def test_the_backfill_counts_as_the_commits_do(settings: Settings) -> None:
         runtime = bootstrap.build(settings)
         try:
             async with runtime.sessions.begin() as session:
-                await session.run_sync(lambda sync: figures_store.backfill(sync.connection(), zone="America/New_York"))
+                await session.run_sync(
+                    lambda sync: figure_counters.backfill(sync.connection(), zone="America/New_York")
+                )
         finally:
             await runtime.close()
 

@@ -22,7 +22,7 @@ from services.referrals.storage import (
     accept_times,
     clients,
     daily_figures,
-    figures_store,
+    figure_counters,
     offer_store,
     offers,
     outcome_store,
@@ -82,7 +82,7 @@ def counted(settings: Settings) -> dict[str, list[tuple]]:
             async with runtime.sessions() as session:
                 kept = await _counters(session)
                 await session.run_sync(
-                    lambda sync: figures_store.backfill(sync.connection(), zone=settings.clinic_timezone)
+                    lambda sync: figure_counters.backfill(sync.connection(), zone=settings.clinic_timezone)
                 )
                 assert await _counters(session) == kept, "the counters differ from the backfill's"
                 await session.rollback()
@@ -282,7 +282,7 @@ def test_each_store_change_refigures_its_referral(settings: Settings, change: st
                         )
                     )
                 await session.run_sync(
-                    lambda sync: figures_store.backfill(sync.connection(), zone=settings.clinic_timezone)
+                    lambda sync: figure_counters.backfill(sync.connection(), zone=settings.clinic_timezone)
                 )
         finally:
             await runtime.close()
@@ -351,7 +351,7 @@ def test_referrals_refigured_many_at_once_count_as_the_backfill(settings: Settin
                     ],
                 )
                 await session.run_sync(
-                    lambda sync: figures_store.backfill(sync.connection(), zone=settings.clinic_timezone)
+                    lambda sync: figure_counters.backfill(sync.connection(), zone=settings.clinic_timezone)
                 )
             async with runtime.sessions.begin() as session:
                 await _recategorise(session)
@@ -400,7 +400,7 @@ def test_partners_sharing_a_name_share_one_median(settings: Settings) -> None:
                             responded_at=START + timedelta(hours=hours),
                         )
                     )
-                figures_store.touch(session, referral_ids=[f"r{n}" for n in range(len(made))])
+                figure_counters.touch(session, referral_ids=[f"r{n}" for n in range(len(made))])
             admin = Staff(id="someone", email="ada@clinic.example", role="admin")
             return (await runtime.referrals.dashboard(staff=admin, days=7)).time_to_accept
         finally:

@@ -13,7 +13,7 @@ import msgspec
 from sqlalchemy import RowMapping, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals.storage import figures_store
+from services.referrals.storage import figure_counters
 from services.referrals.storage.tables import aware, offers, partners, referrals, updated_one
 
 
@@ -197,7 +197,7 @@ async def answers_by_partner(
 
 async def insert_new(session: AsyncSession, new: list[StoredOffer]) -> None:
     """Store a new referral's offers, each as given (queued, or offered with its clock and nonce)."""
-    figures_store.touch(session, referral_ids={o.referral_id for o in new})
+    figure_counters.touch(session, referral_ids={o.referral_id for o in new})
     await session.execute(
         insert(offers),
         [
@@ -226,7 +226,7 @@ async def append(session: AsyncSession, referral_id: str, partner_id: str) -> No
             .limit(1)
         )
     ).first()
-    figures_store.touch(session, referral_ids=[referral_id])
+    figure_counters.touch(session, referral_ids=[referral_id])
     await session.execute(
         insert(offers).values(
             id=str(uuid.uuid4()),
@@ -279,7 +279,7 @@ async def withdraw(session: AsyncSession, offer_id: str, *, at: datetime) -> boo
 
 
 async def withdraw_accepted(session: AsyncSession, referral_id: str) -> None:
-    figures_store.touch(session, referral_ids=[referral_id])
+    figure_counters.touch(session, referral_ids=[referral_id])
     await session.execute(
         update(offers)
         .where(offers.c.referral_id == referral_id, offers.c.status == "accepted")
@@ -336,7 +336,7 @@ async def claim_answer(
 ) -> bool:
     """Record the partner's answer, unless the offer was answered (or closed) meanwhile. Staff
     recording an answer given by phone may also answer an offer still ``queued``."""
-    figures_store.touch(session, offer_ids=[offer_id])
+    figure_counters.touch(session, offer_ids=[offer_id])
     return await updated_one(
         session,
         update(offers)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.outcomes import OutcomeReport
 from services.referrals.records import OutcomeRecord
-from services.referrals.storage import figures_store
+from services.referrals.storage import figure_counters
 from services.referrals.storage.tables import aware, outcomes, referrals
 
 
@@ -30,7 +30,7 @@ class GivenClearance(msgspec.Struct, kw_only=True, frozen=True):
 async def add(
     session: AsyncSession, *, referral_id: str, offer_id: str, partner_id: str, report: OutcomeReport, at: datetime
 ) -> None:
-    figures_store.touch(session, referral_ids=[referral_id])
+    figure_counters.touch(session, referral_ids=[referral_id])
     await session.execute(
         insert(outcomes).values(
             referral_id=referral_id,

@@ -9,7 +9,7 @@ import msgspec
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals.storage import figures_store
+from services.referrals.storage import figure_counters
 from services.referrals.storage.tables import offers, partners
 from shared.messages import PartnerChanged, PartnerSnapshot
 
@@ -67,12 +67,12 @@ async def keep_newer(session: AsyncSession, changes: Sequence[PartnerChanged]) -
         )
         now_held = dict((await session.execute(versions.where(partners.c.id.in_([c.partner.id for c in newer])))).all())
         newer = [c for c in newer if now_held.get(c.partner.id) == c.version]
-    # A referral counts under its first offer's partner's category (figures_store): a partner
+    # A referral counts under its first offer's partner's category (figure_counters): a partner
     # the replica did not hold, or one whose category changed, moves its referrals' figures.
     moved = [c.partner.id for c in (*new, *newer) if categories.get(c.partner.id) != c.partner.category]
     if moved:
         offered = select(offers.c.referral_id).where(offers.c.partner_id.in_(moved)).distinct()
-        figures_store.touch(session, referral_ids=(await session.execute(offered)).scalars().all())
+        figure_counters.touch(session, referral_ids=(await session.execute(offered)).scalars().all())
     return [change.partner for change in (*new, *newer)]
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.domain import CLOSED_STATUSES, URGENCY_ORDER
 from services.referrals.records import TimelineEntry
-from services.referrals.storage import figures_store
+from services.referrals.storage import figure_counters
 from services.referrals.storage.client_store import StoredClient
 from services.referrals.storage.tables import (
     audit_log,
@@ -127,7 +127,7 @@ _TIMELINE = (
 async def insert_referral(session: AsyncSession, referral: StoredReferral) -> None:
     values = msgspec.structs.asdict(referral)
     del values["client"]  # the client's record is its own row (services.referrals.storage.client_store)
-    figures_store.touch(session, referral_ids=[referral.id])
+    figure_counters.touch(session, referral_ids=[referral.id])
     await session.execute(_INSERT_REFERRAL, values)
 
 
@@ -167,7 +167,7 @@ async def set_status(session: AsyncSession, referral_id: str, *, expected: str, 
         .where(referrals.c.id == referral_id, referrals.c.status == expected)
         .values(status=status, updated_at=at)
     )
-    figures_store.touch(session, referral_ids=[referral_id])
+    figure_counters.touch(session, referral_ids=[referral_id])
     return await updated_one(session, statement)
 
 

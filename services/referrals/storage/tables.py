@@ -236,7 +236,7 @@ inbox_links = Table(
 )
 
 # The dashboard's figures, kept up to date in every transaction that changes a referral (see
-# figures_store): what each referral counts as, the counts per clinic day, each acceptance's time.
+# figure_counters): what each referral counts as, the counts per clinic day, each acceptance's time.
 # "day" is the clinic's day (HANDOFF_CLINIC_TIMEZONE) the referral was created on; "category" its
 # first offer's partner's category, "" when none.
 referral_figures = Table(
@@ -246,7 +246,7 @@ referral_figures = Table(
     Column("day", Date, nullable=False),
     Column("created_by", String(36), nullable=False),
     Column("category", String(60), nullable=False),
-    # The funnel's stages the referral has reached, as bits (figures_store.STAGES).
+    # The funnel's stages the referral has reached, as bits (figure_counters.STAGES).
     Column("stages", Integer, nullable=False),
 )
 

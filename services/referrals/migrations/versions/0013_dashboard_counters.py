@@ -1,5 +1,5 @@
 """the dashboard's figures kept as counters: what each referral counts as, the counts per clinic
-day, each acceptance's hours (services.referrals.storage.figures_store), backfilled from the rows
+day, each acceptance's hours (services.referrals.storage.figure_counters), backfilled from the rows
 
 Revision ID: 0013
 Revises: 0012
@@ -12,7 +12,7 @@ import msgspec
 import sqlalchemy as sa
 from alembic import op
 
-from services.referrals.storage import figures_store
+from services.referrals.storage import figure_counters
 from shared.config import Settings
 
 revision = "0013"
@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Date, primary_key=True),
         sa.Column("created_by", sa.String(36), primary_key=True),
         sa.Column("category", sa.String(60), primary_key=True),
-        *(sa.Column(name, sa.Integer, nullable=False) for name in figures_store.COUNTS),
+        *(sa.Column(name, sa.Integer, nullable=False) for name in figure_counters.COUNTS),
     )
     op.create_table(
         "accept_times",
@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("hours", sa.Float, nullable=False),
     )
     # The rows first, the indexes after: built once rather than kept up row by row.
-    figures_store.backfill(op.get_bind(), zone=_clinic_timezone())
+    figure_counters.backfill(op.get_bind(), zone=_clinic_timezone())
     op.create_index("ix_accept_times_referral_id", "accept_times", ["referral_id"])
     op.create_index("ix_accept_times_partner_day", "accept_times", ["partner_id", "day", "hours"])
     op.create_index(
