@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -176,9 +177,14 @@ def _resources(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextM
             sweep_interval=settings.sweep_interval_seconds,
         ).register()
         relay_task = asyncio.create_task(runtime.relay.run(), name="directory-outbox-relay")
+        # As in referrals (services.referrals.web.app): what start-up made lives as long as the
+        # process, so the collector's full passes leave it alone (the ZIP table alone is 42,000
+        # entries) instead of pausing a request to walk it.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             app.state.ops_metrics.unregister()
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
