@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals import contact, queries, unit_of_work
+from services.referrals import contact, handouts, unit_of_work
 from services.referrals.context import Context
 from services.referrals.storage import offer_store, partner_store
 from services.referrals.storage.offer_store import StoredOffer
@@ -43,7 +43,7 @@ async def referral_failed(ctx: Context, session: AsyncSession, *, referral: Stor
     if not referral.client.get("email") or not referral.client.get("email_consent"):
         return False  # Nothing to look up for an email nobody will get.
     offers = await offer_store.of_referrals(session, [referral.id])
-    listed = await queries.handout_partners(ctx, session, referral=referral, offers=offers)
+    listed = await handouts.handout_partners(ctx, session, referral=referral, offers=offers)
     return await unit_of_work.email_client(
         ctx, session, referral=referral, kind="client_referral_failed", partners=[partner_contact(p) for p in listed]
     )

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.referrals import (
     clients,
+    handouts,
     inbox,
     issuing,
     offering,
@@ -178,7 +179,7 @@ class Referrals:
     async def handout(
         self, *, staff: Staff, referral_id: str, printed: bool = False, language: str | None = None
     ) -> Handout:
-        return await queries.handout(
+        return await handouts.handout(
             self._ctx, staff=staff, referral_id=referral_id, printed=printed, language=language
         )
 
