@@ -1,4 +1,5 @@
-"""How many SQL statements one referral's create runs, by statement (not a test: pytest does not
+"""How many SQL statements one referral's create runs, by statement, and what a create costs the
+process in wall and CPU time, the event loop's thread apart (not a test: pytest does not
 collect it). A figure that needs no quiet machine: each statement costs the event loop SQLAlchemy
 and driver work (about 0.1 ms on SQLite, more on PostgreSQL, whose every statement is a round
 trip), whatever else the machine is doing.
@@ -8,7 +9,8 @@ trip), whatever else the machine is doing.
 Makes a fresh SQLite referrals database in a temporary directory (the test suite's seed: two
 staff, a handful of partners), then issues ``--creates`` referrals through the service (as
 ``POST /api/v1/referrals`` does, ranked suggestions choosing the partners) and prints the
-statements per create, grouped by their first words.
+statements per create, grouped by their first words, then the time per create over ``--timed``
+more (in this process, no HTTP: the create alone).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import collections
 import tempfile
+import time
 from pathlib import Path
 
 import msgspec
@@ -35,16 +38,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--creates", type=int, default=20)
     parser.add_argument("--reason", default="calf_swelling_one_side", help="the referral's one reason")
+    parser.add_argument("--timed", type=int, default=500, help="creates timed after the counted ones")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="count-statements-") as tmp:
         settings = load_settings(
             {"HANDOFF_DATA_DIR": tmp, "HANDOFF_REFERRALS_DB_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'r.db'}"}
         )
         seed(settings)
-        return asyncio.run(_count(settings, args.creates, args.reason))
+        return asyncio.run(_count(settings, args.creates, args.reason, args.timed))
 
 
-async def _count(settings, creates: int, reason: str) -> dict[str, float]:
+async def _count(settings, creates: int, reason: str, timed: int) -> dict[str, float]:
     runtime = bootstrap.build(settings)
     seen: collections.Counter[str] = collections.Counter()
     try:
@@ -58,6 +62,17 @@ async def _count(settings, creates: int, reason: str) -> dict[str, float]:
         event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
         for _ in range(creates):
             await runtime.referrals.create(staff=staff, draft=draft)
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", count)
+        wall, cpu, loop = time.perf_counter(), time.process_time(), time.thread_time()
+        for _ in range(timed):
+            await runtime.referrals.create(staff=staff, draft=draft)
+        if timed:
+            per = {
+                "wall": time.perf_counter() - wall,
+                "CPU": time.process_time() - cpu,
+                "the event loop's thread": time.thread_time() - loop,
+            }
+            print("per create, " + ", ".join(f"{name} {took / timed * 1000:.2f} ms" for name, took in per.items()))
     finally:
         await runtime.close()
     per_create = {name: n / creates for name, n in seen.most_common()}
