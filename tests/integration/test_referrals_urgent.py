@@ -228,6 +228,8 @@ def test_the_therapist_phones_the_partners_and_records_an_acceptance_by_phone(
     flush(client)
     links = offer_links(settings)
     log_in(client)
+    # The home page's list names every partner it is with, one after another.
+    assert "Dr. Ana Gomez (offered); Dr. Ben Ode (offered); Dr. Cy Lund (offered)" in client.get("/").text
     page = client.get(f"/referrals/{referral['id']}")
     assert page.status_code == 200 and "Urgent: phone these practices now" in page.text
     # Each partner with a tel: link (the stored number), read as people read it.

@@ -5,6 +5,7 @@ therapist's actions on it (hold, resume, forward, cancel, accepted by phone)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -244,6 +245,7 @@ def _confirm_cancel_page(request: Request, record: ReferralRecord, *, reason: st
 
 
 def _charts(figures: Dashboard, days: int) -> dict:
+    months = [(_month(month), counts) for month, counts in figures.by_category]
     return {
         "funnel_chart": charts.bars(
             f"Referral funnel, {PERIODS[days]}", [(stage, count, str(count)) for stage, count in figures.funnel]
@@ -253,8 +255,14 @@ def _charts(figures: Dashboard, days: int) -> dict:
             [(name, hours, clinic_time.duration(hours * 3600)) for name, hours, _ in figures.time_to_accept],
             unit="hours",
         ),
-        "category_chart": charts.stacked(f"Referrals by category per month ({PERIODS[days]})", figures.by_category),
+        "category_chart": charts.stacked(f"Referrals by category per month ({PERIODS[days]})", months),
+        "category_rows": months,
     }
+
+
+def _month(month: str) -> str:
+    """A clinic month ("2026-11", as the figures group them) as people write it: "Nov 2026"."""
+    return datetime.strptime(month, "%Y-%m").strftime("%b %Y")
 
 
 async def _handout(
