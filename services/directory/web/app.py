@@ -92,7 +92,7 @@ def create_app(settings: Settings) -> Litestar:
             *templating.routes(),
         ],
         lifespan=[_resources(settings), limits.lifespan],
-        guards=[limits.guard],
+        guards=[limits.guard, web.whole_numbers],
         dependencies={"directory": Provide(_directory, sync_to_thread=False)},
         # Traces outermost, so that the access log line carries the request's trace id.
         middleware=[*telemetry.middleware(), access.middleware, metrics_config.middleware, forms],

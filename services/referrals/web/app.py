@@ -113,7 +113,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             *templating.routes(),
         ],
         lifespan=[lifespan, limits.lifespan],
-        guards=[limits.guard],
+        guards=[limits.guard, web.whole_numbers],
         dependencies={"referrals": Provide(_referrals, sync_to_thread=False)},
         state=state,
         before_send=[web.security_headers(settings)],

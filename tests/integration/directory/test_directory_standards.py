@@ -390,6 +390,9 @@ def test_fhir_errors_are_operation_outcomes(seeded: Seeded) -> None:
         ("/fhir/r4/PractitionerRole?near=27|-82|900|km", {}, 400, "invalid"),
         ("/fhir/r4/Location?near-zip=00000", {}, 400, "invalid"),
         ("/fhir/r4/Practitioner?_count=lots", {}, 400, "invalid"),
+        # Litestar alone reads these as 0 and 100; the schema says integer (found by the fuzzing).
+        ("/fhir/r4/Organization?_count=0.0", {}, 400, "invalid"),
+        ("/fhir/r4/Organization?_count=1e2", {}, 400, "invalid"),
         ("/fhir/r4/Practitioner?cursor=forged", {}, 400, "invalid"),
         ("/fhir/r4/PractitionerRole?bogus=1", {"Prefer": "handling=strict"}, 400, "invalid"),
     ]
@@ -403,6 +406,11 @@ def test_fhir_errors_are_operation_outcomes(seeded: Seeded) -> None:
     assert strict["issue"][0]["expression"] == ["bogus"]
     count = seeded.client.get("/fhir/r4/Practitioner?_count=lots").json()
     assert count["issue"][0]["expression"] == ["_count"]
+    assert seeded.client.get("/fhir/r4/Organization?_count=0.0").json()["issue"][0]["expression"] == ["_count"]
+    # The same for every integer query parameter, the JSON API's too; a whole number still passes.
+    limit = seeded.client.get("/api/v1/partners", params={"limit": "1.0"})
+    assert limit.status_code == 400 and [e["key"] for e in limit.json()["extra"]] == ["limit"]
+    assert seeded.client.get("/api/v1/partners", params={"limit": "2"}).status_code == 200
 
 
 # --- privacy --------------------------------------------------------------------------------------
