@@ -143,25 +143,23 @@ def whole_numbers(connection: ASGIConnection, handler: BaseRouteHandler) -> None
         )
 
 
-# Per handler, read once: (the handler, held so that its id is never another's, its names).
-_INTEGER_QUERIES: dict[int, tuple[BaseRouteHandler, frozenset[str]]] = {}
+# By the handler's function: Litestar hands a guard a new handler object for each request.
+_INTEGER_QUERIES: dict[object, frozenset[str]] = {}
 
 
 def _integer_queries(handler: BaseRouteHandler) -> frozenset[str]:
-    """The names of ``handler``'s query parameters typed as integers."""
-    kept = _INTEGER_QUERIES.get(id(handler))
-    if kept is not None and kept[0] is handler:
-        return kept[1]
-    names = frozenset(
-        kwarg.query or kwarg.name or name
-        for name, field in handler.parsed_fn_signature.parameters.items()
-        if isinstance(kwarg := field.kwarg_definition, ParameterKwarg)
-        and kwarg.header is None
-        and kwarg.cookie is None
-        and (field.is_subclass_of(int) or field.has_inner_subclass_of(int))
-        and not (field.is_subclass_of(bool) or field.has_inner_subclass_of(bool))
-    )
-    _INTEGER_QUERIES[id(handler)] = (handler, names)
+    """The names of ``handler``'s query parameters typed as integers (read once per route)."""
+    names = _INTEGER_QUERIES.get(handler.fn)
+    if names is None:
+        names = _INTEGER_QUERIES[handler.fn] = frozenset(
+            kwarg.query or kwarg.name or name
+            for name, field in handler.parsed_fn_signature.parameters.items()
+            if isinstance(kwarg := field.kwarg_definition, ParameterKwarg)
+            and kwarg.header is None
+            and kwarg.cookie is None
+            and (field.is_subclass_of(int) or field.has_inner_subclass_of(int))
+            and not (field.is_subclass_of(bool) or field.has_inner_subclass_of(bool))
+        )
     return names
 
 
