@@ -285,7 +285,6 @@ def new_partner(
     geocode: Callable[[str], Location | None] | None = None,
 ) -> Partner:
     """A partner at version 1, its details validated."""
-    check_initial_status(status)
     valid = details.validated(categories=categories, geocode=geocode)
     return new_partner_with(id=id, slug=slug, valid_details=valid, status=status, now=now)
 
@@ -293,13 +292,9 @@ def new_partner(
 def new_partner_with(*, id: str, slug: str, valid_details: PartnerDetails, status: Status, now: datetime) -> Partner:
     """:func:`new_partner` with details the caller already validated (:meth:`PartnerDetails.validated`):
     an import checks each row once, and creating the partner from that result must not redo it."""
-    check_initial_status(status)
-    return Partner(id=id, slug=slug, details=valid_details, status=status, version=1, created_at=now, updated_at=now)
-
-
-def check_initial_status(status: Status) -> None:
     if status not in INITIAL_STATUSES:
         raise InvalidPartner(f"a new partner's status must be one of {', '.join(INITIAL_STATUSES)}", field="status")
+    return Partner(id=id, slug=slug, details=valid_details, status=status, version=1, created_at=now, updated_at=now)
 
 
 def check_transition(current: Status, target: Status) -> None:
